@@ -1,0 +1,202 @@
+"""Image files <-> tensors: RGB, NCHW, float in [0, 1].
+
+Everything a camera or a scanner can hand us is accepted and normalised here, once: EXIF
+rotation, ICC profiles (converted to sRGB), grayscale, palette, alpha, CMYK and 16-bit files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from brushwork.errors import ImageError
+from brushwork.fileio import atomic_path, check_output_folder
+
+#: Largest input we decode (pixels). Larger files are refused before their pixels are read:
+#: a decompression bomb or a scan that would need gigabytes just to be loaded.
+MAX_INPUT_PIXELS = int(os.environ.get("BRUSHWORK_MAX_PIXELS", 120_000_000))
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                ".tif": "TIFF", ".tiff": "TIFF"}
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def open_image(path: str | os.PathLike, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
+    """Open an image file as 8-bit RGB, upright and in sRGB; raise ImageError on anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror})") from None
+    return decode_image(data, name=str(path), max_pixels=max_pixels)
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
+    """Decode image bytes (the type is sniffed from the content, never from a file name)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                    f"{max_pixels / 1e6:.0f} MP limit; downscale it first (the output size is set "
+                    "with --size anyway) or raise BRUSHWORK_MAX_PIXELS"
+                )
+            image.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: refused as a possible decompression bomb (too many pixels)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
+    return normalize_image(image)
+
+
+def normalize_image(image: Image.Image) -> Image.Image:
+    """Upright 8-bit sRGB RGB from any mode: EXIF rotation, ICC, 16-bit, alpha, CMYK, palette."""
+    image = ImageOps.exif_transpose(image)
+    icc = image.info.get("icc_profile")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # Pillow's own convert clips 16-bit values to 255 instead of scaling them.
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if array.max() <= 1.0 else 1.0
+        image = Image.fromarray(np.clip(array * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        # Transparent pixels become white, as viewers show them on a page.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    if icc and image.mode in ("RGB", "CMYK"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            image = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError):
+            pass  # a broken profile is not worth refusing the picture for
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return image
+
+
+def resize_longest(image: Image.Image, size: int) -> Image.Image:
+    """Resize so the longest side is ``size`` pixels, keeping the aspect ratio."""
+    width, height = image.size
+    scale = size / max(width, height)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if new == image.size:
+        return image
+    return image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def resize_to(image: Image.Image, width: int, height: int) -> Image.Image:
+    if image.size == (width, height):
+        return image
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def image_to_tensor(image: Image.Image, device: str | torch.device = "cpu") -> torch.Tensor:
+    """PIL RGB -> float tensor [1, 3, H, W] in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
+    """Float tensor [1, 3, H, W] or [3, H, W] in [0, 1] -> PIL RGB (values clamped)."""
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {tensor.shape[0]}")
+        tensor = tensor[0]
+    array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array, "RGB")
+
+
+def save_image(image: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write atomically; the format follows the extension (png, jpg, webp, bmp, tif)."""
+    path = Path(path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(
+            f"{path}: unknown image extension {path.suffix!r}; use one of "
+            + ", ".join(sorted(SAVE_FORMATS))
+        )
+    check_output_folder(path)
+    if isinstance(image, torch.Tensor):
+        image = tensor_to_image(image)
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=fmt, **options)
+    return path
+
+
+# --- colour -----------------------------------------------------------------------------------
+# ITU-R BT.601 full-range YCbCr (the JPEG convention).
+_RGB_TO_YCBCR = torch.tensor(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+)
+_YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
+
+
+def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] RGB in [0,1] -> Y in [0,1], Cb and Cr centred on 0."""
+    return torch.einsum("ij,njhw->nihw", _RGB_TO_YCBCR.to(rgb), rgb)
+
+
+def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,njhw->nihw", _YCBCR_TO_RGB.to(ycbcr), ycbcr)
+
+
+def transfer_luminance(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Keep the content's colours: the stylised image's luminance with the content's chroma.
+
+    This is the luminance-only transfer of Gatys et al., "Preserving Color in Neural Artistic
+    Style Transfer" (2016), applied after optimisation. The result's brightness is first
+    matched to the content's mean and spread so a dark painting does not darken the photo.
+    """
+    if stylized.shape[-2:] != content.shape[-2:]:
+        content = torch.nn.functional.interpolate(
+            content, size=stylized.shape[-2:], mode="bicubic", align_corners=False
+        ).clamp(0, 1)
+    styl = rgb_to_ycbcr(stylized)
+    cont = rgb_to_ycbcr(content)
+    luma = styl[:, :1]
+    luma = (luma - luma.mean()) / (luma.std() + 1e-6) * cont[:, :1].std() + cont[:, :1].mean()
+    return ycbcr_to_rgb(torch.cat([luma, cont[:, 1:]], dim=1)).clamp(0, 1)
+
+
+__all__ = [
+    "open_image", "decode_image", "normalize_image", "resize_longest", "resize_to",
+    "image_to_tensor", "tensor_to_image", "save_image", "transfer_luminance",
+    "rgb_to_ycbcr", "ycbcr_to_rgb", "check_output_folder",
+]
+
+
+def check_output_path(path: str | os.PathLike) -> None:
+    """Fail before any work when the result could not be saved there."""
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise ImageError(
+            f"{path}: unknown image extension {path.suffix!r}; use one of "
+            + ", ".join(sorted(SAVE_FORMATS))
+        )
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder; give a file name such as {path / 'result.png'}")
+    check_output_folder(path)
