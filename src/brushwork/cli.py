@@ -192,7 +192,8 @@ def run_weights(args: argparse.Namespace) -> int:
 
     if args.weights_command == "list":
         rows = weights.describe_sources()
-        widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("source", "models", "preprocessing", "status")}
+        columns = ("source", "models", "preprocessing", "status")
+        widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in columns}
         header = "  ".join(k.ljust(widths[k]) for k in widths) + "  about"
         print(header)
         for row in rows:

@@ -110,7 +110,9 @@ class StylizeConfig:
         return dataclasses.replace(self, **changes)
 
 
-def parse_layer_spec(specs: tuple[str, ...] | list[str] | str) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
+def parse_layer_spec(
+    specs: tuple[str, ...] | list[str] | str,
+) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
     """Split ``relu1_1:0.5,relu2_1`` style specs into names and weights (None if none given)."""
     if isinstance(specs, str):
         specs = (specs,)

@@ -192,61 +192,82 @@ def stylize_tensor(
         styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
         objective = _Objective(vgg, config, content, styles, blend)
         if image is None:
-            image = _initial_image(config, content, image_to_tensor(resize_to(style_images[0], *scaled.size), device))
+            first_style = image_to_tensor(resize_to(style_images[0], *scaled.size), device)
+            image = _initial_image(config, content, first_style)
         else:
-            image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-        image = image.detach().requires_grad_(True)
-        optimizer = _make_optimizer(config, image)
-        last_good = image.detach().clone()
-        parts_seen: dict[str, float] = {}
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            loss, parts = objective(image)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise _NonFinite(value)
-            loss.backward()
-            parts_seen.clear()
-            parts_seen.update({k: float(v.detach()) for k, v in parts.items()}, total=value)
-            return loss
-
-        for _ in range(iterations):
-            started = time.perf_counter()
-            try:
-                optimizer.step(closure)
-            except _NonFinite as exc:
-                raise NonFiniteLossError(
-                    f"the loss became {exc.value} at iteration {done + 1}; stopped and kept the "
-                    "last finite image (try a smaller --learning-rate or other weights)",
-                    last_good_image=render(last_good),
-                    iteration=done,
-                ) from None
-            except KeyboardInterrupt:
-                raise StylizeInterrupted(
-                    f"interrupted at iteration {done}", render(last_good), done
-                ) from None
-            with torch.no_grad():
-                image.clamp_(0, 1)
-                if not torch.isfinite(image).all():
-                    raise NonFiniteLossError(
-                        f"the image became NaN at iteration {done + 1}; kept the last finite image",
-                        last_good_image=render(last_good), iteration=done,
-                    )
-            last_good = image.detach().clone()
-            done += 1
-            if callback is not None:
-                callback(Iterate(
-                    iteration=done, total_iterations=total, scale=scale_index, scales=len(sizes),
-                    width=content.shape[-1], height=content.shape[-2], losses=dict(parts_seen),
-                    seconds=time.perf_counter() - started, _image=last_good, _render=render,
-                ))
+            image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False)
+            image = image.clamp(0, 1)
+        image = _optimize_scale(objective, image, config, render, callback,
+                                done=done, total=total, scale=scale_index, scales=len(sizes))
+        done += iterations
     assert image is not None
     result = image.detach()
     if result.shape[-2:] != final_content_tensor.shape[-2:]:
         result = F.interpolate(result, size=final_content_tensor.shape[-2:], mode="bicubic",
                                align_corners=False).clamp(0, 1)
     return result
+
+
+def _optimize_scale(
+    objective: _Objective,
+    start: torch.Tensor,
+    config: StylizeConfig,
+    render: Callable[[torch.Tensor], Image.Image],
+    callback: ProgressCallback | None,
+    *,
+    done: int,
+    total: int,
+    scale: int,
+    scales: int,
+) -> torch.Tensor:
+    """One scale's optimiser steps from ``start``; clamps to [0, 1] and guards against NaN."""
+    iterations = config.resolved_iterations
+    image = start.detach().clone().requires_grad_(True)
+    optimizer = _make_optimizer(config, image)
+    last_good = image.detach().clone()
+    parts_seen: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, parts = objective(image)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise _NonFinite(value)
+        loss.backward()
+        parts_seen.clear()
+        parts_seen.update({k: float(v.detach()) for k, v in parts.items()}, total=value)
+        return loss
+
+    for step in range(1, iterations + 1):
+        started = time.perf_counter()
+        try:
+            optimizer.step(closure)
+        except _NonFinite as exc:
+            raise NonFiniteLossError(
+                f"the loss became {exc.value} at iteration {done + step}; stopped and kept the "
+                "last finite image (try a smaller --learning-rate or other weights)",
+                last_good_image=render(last_good), iteration=done + step - 1,
+            ) from None
+        except KeyboardInterrupt:
+            raise StylizeInterrupted(
+                f"interrupted at iteration {done + step - 1}", render(last_good), done + step - 1
+            ) from None
+        with torch.no_grad():
+            image.clamp_(0, 1)
+            if not torch.isfinite(image).all():
+                raise NonFiniteLossError(
+                    f"the image became NaN at iteration {done + step}; kept the last finite image",
+                    last_good_image=render(last_good), iteration=done + step - 1,
+                )
+        last_good = image.detach().clone()
+        if callback is not None:
+            h, w = image.shape[-2:]
+            callback(Iterate(
+                iteration=done + step, total_iterations=total, scale=scale, scales=scales,
+                width=w, height=h, losses=dict(parts_seen), seconds=time.perf_counter() - started,
+                _image=last_good, _render=render,
+            ))
+    return image.detach()
 
 
 class _NonFinite(Exception):
@@ -269,7 +290,9 @@ def stylize(
     >>> from brushwork import stylize, StylizeConfig
     >>> result = stylize("photo.jpg", "painting.jpg", StylizeConfig(size=256))  # doctest: +SKIP
     """
-    config = (config or StylizeConfig()).replace(**overrides) if overrides else (config or StylizeConfig())
+    config = config or StylizeConfig()
+    if overrides:
+        config = config.replace(**overrides)
     styles = [style] if isinstance(style, (Image.Image, str, Path)) else list(style)
     content_image = _as_image(content)
     style_images = [_as_image(s) for s in styles]

@@ -256,7 +256,9 @@ def check_shapes(state: dict[str, torch.Tensor], arch: str) -> None:
     for key, tensor in reference.items():
         if key not in state or state[key].shape != tensor.shape:
             found = tuple(state[key].shape) if key in state else "nothing"
-            raise WeightsError(f"weights do not fit {arch}: {key} should be {tuple(tensor.shape)}, found {found}")
+            raise WeightsError(
+                f"weights do not fit {arch}: {key} should be {tuple(tensor.shape)}, found {found}"
+            )
 
 
 def random_state(arch: str, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -279,7 +281,9 @@ def split_source(source: str) -> tuple[str | None, str]:
     return None, source
 
 
-def load_state(arch: str, source: str = "default", progress: bool = True) -> tuple[dict[str, torch.Tensor], str]:
+def load_state(
+    arch: str, source: str = "default", progress: bool = True
+) -> tuple[dict[str, torch.Tensor], str]:
     """State dict (our names, float32) and the input preprocessing the weights expect."""
     if arch not in BLOCKS:
         raise WeightsError(f"unknown model {arch!r}; choose from {', '.join(BLOCKS)}")
