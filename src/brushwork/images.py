@@ -50,7 +50,7 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_INPUT_P
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
-                    f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                    f"{name}: too many pixels: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
                     f"{max_pixels / 1e6:.0f} MP limit; downscale it first (the output size is set "
                     "with --size anyway) or raise BRUSHWORK_MAX_PIXELS"
                 )
@@ -60,7 +60,10 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_INPUT_P
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: refused as a possible decompression bomb (too many pixels)") from None
+        raise ImageError(
+            f"{name}: too many pixels (refused as a possible decompression bomb); downscale it "
+            "first (the output size is set with --size anyway)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
     return normalize_image(image)
