@@ -1,0 +1,141 @@
+"""The command line, through main(argv) and, for signals, as a real process."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from brushwork.cli import build_parser, main
+
+FAST = ["--weights", "random", "--size", "32", "--iterations", "4", "--quiet"]
+
+
+def test_help_lists_the_promised_flags():
+    help_text = build_parser()._subparsers._group_actions[0].choices["stylize"].format_help()
+    for flag in ("--content-weight", "--style-weight", "--tv-weight", "--optimizer", "--iterations",
+                 "--learning-rate", "--model", "--weights", "--content-layers", "--style-layers",
+                 "--init", "--seed", "--size", "--style-scale", "--style-blend-weights",
+                 "--preserve-colors", "--multiscale", "--no-multiscale", "--save-every", "--quiet"):
+        assert flag in help_text, flag
+
+
+def test_stylize_writes_result_intermediates_and_losses(tmp_path, photo_file, painting_file, capsys):
+    out = tmp_path / "result.png"
+    rc = main(["stylize", str(photo_file), str(painting_file), "-o", str(out), *FAST, "--save-every", "2"])
+    assert rc == 0
+    assert "wrote" in capsys.readouterr().out
+    assert Image.open(out).size == (32, 21)
+    assert (tmp_path / "result_0002.png").exists() and (tmp_path / "result_0004.png").exists()
+    with open(tmp_path / "result_losses.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
+    assert {"total", "content", "style", "tv", "seconds"} <= set(rows[0])
+
+
+def test_several_styles_and_options(tmp_path, photo_file, painting_file):
+    out = tmp_path / "blend.jpg"
+    rc = main(["stylize", str(photo_file), str(painting_file), str(painting_file), "-o", str(out), *FAST,
+               "--style-blend-weights", "2", "1", "--optimizer", "adam", "--init", "random",
+               "--style-layers", "relu1_1:0.5,relu2_1", "--content-layers", "relu2_2",
+               "--preserve-colors", "--style-scale", "0.5", "--multiscale"])
+    assert rc == 0 and out.exists()
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--style-weight", "-1"], "style-weight must be"),
+    (["--style-layers", "relu9_1"], "unknown layer 'relu9_1'"),
+    (["--size", "99999"], "use --size between"),
+    (["--model", "vgg16", "--weights", "default"], "no offline weights for vgg16"),
+    (["--weights", "/nonexistent/vgg.pth"], "unknown weights"),
+    (["--style-blend-weights", "1", "2"], "2 style blend weights for 1 style images"),
+])
+def test_bad_options_give_one_line_errors(tmp_path, photo_file, painting_file, capsys, extra, expected):
+    out = tmp_path / "x.png"
+    rc = main(["stylize", str(photo_file), str(painting_file), "-o", str(out), *FAST, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_files_give_one_line_errors(tmp_path, photo_file, painting_file, capsys):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    cases = [
+        ([str(tmp_path / "missing.jpg"), str(painting_file), "-o", str(tmp_path / "a.png")], "no such file"),
+        ([str(corrupt), str(painting_file), "-o", str(tmp_path / "a.png")], "corrupt.jpg"),
+        ([str(photo_file), str(painting_file), "-o", str(tmp_path / "nodir" / "a.png")], "does not exist"),
+        ([str(photo_file), str(painting_file), "-o", str(tmp_path / "a.gif2")], "unknown image extension"),
+    ]
+    for args, expected in cases:
+        rc = main(["stylize", *args, *FAST])
+        err = capsys.readouterr().err
+        assert rc == 2, args
+        assert expected in err and "Traceback" not in err, err
+
+
+def test_existing_output_survives_a_failed_run(tmp_path, photo_file, capsys):
+    out = tmp_path / "keep.png"
+    Image.new("RGB", (5, 5), "red").save(out)
+    before = out.read_bytes()
+    rc = main(["stylize", str(photo_file), str(tmp_path / "missing.jpg"), "-o", str(out), *FAST])
+    assert rc == 2 and out.read_bytes() == before
+
+
+def test_nan_loss_exits_3_and_keeps_last_good_image(tmp_path, photo_file, painting_file, capsys, monkeypatch):
+    from brushwork import losses
+
+    calls = {"n": 0}
+    real_tv = losses.tv_loss
+
+    def poisoned(image):
+        calls["n"] += 1
+        return real_tv(image) * (float("inf") if calls["n"] > 2 else 1.0)
+
+    monkeypatch.setattr(losses, "tv_loss", poisoned)
+    out = tmp_path / "nan.png"
+    rc = main(["stylize", str(photo_file), str(painting_file), "-o", str(out), *FAST])
+    err = capsys.readouterr().err
+    assert rc == 3 and "loss became inf" in err and out.exists()
+
+
+def test_weights_commands(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("BRUSHWORK_CACHE", str(tmp_path))
+    assert main(["weights", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "torchvision" in listing and "caffe" in listing and "default" in listing
+    assert main(["weights", "path", "torchvision", "--model", "vgg16"]) == 0
+    assert capsys.readouterr().out.strip().endswith("vgg16-397923af.pth")
+    assert main(["weights", "fetch", "random"]) == 2
+    assert "nothing to fetch" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_image_and_exits_130(tmp_path, photo_file, painting_file):
+    out = tmp_path / "interrupted.png"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "brushwork", "stylize", str(photo_file), str(painting_file), "-o", str(out),
+         "--weights", "random", "--size", "32", "--iterations", "100000", "--save-every", "5"],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+    )
+    deadline = time.time() + 60
+    first_save = tmp_path / "interrupted_0005.png"
+    while not first_save.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert first_save.exists(), proc.stderr.read() if proc.poll() is not None else "no progress"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted at iteration" in err and "Traceback" not in err
+    assert Image.open(out).size == (32, 21)
+    assert Path(tmp_path / "interrupted_losses.csv").exists()
