@@ -119,7 +119,7 @@ def test_resize_longest_keeps_aspect(photo):
 def test_tensor_round_trip(photo):
     tensor = image_to_tensor(photo)
     assert tensor.shape == (1, 3, photo.height, photo.width)
-    assert 0 <= tensor.min() and tensor.max() <= 1
+    assert tensor.min() >= 0 and tensor.max() <= 1
     assert np.array_equal(np.asarray(tensor_to_image(tensor)), np.asarray(photo))
 
 

@@ -60,7 +60,8 @@ def test_preprocessing_conventions():
     red = torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1)
     assert preprocess(red, "caffe").flatten()[2] > 0 > preprocess(red, "caffe").flatten()[0]  # BGR
     imagenet = preprocess(white, "imagenet").flatten()
-    assert torch.allclose(imagenet, (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225]))
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    assert torch.allclose(imagenet, (1 - mean) / std)
     before = white.clone()
     preprocess(white, "imagenet")
     assert torch.equal(white, before)  # never in place

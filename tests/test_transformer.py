@@ -44,7 +44,7 @@ def test_any_size_is_padded_and_cropped_back(size):
     x = torch.rand(1, 3, *size)
     y = stylize_tensor(net, x)
     assert y.shape == x.shape
-    assert 0 <= float(y.min()) and float(y.max()) <= 1
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
     padded, old = pad_to_multiple(x)
     assert old == size and padded.shape[-2] % 4 == 0 and padded.shape[-1] % 4 == 0
 
