@@ -162,7 +162,7 @@ def stylize_tensor(
     vgg: VGGFeatures | None = None,
     callback: ProgressCallback | None = None,
 ) -> torch.Tensor:
-    """Run the optimisation; returns the final image tensor [1, 3, H, W] before colour transfer."""
+    """Run the optimisation; returns the result as a tensor [1, 3, H, W] in [0, 1]."""
     if not style_images:
         raise ConfigError("at least one style image is needed")
     blend = list(config.style_blend_weights or [1.0] * len(style_images))
@@ -178,10 +178,13 @@ def stylize_tensor(
     final_content = resize_longest(content_image, config.size)
     final_content_tensor = image_to_tensor(final_content, device)
 
-    def render(tensor: torch.Tensor) -> Image.Image:
+    def finish(tensor: torch.Tensor) -> torch.Tensor:
         if config.preserve_colors:
             tensor = transfer_luminance(tensor, final_content_tensor)
-        return tensor_to_image(tensor)
+        return tensor
+
+    def render(tensor: torch.Tensor) -> Image.Image:
+        return tensor_to_image(finish(tensor))
 
     image: torch.Tensor | None = None
     done = 0
@@ -205,7 +208,7 @@ def stylize_tensor(
     if result.shape[-2:] != final_content_tensor.shape[-2:]:
         result = F.interpolate(result, size=final_content_tensor.shape[-2:], mode="bicubic",
                                align_corners=False).clamp(0, 1)
-    return result
+    return finish(result)
 
 
 def _optimize_scale(
@@ -296,8 +299,4 @@ def stylize(
     styles = [style] if isinstance(style, (Image.Image, str, Path)) else list(style)
     content_image = _as_image(content)
     style_images = [_as_image(s) for s in styles]
-    result = stylize_tensor(content_image, style_images, config, vgg=vgg, callback=callback)
-    if config.preserve_colors:
-        content_tensor = image_to_tensor(resize_longest(content_image, config.size), result.device)
-        result = transfer_luminance(result, content_tensor)
-    return tensor_to_image(result)
+    return tensor_to_image(stylize_tensor(content_image, style_images, config, vgg=vgg, callback=callback))
