@@ -156,3 +156,27 @@ def test_real_weights_paint_texture(real_vgg):
     # Optimising toward the painting's blues moves the whole picture toward its colours.
     assert out[:, 2].mean() - out[:, 0].mean() > original[:, 2].mean() - original[:, 0].mean()
     assert torch.isfinite(out).all()
+
+
+def test_higher_content_weight_keeps_more_content(photo, painting, random_vgg):
+    final = {}
+    for weight in (0.1, 10.0):
+        log = []
+        run(photo, painting, random_vgg, log, content_weight=weight, style_weight=10, iterations=15)
+        final[weight] = log[-1].losses["content"] / weight  # unweighted content loss
+    assert final[10.0] < final[0.1]
+
+
+def test_learning_rate_sets_adam_step(photo, painting, random_vgg):
+    content = as_array(photo.resize((32, 21)))
+    small = run(photo, painting, random_vgg, optimizer="adam", learning_rate=0.001, iterations=5)
+    large = run(photo, painting, random_vgg, optimizer="adam", learning_rate=0.05, iterations=5)
+    assert np.abs(as_array(small) - content).mean() < np.abs(as_array(large) - content).mean()
+
+
+def test_vgg16_runs_with_its_own_layers(photo, painting):
+    log = []
+    result = stylize(photo, painting, StylizeConfig(**{**TINY, "model": "vgg16"}), callback=log.append)
+    assert result.size == (32, 21) and log[-1].losses["total"] < log[0].losses["total"]
+    with pytest.raises(ConfigError, match="unknown layer 'relu5_4'"):
+        stylize(photo, painting, StylizeConfig(**{**TINY, "model": "vgg16", "style_layers": ("relu5_4",)}))
