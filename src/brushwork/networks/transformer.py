@@ -1,0 +1,180 @@
+"""TransformerNet of Johnson et al., "Perceptual Losses for Real-Time Style Transfer" (2016).
+
+One forward pass paints a photo in the one style the net was trained on. Architecture
+(defaults = the paper's, with the usual fixes): 9x9 conv (width), two 3x3 stride-2 convs
+(2·width, 4·width), ``res_blocks`` residual blocks of 4·width, two upsample-then-convolve
+stages (2·width, width) and a 9x9 conv to RGB. Reflection padding everywhere (no dark borders)
+and instance norm (Ulyanov et al.), nearest-neighbour upsampling followed by a convolution
+instead of transposed convolutions (no checkerboard artefacts, Odena et al. 2016).
+
+Input and output are RGB in [0, 1]; the output is not squashed during training (a sigmoid or
+tanh saturates and slows learning) and is clamped when turned into an image. Height and width
+should be multiples of 4 (``pad_to_multiple`` does that); any size works in one call of
+``stylize_tensor``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from brushwork.errors import ConfigError
+
+#: The net halves the size twice, so sides must be multiples of this.
+SIZE_MULTIPLE = 4
+
+
+@dataclass(frozen=True)
+class TransformerSpec:
+    """The shape of a TransformerNet; stored in model metadata so a file rebuilds its net."""
+
+    width: int = 32
+    res_blocks: int = 5
+
+    def __post_init__(self) -> None:
+        if not 4 <= self.width <= 256:
+            raise ConfigError(f"width must be between 4 and 256, got {self.width}")
+        if not 0 <= self.res_blocks <= 32:
+            raise ConfigError(f"res-blocks must be between 0 and 32, got {self.res_blocks}")
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection pad + conv: same-size output for stride 1, no zero border to learn around."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
+        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride))
+
+
+class ConvNormReLU(nn.Sequential):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
+        super().__init__(ConvLayer(cin, cout, kernel, stride), nn.InstanceNorm2d(cout, affine=True),
+                         nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    """conv-IN-ReLU-conv-IN plus identity (He et al.; no ReLU after the sum, as in Gross & Wilber)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvNormReLU(channels, channels, 3),
+            ConvLayer(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2 then conv-IN-ReLU: checkerboard-free upsampling."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = ConvNormReLU(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class TransformerNet(nn.Module):
+    def __init__(self, spec: TransformerSpec | None = None):
+        super().__init__()
+        self.spec = spec or TransformerSpec()
+        w = self.spec.width
+        self.down = nn.Sequential(
+            ConvNormReLU(3, w, 9),
+            ConvNormReLU(w, 2 * w, 3, stride=2),
+            ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+        )
+        self.res = nn.Sequential(*(ResidualBlock(4 * w) for _ in range(self.spec.res_blocks)))
+        self.up = nn.Sequential(Upsample(4 * w, 2 * w), Upsample(2 * w, w))
+        self.out = ConvLayer(w, 3, 9)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] in [0, 1] -> [N, 3, H, W], roughly [0, 1] (unclamped); H, W multiples of 4."""
+        return self.out(self.up(self.res(self.down(x))))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflection-pad the bottom/right so H and W are multiples of ``multiple``; returns the old size."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+@torch.no_grad()
+def stylize_tensor(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run ``model`` on any-sized images: pad to a multiple of 4, crop back, clamp to [0, 1]."""
+    padded, (h, w) = pad_to_multiple(x)
+    return model(padded)[..., :h, :w].clamp(0, 1)
+
+
+# --- model files ---------------------------------------------------------------------------------
+#: ``format`` metadata value of a brushwork TransformerNet file.
+MODEL_FORMAT = "brushwork-transformer-1"
+
+
+def save_transformer(path, model: TransformerNet, metadata: dict, half: bool = False) -> None:
+    """Write weights (fp32, or fp16 for shipping) and string metadata atomically as safetensors."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from brushwork.fileio import atomic_path
+
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    meta.update(format=MODEL_FORMAT, architecture=json.dumps(model.spec.to_dict()),
+                dtype="float16" if half else "float32")
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The metadata of a model file (no weights loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as exc:  # safetensors raises several types for a bad header
+        raise ConfigError(f"{path}: not a safetensors model file ({exc})") from None
+
+
+def load_transformer(path, device: str | torch.device = "cpu") -> tuple[TransformerNet, dict[str, str]]:
+    """Rebuild the net from a model file written by ``save_transformer``; float32, eval mode."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such model file")
+    meta = read_metadata(path)
+    if meta.get("format") != MODEL_FORMAT:
+        raise ConfigError(f"{path}: not a brushwork TransformerNet file (no '{MODEL_FORMAT}' metadata)")
+    spec = TransformerSpec(**json.loads(meta["architecture"]))
+    model = TransformerNet(spec)
+    state = {k: v.float() for k, v in load_file(str(path)).items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ConfigError(f"{path}: weights do not match the stored architecture ({exc})") from None
+    return model.eval().requires_grad_(False).to(device), meta
