@@ -89,6 +89,13 @@ class StylizeConfig:
     device: str = _help("torch device", default="cpu")
 
     def __post_init__(self) -> None:
+        # Fold "relu1_1:0.5,relu2_1" specs into plain names + weights, so the config is explicit.
+        style_layers, spec_weights = parse_layer_spec(self.style_layers)
+        content_layers, _ = parse_layer_spec(self.content_layers)
+        object.__setattr__(self, "style_layers", style_layers)
+        object.__setattr__(self, "content_layers", content_layers)
+        if spec_weights is not None and self.style_layer_weights is None:
+            object.__setattr__(self, "style_layer_weights", spec_weights)
         validate_stylize_config(self)
 
     # Derived values: kept as properties so no two copies of a default exist.
@@ -167,6 +174,15 @@ def validate_stylize_config(config: StylizeConfig) -> None:
         raise ConfigError("content-layers is empty but content-weight > 0")
     if not config.style_layers:
         raise ConfigError("style-layers must name at least one layer")
+    from brushwork.networks.vgg import layer_names
+
+    known = layer_names(config.model)
+    for name in config.style_layers + config.content_layers:
+        if name not in known:
+            raise ConfigError(
+                f"unknown layer {name!r} for {config.model}; layers are named like relu4_2 "
+                f"(valid: {', '.join(n for n in known if n.startswith('relu'))})"
+            )
     if config.style_layer_weights is not None:
         if len(config.style_layer_weights) != len(config.style_layers):
             raise ConfigError(

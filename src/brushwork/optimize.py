@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork import losses
-from brushwork.config import StylizeConfig, parse_layer_spec
+from brushwork.config import StylizeConfig
 from brushwork.errors import BrushworkError, ConfigError, NonFiniteLossError
 from brushwork.images import (
     image_to_tensor,
@@ -98,9 +98,9 @@ class _Objective:
                  styles: list[torch.Tensor], blend: list[float]):
         self.vgg = vgg
         self.config = config
-        self.content_layers, _ = parse_layer_spec(config.content_layers)
-        self.style_layers, spec_weights = parse_layer_spec(config.style_layers)
-        layer_weights = config.style_layer_weights or spec_weights or (1.0,) * len(self.style_layers)
+        self.content_layers = config.content_layers
+        self.style_layers = config.style_layers
+        layer_weights = config.style_layer_weights or (1.0,) * len(self.style_layers)
         total = sum(layer_weights) or 1.0
         self.style_layer_weights = [w / total for w in layer_weights]
         if config.content_weight == 0:
