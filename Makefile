@@ -23,6 +23,9 @@ demo: setup
 	@echo "result: $(CURDIR)/out/demo.png"
 
 test: setup
+	# The web app's browser test drives Debian's Chromium; installed here when missing and root.
+	@[ "$$(id -u)" != 0 ] || command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || true
 	$(PY) -m pytest -q
 
 test-fast: setup

@@ -27,7 +27,7 @@ from brushwork.train import (
 )
 
 TINY = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
-            style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=3, checkpoint_every=2,
+            style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=0, checkpoint_every=2,
             num_samples=2, content_weight=1.0, style_weight=1e3)
 
 
@@ -71,19 +71,20 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return net.state_dict()
 
 
+@pytest.mark.slow
 def test_training_writes_everything_and_loss_goes_down(tmp_path, photos, style_image, vgg):
-    config = TrainConfig(**TINY, steps=12, lr=1e-2)
+    config = TrainConfig(**{**TINY, "sample_every": 4}, steps=8, lr=1e-2)
     final = train(style_image, photos, tmp_path, config, quiet=True, vgg=vgg)
     for name in ("model.safetensors", CHECKPOINT, "losses.csv", "loss_plot.png", "samples/photos.png",
-                 "samples/step_000003.jpg", "samples/step_000012.jpg"):
+                 "samples/step_000004.png", "samples/step_000008.png"):
         assert (tmp_path / name).is_file(), name
     rows = list(csv.DictReader((tmp_path / "losses.csv").open()))
-    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))
     totals = [float(r["total"]) for r in rows]
     assert np.mean(totals[-3:]) < 0.7 * np.mean(totals[:3])
-    assert float(rows[2]["val_total"]) > 0 and all(float(r["images_per_s"]) > 0 for r in rows)
+    assert float(rows[3]["val_total"]) > 0 and all(float(r["images_per_s"]) > 0 for r in rows)
     net, meta = load_transformer(final)
-    assert meta["style_image"] == "stripes.png" and meta["steps"] == "12"
+    assert meta["style_image"] == "stripes.png" and meta["steps"] == "8"
     assert meta["loss_network"] == "vgg19" and len(meta["style_sha256"]) == 64
     assert net.spec.width == 4
     # The truncated JPEG and the text file were skipped, counted and named.
@@ -113,6 +114,7 @@ def test_split_and_shards_are_disjoint_and_cover_an_epoch():
     assert len(set(seen)) == len(seen) == 30
 
 
+@pytest.mark.slow
 def test_resume_after_interrupt_and_crash_equals_uninterrupted(tmp_path, photos, style_image, vgg):
     config = TrainConfig(**TINY, steps=7)
     straight = train(style_image, photos, tmp_path / "a", config, quiet=True, vgg=vgg)
@@ -137,6 +139,7 @@ def test_resume_after_interrupt_and_crash_equals_uninterrupted(tmp_path, photos,
     assert [int(r["step"]) for r in rows] == list(range(1, 8))
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_settings(tmp_path, photos, style_image, vgg):
     train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), quiet=True, vgg=vgg)
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
@@ -182,11 +185,11 @@ def test_cli_trains(tmp_path, photos, style_image, capsys):
 @pytest.mark.slow
 def test_torchrun_two_processes(tmp_path, photos, style_image):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "brushwork", "train", str(style_image), "--data", str(photos), "-o", str(tmp_path),
            "--steps", "3", "--image-size", "32", "--batch-size", "2", "--width", "4", "--res-blocks", "1",
            "--loss-weights", "random", "--style-layers", "relu1_2", "relu2_1", "-q"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     _, meta = load_transformer(tmp_path / "model.safetensors")
     assert meta["world_size"] == "2" and meta["steps"] == "3"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from brushwork import __version__
-from brushwork.config import StylizeConfig, parse_layer_spec
+from brushwork.config import StylizeConfig
 from brushwork.errors import BrushworkError, ConfigError, NonFiniteLossError
 
 PROG = "brushwork"
@@ -107,19 +107,9 @@ def run_stylize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from brushwork.images import check_output_path, open_image, save_image
-    from brushwork.networks.vgg import layer_names
     from brushwork.optimize import StylizeInterrupted, stylize
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
-    # Fold NAME:WEIGHT layer specs into names + weights so the config is explicit.
-    style_layers, spec_weights = parse_layer_spec(config.style_layers)
-    content_layers, _ = parse_layer_spec(config.content_layers)
-    config = config.replace(style_layers=style_layers, content_layers=content_layers,
-                            style_layer_weights=config.style_layer_weights or spec_weights)
-    known = layer_names(config.model)
-    for name in style_layers + content_layers:
-        if name not in known:
-            raise ConfigError(f"unknown layer {name!r} for {config.model}; layers are named like relu4_2")
     output = Path(args.output)
     check_output_path(output)
     content = open_image(args.content)
@@ -213,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _stylize_parser(sub)
     _weights_parser(sub)
+    from brushwork.train import add_parser as _train_parser; _train_parser(sub)  # noqa: E702, I001
+    from brushwork.apply import add_apply_parsers as _apply_parsers; _apply_parsers(sub)  # noqa: E702, I001
+    from brushwork.web.serve import add_parser as _serve_parser; _serve_parser(sub)  # noqa: E702, I001
+    from brushwork.evaluate import add_parser as _evaluate_parser; _evaluate_parser(sub)  # noqa: E702, I001
     return parser
 
 

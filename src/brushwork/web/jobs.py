@@ -1,0 +1,445 @@
+"""Jobs: stored on disk, run by bounded worker pools, cancellable, recoverable after a restart.
+
+Each job is a folder ``DATA/jobs/<id>/`` holding ``job.json`` (its record, written
+atomically on every change of status), the inputs as PNG, the latest preview and the result.
+A restart reloads the records: finished results stay downloadable, and jobs that were
+queued or running when the server stopped are marked failed with the reason.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import re
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from brushwork.errors import BrushworkError
+from brushwork.fileio import atomic_path, atomic_write_text
+from brushwork.images import open_image, save_image
+from brushwork.web.config import WebServiceConfig
+from brushwork.web.methods import ImageThunk, JobOptions, Method, StyleInput
+
+log = logging.getLogger("brushwork.web")
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+ACTIVE = ("queued", "running")
+TERMINAL = ("done", "failed", "cancelled")
+INTERRUPTED = "interrupted: the server stopped before this job finished; please submit it again"
+#: Files a job folder may hold; nothing else is ever read from one.
+FILES = {"photo": "photo.png", "painting": "painting.png", "preview": "preview.jpg", "result": "result.png"}
+
+
+class QueueFull(BrushworkError):
+    """More jobs than the queue holds: the API answers 429."""
+
+
+class JobStopped(Exception):
+    """Raised inside a running job when it is cancelled or over its time limit."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_job_id(job_id: str) -> bool:
+    """Ids are 32 hex digits: nothing else can reach the file system (no ``..``, no slashes)."""
+    return bool(JOB_ID.match(job_id))
+
+
+@dataclass
+class Job:
+    """A job's record; ``to_json`` is what the API returns and ``job.json`` stores."""
+
+    id: str
+    method: str
+    style: str
+    style_title: str
+    options: dict
+    status: str = "queued"
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    iteration: int = 0
+    total: int = 0
+    losses: dict = field(default_factory=dict)
+    preview: int = 0  # preview version; bumps with each new preview image
+    error: str | None = None
+    width: int = 0
+    height: int = 0
+    fast_model: str | None = None
+    # Runtime only: never stored.
+    cancel_requested: bool = field(default=False, repr=False)
+    version: int = field(default=0, repr=False)
+
+    STORED = (
+        "id",
+        "method",
+        "style",
+        "style_title",
+        "options",
+        "status",
+        "created",
+        "started",
+        "finished",
+        "iteration",
+        "total",
+        "losses",
+        "preview",
+        "error",
+        "width",
+        "height",
+        "fast_model",
+    )
+
+    def record(self) -> dict:
+        data = asdict(self)
+        return {k: data[k] for k in self.STORED}
+
+    @classmethod
+    def from_record(cls, data: dict) -> Job:
+        return cls(**{k: data[k] for k in cls.STORED if k in data})
+
+
+class _Reporter:
+    """The bridge from a running method to its job: progress, previews, cancel, time limit."""
+
+    def __init__(self, manager: JobManager, job: Job, deadline: float):
+        self.manager = manager
+        self.job = job
+        self.deadline = deadline
+
+    def check(self) -> None:
+        if self.job.cancel_requested:
+            raise JobStopped("cancelled", "cancelled")
+        if self.manager.stopping.is_set():
+            raise JobStopped("failed", INTERRUPTED)
+        if time.monotonic() > self.deadline:
+            limit = self.manager.config.job_time_limit
+            raise JobStopped(
+                "failed",
+                f"stopped after {limit:g} s, the time limit per job; try a smaller size or fewer iterations",
+            )
+
+    def step(self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None) -> None:
+        job = self.job
+        every = self.manager.config.preview_every
+        if image is not None and (iteration % every == 0 or iteration == 1):
+            picture = image()
+            with atomic_path(self.manager.job_dir(job.id) / FILES["preview"]) as tmp:
+                picture.save(tmp, format="JPEG", quality=85)
+            job.preview += 1
+        job.iteration, job.total = iteration, total
+        job.losses = {k: float(v) for k, v in losses.items()}
+        self.manager.touch(job)
+        self.check()
+
+
+class _Lane:
+    """One method family's bounded queue and its worker threads."""
+
+    def __init__(self, name: str, workers: int, capacity: int):
+        self.name = name
+        self.workers = workers
+        self.capacity = capacity
+        self.waiting: collections.deque[str] = collections.deque()
+        self.busy = 0
+        self.reserved = 0
+        self.threads: list[threading.Thread] = []
+
+    def has_room(self) -> bool:
+        idle = self.workers - self.busy
+        return len(self.waiting) + self.reserved < self.capacity + max(0, idle)
+
+
+class JobManager:
+    """Owns every job: submission, the worker pools, cancellation, clean-up and recovery."""
+
+    def __init__(self, config: WebServiceConfig, methods: dict[str, Method]):
+        self.config = config
+        self.methods = methods
+        self.root = config.data_path / "jobs"
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.Condition()
+        self.stopping = threading.Event()
+        workers = {"gatys": config.gatys_workers, "fast": config.fast_workers}
+        self.lanes: dict[str, _Lane] = {}
+        for method in methods.values():
+            if method.lane not in self.lanes:
+                self.lanes[method.lane] = _Lane(method.lane, workers.get(method.lane, 1), config.queue_size)
+        self._janitor: threading.Thread | None = None
+        #: Measured seconds per iteration per megapixel of each method (for the page's estimate).
+        self.speed: dict[str, float] = {}
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.recover()
+        self.cleanup()
+        for lane in self.lanes.values():
+            for i in range(lane.workers):
+                thread = threading.Thread(
+                    target=self._work, args=(lane,), name=f"{lane.name}-worker-{i}", daemon=True
+                )
+                thread.start()
+                lane.threads.append(thread)
+        self._janitor = threading.Thread(target=self._janitor_loop, name="janitor", daemon=True)
+        self._janitor.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop workers; running jobs end at their next iteration and are marked interrupted."""
+        self.stopping.set()
+        with self.lock:
+            self.lock.notify_all()
+        deadline = time.monotonic() + timeout
+        for lane in self.lanes.values():
+            for thread in lane.threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        with self.lock:
+            for job in self.jobs.values():
+                if job.status in ACTIVE:
+                    self._finish(job, "failed", INTERRUPTED)
+
+    def recover(self) -> None:
+        """Load stored jobs; any left queued or running by a previous server failed with a reason."""
+        for folder in self.root.iterdir():
+            if folder.is_dir() and valid_job_id(folder.name) and not (folder / "job.json").exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a submission cut short: nothing to keep
+        for record in sorted(self.root.glob("*/job.json")):
+            if not valid_job_id(record.parent.name):
+                continue
+            try:
+                job = Job.from_record(json.loads(record.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                log.warning("skipping unreadable job record %s: %s", record, exc)
+                continue
+            if job.id != record.parent.name:
+                continue
+            if job.status in ACTIVE:
+                job.status, job.error, job.finished = "failed", INTERRUPTED, time.time()
+                self._save(job)
+            if job.status == "done" and not (record.parent / FILES["result"]).is_file():
+                job.status, job.error = "failed", "the result file is missing"
+                self._save(job)
+            self.jobs[job.id] = job
+
+    # --- files --------------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        if not valid_job_id(job_id):
+            raise ValueError(f"invalid job id {job_id!r}")
+        return self.root / job_id
+
+    def file(self, job_id: str, kind: str) -> Path | None:
+        path = self.job_dir(job_id) / FILES[kind]
+        return path if path.is_file() else None
+
+    def _save(self, job: Job) -> None:
+        folder = self.job_dir(job.id)
+        if folder.is_dir():
+            atomic_write_text(folder / "job.json", json.dumps(job.record(), indent=1))
+
+    # --- submission ---------------------------------------------------------------------------
+    def submit(
+        self,
+        method: str,
+        style_id: str,
+        style_title: str,
+        style: StyleInput,
+        photo: Image.Image,
+        options: JobOptions,
+    ) -> Job:
+        """Store the inputs and queue the job; QueueFull when its lane has no room."""
+        lane = self.lanes[self.methods[method].lane]
+        job = Job(
+            id=new_job_id(),
+            method=method,
+            style=style_id,
+            style_title=style_title,
+            options=options.to_dict(),
+            fast_model=style.fast_model,
+        )
+        with self.lock:
+            if not lane.has_room():
+                raise QueueFull(self.busy_message(method))
+            lane.reserved += 1  # hold the place during the slow disk writes
+        try:
+            folder = self.job_dir(job.id)
+            folder.mkdir(parents=True)
+            save_image(photo, folder / FILES["photo"])
+            if style.painting is not None:
+                save_image(style.painting, folder / FILES["painting"])
+            self._save(job)
+        except BaseException:
+            with self.lock:
+                lane.reserved -= 1
+            shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
+            raise
+        with self.lock:
+            lane.reserved -= 1
+            self.jobs[job.id] = job
+            lane.waiting.append(job.id)
+            self.lock.notify_all()
+        return job
+
+    def has_room(self, method: str) -> bool:
+        with self.lock:
+            return self.lanes[self.methods[method].lane].has_room()
+
+    def busy_message(self, method: str) -> str:
+        lane = self.lanes[self.methods[method].lane]
+        return (
+            f"the server is busy: {lane.busy} {method} job(s) running and {len(lane.waiting)} waiting; "
+            "please try again in a minute"
+        )
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id) if valid_job_id(job_id) else None
+
+    def queue_position(self, job: Job) -> int | None:
+        """1 for the next job to start; None once it runs."""
+        lane = self.lanes.get(self.methods[job.method].lane) if job.method in self.methods else None
+        with self.lock:
+            if lane is None or job.id not in lane.waiting:
+                return None
+            return list(lane.waiting).index(job.id) + 1
+
+    def cancel(self, job: Job) -> None:
+        with self.lock:
+            if job.status == "queued":
+                for lane in self.lanes.values():
+                    if job.id in lane.waiting:
+                        lane.waiting.remove(job.id)
+                self._finish(job, "cancelled", "cancelled before it started")
+            elif job.status == "running":
+                job.cancel_requested = True
+                self.touch(job)
+
+    def touch(self, job: Job) -> None:
+        """Mark a change, so event streams send the new state."""
+        with self.lock:
+            job.version += 1
+            self.lock.notify_all()
+
+    def _finish(self, job: Job, status: str, error: str | None = None) -> None:
+        job.status, job.error, job.finished = status, error, time.time()
+        if status == "done" and job.started and job.total and job.width:
+            rate = (job.finished - job.started) / job.total / (job.width * job.height / 1e6)
+            old = self.speed.get(job.method)
+            self.speed[job.method] = rate if old is None else 0.5 * old + 0.5 * rate
+        self._save(job)
+        self.touch(job)
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {
+                name: {
+                    "workers": lane.workers,
+                    "running": lane.busy,
+                    "waiting": len(lane.waiting),
+                    "capacity": lane.capacity,
+                }
+                for name, lane in self.lanes.items()
+            }
+
+    # --- workers ------------------------------------------------------------------------------
+    def _next(self, lane: _Lane) -> Job | None:
+        with self.lock:
+            while not lane.waiting and not self.stopping.is_set():
+                self.lock.wait(1.0)
+            if self.stopping.is_set():
+                return None
+            job = self.jobs[lane.waiting.popleft()]
+            lane.busy += 1
+            job.status, job.started = "running", time.time()
+            self._save(job)
+            self.touch(job)
+            return job
+
+    def _work(self, lane: _Lane) -> None:
+        while True:
+            job = self._next(lane)
+            if job is None:
+                return
+            try:
+                self._run(job)
+            finally:
+                with self.lock:
+                    lane.busy -= 1
+                    self.lock.notify_all()
+                self.cleanup()
+
+    def _run(self, job: Job) -> None:
+        method = self.methods[job.method]
+        folder = self.job_dir(job.id)
+        reporter = _Reporter(self, job, time.monotonic() + self.config.job_time_limit)
+        try:
+            photo = open_image(folder / FILES["photo"])
+            painting_path = folder / FILES["painting"]
+            painting = open_image(painting_path) if painting_path.is_file() else None
+            options = JobOptions(**job.options)
+            result = method.run(photo, StyleInput(painting, job.fast_model), options, reporter)
+            reporter.check()  # a job cancelled during its last step ends cancelled, not done
+            save_image(result, folder / FILES["result"])
+            job.width, job.height = result.size
+            self._finish(job, "done")
+        except JobStopped as exc:
+            self._finish(job, exc.status, exc.reason)
+        except BrushworkError as exc:
+            self._finish(job, "failed", str(exc))
+        except MemoryError:
+            self._finish(job, "failed", "out of memory; try a smaller size")
+        except Exception as exc:  # the job fails, the server goes on
+            log.exception("job %s failed", job.id)
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._finish(job, "failed", f"internal error: {text}")
+
+    # --- clean-up -----------------------------------------------------------------------------
+    def _janitor_loop(self) -> None:
+        while not self.stopping.wait(600):
+            self.cleanup()
+
+    def cleanup(self, now: float | None = None) -> list[str]:
+        """Delete finished jobs past the age limit, then the oldest until under the size cap."""
+        now = time.time() if now is None else now
+        max_age = self.config.max_age_hours * 3600
+        removed: list[str] = []
+        with self.lock:
+            finished = sorted(
+                (j for j in self.jobs.values() if j.status in TERMINAL), key=lambda j: j.finished or j.created
+            )
+        for job in finished:
+            if now - (job.finished or job.created) > max_age:
+                removed.append(self._delete(job))
+        sizes = (
+            {p.name: _folder_size(p) for p in self.root.iterdir() if p.is_dir()} if self.root.is_dir() else {}
+        )
+        total = sum(sizes.values())
+        for job in finished:
+            if total <= self.config.max_data_bytes:
+                break
+            if job.id not in removed:
+                total -= sizes.get(job.id, 0)
+                removed.append(self._delete(job))
+        return removed
+
+    def _delete(self, job: Job) -> str:
+        with self.lock:
+            self.jobs.pop(job.id, None)
+        shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
+        return job.id
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())

@@ -1,0 +1,43 @@
+"""``brushwork serve``: run the web app with uvicorn. Flags come from WebServiceConfig."""
+
+from __future__ import annotations
+
+import argparse
+
+from brushwork.web.config import WebServiceConfig
+
+
+def add_parser(sub) -> None:
+    from brushwork.cli import add_config_arguments
+
+    p = sub.add_parser(
+        "serve",
+        help="web app and HTTP API for stylising photos (http://127.0.0.1:8000)",
+        description="Serve a page and a JSON API that paint photos in the style of a painting. "
+        "Binds to localhost unless --host says otherwise; API docs at /docs.",
+    )
+    add_config_arguments(p, WebServiceConfig)
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level (default: info)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from brushwork.cli import config_from_args
+    from brushwork.web.app import create_app
+
+    config: WebServiceConfig = config_from_args(WebServiceConfig, args)
+    app = create_app(config)
+    print(
+        f"brushwork: serving on http://{config.host}:{config.port}/  (data: {config.data_path})", flush=True
+    )
+    uvicorn.run(
+        app, host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=5
+    )
+    return 0

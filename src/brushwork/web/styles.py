@@ -1,0 +1,118 @@
+"""The gallery: bundled paintings, an optional folder of more, and the fast models' styles.
+
+Style ids come from this registry only; a request names an id and never a path, so no
+request can make the server open a file it did not list itself.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from brushwork.images import open_image
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+THUMB_SIZE = 256
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+#: Bundled files: id -> (title, credit). Paintings are style sources, photos are content samples.
+BUNDLED_PAINTINGS = {
+    "starry_night": ("The Starry Night", "Vincent van Gogh, 1889"),
+    "great_wave": ("The Great Wave off Kanagawa", "Katsushika Hokusai, c. 1831"),
+}
+BUNDLED_PHOTOS = {"canyon": ("Bryce Canyon", "photograph, public domain")}
+
+
+@dataclass(frozen=True)
+class Style:
+    """One gallery entry: a painting (for Gatys), a fast model, or both under one name."""
+
+    id: str
+    title: str
+    credit: str
+    painting: Path | None = None
+    fast_model: str | None = None
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(m for m, ok in (("fast", self.fast_model), ("gatys", self.painting)) if ok)
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    title: str
+    credit: str
+    path: Path
+
+
+def title_from_stem(stem: str) -> str:
+    """``van_gogh_starry_night`` -> ``Van Gogh Starry Night``: good enough for a caption."""
+    return " ".join(word.capitalize() for word in re.split(r"[_\-\s]+", stem) if word)
+
+
+def slug(stem: str) -> str | None:
+    """A name as a safe id ([a-z0-9_]; ``starry-night`` and ``Starry Night`` give ``starry_night``)."""
+    text = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_")[:64]
+    return text if ID_PATTERN.match(text) else None
+
+
+def find_paintings(styles_dir: str | None) -> dict[str, Style]:
+    """The bundled paintings plus every image in ``styles_dir`` (its own ids, deduplicated)."""
+    found: dict[str, Style] = {}
+    for sid, (title, credit) in BUNDLED_PAINTINGS.items():
+        path = SAMPLES_DIR / f"{sid}.jpg"
+        if path.is_file():
+            found[sid] = Style(sid, title, credit, painting=path)
+    if styles_dir:
+        folder = Path(styles_dir)
+        for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+            sid = slug(path.stem)
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and sid and sid not in found:
+                found[sid] = Style(sid, title_from_stem(path.stem), "painting", painting=path)
+    return found
+
+
+def merge_fast_models(paintings: dict[str, Style], models: dict[str, str]) -> dict[str, Style]:
+    """Add fast models (id -> title); a model named like a painting joins that painting's entry."""
+    merged = dict(paintings)
+    for raw_id, title in models.items():
+        sid = slug(raw_id)
+        if not sid:
+            continue
+        if sid in merged:
+            old = merged[sid]
+            merged[sid] = Style(old.id, old.title, old.credit, old.painting, fast_model=raw_id)
+        else:
+            merged[sid] = Style(sid, title or title_from_stem(sid), "fast model", fast_model=raw_id)
+    return merged
+
+
+def find_samples() -> dict[str, Sample]:
+    return {
+        sid: Sample(sid, title, credit, SAMPLES_DIR / f"{sid}.jpg")
+        for sid, (title, credit) in BUNDLED_PHOTOS.items()
+        if (SAMPLES_DIR / f"{sid}.jpg").is_file()
+    }
+
+
+def thumbnail_bytes(path: Path, size: int = THUMB_SIZE) -> bytes:
+    """A square JPEG crop for the gallery (cheap to send, same shape for every card)."""
+    image = ImageOps.fit(open_image(path), (size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def swatch_bytes(text: str, size: int = THUMB_SIZE) -> bytes:
+    """A plain coloured tile for a fast model that has no painting to show."""
+    hue = sum(map(ord, text)) % 360
+    image = Image.new("HSV", (size, size), (int(hue / 360 * 255), 90, 200)).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()

@@ -1,0 +1,124 @@
+"""Stand-ins for tests and load measurements: methods that need no network weights, and a
+real uvicorn server on a free loopback port, run in a thread.
+
+``PosterizeMethod`` plays the part of a fast model (one cheap pass per picture), so the
+queue, the 429 answers and the inline answers can be exercised before any model is trained.
+``GatedMethod`` runs until released, to make queue states, cancellation and the time limit
+deterministic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+from PIL import Image, ImageOps
+
+from brushwork.errors import ConfigError
+from brushwork.images import resize_longest
+from brushwork.web.methods import JobOptions, Reporter, StyleInput
+
+
+class PosterizeMethod:
+    """A 'fast model' per style id that posterizes the photo; ``delay`` seconds per job."""
+
+    title = "Fast (test stand-in)"
+    defaults = JobOptions(size=64, iterations=1)
+
+    def __init__(self, styles: tuple[str, ...] = ("posterize",), delay: float = 0.0, name: str = "fast"):
+        self.name = self.lane = name
+        self.styles = styles
+        self.delay = delay
+        self.runs = 0
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def models(self) -> dict[str, str]:
+        return {s: s.capitalize() for s in self.styles}
+
+    def run(
+        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
+    ) -> Image.Image:
+        if style.fast_model is None:
+            raise ConfigError("no model for this style")
+        reporter.check()
+        time.sleep(self.delay)
+        self.runs += 1
+        result = ImageOps.posterize(resize_longest(photo, options.size), 2)
+        reporter.step(1, 1, {"total": 0.0}, lambda: result)
+        return result
+
+
+class GatedMethod:
+    """Reports an iteration every 10 ms until ``release()``; raises ``fail`` when given."""
+
+    title = "Gated (test stand-in)"
+    defaults = JobOptions(size=32, iterations=10)
+
+    def __init__(self, name: str = "gatys", fail: BaseException | None = None):
+        self.name = self.lane = name
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.fail = fail
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def models(self) -> dict[str, str]:
+        return {}
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def run(
+        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
+    ) -> Image.Image:
+        self.started.set()
+        if self.fail is not None:
+            raise self.fail
+        step = 0
+        while not self.gate.wait(0.01):
+            step += 1
+            reporter.step(min(step, options.iterations), options.iterations, {"total": 1.0 / step}, None)
+        return ImageOps.invert(resize_longest(photo, options.size))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, port: int | None = None, timeout: float = 20.0) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    import httpx
+    import uvicorn
+
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1.0).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"the test server did not start on port {port}")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout)

