@@ -176,7 +176,9 @@ def test_gatys_job_streams_progress_and_delivers_a_png(make_client):
                 events.append(json.loads(line[6:]))
     assert events[-1]["status"] == "done"
     iterations = [e["progress"]["iteration"] for e in events if e["status"] == "running"]
-    assert iterations == sorted(iterations) and max(iterations) >= 3
+    # The stream sends the job's latest state, so a fast run may skip iterations between events.
+    assert iterations == sorted(iterations) and max(iterations) >= 1
+    assert events[-1]["progress"]["iteration"] == 4
     assert any("preview" in e["urls"] for e in events)
     done = events[-1]
     assert done["progress"]["percent"] == 100.0 and max(done["width"], done["height"]) == 32
