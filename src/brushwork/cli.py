@@ -201,12 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Neural style transfer on a laptop CPU.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _stylize_parser(sub)
-    _weights_parser(sub)
-    from brushwork.train import add_parser as _train_parser; _train_parser(sub)  # noqa: E702, I001
-    from brushwork.apply import add_apply_parsers as _apply_parsers; _apply_parsers(sub)  # noqa: E702, I001
-    from brushwork.web.serve import add_parser as _serve_parser; _serve_parser(sub)  # noqa: E702, I001
-    from brushwork.evaluate import add_parser as _evaluate_parser; _evaluate_parser(sub)  # noqa: E702, I001
+    # The other commands register themselves; imported here because they use this module's helpers.
+    from brushwork import apply, evaluate, train
+    from brushwork.web import serve
+
+    for register in (_stylize_parser, _weights_parser, train.add_parser, apply.add_apply_parsers,
+                     evaluate.add_parser, serve.add_parser):
+        register(sub)
     return parser
 
 
