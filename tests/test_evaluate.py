@@ -261,3 +261,28 @@ def test_fast_model_rows_sit_under_their_painting(inputs, tmp_path):
     assert fast["style_loss"] > 0 and 0 <= fast["hist_distance"] <= 1
     assert missing["status"] == "failed" and "no-such-model" in missing["reason"]
     assert missing["style"] == "(own)"
+
+
+def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypatch, capsys):
+    from brushwork import evaluate as ev
+    from brushwork.optimize import StylizeInterrupted
+
+    class Interrupted(ev.Method):
+        def run(self, content, style):
+            raise StylizeInterrupted("interrupted at iteration 3", None, 3)
+
+        def warm_up(self):
+            pass
+
+    contents, styles = inputs
+    content, style = ev.load_input(contents / "a.png", 2), ev.load_input(styles / "x.png", 2)
+    job = ev.Job(content, style, Interrupted("fake"))
+    with pytest.raises(KeyboardInterrupt):  # not a failed row: the user asked to stop
+        ev.run_job(job, EvaluateConfig(), reference=None, cache=tmp_path)
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "evaluate", stop)
+    code = main(["evaluate", "--contents", str(contents), "--styles", str(styles), "-o", str(tmp_path / "r")])
+    assert code == 130 and "run the same command again to resume" in capsys.readouterr().err

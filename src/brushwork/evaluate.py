@@ -43,7 +43,7 @@ METRICS: dict[str, str] = {
     "psnr": "peak signal-to-noise ratio to the photo in dB (10·log10(1/MSE)); inf = identical",
     "mse": "mean squared pixel difference to the photo on [0, 1] RGB",
     "hist_distance": "Hellinger distance of 8x8x8-bin RGB histograms, result vs painting; 0 = same palette",
-    "seconds": "wall time of the method's call (models loaded beforehand, not counted)",
+    "seconds": "wall time of the method's call (models loaded and warmed up beforehand, not counted)",
     "peak_mem_mb": "largest rise of the process's resident memory during the call, sampled every 10 ms",
     "temporal": "videos only: mean absolute difference of consecutive stylised frames (no optical flow)",
 }
@@ -91,6 +91,10 @@ class EvaluateConfig:
 
 
 PEERS = ("magenta",)
+
+
+class EvaluationInterrupted(BrushworkError):
+    exit_code = 130
 
 
 # --- inputs ----------------------------------------------------------------------------------------
@@ -504,6 +508,8 @@ def run_job(job: Job, config: EvaluateConfig, reference, cache: Path) -> dict[st
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one broken result must not end the evaluation
+        if type(exc).__name__ == "StylizeInterrupted":  # Ctrl-C inside Gatys: stop, do not record
+            raise KeyboardInterrupt from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not isinstance(exc, BrushworkError):
             reason = f"{type(exc).__name__}: {reason}"
@@ -697,7 +703,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     config = config.replace(contents=tuple(args.contents), styles=tuple(args.styles),
                             methods=tuple(args.methods or ("gatys",)), peers=tuple(args.peers),
                             output=args.output, sweep=args.sweep)
-    result = evaluate(config, progress=not args.quiet)
+    try:
+        result = evaluate(config, progress=not args.quiet)
+    except KeyboardInterrupt:
+        raise EvaluationInterrupted(
+            f"interrupted; finished results are cached in {Path(config.output) / 'cache'}: run the same "
+            "command again to resume"
+        ) from None
     ok = sum(r["status"] == "ok" for r in result.rows)
     failed = len(result.rows) - ok
     print(f"{ok} results ({result.computed} computed, {ok - result.computed} from cache), {failed} failed; "

@@ -302,7 +302,7 @@ def write_html(out: Path, config, rows: list[dict], summary: list[dict], images:
 <html lang="en"><head><meta charset="utf-8"><title>brushwork evaluation</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 12px; margin: 1em 0; }}
+table {{ border-collapse: collapse; font-size: 12px; margin: 1em 0; display: block; overflow-x: auto; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
 th {{ background: #f0f0f0; }} td:first-child, th:first-child {{ text-align: left; }}
 tr.failed td {{ background: #fde8e8; }}
