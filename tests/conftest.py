@@ -65,6 +65,24 @@ def painting_file(tmp_path: Path, painting: Image.Image) -> Path:
     return path
 
 
+@pytest.fixture
+def poison_tv_loss(monkeypatch):
+    """``poison_tv_loss(after, value)``: the TV loss turns into ``value`` after ``after`` calls."""
+    from brushwork import losses
+
+    def poison(after: int, value: float) -> None:
+        calls = {"n": 0}
+        real_tv = losses.tv_loss
+
+        def poisoned(image):
+            calls["n"] += 1
+            return real_tv(image) * (value if calls["n"] > after else 1.0)
+
+        monkeypatch.setattr(losses, "tv_loss", poisoned)
+
+    return poison
+
+
 @pytest.fixture(scope="session")
 def random_vgg():
     from brushwork.networks.vgg import load_vgg

@@ -91,17 +91,9 @@ def test_existing_output_survives_a_failed_run(tmp_path, photo_file, capsys):
     assert rc == 2 and out.read_bytes() == before
 
 
-def test_nan_loss_exits_3_and_keeps_last_good_image(tmp_path, photo_file, painting_file, capsys, monkeypatch):
-    from brushwork import losses
-
-    calls = {"n": 0}
-    real_tv = losses.tv_loss
-
-    def poisoned(image):
-        calls["n"] += 1
-        return real_tv(image) * (float("inf") if calls["n"] > 2 else 1.0)
-
-    monkeypatch.setattr(losses, "tv_loss", poisoned)
+def test_nan_loss_exits_3_and_keeps_last_good_image(tmp_path, photo_file, painting_file, capsys,
+                                                    poison_tv_loss):
+    poison_tv_loss(after=2, value=float("inf"))
     out = tmp_path / "nan.png"
     rc = main(["stylize", str(photo_file), str(painting_file), "-o", str(out), *FAST])
     err = capsys.readouterr().err

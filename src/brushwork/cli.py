@@ -19,7 +19,7 @@ from pathlib import Path
 
 from brushwork import __version__
 from brushwork.config import StylizeConfig
-from brushwork.errors import BrushworkError, ConfigError, NonFiniteLossError
+from brushwork.errors import BrushworkError, ConfigError, StoppedEarly
 
 PROG = "brushwork"
 
@@ -107,7 +107,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from brushwork.images import check_output_path, open_image, save_image
-    from brushwork.optimize import StylizeInterrupted, stylize
+    from brushwork.optimize import stylize
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
     output = Path(args.output)
@@ -143,17 +143,11 @@ def run_stylize(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         result = stylize(content, styles, config, callback=progress)
-    except NonFiniteLossError as exc:
-        _close(bars)
-        if exc.last_good_image is not None:
-            save_image(exc.last_good_image, output)
-            exc.args = (f"{exc.args[0]}; wrote it to {output}",)
-        raise
-    except StylizeInterrupted as exc:
+    except StoppedEarly as exc:  # NaN loss or Ctrl-C: keep the last good image
         _close(bars)
         if exc.image is not None:
             save_image(exc.image, output)
-            exc.args = (f"{exc.args[0]}; saved the image so far to {output}",)
+            exc.args = (f"{exc.args[0]}; saved the last good image to {output}",)
         raise
     finally:
         _close(bars)

@@ -21,12 +21,22 @@ class ConfigError(BrushworkError):
     """An option value that makes no sense (unknown layer, negative weight, ...)."""
 
 
-class NonFiniteLossError(BrushworkError):
-    """The loss became NaN or infinite; carries the last image that still had a finite loss."""
+class StoppedEarly(BrushworkError):
+    """An optimisation that ended before its last iteration; carries the last good image."""
+
+    def __init__(self, message: str, image=None, iteration: int = 0):
+        super().__init__(message)
+        self.image = image
+        self.iteration = iteration
+
+
+class NonFiniteLossError(StoppedEarly):
+    """The loss became NaN or infinite; ``image`` is the last one with a finite loss."""
 
     exit_code = 3
 
-    def __init__(self, message: str, last_good_image=None, iteration: int = 0):
-        super().__init__(message)
-        self.last_good_image = last_good_image
-        self.iteration = iteration
+
+class StylizeInterrupted(StoppedEarly):
+    """Ctrl-C during optimisation; ``image`` is the result reached so far."""
+
+    exit_code = 130

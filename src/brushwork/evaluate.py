@@ -30,7 +30,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from brushwork.errors import BrushworkError, ConfigError
+from brushwork.errors import BrushworkError, ConfigError, StylizeInterrupted
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 #: Metric columns, in report order, with the one-line definition the README and report quote.
@@ -505,11 +505,11 @@ def run_job(job: Job, config: EvaluateConfig, reference, cache: Path) -> dict[st
             seconds += took
             peaks.append(peak)
         row.update(measure(frames, job.content, job.style.image if job.style else None, reference))
+    except StylizeInterrupted:  # Ctrl-C inside Gatys: stop, do not record
+        raise KeyboardInterrupt from None
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one broken result must not end the evaluation
-        if type(exc).__name__ == "StylizeInterrupted":  # Ctrl-C inside Gatys: stop, do not record
-            raise KeyboardInterrupt from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not isinstance(exc, BrushworkError):
             reason = f"{type(exc).__name__}: {reason}"

@@ -28,7 +28,7 @@ from PIL import Image
 
 from brushwork import losses
 from brushwork.config import StylizeConfig
-from brushwork.errors import BrushworkError, ConfigError, NonFiniteLossError
+from brushwork.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
 from brushwork.images import (
     image_to_tensor,
     open_image,
@@ -41,17 +41,6 @@ from brushwork.networks.vgg import VGGFeatures, load_vgg
 
 LBFGS_HISTORY = 20
 MULTISCALE_MIN_SIZE = 256
-
-
-class StylizeInterrupted(BrushworkError):
-    """Ctrl-C during optimisation; carries the image reached so far."""
-
-    exit_code = 130
-
-    def __init__(self, message: str, image: Image.Image | None, iteration: int):
-        super().__init__(message)
-        self.image = image
-        self.iteration = iteration
 
 
 @dataclass
@@ -249,7 +238,7 @@ def _optimize_scale(
             raise NonFiniteLossError(
                 f"the loss became {exc.value} at iteration {done + step}; stopped and kept the "
                 "last finite image (try a smaller --learning-rate or other weights)",
-                last_good_image=render(last_good), iteration=done + step - 1,
+                image=render(last_good), iteration=done + step - 1,
             ) from None
         except KeyboardInterrupt:
             raise StylizeInterrupted(
@@ -260,7 +249,7 @@ def _optimize_scale(
             if not torch.isfinite(image).all():
                 raise NonFiniteLossError(
                     f"the image became NaN at iteration {done + step}; kept the last finite image",
-                    last_good_image=render(last_good), iteration=done + step - 1,
+                    image=render(last_good), iteration=done + step - 1,
                 )
         last_good = image.detach().clone()
         if callback is not None:
