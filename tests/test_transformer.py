@@ -30,6 +30,18 @@ def test_slim_net_is_smaller_and_same_shape():
     assert slim(x).shape == x.shape
 
 
+def test_channel_plan_round_trips(tmp_path):
+    spec = TransformerSpec(channels=(32, 32, 32, 8, 4))
+    net = TransformerNet(spec).eval()
+    assert net(torch.rand(1, 3, 16, 20)).shape == (1, 3, 16, 20)
+    assert count_parameters(net) < count_parameters(TransformerNet(TransformerSpec(16, 3)))
+    save_transformer(tmp_path / "m.safetensors", net, {})
+    assert load_transformer(tmp_path / "m.safetensors")[0].spec.plan == (32, 32, 32, 8, 4)
+    assert "channels" not in TransformerSpec().to_dict()
+    with pytest.raises(ConfigError):
+        TransformerSpec(channels=(32, 32, 32, 8))
+
+
 def test_no_transposed_convolutions_and_reflection_padding():
     net = TransformerNet(TransformerSpec(8, 1))
     kinds = {type(m).__name__ for m in net.modules()}

@@ -30,7 +30,8 @@ class ShippedModel:
 #: Registry: one line per shipped model. Only files that exist are offered.
 _REGISTRY: tuple[ShippedModel, ...] = (
     ShippedModel("starry-night", "starry_night.safetensors",
-                 "Van Gogh, The Starry Night (slim net: width 16, 3 residual blocks)"),
+                 "Van Gogh, The Starry Night; slim net (width 16, 3 res blocks), "
+                 "1614 steps + 900 fine-tuning steps (the count shown), see docs/fast.md"),
 )
 
 

@@ -34,15 +34,33 @@ class TransformerSpec:
 
     width: int = 32
     res_blocks: int = 5
+    #: Explicit channel plan (9x9 conv, stride-2 conv, stride-2 conv = residual width, upsample 1,
+    #: upsample 2); None = (w, 2w, 4w, 2w, w) from ``width``. A narrow upsampling path such as
+    #: (32, 32, 32, 8, 4) puts little work at full resolution (the Magenta networks do this).
+    channels: tuple[int, int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if not 4 <= self.width <= 256:
             raise ConfigError(f"width must be between 4 and 256, got {self.width}")
         if not 0 <= self.res_blocks <= 32:
             raise ConfigError(f"res-blocks must be between 0 and 32, got {self.res_blocks}")
+        if self.channels is not None:
+            object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+            if len(self.channels) != 5 or not all(1 <= c <= 512 for c in self.channels):
+                raise ConfigError(f"channels must be 5 numbers between 1 and 512, got {self.channels}")
 
-    def to_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
+    @property
+    def plan(self) -> tuple[int, int, int, int, int]:
+        w = self.width
+        return self.channels or (w, 2 * w, 4 * w, 2 * w, w)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        if self.channels is None:
+            del data["channels"]  # files stay readable by the simpler spec
+        else:
+            data["channels"] = list(self.channels)
+        return data
 
 
 class ConvLayer(nn.Sequential):
@@ -88,15 +106,15 @@ class TransformerNet(nn.Module):
     def __init__(self, spec: TransformerSpec | None = None):
         super().__init__()
         self.spec = spec or TransformerSpec()
-        w = self.spec.width
+        c1, c2, c3, u1, u2 = self.spec.plan
         self.down = nn.Sequential(
-            ConvNormReLU(3, w, 9),
-            ConvNormReLU(w, 2 * w, 3, stride=2),
-            ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+            ConvNormReLU(3, c1, 9),
+            ConvNormReLU(c1, c2, 3, stride=2),
+            ConvNormReLU(c2, c3, 3, stride=2),
         )
-        self.res = nn.Sequential(*(ResidualBlock(4 * w) for _ in range(self.spec.res_blocks)))
-        self.up = nn.Sequential(Upsample(4 * w, 2 * w), Upsample(2 * w, w))
-        self.out = ConvLayer(w, 3, 9)
+        self.res = nn.Sequential(*(ResidualBlock(c3) for _ in range(self.spec.res_blocks)))
+        self.up = nn.Sequential(Upsample(c3, u1), Upsample(u1, u2))
+        self.out = ConvLayer(u2, 3, 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 3, H, W] in [0, 1] -> [N, 3, H, W], roughly [0, 1] (unclamped); H, W multiples of 4."""
@@ -144,6 +162,7 @@ def save_transformer(path, model: TransformerNet, metadata: dict, half: bool = F
                 dtype="float16" if half else "float32")
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+        tmp.chmod(0o644)  # safetensors creates its file 0600; models are meant to be shared
 
 
 def read_metadata(path) -> dict[str, str]:
