@@ -23,10 +23,8 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -34,41 +32,10 @@ import httpx
 from brushwork.web.app import create_app
 from brushwork.web.config import WebServiceConfig
 from brushwork.web.loadtest import run_load
-from brushwork.web.testing import PosterizeMethod, free_port, serve_in_thread
+from brushwork.web.testing import PosterizeMethod, serve_cli, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "web_load.json"
-
-
-def _start_cli_server(data: Path, queue_size: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "brushwork",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-        "--queue-size",
-        str(queue_size),
-        "--gatys-weights",
-        "random",
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("brushwork serve did not start")
 
 
 def _real_form(url: str) -> tuple[dict, str]:
@@ -90,13 +57,10 @@ def _real_form(url: str) -> tuple[dict, str]:
 def run(requests: int, queue_size: int) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        process, url = _start_cli_server(Path(tmp) / "real", queue_size)
-        try:
+        real_args = ("--queue-size", str(queue_size), "--gatys-weights", "random")
+        with serve_cli(Path(tmp) / "real", *real_args) as url:
             form, what = _real_form(url)
             report = run_load(url, form, requests=requests, drain_timeout=300)
-        finally:
-            process.terminate()
-            process.wait(20)
         rows.append({"server": "real", "jobs": what, **report.to_dict()})
         config = WebServiceConfig(data_dir=str(Path(tmp) / "stand-in"), queue_size=queue_size)
         fast = PosterizeMethod(("posterize",), delay=0.05)

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from brushwork.web.testing import free_port
+from brushwork.web.testing import serve_cli
 
 CHROMIUM = os.environ.get("BRUSHWORK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,47 +43,11 @@ if not Path(CHROMIUM).exists():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The real command line, as a user starts it."""
-    import httpx
-
-    port = free_port()
-    data = tmp_path_factory.mktemp("web-data")
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "brushwork",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"brushwork serve did not start:\n{process.stdout.read()}")
-        time.sleep(0.1)
-    yield url
-    process.terminate()
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        with serve_cli(tmp_path_factory.mktemp("web-data"), timeout=30) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,15 @@ phone_done.png (390x844 viewport, scrolled to the result) beside this file.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from brushwork.web.testing import free_port
+from brushwork.web.testing import serve_cli
 
 HERE = Path(__file__).resolve().parent
 ARGS = [
@@ -33,74 +30,48 @@ ARGS = [
 
 
 def main() -> int:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as data:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "brushwork",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                data,
-                "--preview-every",
-                "5",
-                "--log-level",
-                "warning",
-            ],
-            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")},
+    with (
+        tempfile.TemporaryDirectory() as data,
+        serve_cli(data, "--preview-every", "5") as url,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(url)
+        page.wait_for_selector(".card img")
+        page.click(".sample")
+        page.eval_on_selector(
+            "#iterations", "el => { el.value = 100; el.dispatchEvent(new Event('input')); }"
         )
-        try:
-            while True:
-                try:
-                    if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                page = browser.new_page(viewport={"width": 1280, "height": 860})
-                page.goto(url)
-                page.wait_for_selector(".card img")
-                page.click(".sample")
-                page.eval_on_selector(
-                    "#iterations", "el => { el.value = 100; el.dispatchEvent(new Event('input')); }"
-                )
-                page.click("#go")
-                page.wait_for_function(
-                    "() => /Iteration (2[5-9]|[3-9][0-9]) /.test("
-                    "document.getElementById('progress-text').textContent)",
-                    timeout=300_000,
-                )
-                page.wait_for_function("() => document.getElementById('after').complete", timeout=10_000)
-                page.evaluate("window.scrollTo(0, 0)")
-                page.screenshot(path=str(HERE / "desktop_running.png"))
-                page.wait_for_selector("#download:not([hidden])", timeout=600_000)
-                page.evaluate("window.scrollTo(0, 0)")
-                time.sleep(0.5)
-                page.screenshot(path=str(HERE / "desktop_done.png"))
-                job_url = page.url
-                phone = browser.new_page(
-                    viewport={"width": 390, "height": 844},
-                    device_scale_factor=2,
-                    is_mobile=True,
-                    has_touch=True,
-                )
-                phone.goto(job_url)
-                phone.wait_for_selector("#download:not([hidden])")
-                phone.eval_on_selector(
-                    "#compare-range", "el => { el.value = 62; el.dispatchEvent(new Event('input')); }"
-                )
-                phone.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the result, on a phone
-                time.sleep(0.5)
-                phone.screenshot(path=str(HERE / "phone_done.png"))
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(10)
+        page.click("#go")
+        page.wait_for_function(
+            "() => /Iteration (2[5-9]|[3-9][0-9]) /.test("
+            "document.getElementById('progress-text').textContent)",
+            timeout=300_000,
+        )
+        page.wait_for_function("() => document.getElementById('after').complete", timeout=10_000)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(HERE / "desktop_running.png"))
+        page.wait_for_selector("#download:not([hidden])", timeout=600_000)
+        page.evaluate("window.scrollTo(0, 0)")
+        time.sleep(0.5)
+        page.screenshot(path=str(HERE / "desktop_done.png"))
+        job_url = page.url
+        phone = browser.new_page(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+        )
+        phone.goto(job_url)
+        phone.wait_for_selector("#download:not([hidden])")
+        phone.eval_on_selector(
+            "#compare-range", "el => { el.value = 62; el.dispatchEvent(new Event('input')); }"
+        )
+        phone.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the result, on a phone
+        time.sleep(0.5)
+        phone.screenshot(path=str(HERE / "phone_done.png"))
+        browser.close()
     for path in sorted(HERE.glob("*.png")):  # 256 colours: a third of the size, same look
         Image.open(path).convert("RGB").quantize(256, Image.Quantize.MEDIANCUT).save(path, optimize=True)
         print("wrote", path)

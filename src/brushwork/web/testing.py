@@ -10,10 +10,14 @@ deterministic.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from PIL import Image, ImageOps
 
@@ -96,7 +100,6 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_in_thread(app, port: int | None = None, timeout: float = 20.0) -> Iterator[str]:
     """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    import httpx
     import uvicorn
 
     port = port or free_port()
@@ -106,19 +109,53 @@ def serve_in_thread(app, port: int | None = None, timeout: float = 20.0) -> Iter
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1.0).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError(f"the test server did not start on port {port}")
-        time.sleep(0.05)
+    if not wait_until_healthy(url, timeout, thread.is_alive):
+        server.should_exit = True
+        raise RuntimeError(f"the test server did not start on port {port}")
     try:
         yield url
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+def wait_until_healthy(url: str, timeout: float, alive: Callable[[], bool]) -> bool:
+    """Poll ``/api/health`` until it answers 200 (True), or time runs out or ``alive()`` fails."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not alive():
+            return False
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def serve_cli(data_dir: str | os.PathLike, *extra_args: str, timeout: float = 60.0) -> Iterator[str]:
+    """Run ``python -m brushwork serve`` as a user starts it, on a free loopback port; yields its URL.
+
+    Its output is collected and shown only if it fails to start.
+    """
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    command = [sys.executable, "-m", "brushwork", "serve", "--port", str(port),
+               "--data-dir", str(Path(data_dir)), "--log-level", "warning", *extra_args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_until_healthy(url, timeout, lambda: process.poll() is None):
+            process.kill()
+            raise RuntimeError(f"brushwork serve did not start:\n{process.communicate()[0]}")
+        yield url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
