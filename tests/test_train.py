@@ -151,11 +151,31 @@ def test_resume_refuses_changed_settings(tmp_path, photos, style_image, vgg):
     final = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg,
                   resume=True)
     assert load_transformer(final)[1]["steps"] == "4"
+    # A checkpoint written before an option existed resumes with that option's default.
+    _drop_from_checkpoint_config(tmp_path / "checkpoint.safetensors", "edge_kernel")
+    train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg, resume=True)
+    with pytest.raises(ConfigError, match="edge_kernel"):
+        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4, edge_kernel=5), quiet=True,
+              vgg=vgg, resume=True)
     # Resuming a finished run (e.g. after Ctrl-C, to get model.safetensors) trains nothing more.
     (tmp_path / "loss_plot.png").unlink()
     again = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg,
                   resume=True)
     assert load_transformer(again)[1]["steps"] == "4" and (tmp_path / "loss_plot.png").is_file()
+
+
+def _drop_from_checkpoint_config(path, key):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    config = json.loads(meta["config"])
+    del config[key]
+    save_file(tensors, str(path), metadata={**meta, "config": json.dumps(config)})
 
 
 @pytest.mark.slow

@@ -42,6 +42,23 @@ def test_channel_plan_round_trips(tmp_path):
         TransformerSpec(channels=(32, 32, 32, 8))
 
 
+def test_edge_kernel_shrinks_the_full_resolution_convolutions(tmp_path):
+    plan = (8, 16, 32, 8, 4)
+    nine = TransformerNet(TransformerSpec(res_blocks=3, channels=plan))
+    five = TransformerNet(TransformerSpec(res_blocks=3, channels=plan, edge_kernel=5)).eval()
+    assert five.down[0][0][1].kernel_size == (5, 5) and five.out[1].kernel_size == (5, 5)
+    # 9x9 -> 5x5 on both edge convs: (81 - 25) * (3*8 + 4*3) fewer weights.
+    assert count_parameters(nine) - count_parameters(five) == 56 * (3 * 8 + 4 * 3)
+    x = torch.rand(1, 3, 20, 24)
+    assert five(x).shape == x.shape
+    save_transformer(tmp_path / "m.safetensors", five, {})
+    loaded = load_transformer(tmp_path / "m.safetensors")[0]
+    assert loaded.spec.edge_kernel == 5 and torch.equal(loaded(x), five(x))
+    assert "edge_kernel" not in TransformerSpec().to_dict()  # older readers see the same file
+    with pytest.raises(ConfigError, match="edge-kernel"):
+        TransformerSpec(edge_kernel=4)
+
+
 def test_no_transposed_convolutions_and_reflection_padding():
     net = TransformerNet(TransformerSpec(8, 1))
     kinds = {type(m).__name__ for m in net.modules()}

@@ -1,0 +1,91 @@
+"""Regenerate the shipped-styles gallery: python docs/make_fast_gallery.py [PHOTO...]
+
+One row per shipped model: the painting it was trained on, then its output at 512 px for each
+photo (straight from ``brushwork.apply.apply_model``); a first row shows the photos themselves.
+With ``--runs NAME=DIR[,DIR...]`` it also redraws the loss plot of each training phase of a
+model (its training folders, in order) as images/fast/NAME_loss_plot.png, NAME_finetune_loss_plot.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from brushwork.apply import apply_model, list_models, load_model
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "images" / "fast"
+DATA = ROOT.parent.parent / "shared" / "data"
+SAMPLES = ROOT.parent / "src" / "brushwork" / "data" / "samples"
+PHOTOS = [DATA / "photos" / "gc_farm_dog.jpg", DATA / "photos" / "gc_monument_france_palaisdespapes.jpg",
+          DATA / "photos" / "es_water4.jpg", SAMPLES / "canyon.jpg"]
+HEIGHT = 200
+GAP = 6
+
+
+def fit(image: Image.Image, height: int = HEIGHT) -> Image.Image:
+    return image.convert("RGB").resize((round(image.width * height / image.height), height), Image.LANCZOS)
+
+
+def gallery(rows: list[tuple[str, list[Image.Image]]]) -> Image.Image:
+    """Rows of equal-height tiles with a label above each row."""
+    label_h = 18
+    width = max(sum(t.width for t in tiles) + GAP * (len(tiles) - 1) for _, tiles in rows)
+    sheet = Image.new("RGB", (width, len(rows) * (HEIGHT + label_h + GAP)), "white")
+    draw = ImageDraw.Draw(sheet)
+    y = 0
+    for label, tiles in rows:
+        draw.text((4, y + 3), label, fill="black")
+        x = 0
+        for tile in tiles:
+            sheet.paste(tile, (x, y + label_h))
+            x += tile.width + GAP
+        y += HEIGHT + label_h + GAP
+    return sheet
+
+
+def plot_phase(name: str, phase: int, folder: Path) -> None:
+    import json
+
+    from brushwork.networks.transformer import read_metadata
+    from brushwork.train import plot_losses, read_losses
+
+    meta = read_metadata(folder / "model.safetensors")
+    config = json.loads(meta["config"])
+    phase_name = "GPU" if "cuda" in config["device"] else "CPU fine-tune"
+    title = (f"{name}, {phase_name}: style weight {config['style_weight']:g}, "
+             f"TV {config['tv_weight']:.0e}, {config['image_size']} px, batch {config['batch_size']}")
+    rows = read_losses(folder / "losses.csv", int(meta["steps"]))
+    suffix = ["", "finetune_", "finetune2_"][phase]
+    plot_losses(OUT / f"{name}_{suffix}loss_plot.png", rows, title)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("photos", nargs="*", type=Path, default=PHOTOS)
+    parser.add_argument("--runs", nargs="*", default=[], metavar="NAME=DIR[,DIR...]",
+                        help="a shipped model's training folders, first phase first")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    photos = [Image.open(p).convert("RGB") for p in args.photos]
+    blank = Image.new("RGB", (HEIGHT, HEIGHT), "white")
+    rows = [("photos (brushwork apply STYLE PHOTO --size 512 below)", [blank] + [fit(p) for p in photos])]
+    for model in list_models():
+        stylizer, meta = load_model(model.name)
+        painting = DATA / "styles" / meta["style_image"]
+        first = fit(Image.open(painting)) if painting.is_file() else blank
+        outputs = [fit(apply_model(stylizer, p, size=512)) for p in photos]
+        rows.append((f"{model.name}: {meta['style_image']}", [first] + outputs))
+        print(f"{model.name} done")
+    gallery(rows).save(OUT / "gallery.jpg", quality=88)
+    for spec in args.runs:
+        name, folders = spec.split("=", 1)
+        for phase, folder in enumerate(Path(f) for f in folders.split(",")):
+            plot_phase(name, phase, folder)
+    print(f"wrote {OUT / 'gallery.jpg'}")
+
+
+if __name__ == "__main__":
+    main()
