@@ -116,6 +116,19 @@ def test_fast_styles_are_listed_when_a_fast_method_has_models(make_client):
     assert client.get("/api/styles/posterize/thumbnail").status_code == 200  # a colour swatch
 
 
+def test_a_shipped_model_without_a_painting_shows_its_work():
+    """Its gallery tile is the bundled photo painted by it; an unknown model gets a swatch."""
+    from brushwork.web.styles import model_preview_bytes, swatch_bytes
+
+    preview = Image.open(io.BytesIO(model_preview_bytes("the-kiss")))
+    assert preview.size == (256, 256)
+    pixels = np.asarray(preview, dtype=np.float32)
+    assert pixels.std(axis=(0, 1)).mean() > 10  # a picture, not a flat tile
+    assert model_preview_bytes("no-such-model") is None
+    swatch = np.asarray(Image.open(io.BytesIO(swatch_bytes("x"))), dtype=np.float32)
+    assert swatch.std(axis=(0, 1)).mean() < 2
+
+
 def test_styles_dir_adds_paintings_with_safe_ids(make_client, tmp_path: Path):
     folder = tmp_path / "more"
     folder.mkdir()

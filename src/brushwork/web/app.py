@@ -34,6 +34,7 @@ from brushwork.web.styles import (
     find_paintings,
     find_samples,
     merge_fast_models,
+    model_preview_bytes,
     swatch_bytes,
     thumbnail_bytes,
 )
@@ -73,9 +74,11 @@ class Registry:
         if key not in self._thumbs:
             if kind == "style" and item_id in self.styles:
                 style = self.styles[item_id]
-                self._thumbs[key] = (
-                    thumbnail_bytes(style.painting) if style.painting else swatch_bytes(style.id)
-                )
+                if style.painting:
+                    self._thumbs[key] = thumbnail_bytes(style.painting)
+                else:
+                    preview = model_preview_bytes(style.fast_model) if style.fast_model else None
+                    self._thumbs[key] = preview or swatch_bytes(style.id)
             elif kind == "sample" and item_id in self.samples:
                 self._thumbs[key] = thumbnail_bytes(self.samples[item_id].path)
             else:

@@ -109,6 +109,26 @@ def thumbnail_bytes(path: Path, size: int = THUMB_SIZE) -> bytes:
     return buffer.getvalue()
 
 
+def model_preview_bytes(model: str, size: int = THUMB_SIZE) -> bytes | None:
+    """A fast model with no painting to show is shown by its work: the bundled photo, painted.
+
+    None if there is no bundled photo or the model cannot be run (the caller shows a swatch)."""
+    from brushwork.apply import apply_model
+
+    photos = [SAMPLES_DIR / f"{sid}.jpg" for sid in BUNDLED_PHOTOS]
+    photos = [p for p in photos if p.is_file()]
+    if not photos:
+        return None
+    try:
+        photo = ImageOps.fit(open_image(photos[0]), (size, size), Image.Resampling.LANCZOS)
+        painted = apply_model(model, photo)
+    except Exception:  # noqa: BLE001 - a preview must never break the gallery
+        return None
+    buffer = io.BytesIO()
+    painted.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
 def swatch_bytes(text: str, size: int = THUMB_SIZE) -> bytes:
     """A plain coloured tile for a fast model that has no painting to show."""
     hue = sum(map(ord, text)) % 360
