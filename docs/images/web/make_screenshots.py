@@ -16,17 +16,9 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from brushwork.web.testing import serve_cli
+from brushwork.web.testing import CHROMIUM, CHROMIUM_ARGS, serve_cli
 
 HERE = Path(__file__).resolve().parent
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def main() -> int:
@@ -35,7 +27,7 @@ def main() -> int:
         serve_cli(data, "--preview-every", "5") as url,
         sync_playwright() as p,
     ):
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.goto(url)
         page.wait_for_selector(".card img")

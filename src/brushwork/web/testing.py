@@ -25,6 +25,18 @@ from brushwork.errors import ConfigError
 from brushwork.images import resize_longest
 from brushwork.web.methods import JobOptions, Reporter, StyleInput
 
+#: Debian's Chromium, driven by Playwright in the browser test and the screenshot script.
+CHROMIUM = os.environ.get("BRUSHWORK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",  # containers and CI often have a tiny /dev/shm
+]
+
 
 class PosterizeMethod:
     """A 'fast model' per style id that posterizes the photo; ``delay`` seconds per job."""

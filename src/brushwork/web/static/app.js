@@ -315,7 +315,13 @@ function follow(job) {
   if ("EventSource" in window) {
     const source = new EventSource(job.urls.events);
     state.events = source;
-    source.addEventListener("job", (e) => render(JSON.parse(e.data)));
+    source.addEventListener("job", (e) => {
+      const update = JSON.parse(e.data);
+      render(update);
+      // Close before the server ends the stream: otherwise EventSource reconnects, and that
+      // request is aborted (a "failed request" in the console) when the job is already over.
+      if (isOver(update)) { source.close(); state.events = null; }
+    });
     source.onerror = () => { // the stream ended or broke: fall back to polling until the job is over
       source.close();
       state.events = null;
