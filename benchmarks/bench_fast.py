@@ -157,7 +157,7 @@ def bench_training(net: str, steps: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     from brushwork.networks.transformer import TransformerNet, TransformerSpec
-    from brushwork.networks.vgg import load_vgg
+    from brushwork.networks.weights import load_vgg
     from brushwork.train import PerceptualLoss, TrainConfig
 
     config = TrainConfig(**NETS[net])

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from brushwork import StylizeConfig, open_image, save_image, stylize
 from brushwork.images import resize_longest
-from brushwork.networks.vgg import load_vgg
+from brushwork.networks.weights import load_vgg
 
 ROOT = Path(__file__).resolve().parent
 SAMPLES = ROOT.parent / "src" / "brushwork" / "data" / "samples"

@@ -85,7 +85,7 @@ def poison_tv_loss(monkeypatch):
 
 @pytest.fixture(scope="session")
 def random_vgg():
-    from brushwork.networks.vgg import load_vgg
+    from brushwork.networks.weights import load_vgg
 
     return load_vgg("vgg19", "random")
 
@@ -94,7 +94,7 @@ def random_vgg():
 def real_vgg():
     """The offline default VGG19; skipped (with the reason) only if it truly cannot be obtained."""
     from brushwork.errors import WeightsError
-    from brushwork.networks.vgg import load_vgg
+    from brushwork.networks.weights import load_vgg
 
     try:
         return load_vgg("vgg19", "default", progress=False)

@@ -14,7 +14,8 @@ from safetensors.torch import save_file
 from brushwork.errors import ConfigError, WeightsError
 from brushwork.images import image_to_tensor
 from brushwork.networks import weights
-from brushwork.networks.vgg import VGGFeatures, layer_names, load_vgg, preprocess
+from brushwork.networks.vgg import VGGFeatures, layer_names, preprocess
+from brushwork.networks.weights import load_vgg
 
 
 def test_layer_names():

@@ -33,7 +33,7 @@ TINY = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="ra
 
 @pytest.fixture(scope="module")
 def vgg():
-    from brushwork.networks.vgg import load_vgg
+    from brushwork.networks.weights import load_vgg
 
     return load_vgg("vgg19", "random", progress=False)
 

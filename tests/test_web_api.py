@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from brushwork.errors import ConfigError
 from brushwork.web.app import create_app
-from brushwork.web.config import WebServiceConfig
+from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import INTERRUPTED, Job
 from brushwork.web.methods import FastMethod, GatysMethod
 from brushwork.web.testing import GatedMethod, PosterizeMethod

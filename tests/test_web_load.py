@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from brushwork.web.app import create_app
-from brushwork.web.config import WebServiceConfig
+from brushwork.config import WebServiceConfig
 from brushwork.web.loadtest import run_load
 from brushwork.web.testing import PosterizeMethod, serve_in_thread
 

@@ -1,5 +1,5 @@
 import sys
 
-from brushwork.cli import main
+from brushwork.cli.main import main
 
 sys.exit(main())

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from brushwork.config import ApplyConfig
 from brushwork.errors import BrushworkError, ConfigError, ImageError
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
@@ -40,48 +41,6 @@ VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska
 _VIDEO_CODEC = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "webm": "libvpx-vp9",
                 "gif": "gif", "avi": "mpeg4"}
 _AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "aac"}
-
-
-def _help(text: str, **kw):
-    return field(metadata={"help": text}, **kw)
-
-
-@dataclass(frozen=True)
-class ApplyConfig:
-    """Settings of ``brushwork apply``; the one home of their defaults."""
-
-    size: int | None = _help("longest side of the output in pixels (default: the input's size)", default=None)
-    batch_size: int = _help("images or video frames per forward pass", default=4)
-    preserve_colors: bool = _help("keep the photo's colours (luminance-only transfer)", default=False)
-    strength: float = _help("blend with the original: 1 = fully stylised, 0 = the photo", default=1.0)
-    tile_above: float = _help("stylise images above this many megapixels in tiles (bounded memory)",
-                              default=4.0)
-    tile_size: int = _help("side of a tile in pixels", default=1024)
-    tile_overlap: int = _help("overlap of neighbouring tiles in pixels (blended linearly)", default=64)
-    stats_size: int = _help("longest side of the downscaled copy that measures instance-norm statistics "
-                            "for tiled runs", default=1024)
-    threads: int = _help("CPU threads for inference (0: the runtime's default)", default=0)
-    video_crf: int = _help("video quality for H.264/VP9 (lower = better, larger files)", default=18)
-    device: str = _help("torch device for .safetensors models", default="cpu")
-
-    def __post_init__(self) -> None:
-        if self.size is not None and not 16 <= self.size <= 16384:
-            raise ConfigError(f"size must be between 16 and 16384, got {self.size}")
-        if self.batch_size < 1:
-            raise ConfigError("batch-size must be >= 1")
-        if not 0 <= self.strength <= 1:
-            raise ConfigError(f"strength must be between 0 and 1, got {self.strength}")
-        if self.tile_size < 64 or self.tile_size % 4:
-            raise ConfigError("tile-size must be a multiple of 4, at least 64")
-        if not 0 <= self.tile_overlap <= self.tile_size // 2:
-            raise ConfigError("tile-overlap must be between 0 and half the tile size")
-        if self.stats_size < 16:
-            raise ConfigError("stats-size must be >= 16")
-        if self.tile_above < 0 or self.threads < 0:
-            raise ConfigError("tile-above and threads must be >= 0")
-
-    def replace(self, **changes) -> ApplyConfig:
-        return dataclasses.replace(self, **changes)
 
 
 # --- models ----------------------------------------------------------------------------------------

@@ -1,13 +1,17 @@
 """Frozen dataclass configs: the one home of every default.
 
-The CLI derives its flags from these fields (their ``help`` metadata), the Python API takes
-them directly and the web app fills them from a form, so a default is written once, here.
+The CLI derives its flags from these fields (their ``help`` metadata, see ``option``), the
+Python API takes them directly and the web app fills them from a form, so a default is written
+once, here. Importing this module is cheap (no torch): ``brushwork --help`` builds every
+command's flags from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from brushwork.errors import ConfigError
@@ -26,8 +30,12 @@ MULTISCALE_AUTO_ABOVE = 512
 MAX_SIZE = 4096
 
 
-def _help(text: str, **kw):
+def option(text: str, **kw):
+    """A dataclass field with its one-line help: the CLI turns it into a documented flag."""
     return field(metadata={"help": text}, **kw)
+
+
+_help = option
 
 
 @dataclass(frozen=True)
@@ -174,7 +182,7 @@ def validate_stylize_config(config: StylizeConfig) -> None:
         raise ConfigError("content-layers is empty but content-weight > 0")
     if not config.style_layers:
         raise ConfigError("style-layers must name at least one layer")
-    from brushwork.networks.vgg import layer_names
+    from brushwork.networks.vgg import layer_names  # lazy: keeps torch out of start-up
 
     known = layer_names(config.model)
     for name in config.style_layers + config.content_layers:
@@ -195,3 +203,273 @@ def validate_stylize_config(config: StylizeConfig) -> None:
         any(not w >= 0 for w in config.style_blend_weights) or sum(config.style_blend_weights) <= 0
     ):
         raise ConfigError("style-blend-weights must be >= 0 and not all zero")
+
+
+# --- fast networks: apply ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApplyConfig:
+    """Settings of ``brushwork apply``; the one home of their defaults."""
+
+    size: int | None = _help("longest side of the output in pixels (default: the input's size)", default=None)
+    batch_size: int = _help("images or video frames per forward pass", default=4)
+    preserve_colors: bool = _help("keep the photo's colours (luminance-only transfer)", default=False)
+    strength: float = _help("blend with the original: 1 = fully stylised, 0 = the photo", default=1.0)
+    tile_above: float = _help("stylise images above this many megapixels in tiles (bounded memory)",
+                              default=4.0)
+    tile_size: int = _help("side of a tile in pixels", default=1024)
+    tile_overlap: int = _help("overlap of neighbouring tiles in pixels (blended linearly)", default=64)
+    stats_size: int = _help("longest side of the downscaled copy that measures instance-norm statistics "
+                            "for tiled runs", default=1024)
+    threads: int = _help("CPU threads for inference (0: the runtime's default)", default=0)
+    video_crf: int = _help("video quality for H.264/VP9 (lower = better, larger files)", default=18)
+    device: str = _help("torch device for .safetensors models", default="cpu")
+
+    def __post_init__(self) -> None:
+        if self.size is not None and not 16 <= self.size <= 16384:
+            raise ConfigError(f"size must be between 16 and 16384, got {self.size}")
+        if self.batch_size < 1:
+            raise ConfigError("batch-size must be >= 1")
+        if not 0 <= self.strength <= 1:
+            raise ConfigError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.tile_size < 64 or self.tile_size % 4:
+            raise ConfigError("tile-size must be a multiple of 4, at least 64")
+        if not 0 <= self.tile_overlap <= self.tile_size // 2:
+            raise ConfigError("tile-overlap must be between 0 and half the tile size")
+        if self.stats_size < 16:
+            raise ConfigError("stats-size must be >= 16")
+        if self.tile_above < 0 or self.threads < 0:
+            raise ConfigError("tile-above and threads must be >= 0")
+
+    def replace(self, **changes) -> ApplyConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# --- fast networks: train ---------------------------------------------------------------------
+#: Steps of a run when neither --steps nor --epochs is given: enough for a clear style at batch 4.
+DEFAULT_STEPS = 2000
+#: Default content / style layers per loss network (Johnson et al. used VGG16's).
+CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
+STYLE_LAYERS = {
+    "vgg16": ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+    "vgg19": ("relu1_2", "relu2_2", "relu3_4", "relu4_4"),
+}
+#: Fields that may change between a run and its --resume (they do not change the result).
+RESUMABLE_CHANGES = ("steps", "epochs", "sample_every", "checkpoint_every", "device", "num_samples")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run; the one home of their defaults (the CLI derives its flags)."""
+
+    image_size: int = _help("side of the square training crops in pixels", default=256)
+    batch_size: int = _help("photos per step (per process under torchrun)", default=4)
+    steps: int | None = _help(f"optimiser steps (default: {DEFAULT_STEPS} unless --epochs)", default=None)
+    epochs: int | None = _help("passes over the training photos (instead of --steps)", default=None)
+    lr: float = _help("Adam learning rate", default=1e-3)
+    content_weight: float = _help(
+        "weight of the content loss (MSE of loss-network features; see docs/fast.md for the scale)",
+        default=1.0,
+    )
+    style_weight: float = _help(
+        "weight of the style loss (sum over layers of the MSE of Grams normalised by C*H*W); "
+        "0.05 suits our caffe-VGG19 scale (the shipped models used 0.04); higher paints more and "
+        "keeps less of the photo", default=0.05,
+    )
+    tv_weight: float = _help("weight of the total-variation loss on [0,1] pixels; 0 turns it off",
+                             default=0.0)
+    loss_network: Literal["vgg19", "vgg16"] = _help("loss network", default="vgg19")
+    loss_weights: str = _help(
+        "weights of the loss network: default (offline caffe VGG19), torchvision, caffe, random, a file",
+        default="default",
+    )
+    content_layer: str | None = _help("content layer (default: relu2_2)", default=None)
+    style_layers: tuple[str, ...] | None = _help(
+        "style layers (default: relu1_2 relu2_2 relu3_4 relu4_4 for vgg19, relu3_3 relu4_3 for vgg16)",
+        default=None,
+    )
+    style_size: int | None = _help("longest side of the style image (default: --image-size)", default=None)
+    width: int = _help("channels of the first conv (32 = Johnson et al.; 16 is ~4x faster)", default=32)
+    res_blocks: int = _help("residual blocks (5 = Johnson et al.)", default=5)
+    channels: tuple[int, ...] | None = _help(
+        "explicit channel plan: 9x9 conv, stride-2 conv, stride-2 conv (= residual width), upsample 1, "
+        "upsample 2 (overrides --width; e.g. 32 32 32 8 4 is narrow at full resolution)", default=None)
+    edge_kernel: int = _help("kernel of the first and last convolution (9 = Johnson et al.; 5 is "
+                             "faster on a CPU)", default=9)
+    seed: int = _help("random seed: initial weights, photo order and crops (deterministic on CPU)", default=0)
+    val_fraction: float = _help("share of the photos held out for validation samples", default=0.05)
+    num_samples: int = _help("validation photos stylised in every sample grid", default=4)
+    sample_every: int = _help("write a sample grid, the loss plot and validation loss every N steps",
+                              default=100)
+    checkpoint_every: int = _help("write checkpoint.safetensors every N steps (0: only at the end)",
+                                  default=50)
+    device: str = _help("torch device (cpu, cuda, cuda:1, ...)", default="cpu")
+    init: str | None = _help(
+        "start from the weights of this model file (fine-tuning, e.g. with other loss weights); "
+        "its architecture must match", default=None)
+
+    def __post_init__(self) -> None:
+        validate_train_config(self)
+
+    @property
+    def resolved_content_layer(self) -> str:
+        return self.content_layer or CONTENT_LAYER[self.loss_network]
+
+    @property
+    def resolved_style_layers(self) -> tuple[str, ...]:
+        return self.style_layers or STYLE_LAYERS[self.loss_network]
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def validate_train_config(c: TrainConfig) -> None:
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        value = getattr(c, name)
+        if not 0 <= value < float("inf"):
+            raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+    if not 16 <= c.image_size <= 2048 or c.image_size % 4:
+        raise ConfigError(f"image-size must be a multiple of 4 between 16 and 2048, got {c.image_size}")
+    if c.style_size is not None and not 16 <= c.style_size <= 4096:
+        raise ConfigError(f"style-size must be between 16 and 4096, got {c.style_size}")
+    for name in ("batch_size", "num_samples"):
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{name.replace('_', '-')} must be >= 1")
+    if c.steps is not None and c.epochs is not None:
+        raise ConfigError("give --steps or --epochs, not both")
+    for name in ("steps", "epochs"):
+        if getattr(c, name) is not None and getattr(c, name) < 1:
+            raise ConfigError(f"{name} must be >= 1")
+    if not c.lr > 0:
+        raise ConfigError(f"lr must be > 0, got {c.lr}")
+    if not 0 < c.val_fraction < 0.5:
+        raise ConfigError(f"val-fraction must be between 0 and 0.5, got {c.val_fraction}")
+    if c.sample_every < 0 or c.checkpoint_every < 0:
+        raise ConfigError("sample-every and checkpoint-every must be >= 0")
+    if c.loss_network not in STYLE_LAYERS:
+        raise ConfigError(f"unknown loss network {c.loss_network!r}; choose vgg19 or vgg16")
+    from brushwork.networks.transformer import TransformerSpec  # lazy: keeps torch out of start-up
+
+    TransformerSpec(c.width, c.res_blocks, c.channels, c.edge_kernel)  # validates
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+PEERS = ("magenta",)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Settings of one evaluation; every default lives here (the CLI derives its flags from it)."""
+
+    contents: tuple[str, ...] = _help("photos: image files or folders of them", default=())
+    styles: tuple[str, ...] = _help("paintings: image files or folders of them", default=())
+    methods: tuple[str, ...] = _help("methods: gatys[:k=v,...], fast:MODEL, magenta", default=("gatys",))
+    output: str = _help("report folder", default="evaluation")
+    size: int = _help("longest side of every result in pixels", default=256)
+    eval_size: int = _help("longest side at which the reference VGG19 losses are measured", default=256)
+    seed: int = _help("random seed given to every method", default=0)
+    sweep: str | None = _help(
+        "FIELD=V1,V2,...: run the one method once per value (e.g. style_weight=1,10,100)", default=None
+    )
+    peers: tuple[str, ...] = _help("peer methods to add: magenta", default=())
+    reference_weights: str = _help("weights of the reference VGG19 (keep 'default' to compare runs)",
+                                   default="default")
+    threads: int | None = _help("torch threads (default: torch's choice)", default=None)
+    max_frames: int = _help("frames of an animated content file (GIF/WebP) that are stylised", default=8)
+
+    def __post_init__(self) -> None:
+        for name in ("size", "eval_size"):
+            value = getattr(self, name)
+            if not 16 <= value <= 4096:
+                raise ConfigError(f"{name.replace('_', '-')} must be between 16 and 4096, got {value}")
+        if self.max_frames < 2:
+            raise ConfigError(f"max-frames must be >= 2, got {self.max_frames}")
+        unknown = [p for p in self.peers if p not in PEERS]
+        if unknown:
+            raise ConfigError(f"unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)}")
+
+    def replace(self, **changes) -> EvaluateConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# --- web service -------------------------------------------------------------------------------
+def default_data_dir() -> str:
+    """Where jobs live unless told: $BRUSHWORK_WEB_DATA, else the XDG data folder."""
+    if os.environ.get("BRUSHWORK_WEB_DATA"):
+        return os.environ["BRUSHWORK_WEB_DATA"]
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "brushwork" / "web")
+
+
+@dataclass(frozen=True)
+class WebServiceConfig:
+    """What the web service accepts, how much it runs at once and what it keeps."""
+
+    host: str = _help("interface to bind; 0.0.0.0 exposes the service to the network", default="127.0.0.1")
+    port: int = _help("TCP port", default=8000)
+    data_dir: str | None = _help(
+        "folder for uploads, previews and results (default: $BRUSHWORK_WEB_DATA or "
+        "~/.local/share/brushwork/web)",
+        default=None,
+    )
+    styles_dir: str | None = _help(
+        "extra folder of paintings to offer in the gallery, besides the bundled ones", default=None
+    )
+    gatys_workers: int = _help("Gatys jobs run at once (each uses all CPU cores)", default=1)
+    fast_workers: int = _help("fast-model jobs run at once", default=2)
+    queue_size: int = _help("jobs waiting per method before new ones get HTTP 429", default=8)
+    max_upload_mb: float = _help("largest accepted upload in megabytes", default=20.0)
+    max_pixels: int = _help(
+        "largest accepted upload in pixels (decompression-bomb guard)", default=40_000_000
+    )
+    max_size: int = _help("largest output side a job may ask for, in pixels", default=1024)
+    max_iterations: int = _help("most Gatys iterations a job may ask for", default=1000)
+    job_time_limit: float = _help("seconds a job may run before it is stopped and failed", default=900.0)
+    preview_every: int = _help("Gatys jobs write a preview image every N iterations", default=5)
+    fast_inline_wait: float = _help(
+        "seconds a fast-model request waits for its result before answering 202", default=15.0
+    )
+    max_data_mb: float = _help("cap on the data folder; the oldest finished jobs go first", default=2048.0)
+    max_age_hours: float = _help("finished jobs older than this are deleted", default=168.0)
+    gatys_weights: str = _help(
+        "VGG weight source for Gatys jobs (server-side only; 'random' is for tests)", default="default"
+    )
+    cors_origins: tuple[str, ...] = _help(
+        "origins allowed to call the API from other web sites; empty keeps CORS closed", default=()
+    )
+
+    def __post_init__(self) -> None:
+        checks = {
+            "gatys_workers": self.gatys_workers >= 1,
+            "fast_workers": self.fast_workers >= 1,
+            "queue_size": self.queue_size >= 0,
+            "max_upload_mb": self.max_upload_mb > 0,
+            "max_pixels": self.max_pixels > 0,
+            "max_size": 16 <= self.max_size <= 4096,
+            "max_iterations": self.max_iterations >= 1,
+            "job_time_limit": self.job_time_limit > 0,
+            "preview_every": self.preview_every >= 1,
+            "fast_inline_wait": self.fast_inline_wait >= 0,
+            "max_data_mb": self.max_data_mb > 0,
+            "max_age_hours": self.max_age_hours > 0,
+            "port": 0 <= self.port <= 65535,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"{name.replace('_', '-')} has an impossible value: {getattr(self, name)}")
+        if "*" in self.cors_origins:
+            raise ConfigError("cors-origins '*' would let any web site drive this server; list origins")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir or default_data_dir())
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_data_bytes(self) -> int:
+        return int(self.max_data_mb * 1024 * 1024)
+
+    def replace(self, **changes) -> WebServiceConfig:
+        return dataclasses.replace(self, **changes)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from brushwork.config import PEERS, EvaluateConfig
 from brushwork.errors import BrushworkError, ConfigError, StylizeInterrupted
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -49,48 +50,6 @@ METRICS: dict[str, str] = {
 }
 COLUMNS = ("content", "style", "method", "kind", "settings", "status", "reason", "width", "height",
            *METRICS, "frames", "image", "key")
-
-
-def _help(text: str, **kw):
-    return field(metadata={"help": text}, **kw)
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """Settings of one evaluation; every default lives here (the CLI derives its flags from it)."""
-
-    contents: tuple[str, ...] = _help("photos: image files or folders of them", default=())
-    styles: tuple[str, ...] = _help("paintings: image files or folders of them", default=())
-    methods: tuple[str, ...] = _help("methods: gatys[:k=v,...], fast:MODEL, magenta", default=("gatys",))
-    output: str = _help("report folder", default="evaluation")
-    size: int = _help("longest side of every result in pixels", default=256)
-    eval_size: int = _help("longest side at which the reference VGG19 losses are measured", default=256)
-    seed: int = _help("random seed given to every method", default=0)
-    sweep: str | None = _help(
-        "FIELD=V1,V2,...: run the one method once per value (e.g. style_weight=1,10,100)", default=None
-    )
-    peers: tuple[str, ...] = _help("peer methods to add: magenta", default=())
-    reference_weights: str = _help("weights of the reference VGG19 (keep 'default' to compare runs)",
-                                   default="default")
-    threads: int | None = _help("torch threads (default: torch's choice)", default=None)
-    max_frames: int = _help("frames of an animated content file (GIF/WebP) that are stylised", default=8)
-
-    def __post_init__(self) -> None:
-        for name in ("size", "eval_size"):
-            value = getattr(self, name)
-            if not 16 <= value <= 4096:
-                raise ConfigError(f"{name.replace('_', '-')} must be between 16 and 4096, got {value}")
-        if self.max_frames < 2:
-            raise ConfigError(f"max-frames must be >= 2, got {self.max_frames}")
-        unknown = [p for p in self.peers if p not in PEERS]
-        if unknown:
-            raise ConfigError(f"unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)}")
-
-    def replace(self, **changes) -> EvaluateConfig:
-        return dataclasses.replace(self, **changes)
-
-
-PEERS = ("magenta",)
 
 
 class EvaluationInterrupted(BrushworkError):
@@ -283,7 +242,7 @@ class GatysMethod(Method):
     def prepare(self) -> None:
         if self.error:
             raise ConfigError(self.error)
-        from brushwork.networks.vgg import load_vgg
+        from brushwork.networks.weights import load_vgg
 
         c = self.config
         key = (c.model, c.weights, c.pooling)

@@ -1,11 +1,14 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""File writing: atomically (a reader sees the old file or the new one, never half of one), CSV, hashes."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import hashlib
+import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from brushwork.errors import BrushworkError
@@ -44,3 +47,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict], columns: Sequence[str]) -> None:
+    """Rows as CSV with a header, written atomically; keys missing from a row give empty cells."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (weights files are tens of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -203,3 +203,16 @@ def check_output_path(path: str | os.PathLike) -> None:
     if path.is_dir():
         raise ImageError(f"{path}: is a folder; give a file name such as {path / 'result.png'}")
     check_output_folder(path)
+
+
+# --- folders ---------------------------------------------------------------------------------------
+def walk_files(folder: str | os.PathLike, suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    """The one folder-walking rule: every regular, non-hidden file under ``folder`` (recursively,
+    sorted), optionally only those whose suffix is in ``suffixes``. Unreadable images are reported
+    by whoever opens them, so a corrupt file is a named failure, never a silent omission."""
+    root = Path(folder)
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and (suffixes is None or p.suffix.lower() in suffixes)
+    )

@@ -22,6 +22,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from brushwork.images import image_to_tensor, resize_longest, resize_to
+from brushwork.losses import PerceptualObjective
+from brushwork.networks.weights import load_vgg
+
 #: Layers of the reference losses (Gatys et al.'s choice), fixed whatever a method optimises.
 REFERENCE_CONTENT_LAYERS = ("relu4_2",)
 REFERENCE_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -111,50 +115,34 @@ class ReferenceLoss:
     """
 
     def __init__(self, size: int = 256, weights: str = "default", vgg=None):
-        from brushwork.networks.vgg import load_vgg
-
         self.size = size
-        self.vgg = vgg if vgg is not None else load_vgg("vgg19", weights, progress=False)
-        self.vgg.check_layers(REFERENCE_CONTENT_LAYERS + REFERENCE_STYLE_LAYERS)
+        self.vgg = vgg if vgg is not None else load_vgg("vgg19", weights)
+        n = len(REFERENCE_STYLE_LAYERS)
+        self.objective = PerceptualObjective(self.vgg, REFERENCE_CONTENT_LAYERS, REFERENCE_STYLE_LAYERS,
+                                             (1 / n,) * n, scaling="relative")
         self._style_cache: dict[int, dict[str, torch.Tensor]] = {}
 
     def _tensor(self, image: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:
-        from brushwork.images import image_to_tensor, resize_longest, resize_to
-
         resized = resize_to(image, *size) if size else resize_longest(image, self.size)
         return image_to_tensor(resized)
 
     @torch.no_grad()
     def content_loss(self, result: Image.Image, content: Image.Image) -> float:
-        from brushwork import losses
-
         target = self._tensor(content)
         output = self._tensor(result, (target.shape[-1], target.shape[-2]))
-        ft = self.vgg(target, REFERENCE_CONTENT_LAYERS)
-        fo = self.vgg(output, REFERENCE_CONTENT_LAYERS)
-        terms = [losses.content_loss(fo[n], ft[n]) / losses.scale_of(ft[n]) for n in REFERENCE_CONTENT_LAYERS]
-        return float(sum(terms) / len(terms))
+        targets = self.objective.content_features(target)
+        return float(self.objective.content_term(self.objective.content_features(output), targets))
 
     def _style_grams(self, style: Image.Image) -> dict[str, torch.Tensor]:
-        from brushwork import losses
-
         key = hash(style.tobytes()) ^ hash(style.size)
         if key not in self._style_cache:
-            feats = self.vgg(self._tensor(style), REFERENCE_STYLE_LAYERS)
-            self._style_cache[key] = {n: losses.gram_matrix(f) for n, f in feats.items()}
+            self._style_cache[key] = self.objective.style_grams([self._tensor(style)])
         return self._style_cache[key]
 
     @torch.no_grad()
     def style_loss(self, result: Image.Image, style: Image.Image) -> float:
-        from brushwork import losses
-
-        targets = self._style_grams(style)
         feats = self.vgg(self._tensor(result), REFERENCE_STYLE_LAYERS)
-        terms = [
-            losses.style_loss(losses.gram_matrix(feats[n]), targets[n]) / losses.scale_of(targets[n])
-            for n in REFERENCE_STYLE_LAYERS
-        ]
-        return float(sum(terms) / len(terms))
+        return float(self.objective.style_term(feats, self._style_grams(style)))
 
 
 # --- memory --------------------------------------------------------------------------------------

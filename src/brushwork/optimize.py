@@ -37,7 +37,8 @@ from brushwork.images import (
     tensor_to_image,
     transfer_luminance,
 )
-from brushwork.networks.vgg import VGGFeatures, load_vgg
+from brushwork.networks.vgg import VGGFeatures
+from brushwork.networks.weights import load_vgg
 
 LBFGS_HISTORY = 20
 MULTISCALE_MIN_SIZE = 256
@@ -80,52 +81,19 @@ def _as_image(item: Image.Image | str | Path) -> Image.Image:
     return item if isinstance(item, Image.Image) else open_image(item)
 
 
-class _Objective:
-    """The loss at one scale: targets computed once, then evaluated for each candidate image."""
-
-    def __init__(self, vgg: VGGFeatures, config: StylizeConfig, content: torch.Tensor,
-                 styles: list[torch.Tensor], blend: list[float]):
-        self.vgg = vgg
-        self.config = config
-        self.content_layers = config.content_layers
-        self.style_layers = config.style_layers
-        layer_weights = config.style_layer_weights or (1.0,) * len(self.style_layers)
-        total = sum(layer_weights) or 1.0
-        self.style_layer_weights = [w / total for w in layer_weights]
-        if config.content_weight == 0:
-            self.content_layers = ()
-        self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        vgg.check_layers(self.layers)
-        with torch.no_grad():
-            feats = vgg(content, self.content_layers) if self.content_layers else {}
-            self.content_targets = {n: feats[n].detach() for n in self.content_layers}
-            per_style = [vgg(s, self.style_layers) for s in styles]
-            self.style_targets = {
-                n: losses.blend_grams([losses.gram_matrix(f[n]) for f in per_style], blend)
-                for n in self.style_layers
-            }
-        self.content_scales = {n: losses.scale_of(t) for n, t in self.content_targets.items()}
-        self.style_scales = {n: losses.scale_of(t) for n, t in self.style_targets.items()}
-
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        cfg = self.config
-        feats = self.vgg(image, self.layers)
-        zero = image.new_zeros(())
-        content = zero
-        for name in self.content_layers:
-            term = losses.content_loss(feats[name], self.content_targets[name])
-            content = content + term / self.content_scales[name] / len(self.content_layers)
-        style = zero
-        for name, weight in zip(self.style_layers, self.style_layer_weights):
-            term = losses.style_loss(losses.gram_matrix(feats[name]), self.style_targets[name])
-            style = style + weight * term / self.style_scales[name]
-        tv = losses.tv_loss(image) if cfg.tv_weight > 0 else zero
-        parts = {
-            "content": cfg.content_weight * content,
-            "style": cfg.style_weight * style,
-            "tv": cfg.tv_weight * tv,
-        }
-        return parts["content"] + parts["style"] + parts["tv"], parts
+def make_objective(vgg: VGGFeatures, config: StylizeConfig, content: torch.Tensor,
+                   styles: list[torch.Tensor], blend: list[float]) -> losses.PerceptualObjective:
+    """The loss at one scale: relative terms, style layer weights normalised to a weighted mean."""
+    layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
+    total = sum(layer_weights) or 1.0
+    objective = losses.PerceptualObjective(
+        vgg, config.content_layers, config.style_layers, [w / total for w in layer_weights],
+        content_weight=config.content_weight, style_weight=config.style_weight,
+        tv_weight=config.tv_weight, scaling="relative",
+    )
+    objective.set_content(content)
+    objective.set_style(styles, blend)
+    return objective
 
 
 def _make_optimizer(config: StylizeConfig, image: torch.Tensor) -> torch.optim.Optimizer:
@@ -182,7 +150,7 @@ def stylize_tensor(
         content = image_to_tensor(scaled, device)
         style_size = max(16, round(size * config.style_scale))
         styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
-        objective = _Objective(vgg, config, content, styles, blend)
+        objective = make_objective(vgg, config, content, styles, blend)
         if image is None:
             first_style = image_to_tensor(resize_to(style_images[0], *scaled.size), device)
             image = _initial_image(config, content, first_style)
@@ -201,7 +169,7 @@ def stylize_tensor(
 
 
 def _optimize_scale(
-    objective: _Objective,
+    objective: losses.PerceptualObjective,
     start: torch.Tensor,
     config: StylizeConfig,
     render: Callable[[torch.Tensor], Image.Image],
@@ -221,7 +189,8 @@ def _optimize_scale(
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        loss, parts = objective(image)
+        parts = objective(image)
+        loss = parts.pop("total")
         value = float(loss.detach())
         if not math.isfinite(value):
             raise _NonFinite(value)

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from brushwork.config import DEFAULT_STEPS, RESUMABLE_CHANGES, TrainConfig
 from brushwork.errors import BrushworkError, ConfigError, ImageError
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -50,117 +51,6 @@ FINAL_MODEL = "model.safetensors"
 LOSSES_CSV = "losses.csv"
 LOSS_PLOT = "loss_plot.png"
 SAMPLES = "samples"
-#: Steps of a run when neither --steps nor --epochs is given: enough for a clear style at batch 4.
-DEFAULT_STEPS = 2000
-#: Default content / style layers per loss network (Johnson et al. used VGG16's).
-CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
-STYLE_LAYERS = {
-    "vgg16": ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
-    "vgg19": ("relu1_2", "relu2_2", "relu3_4", "relu4_4"),
-}
-#: Fields that may change between a run and its --resume (they do not change the result).
-RESUMABLE_CHANGES = ("steps", "epochs", "sample_every", "checkpoint_every", "device", "num_samples")
-
-
-def _help(text: str, **kw):
-    return field(metadata={"help": text}, **kw)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of one training run; the one home of their defaults (the CLI derives its flags)."""
-
-    image_size: int = _help("side of the square training crops in pixels", default=256)
-    batch_size: int = _help("photos per step (per process under torchrun)", default=4)
-    steps: int | None = _help(f"optimiser steps (default: {DEFAULT_STEPS} unless --epochs)", default=None)
-    epochs: int | None = _help("passes over the training photos (instead of --steps)", default=None)
-    lr: float = _help("Adam learning rate", default=1e-3)
-    content_weight: float = _help(
-        "weight of the content loss (MSE of loss-network features; see docs/fast.md for the scale)",
-        default=1.0,
-    )
-    style_weight: float = _help(
-        "weight of the style loss (sum over layers of the MSE of Grams normalised by C*H*W); "
-        "0.05 suits our caffe-VGG19 scale (the shipped models used 0.04); higher paints more and "
-        "keeps less of the photo", default=0.05,
-    )
-    tv_weight: float = _help("weight of the total-variation loss on [0,1] pixels; 0 turns it off",
-                             default=0.0)
-    loss_network: Literal["vgg19", "vgg16"] = _help("loss network", default="vgg19")
-    loss_weights: str = _help(
-        "weights of the loss network: default (offline caffe VGG19), torchvision, caffe, random, a file",
-        default="default",
-    )
-    content_layer: str | None = _help("content layer (default: relu2_2)", default=None)
-    style_layers: tuple[str, ...] | None = _help(
-        "style layers (default: relu1_2 relu2_2 relu3_4 relu4_4 for vgg19, relu3_3 relu4_3 for vgg16)",
-        default=None,
-    )
-    style_size: int | None = _help("longest side of the style image (default: --image-size)", default=None)
-    width: int = _help("channels of the first conv (32 = Johnson et al.; 16 is ~4x faster)", default=32)
-    res_blocks: int = _help("residual blocks (5 = Johnson et al.)", default=5)
-    channels: tuple[int, ...] | None = _help(
-        "explicit channel plan: 9x9 conv, stride-2 conv, stride-2 conv (= residual width), upsample 1, "
-        "upsample 2 (overrides --width; e.g. 32 32 32 8 4 is narrow at full resolution)", default=None)
-    edge_kernel: int = _help("kernel of the first and last convolution (9 = Johnson et al.; 5 is "
-                             "faster on a CPU)", default=9)
-    seed: int = _help("random seed: initial weights, photo order and crops (deterministic on CPU)", default=0)
-    val_fraction: float = _help("share of the photos held out for validation samples", default=0.05)
-    num_samples: int = _help("validation photos stylised in every sample grid", default=4)
-    sample_every: int = _help("write a sample grid, the loss plot and validation loss every N steps",
-                              default=100)
-    checkpoint_every: int = _help("write checkpoint.safetensors every N steps (0: only at the end)",
-                                  default=50)
-    device: str = _help("torch device (cpu, cuda, cuda:1, ...)", default="cpu")
-    init: str | None = _help(
-        "start from the weights of this model file (fine-tuning, e.g. with other loss weights); "
-        "its architecture must match", default=None)
-
-    def __post_init__(self) -> None:
-        validate_train_config(self)
-
-    @property
-    def resolved_content_layer(self) -> str:
-        return self.content_layer or CONTENT_LAYER[self.loss_network]
-
-    @property
-    def resolved_style_layers(self) -> tuple[str, ...]:
-        return self.style_layers or STYLE_LAYERS[self.loss_network]
-
-    def replace(self, **changes) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
-
-
-def validate_train_config(c: TrainConfig) -> None:
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        value = getattr(c, name)
-        if not 0 <= value < float("inf"):
-            raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-    if not 16 <= c.image_size <= 2048 or c.image_size % 4:
-        raise ConfigError(f"image-size must be a multiple of 4 between 16 and 2048, got {c.image_size}")
-    if c.style_size is not None and not 16 <= c.style_size <= 4096:
-        raise ConfigError(f"style-size must be between 16 and 4096, got {c.style_size}")
-    for name in ("batch_size", "num_samples"):
-        if getattr(c, name) < 1:
-            raise ConfigError(f"{name.replace('_', '-')} must be >= 1")
-    if c.steps is not None and c.epochs is not None:
-        raise ConfigError("give --steps or --epochs, not both")
-    for name in ("steps", "epochs"):
-        if getattr(c, name) is not None and getattr(c, name) < 1:
-            raise ConfigError(f"{name} must be >= 1")
-    if not c.lr > 0:
-        raise ConfigError(f"lr must be > 0, got {c.lr}")
-    if not 0 < c.val_fraction < 0.5:
-        raise ConfigError(f"val-fraction must be between 0 and 0.5, got {c.val_fraction}")
-    if c.sample_every < 0 or c.checkpoint_every < 0:
-        raise ConfigError("sample-every and checkpoint-every must be >= 0")
-    if c.loss_network not in STYLE_LAYERS:
-        raise ConfigError(f"unknown loss network {c.loss_network!r}; choose vgg19 or vgg16")
-    from brushwork.networks.transformer import TransformerSpec
-
-    TransformerSpec(c.width, c.res_blocks, c.channels, c.edge_kernel)  # validates
-
-
 # --- data ------------------------------------------------------------------------------------------
 def list_photos(folder: str | os.PathLike) -> list[Path]:
     """Every non-hidden file under ``folder``, sorted; what is not a readable image is skipped later."""
@@ -471,7 +361,7 @@ def train(style_image: str | os.PathLike, data: str | os.PathLike, output_dir: s
     from brushwork import __version__
     from brushwork.images import image_to_tensor, open_image, resize_longest, save_image
     from brushwork.networks.transformer import TransformerNet, TransformerSpec, save_transformer
-    from brushwork.networks.vgg import load_vgg
+    from brushwork.networks.weights import load_vgg
 
     config = config or TrainConfig()
     device = torch.device(config.device)

@@ -1,5 +1,2 @@
-"""Networks: the VGG loss networks and where their weights come from."""
-
-from brushwork.networks.vgg import VGGFeatures, layer_names, load_vgg
-
-__all__ = ["VGGFeatures", "layer_names", "load_vgg"]
+"""Networks: the VGG loss network (architecture in ``vgg``, weights in ``weights``), the per-style
+transformer network, and Magenta's arbitrary-style network. Network files are pure modules: no I/O."""

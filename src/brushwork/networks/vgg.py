@@ -110,21 +110,3 @@ class VGGFeatures(nn.Module):
             if name in wanted:
                 features[name] = x
         return features
-
-
-def load_vgg(
-    arch: str = "vgg19",
-    weights: str = "default",
-    pooling: str = "max",
-    device: str | torch.device = "cpu",
-    progress: bool = True,
-) -> VGGFeatures:
-    """A frozen VGG in eval mode with weights from ``weights`` (see brushwork.networks.weights)."""
-    from brushwork.networks.weights import load_state
-
-    state, preprocessing = load_state(arch, weights, progress=progress)
-    with torch.device("meta"):  # no point initialising weights that are replaced next
-        model = VGGFeatures(arch, pooling=pooling, preprocessing=preprocessing)
-    model.load_state_dict(state, assign=True)
-    model.requires_grad_(False)
-    return model.eval().to(device)

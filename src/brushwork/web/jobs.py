@@ -24,7 +24,7 @@ from PIL import Image
 from brushwork.errors import BrushworkError
 from brushwork.fileio import atomic_path, atomic_write_text
 from brushwork.images import open_image, save_image
-from brushwork.web.config import WebServiceConfig
+from brushwork.config import WebServiceConfig
 from brushwork.web.methods import ImageThunk, JobOptions, Method, StyleInput
 
 log = logging.getLogger("brushwork.web")

@@ -93,7 +93,7 @@ class GatysMethod:
 
     def _loss_network(self, config: StylizeConfig):
         """Load VGG once per server: it is read-only, so every job can share it."""
-        from brushwork.networks.vgg import load_vgg
+        from brushwork.networks.weights import load_vgg
 
         with self._lock:
             if self._vgg is None:

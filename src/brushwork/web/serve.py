@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from brushwork.web.config import WebServiceConfig
+from brushwork.config import WebServiceConfig
 
 
 def add_parser(sub) -> None:

@@ -1,0 +1,83 @@
+"""``brushwork stylize``: Gatys optimisation of one photo toward one or more paintings."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from brushwork.cli.flags import add_config_arguments, config_from_args
+from brushwork.config import StylizeConfig
+from brushwork.errors import ConfigError, StoppedEarly
+
+LOSS_COLUMNS = ("iteration", "scale", "width", "height", "total", "content", "style", "tv", "seconds")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "stylize",
+        help="Gatys optimisation: paint CONTENT in the style of STYLE (several are blended)",
+        description="Optimise an image so its VGG features match the photo and its Gram "
+        "matrices match the painting(s).",
+    )
+    p.add_argument("content", help="the photo")
+    p.add_argument("styles", nargs="+", metavar="style", help="painting(s); several are blended")
+    p.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, ...)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(p, StylizeConfig)
+    p.set_defaults(run=run)
+
+
+def _numbered(path: Path, iteration: int) -> Path:
+    return path.with_name(f"{path.stem}_{iteration:04d}{path.suffix}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from brushwork.cli.progress import ProgressBar
+    from brushwork.fileio import write_csv
+    from brushwork.images import check_output_path, open_image, save_image
+    from brushwork.optimize import Iterate, stylize
+    from brushwork.progress import Progress
+
+    config: StylizeConfig = config_from_args(StylizeConfig, args)
+    output = Path(args.output)
+    check_output_path(output)
+    content = open_image(args.content)
+    styles = [open_image(s) for s in args.styles]
+    if config.style_blend_weights is not None and len(config.style_blend_weights) != len(styles):
+        raise ConfigError(
+            f"{len(config.style_blend_weights)} style blend weights for {len(styles)} style images"
+        )
+    csv_path = output.with_name(f"{output.stem}_losses.csv")
+    history: list[dict] = []
+    bar = ProgressBar(quiet=args.quiet, unit="it")
+
+    def progress(it: Iterate) -> None:
+        history.append({"iteration": it.iteration, "scale": it.scale, "width": it.width,
+                        "height": it.height, **{k: f"{v:.6g}" for k, v in it.losses.items()},
+                        "seconds": f"{it.seconds:.4f}"})
+        bar(Progress(it.iteration, it.total_iterations, "it", info={
+            "scale": f"{it.scale + 1}/{it.scales}", "loss": f"{it.losses['total']:.4g}",
+            "content": f"{it.losses['content']:.3g}", "style": f"{it.losses['style']:.3g}",
+            "tv": f"{it.losses['tv']:.2g}"}))
+        if config.save_every and it.iteration % config.save_every == 0:
+            save_image(it.image(), _numbered(output, it.iteration))
+            write_csv(csv_path, history, LOSS_COLUMNS)
+
+    started = time.perf_counter()
+    try:
+        result = stylize(content, styles, config, callback=progress)
+    except StoppedEarly as exc:  # NaN loss or Ctrl-C: keep the last good image
+        bar.close()
+        if exc.image is not None:
+            save_image(exc.image, output)
+            exc.args = (f"{exc.args[0]}; saved the last good image to {output}",)
+        raise
+    finally:
+        bar.close()
+        if config.save_every and history:
+            write_csv(csv_path, history, LOSS_COLUMNS)
+    save_image(result, output)
+    elapsed = time.perf_counter() - started
+    print(f"wrote {output} ({result.width}x{result.height}) in {elapsed:.1f} s")
+    return 0
