@@ -81,8 +81,11 @@ def worker_ours(runtime: str, net: str, photo_path: str, reps: int, threads: int
     from PIL import Image
 
     torch.set_num_threads(threads)
-    from brushwork.apply import ApplyConfig, apply_model, export_onnx, load_stylizer
-    from brushwork.networks.transformer import TransformerNet, TransformerSpec, save_transformer
+    from brushwork.config import ApplyConfig
+    from brushwork.fast.export import export_onnx
+    from brushwork.fast.inference import load_stylizer, paint
+    from brushwork.networks.model_files import save_transformer
+    from brushwork.networks.transformer import TransformerNet, TransformerSpec
 
     tmp = Path(tempfile.mkdtemp())
     torch.manual_seed(0)
@@ -94,11 +97,11 @@ def worker_ours(runtime: str, net: str, photo_path: str, reps: int, threads: int
     stylizer = load_stylizer(model, config)
     photo = Image.open(photo_path).convert("RGB")
     before = _rss_mb()
-    apply_model(stylizer, photo, config=config)  # warm-up: kernels are chosen per shape
+    paint(stylizer, photo, config=config)  # warm-up: kernels are chosen per shape
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        apply_model(stylizer, photo, config=config)
+        paint(stylizer, photo, config=config)
         times.append(time.perf_counter() - start)
     return {"ms": 1000 * min(times), "ms_median": 1000 * sorted(times)[len(times) // 2],
             "peak_mb": _peak_mb() - before}
@@ -156,23 +159,23 @@ def bench_training(net: str, steps: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
+    from brushwork.config import TrainConfig
+    from brushwork.fast.train import training_objective
     from brushwork.networks.transformer import TransformerNet, TransformerSpec
     from brushwork.networks.weights import load_vgg
-    from brushwork.train import PerceptualLoss, TrainConfig
 
     config = TrainConfig(**NETS[net])
     vgg = load_vgg("vgg19", "default", progress=False)
     torch.manual_seed(0)
     style = torch.rand(1, 3, 256, 256)
-    loss_fn = PerceptualLoss(vgg, style, config.resolved_content_layer, config.resolved_style_layers,
-                             (config.content_weight, config.style_weight, config.tv_weight))
+    objective = training_objective(vgg, style, config)
     model = TransformerNet(TransformerSpec(**NETS[net]))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     photos = torch.rand(config.batch_size, 3, config.image_size, config.image_size)
     times = []
     for i in range(steps + 1):
         start = time.perf_counter()
-        loss = loss_fn(model(photos), photos)["total"]
+        loss = objective(model(photos), content=photos)["total"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

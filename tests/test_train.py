@@ -14,17 +14,12 @@ import torch
 from PIL import Image
 
 from brushwork.cli import main
+from brushwork.config import TrainConfig
 from brushwork.errors import ConfigError
-from brushwork.networks.transformer import load_transformer
-from brushwork.train import (
-    CHECKPOINT,
-    PhotoSource,
-    TrainConfig,
-    batch_indices,
-    list_photos,
-    split_photos,
-    train,
-)
+from brushwork.fast.checkpoint import CHECKPOINT
+from brushwork.fast.data import PhotoSource, batch_indices, list_photos, split_photos
+from brushwork.fast.train import train
+from brushwork.networks.model_files import load_transformer
 
 TINY = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
             style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=0, checkpoint_every=2,
@@ -74,7 +69,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_training_writes_everything_and_loss_goes_down(tmp_path, photos, style_image, vgg):
     config = TrainConfig(**{**TINY, "sample_every": 4}, steps=8, lr=1e-2)
-    final = train(style_image, photos, tmp_path, config, quiet=True, vgg=vgg)
+    final = train(style_image, photos, tmp_path, config, vgg=vgg)
     for name in ("model.safetensors", CHECKPOINT, "losses.csv", "loss_plot.png", "samples/photos.png",
                  "samples/step_000004.png", "samples/step_000008.png"):
         assert (tmp_path / name).is_file(), name
@@ -90,6 +85,48 @@ def test_training_writes_everything_and_loss_goes_down(tmp_path, photos, style_i
     # The truncated JPEG and the text file were skipped, counted and named.
     skipped = (tmp_path / "skipped.txt").read_text()
     assert "truncated.jpg" in skipped or "notes.txt" in skipped
+
+
+def test_training_objective_keeps_the_old_numbers(vgg):
+    """The shared PerceptualObjective (raw scaling, style layers summed) gives exactly what the old
+    train.PerceptualLoss gave: cw * content MSE + sw * sum of Gram MSEs + tw * TV."""
+    from brushwork.fast.train import training_objective
+
+    config = TrainConfig(**{**TINY, "content_weight": 2.0}, tv_weight=0.5)
+    torch.manual_seed(0)
+    style, photos = torch.rand(1, 3, 40, 40), torch.rand(2, 3, 32, 32)
+    output = torch.rand(2, 3, 32, 32)
+    got = training_objective(vgg, style, config)(output, content=photos)
+
+    def gram(f):
+        n, c, h, w = f.shape
+        flat = f.reshape(n, c, h * w)
+        return flat @ flat.transpose(1, 2) / (c * h * w)
+
+    cl, sl = config.resolved_content_layer, config.resolved_style_layers
+    target, feats, style_feats = vgg(photos, [cl])[cl], vgg(output, [cl, *sl]), vgg(style, sl)
+    content = 2.0 * torch.mean((feats[cl] - target) ** 2)
+    style_term = 1e3 * sum(torch.mean((gram(feats[n]) - gram(style_feats[n])) ** 2) for n in sl)
+    tv = 0.5 * (torch.mean((output[..., :, 1:] - output[..., :, :-1]) ** 2)
+                + torch.mean((output[..., 1:, :] - output[..., :-1, :]) ** 2))
+    expected = {"content": content, "style": style_term, "tv": tv, "total": content + style_term + tv}
+    for key, value in expected.items():
+        assert float(value) > 0, key
+        torch.testing.assert_close(got[key], value, rtol=1e-6, atol=0, msg=key)
+
+
+def test_loss_plot_title_is_wrapped_to_fit():
+    from brushwork.fast.report import loss_figure
+
+    rows = [{"step": i, "epoch": 1, "content": 2.0 / i, "style": 1.0, "tv": 0, "total": 1 + 2.0 / i,
+             "val_total": "1.5" if i % 5 == 0 else ""} for i in range(1, 21)]
+    title = ("starry-night (CPU fine-tune): channels 16-32-32-8-4, 5 res blocks, style weight 0.04, "
+             "tv 500000, 192 px, batch 8")
+    fig = loss_figure(rows, title)
+    box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+    assert "\n" in fig.axes[0].title.get_text()
+    assert fig.axes[0].title.get_text().replace("\n", " ") == title
 
 
 def test_photo_source_skips_bad_files(photos):
@@ -117,7 +154,7 @@ def test_split_and_shards_are_disjoint_and_cover_an_epoch():
 @pytest.mark.slow
 def test_resume_after_interrupt_and_crash_equals_uninterrupted(tmp_path, photos, style_image, vgg):
     config = TrainConfig(**TINY, steps=7)
-    straight = train(style_image, photos, tmp_path / "a", config, quiet=True, vgg=vgg)
+    straight = train(style_image, photos, tmp_path / "a", config, vgg=vgg)
 
     def stop_at(step, exc):
         def callback(info):
@@ -127,12 +164,12 @@ def test_resume_after_interrupt_and_crash_equals_uninterrupted(tmp_path, photos,
 
     # Ctrl-C at step 3 saves a checkpoint there; a crash at step 6 falls back to the one of step 4.
     with pytest.raises(KeyboardInterrupt):
-        train(style_image, photos, tmp_path / "b", config, quiet=True, vgg=vgg,
+        train(style_image, photos, tmp_path / "b", config, vgg=vgg,
               callback=stop_at(3, KeyboardInterrupt()))
     with pytest.raises(RuntimeError):
-        train(style_image, photos, tmp_path / "b", config, quiet=True, vgg=vgg, resume=True,
+        train(style_image, photos, tmp_path / "b", config, vgg=vgg, resume=True,
               callback=stop_at(6, RuntimeError("power cut")))
-    resumed = train(style_image, photos, tmp_path / "b", config, quiet=True, vgg=vgg, resume=True)
+    resumed = train(style_image, photos, tmp_path / "b", config, vgg=vgg, resume=True)
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = list(csv.DictReader((tmp_path / "b" / "losses.csv").open()))
@@ -141,25 +178,25 @@ def test_resume_after_interrupt_and_crash_equals_uninterrupted(tmp_path, photos,
 
 @pytest.mark.slow
 def test_resume_refuses_changed_settings(tmp_path, photos, style_image, vgg):
-    train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), quiet=True, vgg=vgg)
+    train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), vgg=vgg)
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
-        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), quiet=True, vgg=vgg)
+        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), vgg=vgg)
     with pytest.raises(ConfigError, match="lr"):
-        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4, lr=0.5), quiet=True,
+        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4, lr=0.5),
               vgg=vgg, resume=True)
     # More steps is allowed: it continues.
-    final = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg,
+    final = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), vgg=vgg,
                   resume=True)
     assert load_transformer(final)[1]["steps"] == "4"
     # A checkpoint written before an option existed resumes with that option's default.
     _drop_from_checkpoint_config(tmp_path / "checkpoint.safetensors", "edge_kernel")
-    train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg, resume=True)
+    train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), vgg=vgg, resume=True)
     with pytest.raises(ConfigError, match="edge_kernel"):
-        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4, edge_kernel=5), quiet=True,
+        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4, edge_kernel=5),
               vgg=vgg, resume=True)
     # Resuming a finished run (e.g. after Ctrl-C, to get model.safetensors) trains nothing more.
     (tmp_path / "loss_plot.png").unlink()
-    again = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), quiet=True, vgg=vgg,
+    again = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), vgg=vgg,
                   resume=True)
     assert load_transformer(again)[1]["steps"] == "4" and (tmp_path / "loss_plot.png").is_file()
 
@@ -180,16 +217,16 @@ def _drop_from_checkpoint_config(path, key):
 
 @pytest.mark.slow
 def test_init_warm_starts_from_a_model(tmp_path, photos, style_image, vgg):
-    first = train(style_image, photos, tmp_path / "a", TrainConfig(**TINY, steps=2), quiet=True, vgg=vgg)
+    first = train(style_image, photos, tmp_path / "a", TrainConfig(**TINY, steps=2), vgg=vgg)
     # A learning rate of 1e-9 leaves the copied weights unchanged after one step.
     warm = train(style_image, photos, tmp_path / "b", TrainConfig(**TINY, steps=1, lr=1e-9, init=str(first)),
-                 quiet=True, vgg=vgg)
+                 vgg=vgg)
     a, b = _weights(first), _weights(warm)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert load_transformer(warm)[1]["init"] == "model.safetensors"
     with pytest.raises(ConfigError, match="architecture"):
         wider = TrainConfig(**{**TINY, "width": 8}, steps=1, init=str(first))
-        train(style_image, photos, tmp_path / "c", wider, quiet=True, vgg=vgg)
+        train(style_image, photos, tmp_path / "c", wider, vgg=vgg)
 
 
 def test_config_validation():

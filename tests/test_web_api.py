@@ -1,7 +1,7 @@
 """HTTP API of `brushwork serve`, through FastAPI's test client: every endpoint, every bad input.
 
 Real Gatys runs use seeded random VGG weights at 32 px (seconds); queue, cancel and time-limit
-cases use the stand-in methods of brushwork.web.testing so their timing is deterministic.
+cases use the stand-in methods of tests/support/web.py so their timing is deterministic.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+from support.web import GatedMethod, PosterizeMethod
 
-from brushwork.errors import ConfigError
-from brushwork.web.app import create_app
 from brushwork.config import WebServiceConfig
+from brushwork.errors import ConfigError
+from brushwork.models import shipped_models
+from brushwork.web.app import create_app
 from brushwork.web.jobs import INTERRUPTED, Job
-from brushwork.web.methods import FastMethod, GatysMethod
-from brushwork.web.testing import GatedMethod, PosterizeMethod
+from brushwork.web.methods import FastMethod, FastModel, GatysMethod
 
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
@@ -35,7 +36,7 @@ with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx wo
 from conftest import make_painting, make_photo  # noqa: E402
 
 SHARED_GATYS = GatysMethod("random")  # one random VGG for the whole module (its load costs ~1 s)
-NO_FAST = FastMethod(module_name="brushwork.no_such_module")
+NO_FAST = FastMethod(models=())  # a server without fast models
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -89,7 +90,7 @@ def test_health_methods_styles_samples(make_client):
     assert health["status"] == "ok" and set(health["lanes"]) == {"fast", "gatys"}
     methods = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
     assert methods["gatys"]["available"] and methods["gatys"]["defaults"]["size"] == 384
-    assert not methods["fast"]["available"] and "not part of this installation" in methods["fast"]["reason"]
+    assert not methods["fast"]["available"] and "no fast models" in methods["fast"]["reason"]
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert {"starry_night", "great_wave"} <= set(styles)
     assert all(s["methods"] == ["gatys"] for s in styles.values())  # no fast styles without models
@@ -537,47 +538,52 @@ def test_serve_command_is_registered_and_validates(capsys):
     assert "port has an impossible value" in capsys.readouterr().err
 
 
-# --- the adapter to brushwork.apply --------------------------------------------------------------
-def test_fast_adapter_uses_the_apply_module(make_client, monkeypatch):
-    """FastMethod against a stand-in module with brushwork.apply's functions (no trained model needed)."""
-    import importlib.machinery
-    import sys
-    import types
-    from dataclasses import dataclass
+# --- the fast method and its painters ---------------------------------------------------------
+def _tiny_model(path: Path, seed: int) -> Path:
+    """An untrained, tiny TransformerNet file: enough to exercise loading and painting."""
+    from brushwork.networks.model_files import save_transformer
+    from brushwork.networks.transformer import TransformerNet, TransformerSpec
 
-    @dataclass
-    class Model:
-        name: str
-        title: str
+    torch.manual_seed(seed)
+    save_transformer(path, TransformerNet(TransformerSpec(width=8, res_blocks=1)), {})
+    return path
 
-    calls: dict = {"load": [], "apply": []}
-    module = types.ModuleType("fake_apply")
-    module.__spec__ = importlib.machinery.ModuleSpec("fake_apply", None)
-    module.list_models = lambda: [Model("starry-night", "Van Gogh net"), Model("mosaic", "Mosaic net")]
-    module.load_stylizer = lambda name: calls["load"].append(name) or f"<net {name}>"
 
-    def apply_model(model, photo, size=None, preserve_colors=False):
-        calls["apply"].append((model, size, preserve_colors))
-        return ImageOps.invert(photo)
+def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypatch):
+    """FastMethod with two tiny model files (no trained model needed): styles, one load, options."""
+    from brushwork import painters
 
-    module.apply_model = apply_model
-    monkeypatch.setitem(sys.modules, "fake_apply", module)
-    client = make_client(methods={"fast": FastMethod(module_name="fake_apply"), "gatys": SHARED_GATYS})
+    loads: list = []
+    real_load = painters.load_stylizer
+
+    def counting_load(ref, config=None):
+        loads.append(ref)
+        return real_load(ref, config)
+
+    monkeypatch.setattr(painters, "load_stylizer", counting_load)
+    models = [
+        FastModel("starry-night", "Van Gogh net", _tiny_model(tmp_path / "a.safetensors", 0)),
+        FastModel("mosaic", "Mosaic net", _tiny_model(tmp_path / "b.safetensors", 1)),
+    ]
+    client = make_client(methods={"fast": FastMethod(models), "gatys": SHARED_GATYS})
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert styles["starry_night"]["methods"] == ["fast", "gatys"]  # the model joined its painting
     assert styles["mosaic"]["methods"] == ["fast"] and styles["mosaic"]["title"] == "Mosaic net"
     for _ in range(2):
         response = submit(client, method="fast", style="starry_night", size=40, preserve_colors="true")
         assert response.status_code == 200 and response.json()["status"] == "done", response.text
-    assert calls["load"] == ["starry-night"]  # loaded once, reused
-    assert calls["apply"] == [("<net starry-night>", 40, True)] * 2
+    assert loads == [models[0].ref]  # loaded once, reused
+    body = response.json()
+    result = Image.open(io.BytesIO(client.get(body["urls"]["result"]).content)).convert("YCbCr")
+    photo = Image.open(io.BytesIO(client.get(body["urls"]["photo"]).content)).convert("YCbCr")
+    assert max(result.size) == 40 and result.size == photo.size
+    chroma = np.asarray(result, np.float32)[..., 1:] - np.asarray(photo, np.float32)[..., 1:]
+    assert np.abs(chroma).mean() < 3  # preserve_colors reached the painter: the photo's colours kept
 
 
 def test_real_fast_models_when_installed(make_client):
-    apply = pytest.importorskip("brushwork.apply")
-    models = apply.list_models() if hasattr(apply, "list_models") else []
-    if not models:
-        pytest.skip("no fast model is installed; the adapter is covered by the stand-in test above")
+    if not shipped_models():
+        pytest.skip("no fast model is installed; the method is covered by the tiny-model test above")
     client = make_client(methods={"fast": FastMethod(), "gatys": SHARED_GATYS})
     fast_styles = [s for s in client.get("/api/styles").json()["styles"] if "fast" in s["methods"]]
     assert fast_styles

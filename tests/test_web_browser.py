@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
-from brushwork.web.testing import CHROMIUM, CHROMIUM_ARGS, serve_cli
+from support.web import CHROMIUM, CHROMIUM_ARGS, serve_cli
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"

@@ -1,7 +1,7 @@
 """A small load test on a real uvicorn server (loopback only): 50 simultaneous fast-style
 requests all succeed or get 429, none is lost, and /api/health keeps answering quickly.
 
-The fast method is the posterizing stand-in (brushwork.web.testing), so this measures the
+The fast method is the posterizing stand-in (tests/support/web.py), so this measures the
 server (queue, pool, inline answers), not a model; figures for real methods come from
 benchmarks/bench_web_load.py.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.loadtest import run_load
+from support.web import PosterizeMethod, serve_in_thread
 
-from brushwork.web.app import create_app
 from brushwork.config import WebServiceConfig
-from brushwork.web.loadtest import run_load
-from brushwork.web.testing import PosterizeMethod, serve_in_thread
+from brushwork.web.app import create_app
 
 pytestmark = pytest.mark.slow
 

@@ -304,8 +304,14 @@ class TrainConfig:
                                   default=50)
     device: str = _help("torch device (cpu, cuda, cuda:1, ...)", default="cpu")
     init: str | None = _help(
-        "start from the weights of this model file (fine-tuning, e.g. with other loss weights); "
-        "its architecture must match", default=None)
+        "start from the weights of this model file (fine-tuning, e.g. with other loss weights; its "
+        "architecture must match), or 'arbitrary': Magenta's arbitrary-style network with this "
+        "painting's style folded in (its fixed shape replaces --width/--channels/--res-blocks)",
+        default=None)
+    loss_scaling: Literal["raw", "relative"] = _help(
+        "raw: plain MSEs, style summed over layers (the weights above are tuned to caffe-VGG19 "
+        "magnitudes); relative: each layer's term divided by its target's mean square and the "
+        "style layers averaged, as in Gatys (style 2 / content 1 is clearly painted)", default="raw")
 
     def __post_init__(self) -> None:
         validate_train_config(self)

@@ -111,11 +111,14 @@ class PerceptualObjective:
         terms = [content_loss(feats[n], targets[n]) / self._scale(targets[n]) for n in self.content_layers]
         return sum(terms) / len(terms)
 
-    def style_term(self, feats: dict[str, torch.Tensor], grams: dict[str, torch.Tensor] | None = None
-                   ) -> torch.Tensor:
+    def style_term(self, feats: dict[str, torch.Tensor], grams: dict[str, torch.Tensor] | None = None,
+                   layers: Sequence[str] | None = None) -> torch.Tensor:
+        """Weighted sum of the style layers' Gram errors (``layers``: only these, each weighted 1)."""
         grams = grams if grams is not None else self.style_targets
+        pairs = (zip(self.style_layers, self.style_layer_weights) if layers is None
+                 else ((n, 1.0) for n in layers))
         total = 0.0
-        for name, weight in zip(self.style_layers, self.style_layer_weights):
+        for name, weight in pairs:
             scale = self._style_scales[name] if grams is self.style_targets else self._scale(grams[name])
             total = total + weight * style_loss(gram_matrix(feats[name]), grams[name]) / scale
         return total

@@ -29,7 +29,25 @@ from brushwork.networks.weights import load_vgg
 #: Layers of the reference losses (Gatys et al.'s choice), fixed whatever a method optimises.
 REFERENCE_CONTENT_LAYERS = ("relu4_2",)
 REFERENCE_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+#: Layer groups of the style ratios: all layers, the deep ones (strokes, motifs), the lowest (palette).
+STYLE_GROUPS = {"all": REFERENCE_STYLE_LAYERS, "deep": ("relu3_1", "relu4_1", "relu5_1"), "low": ("relu1_1",)}
 HISTOGRAM_BINS = 8  # per channel: 8^3 = 512 joint RGB bins
+
+#: The columns ``brushwork evaluate`` measures, in report order, each with the one-line definition
+#: that the README and the report quote.
+METRICS: dict[str, str] = {
+    "content_loss": "relative feature error at relu4_2 of one fixed VGG19 (default weights), result vs "
+                    "photo, both resized to eval-size; lower = more of the photo kept",
+    "style_loss": "mean over relu1_1..relu5_1 of the relative Gram-matrix error, result vs painting, same "
+                  "VGG19 at eval-size; lower = closer to the painting's textures",
+    "ssim": "structural similarity to the photo (scikit-image, 7x7 window, RGB); 1 = identical",
+    "psnr": "peak signal-to-noise ratio to the photo in dB (10·log10(1/MSE)); inf = identical",
+    "mse": "mean squared pixel difference to the photo on [0, 1] RGB",
+    "hist_distance": "Hellinger distance of 8x8x8-bin RGB histograms, result vs painting; 0 = same palette",
+    "seconds": "wall time of the method's call (models loaded and warmed up beforehand, not counted)",
+    "peak_mem_mb": "largest rise of the process's resident memory during the call, sampled every 10 ms",
+    "temporal": "videos only: mean absolute difference of consecutive stylised frames (no optical flow)",
+}
 
 
 def to_array(image: Image.Image) -> np.ndarray:
@@ -138,6 +156,25 @@ class ReferenceLoss:
         if key not in self._style_cache:
             self._style_cache[key] = self.objective.style_grams([self._tensor(style)])
         return self._style_cache[key]
+
+    @torch.no_grad()
+    def style_layer_losses(self, result: Image.Image, style: Image.Image) -> dict[str, float]:
+        """The relative Gram error of each reference style layer (their mean is ``style_loss``)."""
+        grams = self._style_grams(style)
+        feats = self.vgg(self._tensor(result), REFERENCE_STYLE_LAYERS)
+        return {n: float(self.objective.style_term({n: feats[n]}, {n: grams[n]}, layers=(n,)))
+                for n in REFERENCE_STYLE_LAYERS}
+
+    def style_ratios(self, result: Image.Image, content: Image.Image, style: Image.Image) -> dict[str, float]:
+        """How much of the painting a result took, against the untouched photo (lower = more).
+
+        Each value is (style error of the result) / (style error of the photo) to the painting, the
+        errors being means of relative Gram errors over a layer group: ``all`` relu1_1..relu5_1,
+        ``deep`` relu3_1..relu5_1 (strokes, motifs), ``low`` relu1_1 (palette, fine marks).
+        """
+        mine, base = self.style_layer_losses(result, style), self.style_layer_losses(content, style)
+        return {group: sum(mine[n] for n in names) / max(sum(base[n] for n in names), 1e-12)
+                for group, names in STYLE_GROUPS.items()}
 
     @torch.no_grad()
     def style_loss(self, result: Image.Image, style: Image.Image) -> float:

@@ -16,9 +16,9 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from brushwork.web.testing import CHROMIUM, CHROMIUM_ARGS, serve_cli
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2] / "tests"))  # tests/support: the server helper and Chromium flags
+from support.web import CHROMIUM, CHROMIUM_ARGS, serve_cli  # noqa: E402
 
 
 def main() -> int:

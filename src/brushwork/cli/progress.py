@@ -32,6 +32,8 @@ class ProgressBar:
             self.bar.total = event.total
         if event.info:
             self.bar.set_postfix({k: _short(v) for k, v in event.info.items()}, refresh=False)
+        elif event.message:  # e.g. which result an evaluation is working on
+            self.bar.set_postfix_str(event.message, refresh=False)
         self.bar.update(event.done - self.bar.n)
 
     def close(self) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from brushwork.config import WebServiceConfig
 from brushwork.errors import BrushworkError
 from brushwork.fileio import atomic_path, atomic_write_text
 from brushwork.images import open_image, save_image
-from brushwork.config import WebServiceConfig
 from brushwork.web.methods import ImageThunk, JobOptions, Method, StyleInput
 
 log = logging.getLogger("brushwork.web")

@@ -1,26 +1,31 @@
-"""How a job is painted: a small interface with one class per method.
+"""How a job is painted: a small interface with one class per method, each running a painter.
 
-``gatys`` optimises the picture (brushwork.optimize) and works with any painting; ``fast``
-runs a feed-forward model trained for one painting (brushwork.apply) and is offered only
-when that module and at least one model are present. The job runner only knows this
-interface, so a new method is one more class here.
+``gatys`` optimises the picture (``painters.GatysPainter``) and works with any painting; ``fast``
+runs a feed-forward model trained for one painting (``painters.FastPainter``) and is offered only
+when at least one model is at hand. The job runner only knows the ``Method`` interface, so a new
+method is one more class here around one more painter.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from PIL import Image
 
-from brushwork.config import StylizeConfig
+from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.errors import ConfigError
+from brushwork.models import shipped_models
+from brushwork.painters import FastPainter, GatysPainter, PaintStep
 
 ImageThunk = Callable[[], Image.Image]
+#: Smallest output side a job may ask for (the largest is the server's ``max_size``).
+MIN_SIZE = 32
+#: Style and content weights a job may ask for (both ends included).
+WEIGHT_LIMITS = (0, 10000)
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,21 @@ class Method(Protocol):
     ) -> Image.Image: ...
 
 
+def _reporting(reporter: Reporter) -> Callable[[PaintStep], None]:
+    """A painter callback that forwards each step to the job (progress, preview, cancel check)."""
+
+    def forward(step: PaintStep) -> None:
+        reporter.step(step.done, step.total, step.losses, step.image)
+
+    return forward
+
+
 class GatysMethod:
-    """Gatys optimisation: slow (minutes at 512 px on a CPU), any painting, live previews."""
+    """Gatys optimisation: slow (minutes at 512 px on a CPU), any painting, live previews.
+
+    Every job gets its own ``GatysPainter`` (its options differ); they all share the one cached
+    VGG (``painters.loss_network``), loaded by the first job.
+    """
 
     name = "gatys"
     title = "Quality (Gatys)"
@@ -82,8 +100,6 @@ class GatysMethod:
 
     def __init__(self, weights: str = "default"):
         self.weights = weights
-        self._vgg = None
-        self._lock = threading.Lock()
 
     def unavailable_reason(self) -> str | None:
         return None
@@ -91,22 +107,7 @@ class GatysMethod:
     def models(self) -> dict[str, str]:
         return {}
 
-    def _loss_network(self, config: StylizeConfig):
-        """Load VGG once per server: it is read-only, so every job can share it."""
-        from brushwork.networks.weights import load_vgg
-
-        with self._lock:
-            if self._vgg is None:
-                self._vgg = load_vgg(config.model, config.weights, pooling=config.pooling, progress=False)
-            return self._vgg
-
-    def run(
-        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
-    ) -> Image.Image:
-        from brushwork.optimize import stylize
-
-        if style.painting is None:
-            raise ConfigError("the quality method needs a painting; pick one from the gallery or upload one")
+    def painter(self, options: JobOptions) -> GatysPainter:
         config = StylizeConfig(
             size=options.size,
             iterations=options.iterations,
@@ -115,71 +116,70 @@ class GatysMethod:
             preserve_colors=options.preserve_colors,
             weights=self.weights,
         )
+        return GatysPainter(config)
+
+    def run(
+        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
+    ) -> Image.Image:
+        if style.painting is None:
+            raise ConfigError("the quality method needs a painting; pick one from the gallery or upload one")
         reporter.check()
-        vgg = self._loss_network(config)
+        return self.painter(options).paint(photo, style.painting, callback=_reporting(reporter))
 
-        def progress(it) -> None:
-            reporter.step(it.iteration, it.total_iterations, it.losses, it.image)
 
-        return stylize(photo, style.painting, config, vgg=vgg, callback=progress)
+@dataclass(frozen=True)
+class FastModel:
+    """A fast model the app offers: its id (what jobs store), gallery title and file or shipped name."""
+
+    id: str
+    title: str
+    ref: str | os.PathLike
+
+
+def shipped_fast_models() -> list[FastModel]:
+    """The models shipped inside the package (``brushwork models``), by their names."""
+    return [FastModel(m.name, m.title, m.name) for m in shipped_models()]
 
 
 class FastMethod:
-    """A feed-forward model per style (brushwork.apply): about a second per picture.
+    """A feed-forward model per style: about a second per picture.
 
-    Offered only when ``brushwork.apply`` imports and lists at least one model. Each model is
-    loaded once and then reused; runs of one model are serialised, because tiled inference
-    briefly rewires the net's normalisation layers and two threads must not do that at once.
+    Offered when at least one model is given (default: the shipped ones). Each model is loaded
+    once, on its first job, into a ``FastPainter``; jobs use copies of it with their own size and
+    colour option, and the painter serialises runs of one model.
     """
 
     name = "fast"
     title = "Fast"
     lane = "fast"
     defaults = JobOptions(size=512, iterations=1)
-    module_name = "brushwork.apply"
 
-    def __init__(self, module_name: str | None = None) -> None:
-        self.module_name = module_name or self.module_name
-        self._module = None
-        self._reason: str | None = None
-        self._loaded: dict[str, tuple[object, threading.Lock]] = {}
+    def __init__(self, models: Sequence[FastModel] | None = None, config: ApplyConfig | None = None):
+        listed = shipped_fast_models() if models is None else list(models)
+        self._models = {m.id: m for m in listed}
+        self.config = config or ApplyConfig()
+        self._painters: dict[str, FastPainter] = {}
         self._lock = threading.Lock()
-        try:
-            if importlib.util.find_spec(self.module_name) is None:
-                self._reason = "fast models are not part of this installation"
-            else:
-                self._module = importlib.import_module(self.module_name)
-        except Exception as exc:  # a half-built optional module must not take the server down
-            self._reason = f"fast models could not be loaded ({type(exc).__name__}: {exc})"
 
     def models(self) -> dict[str, str]:
-        """Model name -> title, as brushwork.apply lists them; empty when none are at hand."""
-        lister = getattr(self._module, "list_models", None)
-        if lister is None:
-            return {}
-        try:
-            listed = lister()
-        except Exception:
-            return {}
-        return {str(m.name): str(getattr(m, "title", "") or "") for m in listed if getattr(m, "name", None)}
+        return {m.id: m.title for m in self._models.values()}
 
     def unavailable_reason(self) -> str | None:
-        if self._reason:
-            return self._reason
-        if not hasattr(self._module, "apply_model"):
-            return "this version of brushwork.apply cannot paint single pictures"
-        if not self.models():
+        if not self._models:
             return (
                 "no fast models are installed yet (train one with brushwork train, or use the quality method)"
             )
         return None
 
-    def _model(self, name: str) -> tuple[object, threading.Lock]:
+    def painter(self, model_id: str) -> FastPainter:
+        """The loaded painter of one model (loaded on first use, then shared by every job)."""
+        entry = self._models.get(model_id)
+        if entry is None:
+            raise ConfigError(f"no fast model {model_id!r} on this server")
         with self._lock:
-            if name not in self._loaded:
-                loader = getattr(self._module, "load_stylizer", None)
-                self._loaded[name] = (loader(name) if loader else name, threading.Lock())
-            return self._loaded[name]
+            if model_id not in self._painters:
+                self._painters[model_id] = FastPainter(entry.ref, self.config)
+            return self._painters[model_id]
 
     def run(
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
@@ -190,13 +190,10 @@ class FastMethod:
         if style.fast_model is None:
             raise ConfigError("this style has no fast model; use the quality method for it")
         reporter.check()
-        model, lock = self._model(style.fast_model)
-        with lock:
-            result = self._module.apply_model(
-                model, photo, size=options.size, preserve_colors=options.preserve_colors
-            )
-        reporter.step(1, 1, {}, None)
-        return result
+        painter = self.painter(style.fast_model).replace(
+            size=options.size, preserve_colors=options.preserve_colors
+        )
+        return painter.paint(photo, callback=_reporting(reporter))
 
 
 def default_methods(gatys_weights: str = "default") -> dict[str, Method]:

@@ -1,5 +1,6 @@
 """The gallery: bundled paintings, an optional folder of more, and the fast models' styles.
 
+``Registry`` holds what the app offers (built once at start-up) and makes the thumbnails.
 Style ids come from this registry only; a request names an id and never a path, so no
 request can make the server open a file it did not list itself.
 """
@@ -13,12 +14,15 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from brushwork.images import open_image
+from brushwork.config import WebServiceConfig
+from brushwork.images import open_image, walk_files
+from brushwork.painters import FastPainter
+from brushwork.web.methods import Method
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 THUMB_SIZE = 256
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 #: Bundled files: id -> (title, credit). Paintings are style sources, photos are content samples.
 BUNDLED_PAINTINGS = {
@@ -69,11 +73,10 @@ def find_paintings(styles_dir: str | None) -> dict[str, Style]:
         path = SAMPLES_DIR / f"{sid}.jpg"
         if path.is_file():
             found[sid] = Style(sid, title, credit, painting=path)
-    if styles_dir:
-        folder = Path(styles_dir)
-        for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+    if styles_dir and Path(styles_dir).is_dir():
+        for path in walk_files(styles_dir, IMAGE_SUFFIXES):
             sid = slug(path.stem)
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and sid and sid not in found:
+            if sid and sid not in found:
                 found[sid] = Style(sid, title_from_stem(path.stem), "painting", painting=path)
     return found
 
@@ -113,15 +116,13 @@ def model_preview_bytes(model: str, size: int = THUMB_SIZE) -> bytes | None:
     """A fast model with no painting to show is shown by its work: the bundled photo, painted.
 
     None if there is no bundled photo or the model cannot be run (the caller shows a swatch)."""
-    from brushwork.apply import apply_model
-
     photos = [SAMPLES_DIR / f"{sid}.jpg" for sid in BUNDLED_PHOTOS]
     photos = [p for p in photos if p.is_file()]
     if not photos:
         return None
     try:
         photo = ImageOps.fit(open_image(photos[0]), (size, size), Image.Resampling.LANCZOS)
-        painted = apply_model(model, photo)
+        painted = FastPainter(model).paint(photo)
     except Exception:  # noqa: BLE001 - a preview must never break the gallery
         return None
     buffer = io.BytesIO()
@@ -136,3 +137,33 @@ def swatch_bytes(text: str, size: int = THUMB_SIZE) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
+
+
+class Registry:
+    """Styles, samples and thumbnails the app offers; built once at start-up."""
+
+    def __init__(self, config: WebServiceConfig, methods: dict[str, Method]):
+        models: dict[str, str] = {}
+        for method in methods.values():
+            if method.unavailable_reason() is None:
+                models.update(method.models())
+        self.styles: dict[str, Style] = merge_fast_models(find_paintings(config.styles_dir), models)
+        self.samples = find_samples()
+        self._thumbs: dict[tuple[str, str], bytes] = {}
+
+    def thumbnail(self, kind: str, item_id: str) -> bytes | None:
+        """A square JPEG of a style or sample, made once; None for an id that is not listed."""
+        key = (kind, item_id)
+        if key not in self._thumbs:
+            if kind == "style" and item_id in self.styles:
+                style = self.styles[item_id]
+                if style.painting:
+                    self._thumbs[key] = thumbnail_bytes(style.painting)
+                else:
+                    preview = model_preview_bytes(style.fast_model) if style.fast_model else None
+                    self._thumbs[key] = preview or swatch_bytes(style.id)
+            elif kind == "sample" and item_id in self.samples:
+                self._thumbs[key] = thumbnail_bytes(self.samples[item_id].path)
+            else:
+                return None
+        return self._thumbs[key]

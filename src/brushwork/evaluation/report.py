@@ -1,29 +1,56 @@
-"""The pictures and the page of `brushwork evaluate`: grid, trade-off and time plots, sweep curves,
-and one self-contained report.html (images embedded as data URIs; it opens from disk, no server).
+"""What ``brushwork evaluate`` writes: the tables (results.csv, summary.csv), the grid, trade-off and
+time plots, sweep curves, and one self-contained report.html (images embedded as data URIs; it opens
+from disk, no server).
+
+The columns live here (``COLUMNS``, ``SUMMARY_COLUMNS``) with the metric definitions of
+``brushwork.metrics.METRICS``; ``brushwork.evaluation.run`` fills the rows.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import importlib.metadata
 import io
 import math
+import statistics
 import textwrap
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # files only, never a window: must precede pyplot's import
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from brushwork.fileio import atomic_path  # noqa: E402
+from brushwork.fileio import atomic_path, atomic_write_text, write_csv  # noqa: E402
+from brushwork.metrics import METRICS  # noqa: E402
 
 THUMB = 256  # longest side of the images drawn in the grid and strip
 CELL_INCHES = 1.9
+#: results.csv, in this order.
+COLUMNS = ("content", "style", "method", "kind", "settings", "status", "reason", "width", "height",
+           *METRICS, "frames", "image", "key")
+#: summary.csv: per method, counts and the mean and median of every metric.
+SUMMARY_COLUMNS = ("method", "kind", "ok", "failed",
+                   *[f"{m}_{s}" for m in METRICS for s in ("mean", "median")])
+
+
+def brushwork_version() -> str:
+    """The installed brushwork's version, shown in the report and part of every cache key.
+
+    Read from the package metadata: importing ``brushwork.__version__`` here would be an import
+    cycle, since the ``brushwork`` package exports ``evaluate`` from this package.
+    """
+    try:
+        return importlib.metadata.version("brushwork")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
 
 
 def _number(value) -> float | None:
+    """A cell as a number (floats, ints, numeric strings), or None when it is empty or NaN."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -31,6 +58,46 @@ def _number(value) -> float | None:
     return None if math.isnan(number) else number
 
 
+# --- tables --------------------------------------------------------------------------------------
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per method: counts, and the mean and median of each metric over its successful results."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        ok = [r for r in mine if r["status"] == "ok"]
+        summary = {"method": method, "kind": mine[0]["kind"], "ok": len(ok), "failed": len(mine) - len(ok)}
+        for metric in METRICS:
+            values = [v for v in (_number(r.get(metric)) for r in ok) if v is not None]
+            finite = [v for v in values if math.isfinite(v)]
+            if values and len(finite) == len(values):
+                summary[f"{metric}_mean"] = statistics.fmean(finite)
+            elif values:
+                summary[f"{metric}_mean"] = math.inf
+            else:
+                summary[f"{metric}_mean"] = math.nan
+            summary[f"{metric}_median"] = statistics.median(values) if values else math.nan
+        out.append(summary)
+    return out
+
+
+def _cell(value) -> str:
+    """How a value is written to the CSV files: NaN as an empty cell, 6 significant digits."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return "inf" if math.isinf(value) else f"{value:.6g}"
+    return str(value)
+
+
+def write_tables(out: Path, rows: list[dict], summary: list[dict]) -> dict[str, Path]:
+    """results.csv (one row per result) and summary.csv (one row per method)."""
+    files = {"results": out / "results.csv", "summary": out / "summary.csv"}
+    for name, table, columns in (("results", rows, COLUMNS), ("summary", summary, SUMMARY_COLUMNS)):
+        write_csv(files[name], [{k: _cell(row.get(k, "")) for k in columns} for row in table], columns)
+    return files
+
+
+# --- pictures --------------------------------------------------------------------------------------
 def _save_figure(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
@@ -139,8 +206,6 @@ def write_tradeoff(out: Path, rows: list[dict], methods) -> Path:
         ax.scatter([mx], [my], s=140, marker="X", color=colours[label], edgecolor="black", linewidth=0.6,
                    label=_wrap(label, 40))
     if any_point:
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
         ax.set_xscale("log")
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):
@@ -280,9 +345,6 @@ def _table(rows: list[dict], columns: list[str], extra=None) -> str:
 
 
 def write_html(out: Path, config, rows: list[dict], summary: list[dict], images: dict[str, Path]) -> Path:
-    from brushwork import __version__
-    from brushwork.evaluate import METRICS
-
     def figure(name: str, caption: str) -> str:
         if name not in images:
             return ""
@@ -311,7 +373,7 @@ figure {{ margin: 1.5em 0; }} figcaption {{ font-size: 13px; color: #555; }}
 code {{ background: #f4f4f4; padding: 0 3px; }}
 </style></head><body>
 <h1>brushwork evaluation</h1>
-<p>{ok} of {len(rows)} results succeeded. brushwork {__version__}. Settings:
+<p>{ok} of {len(rows)} results succeeded. brushwork {brushwork_version()}. Settings:
 <code>{html.escape(str(settings))}</code></p>
 <h2>Metrics</h2><ul>{metric_list}</ul>
 <h2>Summary (medians per method)</h2>
@@ -326,8 +388,7 @@ code {{ background: #f4f4f4; padding: 0 3px; }}
 </body></html>
 """
     path = out / "report.html"
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+    atomic_write_text(path, page)
     return path
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import WebServiceConfig
 
 
 def add_parser(sub) -> None:
-    from brushwork.cli import add_config_arguments
-
     p = sub.add_parser(
         "serve",
         help="web app and HTTP API for stylising photos (http://127.0.0.1:8000)",
@@ -27,9 +26,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the web app pulls in FastAPI and torch (~2 s), which
+    # `brushwork --help` and the other commands must not pay (see brushwork.cli.main).
     import uvicorn
 
-    from brushwork.cli import config_from_args
     from brushwork.web.app import create_app
 
     config: WebServiceConfig = config_from_args(WebServiceConfig, args)

