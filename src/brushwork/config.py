@@ -287,6 +287,8 @@ class TrainConfig:
         "style layers (default: relu1_2 relu2_2 relu3_4 relu4_4 for vgg19, relu3_3 relu4_3 for vgg16)",
         default=None,
     )
+    style_layer_weights: tuple[float, ...] | None = _help(
+        "per-style-layer weights, or NAME:WEIGHT in --style-layers (default: equal)", default=None)
     style_size: int | None = _help("longest side of the style image (default: --image-size)", default=None)
     width: int = _help("channels of the first conv (32 = Johnson et al.; 16 is ~4x faster)", default=32)
     res_blocks: int = _help("residual blocks (5 = Johnson et al.)", default=5)
@@ -314,6 +316,11 @@ class TrainConfig:
         "style layers averaged, as in Gatys (style 2 / content 1 is clearly painted)", default="raw")
 
     def __post_init__(self) -> None:
+        if self.style_layers is not None:  # "relu1_1:4,relu2_1" -> names + weights, as for stylize
+            names, spec_weights = parse_layer_spec(self.style_layers)
+            object.__setattr__(self, "style_layers", names)
+            if spec_weights is not None and self.style_layer_weights is None:
+                object.__setattr__(self, "style_layer_weights", spec_weights)
         validate_train_config(self)
 
     @property
@@ -353,6 +360,12 @@ def validate_train_config(c: TrainConfig) -> None:
         raise ConfigError("sample-every and checkpoint-every must be >= 0")
     if c.loss_network not in STYLE_LAYERS:
         raise ConfigError(f"unknown loss network {c.loss_network!r}; choose vgg19 or vgg16")
+    weights = c.style_layer_weights
+    bad_weights = weights is not None and (len(weights) != len(c.resolved_style_layers)
+                                           or any(not w >= 0 for w in weights) or sum(weights) <= 0)
+    if bad_weights:
+        raise ConfigError(f"style-layer-weights: give one weight >= 0 per style layer "
+                          f"({len(c.resolved_style_layers)}), got {len(weights)}")
     from brushwork.networks.transformer import TransformerSpec  # lazy: keeps torch out of start-up
 
     TransformerSpec(c.width, c.res_blocks, c.channels, c.edge_kernel)  # validates

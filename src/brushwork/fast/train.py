@@ -167,7 +167,8 @@ def training_objective(vgg: VGGFeatures, style: torch.Tensor, config: TrainConfi
     the old defaults assume); ``relative``: per-layer relative errors, *averaged* over layers."""
     layers = config.resolved_style_layers
     relative = config.loss_scaling == "relative"
-    layer_weights = (1.0 / len(layers) if relative else 1.0,) * len(layers)
+    given = config.style_layer_weights or (1.0,) * len(layers)
+    layer_weights = tuple(w / sum(given) for w in given) if relative else given
     objective = PerceptualObjective(vgg, [config.resolved_content_layer], layers, layer_weights,
                                     config.content_weight, config.style_weight, config.tv_weight,
                                     scaling=config.loss_scaling)
@@ -347,6 +348,7 @@ class Training:
             "loss_network": config.loss_network, "loss_weights": config.loss_weights,
             "content_layer": config.resolved_content_layer,
             "style_layers": list(config.resolved_style_layers),
+            "style_layer_weights": list(config.style_layer_weights or ()),
             "content_weight": config.content_weight, "style_weight": config.style_weight,
             "tv_weight": config.tv_weight, "image_size": config.image_size, "batch_size": config.batch_size,
             "world_size": self.dist.world, "steps": step, "lr": config.lr, "seed": config.seed,
