@@ -213,7 +213,15 @@ class ApplyConfig:
     size: int | None = _help("longest side of the output in pixels (default: the input's size)", default=None)
     batch_size: int = _help("images or video frames per forward pass", default=4)
     preserve_colors: bool = _help("keep the photo's colours (luminance-only transfer)", default=False)
-    strength: float = _help("blend with the original: 1 = fully stylised, 0 = the photo", default=1.0)
+    strength: float = _help("1 = fully stylised, 0 = the photo (a model cross-fades with the photo; "
+                            "with --style the photo's own style vector is mixed in)", default=1.0)
+    style_blend_weights: tuple[float, ...] | None = _help(
+        "with several --style paintings: their relative weights (default: equal)", default=None)
+    stroke_size: int | None = _help(
+        "paint pictures larger than this (longest side, px) at this size and upscale, so strokes keep "
+        "their size relative to the picture; 0 paints at full size (small strokes)", default=512)
+    detail: float = _help("share of a full-size pass's fine detail added to a picture painted at "
+                          "--stroke-size (0 = soft, 1 = all)", default=0.5)
     tile_above: float = _help("stylise images above this many megapixels in tiles (bounded memory)",
                               default=4.0)
     tile_size: int = _help("side of a tile in pixels", default=1024)
@@ -231,6 +239,13 @@ class ApplyConfig:
             raise ConfigError("batch-size must be >= 1")
         if not 0 <= self.strength <= 1:
             raise ConfigError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.stroke_size is not None and self.stroke_size != 0 and not 64 <= self.stroke_size <= 16384:
+            raise ConfigError(f"stroke-size must be 0 (off) or between 64 and 16384, got {self.stroke_size}")
+        if not 0 <= self.detail <= 1:
+            raise ConfigError(f"detail must be between 0 and 1, got {self.detail}")
+        blend = self.style_blend_weights
+        if blend is not None and (any(not w >= 0 for w in blend) or sum(blend) <= 0):
+            raise ConfigError("style-blend-weights must be >= 0 and not all zero")
         if self.tile_size < 64 or self.tile_size % 4:
             raise ConfigError("tile-size must be a multiple of 4, at least 64")
         if not 0 <= self.tile_overlap <= self.tile_size // 2:

@@ -9,6 +9,9 @@ heavy happens while a result is being timed) and then paints any number of pictu
     fast = FastPainter("starry-night", ApplyConfig(size=512))   # its painting is built in
     result = fast.paint(photo)
 
+    anything = ArbitraryPainter(ApplyConfig(size=512, strength=0.8))  # any painting, ~1 s
+    result = anything.paint(photo, [painting, another_painting])
+
 Every painter has ``uses_style`` (False when its painting is built into the network), ``paint``,
 ``warm_up`` (one tiny run, so one-off costs are not counted against the first real one) and
 ``replace(**changes)`` (the same loaded networks with other per-picture settings). Progress comes
@@ -25,7 +28,7 @@ import copy
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,7 +36,8 @@ from PIL import Image
 
 from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.errors import ConfigError
-from brushwork.fast.inference import load_stylizer, stylize_image
+from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image
+from brushwork.networks.arbitrary_weights import load_transfer_weights
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
 from brushwork.optimize import Iterate, stylize
@@ -173,3 +177,37 @@ class FastPainter:
 
     def warm_up(self) -> None:
         self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO))
+
+
+# --- the arbitrary-style network ------------------------------------------------------------------
+class ArbitraryPainter:
+    """Magenta's arbitrary-style network: any painting (or a blend of several) in about a second.
+
+    ``style`` is one painting or a sequence of them (mixed by ``config.style_blend_weights``);
+    ``config.strength`` mixes in the photo's own style vector. The network's weights are loaded once
+    per process and shared; each call folds its own style, so threads may paint at once.
+    """
+
+    uses_style = True
+
+    def __init__(self, config: ApplyConfig | None = None):
+        self.config = config or ApplyConfig()
+        load_transfer_weights()  # load now, not inside a timed or user-facing call
+
+    def replace(self, **changes) -> ArbitraryPainter:
+        """Other per-picture settings (ApplyConfig fields: size, strength, style_blend_weights, ...)."""
+        return ArbitraryPainter(self.config.replace(**changes))
+
+    def paint(self, content: Image.Image, style: Image.Image | Sequence[Image.Image] | None = None, *,
+              callback: PaintCallback | None = None) -> Image.Image:
+        if style is None:
+            raise ConfigError("the arbitrary-style network needs a painting to take the style from")
+        paintings = [style] if isinstance(style, Image.Image) else list(style)
+        stylizer = ArbitraryStylizer(paintings, self.config)
+        result = stylize_image(stylizer, content, self.config)
+        if callback is not None:
+            callback(PaintStep(1, 1))
+        return result
+
+    def warm_up(self) -> None:
+        self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO), Image.new("RGB", *_WARM_PAINTING))

@@ -1,4 +1,7 @@
-"""``brushwork apply``: stylise images, folders and videos with a trained fast style network."""
+"""``brushwork apply``: stylise images, folders and videos with a fast style network: a trained
+per-style model (``apply MODEL INPUT...``) or the arbitrary-style network given paintings
+(``apply --style PAINTING INPUT...``; one painting per ``--style``, so an input is never taken for
+a painting)."""
 
 from __future__ import annotations
 
@@ -13,11 +16,19 @@ from brushwork.errors import BrushworkError, ConfigError, ImageError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("apply", help="stylise images, folders or videos with a trained fast style network",
+    p = sub.add_parser("apply", help="stylise images, folders or videos with a fast style network "
+                       "(a trained model, or any painting with --style)",
+                       usage="brushwork apply (MODEL | --style PAINTING [--style ...]) INPUT [INPUT ...] "
+                       "-o DIR [options]",
                        description="MODEL is a .safetensors file from `brushwork train`, an .onnx file "
-                       "from `brushwork export`, or a shipped style name (see `brushwork models`).")
-    p.add_argument("model", help="model file or shipped style name")
-    p.add_argument("inputs", nargs="+", metavar="input", help="image files, folders, videos")
+                       "from `brushwork export`, or a shipped style name (see `brushwork models`). "
+                       "Instead of a model, --style PAINTING paints in the style of any painting with "
+                       "Magenta's arbitrary-style network (about a second; give --style several times "
+                       "to blend paintings).")
+    p.add_argument("items", nargs="+", metavar="MODEL|INPUT",
+                   help="the model, then image files, folders, videos (with --style: inputs only)")
+    p.add_argument("--style", dest="paintings", action="append", metavar="PAINTING",
+                   help="a painting for the arbitrary-style network (repeat to blend several)")
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_config_arguments(p, ApplyConfig)
@@ -30,12 +41,15 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.fast.media import apply_files, apply_video, plan_jobs
 
     config = config_from_args(ApplyConfig, args)
+    model, inputs = (None, args.items) if args.paintings else (args.items[0], args.items[1:])
+    if not inputs:
+        raise ConfigError("no inputs: give image files, folders or videos after the model")
     output = Path(args.output)
-    jobs = plan_jobs(args.inputs, output)
+    jobs = plan_jobs(inputs, output)
     if not jobs:
         raise ConfigError("no input files found")
     output.mkdir(parents=True, exist_ok=True)
-    stylizer = load_stylizer(args.model, config)
+    stylizer = load_stylizer(model, config, styles=args.paintings)
     started = time.perf_counter()
     images = [j for j in jobs if not j.video]
     failures: list[str] = []

@@ -94,6 +94,7 @@ def apply_files(stylizer: Stylizer, jobs: list[Job], config: ApplyConfig,
     failures: list[str] = []
     pending: list[tuple[Job, torch.Tensor]] = []
     done = 0
+    report(progress, done, len(jobs), "img")  # the bar appears (and its rate starts) before the work
 
     def flush() -> None:
         nonlocal done
