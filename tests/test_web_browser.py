@@ -1,16 +1,22 @@
 """End to end: the real `brushwork serve` on a free loopback port, driven by Debian's Chromium.
 
-Uploads a photo, picks a style with the keyboard, paints it (real VGG19 weights, 64 px, 5
-iterations), waits for the result, checks it is shown and downloads as a PNG, then checks
-the phone layout. Screenshots are kept in out/test-artifacts/ for people to look at.
+Fast (the default): uploads a photo and a painting of one's own, moves the strength slider with the
+keyboard, paints it with the any-painting network (128 px, about a second), then blends in a second
+uploaded painting. Quality: picks a style with the keyboard, switches to Quality, paints it (real
+VGG19 weights, 64 px, 5 iterations), checks the result is shown and downloads as a PNG. Then the
+phone layout. Screenshots are kept in out/test-artifacts/ for people to look at.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
+from conftest import make_painting
 from PIL import Image
 from support.web import CHROMIUM, CHROMIUM_ARGS, serve_cli
 
@@ -71,6 +77,77 @@ def _set_range(page, selector: str, value: int) -> None:
     )
 
 
+def _job(server: str, page) -> dict:
+    """The job the page shows (its id is in the address), as the API reports it."""
+    match = re.search(r"#job=([0-9a-f]{32})$", page.url)
+    assert match, page.url
+    return httpx.get(f"{server}/api/jobs/{match.group(1)}").json()
+
+
+def _picture(page, selector: str) -> np.ndarray:
+    """The pixels of an <img> on the page, fetched the way the page got them."""
+    src = page.eval_on_selector(selector, "el => el.src")
+    return np.asarray(Image.open(io.BytesIO(httpx.get(src).content)).convert("RGB"), np.float32)
+
+
+def test_fast_with_my_own_painting_strength_and_a_blend(server, browser, tmp_path: Path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    mine, second = tmp_path / "my_painting.png", tmp_path / "second.png"
+    make_painting(96, 96).save(mine)
+    Image.fromarray(255 - np.asarray(make_painting(96, 96, seed=3))).rotate(90).save(second)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = _watch(page)
+    page.goto(server)
+    page.wait_for_selector(".card img")
+    page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+    # "Your own painting": the card opens a file chooser; the file lands in the hidden input.
+    with page.expect_file_chooser() as chooser:
+        page.click("#upload-card")
+    chooser.value.set_files(str(mine))
+    assert page.is_checked("#upload-radio") and "my_painting.png" in page.inner_text("#upload-credit")
+    # Fast stays selected: any painting, no trained-model choice for an upload, the strength slider shown.
+    assert page.is_checked('input[name="method"][value="fast"]')
+    assert page.is_hidden("#model-row") and page.is_visible("#strength") and page.is_hidden("#iterations")
+    assert page.inner_text("#strength-out") == "100 % (full)"
+    page.focus("#strength")
+    for _ in range(12):  # 100 % -> 40 % in steps of 5, with the keyboard
+        page.keyboard.press("ArrowLeft")
+    assert page.inner_text("#strength-out") == "40 %"
+    _set_range(page, "#size", 128)
+    page.click("#go")
+    page.wait_for_selector("#download:not([hidden])", timeout=60_000)
+    assert page.inner_text("#status-badge") == "done"
+    job = _job(server, page)
+    assert job["method"] == "fast" and job["style"] == "upload" and job["options"]["strength"] == 0.4
+    after = page.eval_on_selector("#after", "el => ({src: el.src, w: el.naturalWidth, ok: el.complete})")
+    assert after["src"].endswith("/result") and after["ok"] and after["w"] == 128
+    painted, photo = _picture(page, "#after"), _picture(page, "#before")
+    assert painted.shape == photo.shape and np.abs(painted - photo).mean() > 5
+
+    # Blend in a second painting of one's own, 30 % of it.
+    page.check("#blend-on")
+    page.select_option("#second-style", "__upload__")
+    with page.expect_file_chooser() as chooser:
+        page.click("#second-upload")
+    chooser.value.set_files(str(second))
+    _set_range(page, "#mix", 30)
+    assert page.inner_text("#mix-out") == "first 70 % · second 30 %"
+    page.click("#go")
+    page.wait_for_function(
+        "() => document.getElementById('status-badge').textContent === 'done'"
+        r" && /\+/.test(document.getElementById('progress-text').textContent)",
+        timeout=60_000,
+    )
+    blended = _job(server, page)
+    assert blended["id"] != job["id"] and blended["second_style"] == "upload"
+    assert blended["options"]["second_weight"] == 0.3 and blended["options"]["strength"] == 0.4
+    page.wait_for_function("() => document.getElementById('after').complete")
+    assert np.abs(_picture(page, "#after") - painted).mean() > 2  # the second painting shows
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "web_fast.png"), full_page=True)
+    assert not problems, problems
+
+
 def test_upload_paint_compare_download(server, browser, tmp_path: Path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
@@ -93,7 +170,12 @@ def test_upload_paint_compare_download(server, browser, tmp_path: Path):
     page.focus('input[name="style"]:checked')
     page.keyboard.press("ArrowRight")
     assert page.eval_on_selector('input[name="style"]:checked', "el => el.value") == "great_wave"
+    # Fast is the default; the arrow key moves to Quality, which shows its own sliders.
+    assert page.is_checked('input[name="method"][value="fast"]')
+    page.focus('input[name="method"]:checked')
+    page.keyboard.press("ArrowRight")
     assert page.is_checked('input[name="method"][value="gatys"]')
+    assert page.is_visible("#iterations") and page.is_hidden("#strength") and page.is_hidden("#blend-box")
     _set_range(page, "#size", 64)
     _set_range(page, "#iterations", 5)
     assert page.inner_text("#size-out") == "64 px"
@@ -135,6 +217,10 @@ def test_phone_layout_fits_and_explains_errors(server, browser):
     assert "choose a photo" in page.inner_text("#error")
     page.click(".sample")
     assert page.is_hidden("#error")
+    page.check("#blend-on")  # the blend controls fit too
+    assert page.is_visible("#second-style")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the blend controls make the page scroll sideways ({width} px wide)"
     page.screenshot(path=str(ARTIFACTS / "web_phone.png"), full_page=True)
     assert not problems, problems
 
@@ -148,8 +234,6 @@ def test_api_docs_render_offline(server, browser):
 
 
 def test_server_answers_bad_requests_and_stays_up(server):
-    import httpx
-
     response = httpx.post(
         f"{server}/api/jobs",
         data={"sample": "canyon", "style": "great_wave"},
@@ -162,4 +246,7 @@ def test_server_answers_bad_requests_and_stays_up(server):
         files={"painting": ("x.jpg", io.BytesIO(b"not an image"), "image/jpeg")},
     )
     assert response.status_code == 415
+    form = {"sample": "canyon", "style": "great_wave", "strength": "2"}
+    response = httpx.post(f"{server}/api/jobs", data=form)
+    assert response.status_code == 422 and "strength must be between 0 and 1" in response.json()["detail"]
     assert httpx.get(f"{server}/api/health").json()["status"] == "ok"

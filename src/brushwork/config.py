@@ -396,7 +396,8 @@ class EvaluateConfig:
 
     contents: tuple[str, ...] = _help("photos: image files or folders of them", default=())
     styles: tuple[str, ...] = _help("paintings: image files or folders of them", default=())
-    methods: tuple[str, ...] = _help("methods: gatys[:k=v,...], fast:MODEL, magenta", default=("gatys",))
+    methods: tuple[str, ...] = _help("methods: gatys[:k=v,...], arbitrary[:k=v,...], fast:MODEL, magenta",
+                                     default=("gatys",))
     output: str = _help("report folder", default="evaluation")
     size: int = _help("longest side of every result in pixels", default=256)
     eval_size: int = _help("longest side at which the reference VGG19 losses are measured", default=256)

@@ -40,6 +40,12 @@ METRICS: dict[str, str] = {
                     "photo, both resized to eval-size; lower = more of the photo kept",
     "style_loss": "mean over relu1_1..relu5_1 of the relative Gram-matrix error, result vs painting, same "
                   "VGG19 at eval-size; lower = closer to the painting's textures",
+    "style_ratio_all": "style error of the result / style error of the untouched photo, both to the painting "
+                       "(mean relative Gram error over relu1_1..relu5_1, same VGG19 at eval-size); "
+                       "1 = no more of the painting than the photo, lower = more",
+    "style_ratio_deep": "the same ratio over relu3_1..relu5_1 only (strokes, motifs); lower = more of them",
+    "style_ratio_low": "the same ratio at relu1_1 only (palette, fine marks); lower = more of the painting's "
+                       "colours",
     "ssim": "structural similarity to the photo (scikit-image, 7x7 window, RGB); 1 = identical",
     "psnr": "peak signal-to-noise ratio to the photo in dB (10·log10(1/MSE)); inf = identical",
     "mse": "mean squared pixel difference to the photo on [0, 1] RGB",

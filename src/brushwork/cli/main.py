@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except BrokenPipeError:  # `brushwork models | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 0
     except MemoryError:
         _error("out of memory; try a smaller --size")
         return 1

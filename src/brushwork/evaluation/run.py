@@ -2,8 +2,10 @@
 
 Every result is cached under ``OUT/cache/<key>.{png,json}``, the key hashing the method's settings,
 the input files' bytes and the measuring settings, so a re-run (or a resumed, interrupted one) only
-computes what is missing. Anything that goes wrong with one result — an unreadable image, a missing
-model, an unknown option, a NaN — becomes a failed row with its reason; the evaluation goes on.
+computes what is missing; a cached still result that lacks a metric added since (the style ratios,
+say) is measured again from its PNG rather than painted again. Anything that goes wrong with one
+result — an unreadable image, a missing model, an unknown option, a NaN — becomes a failed row with
+its reason; the evaluation goes on.
 Progress is reported through a ``brushwork.progress`` callback, one event per result.
 """
 
@@ -42,7 +44,8 @@ from brushwork.painters import loss_network
 from brushwork.progress import ProgressCallback, report
 
 #: The image metrics of one result, in the order they are computed (time and memory are measured apart).
-IMAGE_METRICS = ("content_loss", "style_loss", "ssim", "psnr", "mse", "hist_distance")
+IMAGE_METRICS = ("content_loss", "style_loss", "style_ratio_all", "style_ratio_deep", "style_ratio_low",
+                 "ssim", "psnr", "mse", "hist_distance")
 
 
 # --- one result -------------------------------------------------------------------------------------
@@ -60,7 +63,7 @@ class Job:
 def job_key(job: Job, config: EvaluateConfig) -> str:
     """Hash of everything a result depends on: method and its settings, input bytes, measuring setup."""
     payload = {
-        "method": job.method.spec, "settings": job.method.settings(), "size": config.size,
+        "method": job.method.spec, "settings": job.method.cache_settings(), "size": config.size,
         "seed": config.seed, "eval_size": config.eval_size, "reference": config.reference_weights,
         "content": job.content.digest or str(job.content.path),
         "style": (job.style.digest or str(job.style.path)) if job.style else None,
@@ -91,6 +94,8 @@ def measure(result_frames: list[Image.Image], content: Input, style: Image.Image
         values["content_loss"].append(reference.content_loss(result, source))
         if style is not None:
             values["style_loss"].append(reference.style_loss(result, style))
+            for group, ratio in reference.style_ratios(result, source, style).items():
+                values[f"style_ratio_{group}"].append(ratio)
             values["hist_distance"].append(histogram_distance(out, style_array))
     row = {k: (statistics.fmean(v) if v else math.nan) for k, v in values.items()}
     if len(result_frames) > 1:
@@ -112,6 +117,20 @@ def _cached_row(cache: Path, key: str) -> dict | None:
     return {k: saved[k] for k in COLUMNS if k in saved and k not in ("content", "style")}
 
 
+def _remeasured(cached: dict, job: Job, cache: Path, key: str, reference: ReferenceLoss) -> dict | None:
+    """A cached still result that lacks some image metric (cached before it existed), measured again
+    from its lossless PNG and stored; None when it cannot be (a video, an unreadable PNG): recompute."""
+    if job.content.error or job.content.is_video or (job.style is not None and job.style.error):
+        return None
+    try:
+        with Image.open(cache / f"{key}.png") as stored:
+            result = stored.convert("RGB")
+    except OSError:
+        return None
+    cached.update(measure([result], job.content, job.style.image if job.style else None, reference))
+    return cached
+
+
 def run_job(job: Job, config: EvaluateConfig, reference: ReferenceLoss,
             cache: Path) -> dict[str, typing.Any]:
     """Make (or reuse) one result and measure it; never raises for the user's mistakes."""
@@ -119,6 +138,11 @@ def run_job(job: Job, config: EvaluateConfig, reference: ReferenceLoss,
     row = base_row(job, key)
     row["image"] = f"cache/{key}.png"
     cached = _cached_row(cache, key)
+    if cached is not None and any(m not in cached for m in IMAGE_METRICS):
+        cached = _remeasured(cached, job, cache, key, reference)
+        if cached is not None:
+            atomic_write_text(cache / f"{key}.json", json.dumps({**row, **cached}, default=_json_default,
+                                                                indent=1))
     if cached is not None:
         row.update(cached)
         return row

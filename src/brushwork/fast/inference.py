@@ -15,6 +15,7 @@ output away from the seams.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import types
@@ -126,6 +127,20 @@ class OnnxStylizer(Stylizer):
         return torch.from_numpy(y)[..., :h, :w].clamp(0, 1)
 
 
+_VECTORS: dict[tuple, torch.Tensor] = {}
+
+
+def style_vector(painting: Image.Image) -> torch.Tensor:
+    """A painting's style vector [1, 100], remembered per process (by the pixels' digest), so a web
+    app or an evaluation that sees one painting many times predicts it once."""
+    key = (painting.size, hashlib.sha1(painting.convert("RGB").tobytes()).hexdigest())
+    if key not in _VECTORS:
+        if len(_VECTORS) >= 256:
+            _VECTORS.pop(next(iter(_VECTORS)))
+        _VECTORS[key] = predict_style(image_to_tensor(painting))
+    return _VECTORS[key]
+
+
 class ArbitraryStylizer(TorchStylizer):
     """Any painting, no training: Magenta's arbitrary-style network given the paintings' style vectors.
 
@@ -154,7 +169,7 @@ class ArbitraryStylizer(TorchStylizer):
             if min(image.size) < MIN_PAINTING_SIDE:
                 raise ImageError(f"{name}: a painting of {image.width}x{image.height} pixels is too small to "
                                  f"show a style; give one at least {MIN_PAINTING_SIDE} px on each side")
-        vectors = torch.cat([predict_style(image_to_tensor(im)) for im in images])
+        vectors = torch.cat([style_vector(im) for im in images])
         weights = torch.tensor(blend, dtype=vectors.dtype)[:, None] / sum(blend)
         self.vector = (weights * vectors).sum(0, keepdim=True)
         self.strength = config.strength

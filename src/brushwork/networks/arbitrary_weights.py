@@ -339,11 +339,13 @@ def style_input(painting: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
 
-def predict_style(painting: torch.Tensor, backend: str = "torch") -> torch.Tensor:
+def predict_style(painting: torch.Tensor, backend: str = "onnxruntime") -> torch.Tensor:
     """Style vectors ``[N, 100]`` of NCHW [0, 1] paintings (any size; see :func:`style_input`).
 
     ``backend``: ``"torch"`` (our port, float weights) or ``"onnxruntime"`` (the original int8 graph,
-    the peer's numbers).
+    the peer's numbers). onnxruntime is the default: it runs once per painting, gives the peer's own
+    vectors, and took 0.05 s against 0.37 s for the port on this 2-core CPU (the port is kept and
+    tested for parity).
     """
     x = style_input(painting)
     if backend == "torch":

@@ -33,7 +33,9 @@ DECODE_SLOTS = 4
 DESCRIPTION = (
     "Paint photos in the style of a painting. Submit a job with `POST /api/jobs`, follow it with "
     "`GET /api/jobs/{id}/events` (Server-Sent Events) or by polling `GET /api/jobs/{id}`, then fetch "
-    "`GET /api/jobs/{id}/result`."
+    "`GET /api/jobs/{id}/result`. Methods (`GET /api/methods`): `fast`, any painting in about a second "
+    "(with `strength` and an optional second painting to blend); `model`, a style's trained model; "
+    "`gatys`, quality optimisation in minutes."
 )
 
 

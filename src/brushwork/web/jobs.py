@@ -34,7 +34,13 @@ ACTIVE = ("queued", "running")
 TERMINAL = ("done", "failed", "cancelled")
 INTERRUPTED = "interrupted: the server stopped before this job finished; please submit it again"
 #: Files a job folder may hold; nothing else is ever read from one.
-FILES = {"photo": "photo.png", "painting": "painting.png", "preview": "preview.jpg", "result": "result.png"}
+FILES = {
+    "photo": "photo.png",
+    "painting": "painting.png",
+    "second_painting": "painting2.png",
+    "preview": "preview.jpg",
+    "result": "result.png",
+}
 
 
 class QueueFull(BrushworkError):
@@ -80,6 +86,7 @@ class Job:
     width: int = 0
     height: int = 0
     fast_model: str | None = None
+    second_style: str | None = None  # gallery id or "upload" of a blended second painting
     # Runtime only: never stored.
     cancel_requested: bool = field(default=False, repr=False)
     version: int = field(default=0, repr=False)
@@ -102,6 +109,7 @@ class Job:
         "width",
         "height",
         "fast_model",
+        "second_style",
     )
 
     def record(self) -> dict:
@@ -259,6 +267,7 @@ class JobManager:
         style: StyleInput,
         photo: Image.Image,
         options: JobOptions,
+        second_style: str | None = None,
     ) -> Job:
         """Store the inputs and queue the job; QueueFull when its lane has no room."""
         lane = self.lanes[self.methods[method].lane]
@@ -269,6 +278,7 @@ class JobManager:
             style_title=style_title,
             options=options.to_dict(),
             fast_model=style.fast_model,
+            second_style=second_style,
         )
         with self.lock:
             if not lane.has_room():
@@ -280,6 +290,8 @@ class JobManager:
             save_image(photo, folder / FILES["photo"])
             if style.painting is not None:
                 save_image(style.painting, folder / FILES["painting"])
+            if style.second_painting is not None:
+                save_image(style.second_painting, folder / FILES["second_painting"])
             self._save(job)
         except BaseException:
             with self.lock:
@@ -386,10 +398,11 @@ class JobManager:
         reporter = _Reporter(self, job, time.monotonic() + self.config.job_time_limit)
         try:
             photo = open_image(folder / FILES["photo"])
-            painting_path = folder / FILES["painting"]
-            painting = open_image(painting_path) if painting_path.is_file() else None
+            paintings = [folder / FILES[kind] for kind in ("painting", "second_painting")]
+            painting, second = (open_image(p) if p.is_file() else None for p in paintings)
             options = JobOptions(**job.options)
-            result = method.run(photo, StyleInput(painting, job.fast_model), options, reporter)
+            style = StyleInput(painting, job.fast_model, second)
+            result = method.run(photo, style, options, reporter)
             reporter.check()  # a job cancelled during its last step ends cancelled, not done
             save_image(result, folder / FILES["result"])
             job.width, job.height = result.size

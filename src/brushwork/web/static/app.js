@@ -1,5 +1,8 @@
 // brushwork page: pick a photo and a style, submit a job, follow it, compare, download.
 // Plain JS, no build step, no CDN. Talks only to this server's /api.
+// "Fast" on the page is the API's `fast` method (any painting, with strength and an optional second
+// painting to blend) or, for a style with a trained model, `model` (when asked for, or when the style
+// has no picture of its painting); "Quality" is `gatys`.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +12,11 @@ const state = {
   photoFile: null,    // File chosen or dropped
   sample: null,       // or a sample id
   paintingFile: null, // File for "your own painting"
+  secondFile: null,   // File for an uploaded second painting (blend)
+  secondURL: null,    // its object URL (thumbnail)
+  useModel: false,    // the user's choice of "use the model trained for this painting"
+  sizeTouched: false, // once the user moves the size slider, switching methods keeps their size
+  lastMethod: null,   // the API method the form was last set up for
   photoURL: null,     // object URL shown as "before" until the job's own photo arrives
   job: null,
   events: null,
@@ -16,7 +24,8 @@ const state = {
   maxUploadMB: 20,
 };
 const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff"];
-const STRENGTH = { base: 0.2, per: 40 }; // style weight = base * 10^(slider / per): 40 -> 2.0
+const WEIGHT = { base: 0.2, per: 40 }; // Gatys style weight = base * 10^(slider / per): 40 -> 2.0
+const UPLOAD = "__upload__";
 
 // --- messages -------------------------------------------------------------------------------
 function showError(text) {
@@ -58,8 +67,10 @@ async function loadCatalogue() {
     $("iterations").max = Math.min(500, gatys.limits.iterations[1]);
     $("size").value = gatys.defaults.size;
     $("iterations").value = gatys.defaults.iterations;
-    $("strength").value = Math.round(STRENGTH.per * Math.log10(gatys.defaults.style_weight / STRENGTH.base));
+    $("style-weight").value = weightToSlider(gatys.defaults.style_weight);
   }
+  const fast = state.methods.fast;
+  if (fast) $("strength").value = Math.round(100 * fast.defaults.strength);
   const gallery = $("gallery");
   const upload = $("upload-card");
   styles.body.styles.forEach((style, index) => {
@@ -75,15 +86,16 @@ async function loadCatalogue() {
     card.querySelector("img").src = style.thumbnail;
     card.querySelector(".card-title").textContent = style.title;
     card.querySelector(".card-credit").textContent = style.credit;
-    if (style.methods.includes("fast")) {
+    if (style.methods.includes("model") && style.methods.length > 1) { // model-only cards say so below
       const pill = document.createElement("span");
       pill.className = "pill";
-      pill.textContent = "fast";
-      pill.title = "a trained model paints this style in about a second";
+      pill.textContent = "trained model";
+      pill.title = "a network trained for this painting alone can paint it too";
       card.appendChild(pill);
     }
     gallery.insertBefore(card, upload);
   });
+  fillSecondChoices(styles.body.styles);
   const row = $("samples");
   if (samples.body.samples.length) {
     const label = document.createElement("span");
@@ -103,6 +115,27 @@ async function loadCatalogue() {
     row.appendChild(button);
   }
   updateMethods();
+}
+
+function fillSecondChoices(styles) {
+  // Paintings the any-painting network can blend: those with a picture on this server, or an upload.
+  const select = $("second-style");
+  const first = selectedStyle();
+  for (const style of styles.filter((s) => s.methods.includes("fast"))) {
+    const option = new Option(style.title, style.id);
+    select.appendChild(option);
+  }
+  select.appendChild(new Option("Upload another painting…", UPLOAD));
+  avoidSameSecond(first);
+}
+
+function avoidSameSecond(first) {
+  // Blending a painting with itself changes nothing: offer a different one.
+  const select = $("second-style");
+  if (select.value && select.value !== first) { updateSecond(); return; }
+  const other = [...select.options].find((o) => o.value !== first && o.value !== UPLOAD);
+  select.value = other ? other.value : UPLOAD;
+  updateSecond();
 }
 
 async function refreshMethods() {
@@ -193,50 +226,113 @@ function choosePainting(file) {
   updateMethods();
 }
 
-// --- method -----------------------------------------------------------------------------------
-function selectedMethod() {
-  const checked = document.querySelector('input[name="method"]:checked');
-  return checked ? checked.value : "gatys";
+function chooseSecond(file) {
+  const problem = checkImageFile(file, "second painting");
+  if (problem) { showError(problem); return; }
+  showError("");
+  state.secondFile = file;
+  if (state.secondURL) URL.revokeObjectURL(state.secondURL);
+  state.secondURL = URL.createObjectURL(file);
+  $("second-upload").textContent = file.name;
+  updateSecond();
 }
 
-function updateMethods() {
-  const style = selectedStyle();
-  const info = style && style !== "__upload__" ? state.styles[style] : null;
-  const supports = (name) => {
-    const m = state.methods[name];
-    if (!m || !m.available) return false;
-    if (style === "__upload__") return name === "gatys";
-    return !info || info.methods.includes(name);
-  };
-  let note = "";
-  for (const input of document.querySelectorAll('input[name="method"]')) {
-    input.disabled = !supports(input.value);
-  }
-  const fastInput = document.querySelector('input[name="method"][value="fast"]');
-  const gatysInput = document.querySelector('input[name="method"][value="gatys"]');
-  if (fastInput.disabled && fastInput.checked) gatysInput.checked = true;
-  if (gatysInput.disabled && gatysInput.checked && !fastInput.disabled) fastInput.checked = true;
-  const fast = state.methods.fast;
-  if (fast && !fast.available) note = "Fast painting is not available here: " + fast.reason + ".";
-  else if (fastInput.disabled && style === "__upload__") note = "Your own painting needs the quality method.";
-  else if (fastInput.disabled) note = "This style has no fast model yet, so it is painted with the quality method.";
-  $("method-note").textContent = note;
-  const method = selectedMethod();
-  document.querySelectorAll(".gatys-only").forEach((el) => el.classList.toggle("off", method !== "gatys"));
+function updateSecond() {
+  const value = $("second-style").value;
+  const upload = value === UPLOAD;
+  $("second-upload").hidden = !upload;
+  const thumb = $("second-thumb");
+  const url = upload ? state.secondURL : state.styles[value] && state.styles[value].thumbnail;
+  thumb.hidden = !url;
+  if (url && thumb.getAttribute("src") !== url) thumb.src = url;
   updateOutputs();
 }
 
+// --- method -----------------------------------------------------------------------------------
+function selectedMethod() {
+  // What the page shows: "fast" or "gatys".
+  const checked = document.querySelector('input[name="method"]:checked');
+  return checked ? checked.value : "fast";
+}
+
+function styleAbilities() {
+  // Which methods can paint the chosen style here: an upload takes any painting method.
+  const style = selectedStyle();
+  const available = (name) => Boolean(state.methods[name] && state.methods[name].available);
+  if (!style || style === UPLOAD) {
+    return { fast: available("fast"), model: false, gatys: available("gatys"), info: null };
+  }
+  const info = state.styles[style];
+  if (!info) return { fast: false, model: false, gatys: false, info: null };
+  return { fast: info.methods.includes("fast"), model: info.methods.includes("model"),
+    gatys: info.methods.includes("gatys"), info };
+}
+
+function apiMethod() {
+  // The API's method for what the page shows: gatys, fast (any painting) or model (trained model).
+  if (selectedMethod() === "gatys") return "gatys";
+  const can = styleAbilities();
+  if (can.model && (!can.fast || state.useModel)) return "model";
+  return "fast";
+}
+
+function updateMethods() {
+  const can = styleAbilities();
+  const fastInput = document.querySelector('input[name="method"][value="fast"]');
+  const gatysInput = document.querySelector('input[name="method"][value="gatys"]');
+  fastInput.disabled = !(can.fast || can.model);
+  gatysInput.disabled = !can.gatys;
+  if (fastInput.disabled && fastInput.checked && !gatysInput.disabled) gatysInput.checked = true;
+  if (gatysInput.disabled && gatysInput.checked && !fastInput.disabled) fastInput.checked = true;
+  const shown = selectedMethod();
+  const forced = can.model && !can.fast; // only a trained model can paint this style
+  const useModel = $("use-model");
+  $("model-row").hidden = !(shown === "fast" && can.model && !forced);
+  useModel.checked = state.useModel;
+  if (can.info) $("model-hint").textContent = `a network trained on ${can.info.title} alone (it cannot blend)`;
+  const method = apiMethod();
+  const fast = state.methods.fast;
+  let note = "";
+  if (shown === "fast" && forced) {
+    note = `${can.info.title} is painted by its trained model: the painting itself is not on this server, `
+      + "so there is no Quality or blending for it.";
+  } else if (fast && !fast.available && !can.model) {
+    note = `Fast painting is not available here: ${fast.reason}.`;
+  } else if (shown === "gatys" && fastInput.disabled && fast && !fast.available) {
+    note = `Fast painting is not available here: ${fast.reason}.`;
+  }
+  $("method-note").textContent = note;
+  document.querySelectorAll(".gatys-only").forEach((el) => el.classList.toggle("off", shown !== "gatys"));
+  document.querySelectorAll(".fast-only").forEach((el) => el.classList.toggle("off", shown !== "fast"));
+  // Only the any-painting network blends; a trained model paints its own painting alone.
+  $("blend-box").hidden = method !== "fast";
+  $("blend-fields").hidden = !$("blend-on").checked;
+  if (method !== state.lastMethod && !state.sizeTouched && state.methods[method]) {
+    $("size").value = state.methods[method].defaults.size; // each method's own starting size
+  }
+  state.lastMethod = method;
+  updateOutputs();
+}
+
+function weightToSlider(weight) {
+  return Math.round(WEIGHT.per * Math.log10(weight / WEIGHT.base));
+}
+
 function styleWeight() {
-  return STRENGTH.base * Math.pow(10, Number($("strength").value) / STRENGTH.per);
+  return WEIGHT.base * Math.pow(10, Number($("style-weight").value) / WEIGHT.per);
 }
 
 function updateOutputs() {
   $("size-out").textContent = `${$("size").value} px`;
   const weight = styleWeight();
   const word = weight < 0.7 ? "light" : weight < 4 ? "balanced" : weight < 15 ? "strong" : "very strong";
-  $("strength-out").textContent = `${word} (${weight < 10 ? weight.toFixed(1) : Math.round(weight)})`;
+  $("style-weight-out").textContent = `${word} (${weight < 10 ? weight.toFixed(1) : Math.round(weight)})`;
+  const strength = Number($("strength").value);
+  $("strength-out").textContent = strength === 100 ? "100 % (full)" : `${strength} %`;
+  const mix = Number($("mix").value);
+  $("mix-out").textContent = `first ${100 - mix} % · second ${mix} %`;
   $("iterations-out").textContent = $("iterations").value;
-  const method = selectedMethod();
+  const method = apiMethod();
   const rate = state.methods[method] && state.methods[method].seconds_per_iteration_per_megapixel;
   if (method === "gatys" && rate) {
     // Measured on this server by its last jobs; the photo's shape decides the pixel count.
@@ -267,16 +363,28 @@ async function submit(event) {
   if (!state.photoFile && !state.sample) { showError("Please choose a photo first (or try the sample)."); $("photo-input").focus(); return; }
   const style = selectedStyle();
   if (!style) { showError("Please pick a style from the gallery."); return; }
-  if (style === "__upload__" && !state.paintingFile) { showError("Please upload your painting, or pick one from the gallery."); return; }
+  if (style === UPLOAD && !state.paintingFile) { showError("Please upload your painting, or pick one from the gallery."); return; }
   const form = new FormData();
   if (state.photoFile) form.append("photo", state.photoFile); else form.append("sample", state.sample);
-  if (style === "__upload__") form.append("painting", state.paintingFile); else form.append("style", style);
-  const method = selectedMethod();
+  if (style === UPLOAD) form.append("painting", state.paintingFile); else form.append("style", style);
+  const method = apiMethod();
   form.append("method", method);
   form.append("size", $("size").value);
   if (method === "gatys") {
     form.append("iterations", $("iterations").value);
     form.append("style_weight", styleWeight().toFixed(4));
+  } else {
+    form.append("strength", (Number($("strength").value) / 100).toFixed(2));
+  }
+  if (method === "fast" && $("blend-on").checked) {
+    const second = $("second-style").value;
+    if (second === UPLOAD) {
+      if (!state.secondFile) { showError("Please choose the second painting’s file, or pick one from the list."); $("second-upload").focus(); return; }
+      form.append("second_painting", state.secondFile);
+    } else {
+      form.append("second_style", second);
+    }
+    form.append("second_weight", (Number($("mix").value) / 100).toFixed(2));
   }
   form.append("preserve_colors", $("preserve").checked ? "true" : "false");
   stopFollowing();
@@ -434,7 +542,8 @@ function wire() {
 
   $("gallery").addEventListener("change", (e) => {
     if (e.target.name === "style") {
-      if (e.target.value === "__upload__" && !state.paintingFile) $("painting-input").click();
+      if (e.target.value === UPLOAD && !state.paintingFile) $("painting-input").click();
+      avoidSameSecond(e.target.value);
       updateMethods();
     }
   });
@@ -444,7 +553,13 @@ function wire() {
   });
   $("painting-input").addEventListener("change", (e) => { if (e.target.files[0]) choosePainting(e.target.files[0]); });
   document.querySelectorAll('input[name="method"]').forEach((el) => el.addEventListener("change", updateMethods));
-  for (const id of ["size", "strength", "iterations"]) $(id).addEventListener("input", updateOutputs);
+  $("use-model").addEventListener("change", (e) => { state.useModel = e.target.checked; updateMethods(); });
+  $("blend-on").addEventListener("change", updateMethods);
+  $("second-style").addEventListener("change", updateSecond);
+  $("second-upload").addEventListener("click", () => $("second-input").click());
+  $("second-input").addEventListener("change", (e) => { if (e.target.files[0]) chooseSecond(e.target.files[0]); });
+  $("size").addEventListener("input", () => { state.sizeTouched = true; });
+  for (const id of ["size", "strength", "style-weight", "iterations", "mix"]) $(id).addEventListener("input", updateOutputs);
   $("photo-thumb").addEventListener("load", updateOutputs);
   $("job-form").addEventListener("submit", submit);
   $("cancel").addEventListener("click", cancel);
@@ -455,13 +570,24 @@ function wire() {
 function fillForm(job) {
   const o = job.options;
   $("size").value = o.size;
+  state.sizeTouched = true; // the job's size stays, whatever method is picked next
   $("iterations").value = o.iterations;
-  $("strength").value = Math.round(STRENGTH.per * Math.log10(o.style_weight / STRENGTH.base));
+  $("style-weight").value = weightToSlider(o.style_weight);
+  $("strength").value = Math.round(100 * (o.strength === undefined ? 1 : o.strength));
   $("preserve").checked = o.preserve_colors;
   const style = document.querySelector(`input[name="style"][value="${CSS.escape(job.style)}"]`);
   if (style) style.checked = true;
-  const method = document.querySelector(`input[name="method"][value="${CSS.escape(job.method)}"]`);
+  const shown = job.method === "gatys" ? "gatys" : "fast";
+  state.useModel = job.method === "model";
+  const method = document.querySelector(`input[name="method"][value="${shown}"]`);
   if (method && !method.disabled) method.checked = true;
+  if (job.second_style) {
+    $("blend-on").checked = true;
+    const known = [...$("second-style").options].some((opt) => opt.value === job.second_style);
+    $("second-style").value = known ? job.second_style : UPLOAD;
+    $("mix").value = Math.round(100 * (o.second_weight === null || o.second_weight === undefined ? 0.5 : o.second_weight));
+    updateSecond();
+  }
   updateMethods();
 }
 
