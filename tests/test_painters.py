@@ -16,7 +16,7 @@ from brushwork.evaluation.methods import parse_method
 from brushwork.evaluation.run import plan_jobs
 from brushwork.networks.model_files import save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
-from brushwork.web.methods import FastMethod, FastModel, GatysMethod, JobOptions
+from brushwork.web.methods import FastModel, GatysMethod, JobOptions, ModelMethod
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_gatys_painter_paints_and_reports_steps():
 
 
 def test_web_and_evaluation_share_the_fast_painter(tiny_model: Path, painting_file: Path):
-    web = FastMethod([FastModel("tiny", "Tiny", tiny_model)])
+    web = ModelMethod([FastModel("tiny", "Tiny", tiny_model)])
     loaded = web.painter("tiny")
     assert isinstance(loaded, painters.FastPainter) and web.painter("tiny") is loaded  # loaded once
     method = parse_method(f"fast:{tiny_model}", EvaluateConfig(size=40))

@@ -1,13 +1,20 @@
-"""Screenshots of the web app for the README: a real run, the real weights, Debian's Chromium.
+"""Screenshots of the web app for the docs: a real run, the real weights, Debian's Chromium.
 
-    python docs/images/web/make_screenshots.py            # ~2-4 minutes on 2 cores
+    python docs/images/web/make_screenshots.py [--painting FILE]      # ~2-5 minutes on 2 cores
 
-Writes desktop_running.png (live preview), desktop_done.png (before/after slider) and
-phone_done.png (390x844 viewport, scrolled to the result) beside this file.
+Writes beside this file:
+
+* desktop_fast.png: **Fast** (the default) with a painting of one's own uploaded (``--painting``;
+  default: Kandinsky's Composition VIII from ../shared/data/styles when it is there, else the
+  bundled Great Wave), style strength 85 %, blended 35 % with The Starry Night from the gallery;
+* desktop_running.png and desktop_done.png: **Quality** (Gatys, 100 iterations at 384 px) with its
+  live preview, then the before/after slider;
+* phone_done.png: a 390x844 phone, Fast with The Starry Night, scrolled to the result.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -17,49 +24,90 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2] / "tests"))  # tests/support: the server helper and Chromium flags
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(ROOT / "tests"))  # tests/support: the server helper and Chromium flags
 from support.web import CHROMIUM, CHROMIUM_ARGS, serve_cli  # noqa: E402
 
+SHARED_PAINTING = ROOT.parent / "shared" / "data" / "styles" / "kandinsky_composition_viii.jpg"
+BUNDLED_PAINTING = ROOT / "src" / "brushwork" / "data" / "samples" / "great_wave.jpg"
+SET_RANGE = "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }"
 
-def main() -> int:
+
+def paint_fast_with_own_painting(page, painting: Path) -> None:
+    page.click(".sample")
+    with page.expect_file_chooser() as chooser:
+        page.click("#upload-card")
+    chooser.value.set_files(str(painting))
+    page.eval_on_selector("#strength", SET_RANGE, 85)
+    page.check("#blend-on")
+    page.select_option("#second-style", "starry_night")
+    page.eval_on_selector("#mix", SET_RANGE, 35)
+    page.click("#go")
+    page.wait_for_selector("#download:not([hidden])", timeout=120_000)
+    page.wait_for_function("() => document.getElementById('after').complete", timeout=10_000)
+    page.eval_on_selector("#compare-range", SET_RANGE, 70)
+
+
+def paint_quality(page) -> None:
+    page.click('label.segment:has(input[value="gatys"])')
+    page.eval_on_selector("#iterations", SET_RANGE, 100)
+    page.click("#go")
+    page.wait_for_function(
+        "() => /Iteration (2[5-9]|[3-9][0-9]) /.test("
+        "document.getElementById('progress-text').textContent)",
+        timeout=300_000,
+    )
+    page.wait_for_function("() => document.getElementById('after').complete", timeout=10_000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default = SHARED_PAINTING if SHARED_PAINTING.is_file() else BUNDLED_PAINTING
+    parser.add_argument("--painting", type=Path, default=default, help=f"painting to upload ({default.name})")
+    args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory() as data,
         serve_cli(data, "--preview-every", "5") as url,
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1280})
+        page.goto(url)
+        page.wait_for_selector(".card img")
+        paint_fast_with_own_painting(page, args.painting)
+        # The uploaded painting's card, the method step with its new controls, and the result.
+        page.evaluate(
+            "window.scrollTo(0, document.getElementById('method-heading').getBoundingClientRect().top"
+            " + window.scrollY - 420)"
+        )
+        time.sleep(0.5)
+        page.screenshot(path=str(HERE / "desktop_fast.png"))
+
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.goto(url)
         page.wait_for_selector(".card img")
         page.click(".sample")
-        page.eval_on_selector(
-            "#iterations", "el => { el.value = 100; el.dispatchEvent(new Event('input')); }"
-        )
-        page.click("#go")
-        page.wait_for_function(
-            "() => /Iteration (2[5-9]|[3-9][0-9]) /.test("
-            "document.getElementById('progress-text').textContent)",
-            timeout=300_000,
-        )
-        page.wait_for_function("() => document.getElementById('after').complete", timeout=10_000)
+        paint_quality(page)
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(HERE / "desktop_running.png"))
         page.wait_for_selector("#download:not([hidden])", timeout=600_000)
         page.evaluate("window.scrollTo(0, 0)")
         time.sleep(0.5)
         page.screenshot(path=str(HERE / "desktop_done.png"))
-        job_url = page.url
+
         phone = browser.new_page(
             viewport={"width": 390, "height": 844},
             device_scale_factor=2,
             is_mobile=True,
             has_touch=True,
         )
-        phone.goto(job_url)
-        phone.wait_for_selector("#download:not([hidden])")
-        phone.eval_on_selector(
-            "#compare-range", "el => { el.value = 62; el.dispatchEvent(new Event('input')); }"
-        )
+        phone.goto(url)
+        phone.wait_for_selector(".card img")
+        phone.click(".sample")
+        phone.click("#go")  # Fast, The Starry Night: the page's defaults
+        phone.wait_for_selector("#download:not([hidden])", timeout=120_000)
+        phone.wait_for_function("() => document.getElementById('after').complete", timeout=10_000)
+        phone.eval_on_selector("#compare-range", SET_RANGE, 62)
         phone.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the result, on a phone
         time.sleep(0.5)
         phone.screenshot(path=str(HERE / "phone_done.png"))

@@ -290,10 +290,6 @@ class ModelMethod:
         return painter.paint(photo, callback=_reporting(reporter))
 
 
-#: The trained-model method's former name (it was ``fast`` before the any-painting network came).
-FastMethod = ModelMethod
-
-
 def default_methods(gatys_weights: str = "default") -> dict[str, Method]:
     """Fast (any painting), Fast (trained model) and Quality, in the order the page offers them."""
     methods: list[Method] = [ArbitraryMethod(), ModelMethod(), GatysMethod(gatys_weights)]
