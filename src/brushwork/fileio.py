@@ -49,10 +49,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_csv(path: str | os.PathLike, rows: list[dict], columns: Sequence[str]) -> None:
-    """Rows as CSV with a header, written atomically; keys missing from a row give empty cells."""
+def write_csv(path: str | os.PathLike, rows: list[dict], columns: Sequence[str],
+              line_end: str = "\r\n") -> None:
+    """Rows as CSV with a header, written atomically; keys missing from a row give empty cells.
+    ``line_end``: RFC 4180's CRLF by default; evaluation reports have always used plain LF."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator=line_end)
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())

@@ -93,7 +93,8 @@ def write_tables(out: Path, rows: list[dict], summary: list[dict]) -> dict[str, 
     """results.csv (one row per result) and summary.csv (one row per method)."""
     files = {"results": out / "results.csv", "summary": out / "summary.csv"}
     for name, table, columns in (("results", rows, COLUMNS), ("summary", summary, SUMMARY_COLUMNS)):
-        write_csv(files[name], [{k: _cell(row.get(k, "")) for k in columns} for row in table], columns)
+        write_csv(files[name], [{k: _cell(row.get(k, "")) for k in columns} for row in table], columns,
+                  line_end="\n")
     return files
 
 
