@@ -6,14 +6,12 @@ import pytest
 import torch
 
 from brushwork.errors import ConfigError
+from brushwork.networks.model_files import load_transformer, read_metadata, save_transformer
 from brushwork.networks.transformer import (
     TransformerNet,
     TransformerSpec,
     count_parameters,
-    load_transformer,
     pad_to_multiple,
-    read_metadata,
-    save_transformer,
     stylize_tensor,
 )
 
