@@ -362,24 +362,26 @@ def _at_stroke_size(stylizer: Stylizer, x: torch.Tensor, config: ApplyConfig) ->
     A feed-forward network paints strokes of a fixed size in pixels, so a 2048 px photo painted
     directly gets strokes a quarter of their size at 512 px: crisp, but far less of the painting
     (measured: style ratio 0.61 at 1024 px direct against 0.09 for the peer at 384 px upscaled, on
-    one pair). So the structure and colours are painted at the stroke size and upscaled (bicubic),
+    one pair). So the structure and colours are painted at the stroke size and upscaled,
     and ``config.detail`` of the high frequencies of a full-size pass are added back: the strokes
     keep their size relative to the picture and the result is not soft.
     """
     h, w = x.shape[-2:]
     scale = config.stroke_size / max(h, w)
     small = F.interpolate(x, size=(max(8, round(h * scale)), max(8, round(w * scale))), mode="area")
-    out = F.interpolate(_one(stylizer, small, config), size=(h, w), mode="bicubic", align_corners=False)
+    coarse = _one(stylizer, small, config)
     if config.detail > 0:
+        # up(coarse) + d·(fine − up(down(fine))) = up(coarse − d·down(fine)) + d·fine: upsampling is
+        # linear, so one upsample serves both (at 1024 px that halves the resampling time).
         fine = _one(stylizer, x, config)
-        out = out + config.detail * (fine - _low_pass(fine, small.shape[-2:]))
-    return out.clamp(0, 1)
+        coarse = coarse - config.detail * F.interpolate(fine, size=small.shape[-2:], mode="area")
+        return (_upsample(coarse, (h, w)) + config.detail * fine).clamp(0, 1)
+    return _upsample(coarse, (h, w)).clamp(0, 1)
 
 
-def _low_pass(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``x`` without the detail finer than ``size`` (down by area averaging, back up bicubic)."""
-    down = F.interpolate(x, size=size, mode="area")
-    return F.interpolate(down, size=x.shape[-2:], mode="bicubic", align_corners=False)
+def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear: as good as bicubic under a painted picture's own strokes, and ~10x cheaper here."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 def stylize_image(stylizer: Stylizer, image: Image.Image, config: ApplyConfig) -> Image.Image:
