@@ -145,6 +145,7 @@ class ReferenceLoss:
         self.objective = PerceptualObjective(self.vgg, REFERENCE_CONTENT_LAYERS, REFERENCE_STYLE_LAYERS,
                                              (1 / n,) * n, scaling="relative")
         self._style_cache: dict[int, dict[str, torch.Tensor]] = {}
+        self._photo_cache: dict[tuple[int, int], dict[str, float]] = {}
 
     def _tensor(self, image: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:
         resized = resize_to(image, *size) if size else resize_longest(image, self.size)
@@ -157,8 +158,12 @@ class ReferenceLoss:
         targets = self.objective.content_features(target)
         return float(self.objective.content_term(self.objective.content_features(output), targets))
 
+    @staticmethod
+    def _key(image: Image.Image) -> int:
+        return hash(image.tobytes()) ^ hash(image.size)
+
     def _style_grams(self, style: Image.Image) -> dict[str, torch.Tensor]:
-        key = hash(style.tobytes()) ^ hash(style.size)
+        key = self._key(style)
         if key not in self._style_cache:
             self._style_cache[key] = self.objective.style_grams([self._tensor(style)])
         return self._style_cache[key]
@@ -171,6 +176,23 @@ class ReferenceLoss:
         return {n: float(self.objective.style_term({n: feats[n]}, {n: grams[n]}, layers=(n,)))
                 for n in REFERENCE_STYLE_LAYERS}
 
+    def _photo_layer_losses(self, content: Image.Image, style: Image.Image) -> dict[str, float]:
+        """``style_layer_losses`` of an untouched photo, remembered: every method compared on one
+        (photo, painting) pair divides by the same numbers."""
+        key = (self._key(content), self._key(style))
+        if key not in self._photo_cache:
+            self._photo_cache[key] = self.style_layer_losses(content, style)
+        return self._photo_cache[key]
+
+    def style_measures(self, result: Image.Image, content: Image.Image, style: Image.Image
+                       ) -> dict[str, float]:
+        """``style_loss`` and the ``style_ratios`` of one result, from one pass over it."""
+        mine = self.style_layer_losses(result, style)
+        base = self._photo_layer_losses(content, style)
+        ratios = {group: sum(mine[n] for n in names) / max(sum(base[n] for n in names), 1e-12)
+                  for group, names in STYLE_GROUPS.items()}
+        return {"style_loss": sum(mine.values()) / len(mine), **ratios}
+
     def style_ratios(self, result: Image.Image, content: Image.Image, style: Image.Image) -> dict[str, float]:
         """How much of the painting a result took, against the untouched photo (lower = more).
 
@@ -178,14 +200,12 @@ class ReferenceLoss:
         errors being means of relative Gram errors over a layer group: ``all`` relu1_1..relu5_1,
         ``deep`` relu3_1..relu5_1 (strokes, motifs), ``low`` relu1_1 (palette, fine marks).
         """
-        mine, base = self.style_layer_losses(result, style), self.style_layer_losses(content, style)
-        return {group: sum(mine[n] for n in names) / max(sum(base[n] for n in names), 1e-12)
-                for group, names in STYLE_GROUPS.items()}
+        measures = self.style_measures(result, content, style)
+        return {group: measures[group] for group in STYLE_GROUPS}
 
-    @torch.no_grad()
     def style_loss(self, result: Image.Image, style: Image.Image) -> float:
-        feats = self.vgg(self._tensor(result), REFERENCE_STYLE_LAYERS)
-        return float(self.objective.style_term(feats, self._style_grams(style)))
+        layers = self.style_layer_losses(result, style)
+        return sum(layers.values()) / len(layers)
 
 
 # --- memory --------------------------------------------------------------------------------------

@@ -93,8 +93,9 @@ def measure(result_frames: list[Image.Image], content: Input, style: Image.Image
         values["mse"].append(mse(out, photo))
         values["content_loss"].append(reference.content_loss(result, source))
         if style is not None:
-            values["style_loss"].append(reference.style_loss(result, style))
-            for group, ratio in reference.style_ratios(result, source, style).items():
+            measures = reference.style_measures(result, source, style)  # one VGG pass over the result
+            values["style_loss"].append(measures.pop("style_loss"))
+            for group, ratio in measures.items():
                 values[f"style_ratio_{group}"].append(ratio)
             values["hist_distance"].append(histogram_distance(out, style_array))
     row = {k: (statistics.fmean(v) if v else math.nan) for k, v in values.items()}
