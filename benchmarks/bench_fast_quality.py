@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 
 from brushwork.config import ApplyConfig
-from brushwork.fast.inference import load_stylizer, paint
+from brushwork.fast.inference import Stylizer, load_stylizer, paint
 from brushwork.images import open_image, resize_longest
 from brushwork.metrics import ReferenceLoss, ssim, to_array
 from brushwork.models import shipped_models
@@ -70,13 +70,13 @@ def mean_rows(rows: list[dict]) -> dict:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
 
 
-def painting_of(model: str, styles_dir: Path) -> tuple[str, Path]:
-    stylizer = load_stylizer(model)
+def painting_of(stylizer: Stylizer, styles_dir: Path) -> Path:
+    """The painting a model was trained on, found by the name in its metadata."""
     name = stylizer.meta.get("style_image", "")
     path = styles_dir / name
     if not path.is_file():
-        raise SystemExit(f"{model}: its painting {name!r} is not in {styles_dir}")
-    return stylizer.name, path
+        raise SystemExit(f"{stylizer.name}: its painting {name!r} is not in {styles_dir}")
+    return path
 
 
 def main() -> int:
@@ -104,12 +104,13 @@ def main() -> int:
     photos = {s: resize_longest(open_image(DATA / "photos" / f"{s}.jpg"), args.size) for s in args.photos}
     jobs: list[tuple[str, Path, object]] = []
     for model in args.models if args.models is not None else [m.name for m in shipped_models()]:
-        label, painting = painting_of(model, styles_dir)
-        jobs.append((label, painting, lambda photo, m=model: paint(m, photo)))
+        stylizer = load_stylizer(model)  # loaded once, used for every photo
+        painting = painting_of(stylizer, styles_dir)
+        jobs.append((stylizer.name, painting, lambda photo, s=stylizer: paint(s, photo)))
     for painting in args.arbitrary:
         path = Path(painting)
-        jobs.append((f"arbitrary:{path.stem}", path,
-                     lambda photo, s=path: paint(None, photo, styles=[s], config=ApplyConfig())))
+        stylizer = load_stylizer(None, ApplyConfig(), styles=[path])
+        jobs.append((f"arbitrary:{path.stem}", path, lambda photo, s=stylizer: paint(s, photo)))
     results = []
     for label, painting_path, run in jobs:
         painting = open_image(painting_path)
