@@ -151,6 +151,12 @@ def parse_layer_spec(
     return tuple(names), (tuple(weights) if any_weight else None)
 
 
+def check_blend_weights(weights: tuple[float, ...] | None) -> None:
+    """Weights of several paintings (Gatys' Grams or the arbitrary network's vectors): >= 0, not all 0."""
+    if weights is not None and (any(not w >= 0 for w in weights) or sum(weights) <= 0):
+        raise ConfigError("style-blend-weights must be >= 0 and not all zero")
+
+
 def validate_stylize_config(config: StylizeConfig) -> None:
     """Reject values that can only produce garbage, with a message saying which and why."""
     for name in ("content_weight", "style_weight", "tv_weight"):
@@ -199,10 +205,7 @@ def validate_stylize_config(config: StylizeConfig) -> None:
             )
         if any(not w >= 0 for w in config.style_layer_weights):
             raise ConfigError("style layer weights must be >= 0")
-    if config.style_blend_weights is not None and (
-        any(not w >= 0 for w in config.style_blend_weights) or sum(config.style_blend_weights) <= 0
-    ):
-        raise ConfigError("style-blend-weights must be >= 0 and not all zero")
+    check_blend_weights(config.style_blend_weights)
 
 
 # --- fast networks: apply ---------------------------------------------------------------------
@@ -244,9 +247,7 @@ class ApplyConfig:
             raise ConfigError(f"stroke-size must be 0 (off) or between 64 and 16384, got {self.stroke_size}")
         if not 0 <= self.detail <= 1:
             raise ConfigError(f"detail must be between 0 and 1, got {self.detail}")
-        blend = self.style_blend_weights
-        if blend is not None and (any(not w >= 0 for w in blend) or sum(blend) <= 0):
-            raise ConfigError("style-blend-weights must be >= 0 and not all zero")
+        check_blend_weights(self.style_blend_weights)
         if self.tile_size < 64 or self.tile_size % 4:
             raise ConfigError("tile-size must be a multiple of 4, at least 64")
         if not 0 <= self.tile_overlap <= self.tile_size // 2:
