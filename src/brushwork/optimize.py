@@ -27,9 +27,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork import losses
-from brushwork.config import StylizeConfig
+from brushwork.config import TOLERANCE_WINDOW, ApplyConfig, StylizeConfig
 from brushwork.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
 from brushwork.images import (
+    MIN_SIDE,
+    check_side,
     image_to_tensor,
     open_image,
     resize_longest,
@@ -37,10 +39,12 @@ from brushwork.images import (
     tensor_to_image,
     transfer_luminance,
 )
-from brushwork.networks.vgg import VGGFeatures
+from brushwork.networks.vgg import VGGFeatures, layer_names
 from brushwork.networks.weights import load_vgg
 
 LBFGS_HISTORY = 20
+#: Run the loss network channels-last on the CPU (see VGGFeatures.channels_last_): same numbers.
+CHANNELS_LAST = True
 MULTISCALE_MIN_SIZE = 256
 
 
@@ -58,6 +62,8 @@ class Iterate:
     seconds: float  # wall time of this iteration
     _image: torch.Tensor = field(repr=False)
     _render: Callable[[torch.Tensor], Image.Image] = field(repr=False)
+    #: True on the last iteration of a scale stopped by the tolerance rule (the scale converged).
+    converged: bool = False
 
     def image(self) -> Image.Image:
         """The current result as a picture (colour preservation applied when asked for)."""
@@ -75,6 +81,32 @@ def scale_sizes(size: int, multiscale: bool) -> list[int]:
         while sizes[0] // 2 >= max(floor, 16):
             sizes.insert(0, sizes[0] // 2)
     return sizes
+
+
+def needed_side(config: StylizeConfig) -> int:
+    """Smallest picture side the loss network takes for this run's layers: each pooling before the
+    deepest layer halves it, and that layer needs one pixel (16 px to relu5_x, 32 px for pool5;
+    at least 2, for the TV term)."""
+    try:
+        names = layer_names(config.model)
+        deepest = max(names.index(n) for n in (*config.content_layers, *config.style_layers))
+    except (ConfigError, ValueError):
+        return MIN_SIDE  # an unknown layer is reported by the loss network, with its own message
+    return max(2, 2 ** sum(n.startswith("pool") for n in names[: deepest + 1]))
+
+
+def check_sizes(content: Image.Image, styles: Sequence[Image.Image], config: StylizeConfig,
+                names: Sequence[str] | None = None) -> None:
+    """Refuse, before the loss network is even loaded, a photo or painting too small or too thin for
+    the network at the sizes it will be worked at (the first, smallest scale is the tightest)."""
+    names = list(names or ["the photo", *(f"painting {i + 1}" for i in range(len(styles)))])
+    need = needed_side(config)
+    first = scale_sizes(config.size, config.resolved_multiscale)[0]
+    what = "--size" if first == config.size else f"--size {config.size}, first scale"
+    check_side(content, names[0], first, need, what)
+    style_size = max(16, round(first * config.style_scale))
+    for name, style in zip(names[1:], styles):
+        check_side(style, name, style_size, need, "the painting's size")
 
 
 def _as_image(item: Image.Image | str | Path) -> Image.Image:
@@ -103,6 +135,28 @@ def _make_optimizer(config: StylizeConfig, image: torch.Tensor) -> torch.optim.O
     return torch.optim.Adam([image], lr=lr)
 
 
+def converged(totals: Sequence[float], tolerance: float, window: int = TOLERANCE_WINDOW) -> bool:
+    """True when the loss fell by less than ``tolerance`` (a fraction) per step over the last
+    ``window`` steps: L-BFGS has found the basin and only polishes texture no one will see."""
+    if tolerance <= 0 or len(totals) <= window:
+        return False
+    before, now = totals[-window - 1], totals[-1]
+    return (before - now) / (window * max(abs(now), 1e-12)) < tolerance
+
+
+def fast_start(content_image: Image.Image, style_images: Sequence[Image.Image], config: StylizeConfig,
+               size: tuple[int, int]) -> torch.Tensor:
+    """``--init fast``: the arbitrary-style network's picture of the photo (at the final size, then
+    resized to the first scale's ``size``), so the optimiser starts with the painting's palette and
+    strokes and only has to refine them."""
+    from brushwork.fast.inference import paint  # lazy: the network is loaded only for this init
+
+    apply_config = ApplyConfig(style_blend_weights=config.style_blend_weights, device=config.device)
+    picture = paint(None, resize_longest(content_image, config.size), styles=list(style_images),
+                    config=apply_config)
+    return image_to_tensor(resize_to(picture, *size), config.device)
+
+
 def _initial_image(config: StylizeConfig, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     if config.init == "content":
         return content.clone()
@@ -125,13 +179,16 @@ def stylize_tensor(
     blend = list(config.style_blend_weights or [1.0] * len(style_images))
     if len(blend) != len(style_images):
         raise ConfigError(f"{len(blend)} style blend weights for {len(style_images)} style images")
+    check_sizes(content_image, style_images, config)
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
     if vgg is None:
         vgg = load_vgg(config.model, config.weights, pooling=config.pooling, device=device)
+    if CHANNELS_LAST and device.type == "cpu":
+        vgg.channels_last_()
     sizes = scale_sizes(config.size, config.resolved_multiscale)
-    iterations = config.resolved_iterations
-    total = iterations * len(sizes)
+    schedule = config.iterations_per_scale(len(sizes))
+    total = sum(schedule)
     final_content = resize_longest(content_image, config.size)
     final_content_tensor = image_to_tensor(final_content, device)
 
@@ -151,15 +208,17 @@ def stylize_tensor(
         style_size = max(16, round(size * config.style_scale))
         styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
         objective = make_objective(vgg, config, content, styles, blend)
-        if image is None:
+        if image is None and config.init == "fast":
+            image = fast_start(content_image, style_images, config, scaled.size)
+        elif image is None:
             first_style = image_to_tensor(resize_to(style_images[0], *scaled.size), device)
             image = _initial_image(config, content, first_style)
         else:
             image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False)
             image = image.clamp(0, 1)
-        image = _optimize_scale(objective, image, config, render, callback,
+        image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
                                 done=done, total=total, scale=scale_index, scales=len(sizes))
-        done += iterations
+        done += schedule[scale_index]
     assert image is not None
     result = image.detach()
     if result.shape[-2:] != final_content_tensor.shape[-2:]:
@@ -174,14 +233,17 @@ def _optimize_scale(
     config: StylizeConfig,
     render: Callable[[torch.Tensor], Image.Image],
     callback: ProgressCallback | None,
+    iterations: int,
     *,
     done: int,
     total: int,
     scale: int,
     scales: int,
 ) -> torch.Tensor:
-    """One scale's optimiser steps from ``start``; clamps to [0, 1] and guards against NaN."""
-    iterations = config.resolved_iterations
+    """At most ``iterations`` optimiser steps from ``start``, fewer when the loss stops falling
+    (``config.resolved_tolerance``); clamps to [0, 1] and guards against NaN."""
+    tolerance = config.resolved_tolerance
+    totals: list[float] = []
     image = start.detach().clone().requires_grad_(True)
     optimizer = _make_optimizer(config, image)
     last_good = image.detach().clone()
@@ -221,13 +283,17 @@ def _optimize_scale(
                     image=render(last_good), iteration=done + step - 1,
                 )
         last_good = image.detach().clone()
+        totals.append(parts_seen["total"])
+        stop = converged(totals, tolerance)
         if callback is not None:
             h, w = image.shape[-2:]
             callback(Iterate(
                 iteration=done + step, total_iterations=total, scale=scale, scales=scales,
                 width=w, height=h, losses=dict(parts_seen), seconds=time.perf_counter() - started,
-                _image=last_good, _render=render,
+                _image=last_good, _render=render, converged=stop,
             ))
+        if stop:
+            break
     return image.detach()
 
 

@@ -1,7 +1,8 @@
 """``brushwork``: parse, dispatch, turn errors into one line and an exit code.
 
 Every failure a user can cause ends in one line on stderr and a non-zero exit code:
-2 bad input or option, 3 NaN/inf loss (last good image kept), 130 interrupted (image saved).
+2 bad input or option, 3 NaN/inf loss (last good image kept), 130 interrupted (image saved);
+4 (``errors.EXIT_PARTIAL``) a run over many inputs that wrote some and skipped others (listed).
 
 Start-up: the command modules import only configs and argparse at top level; each imports its
 engine (and so torch, ~2 s) inside ``run``. That is deliberate: ``brushwork --help``,
@@ -16,12 +17,12 @@ import sys
 from collections.abc import Sequence
 
 from brushwork import __version__
-from brushwork.cli import apply, evaluate, export, models, serve, stylize, train, weights
+from brushwork.cli import apply, batch, evaluate, export, models, serve, stylize, train, weights
 from brushwork.errors import BrushworkError
 
 PROG = "brushwork"
 #: Subcommands in the order ``--help`` lists them; each module has ``add_parser(sub)`` and ``run(args)``.
-COMMANDS = (stylize, train, apply, export, models, evaluate, serve, weights)
+COMMANDS = (stylize, train, apply, batch, export, models, evaluate, serve, weights)
 
 
 def build_parser() -> argparse.ArgumentParser:

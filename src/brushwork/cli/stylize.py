@@ -34,32 +34,44 @@ def _numbered(path: Path, iteration: int) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
-    from brushwork.fileio import write_csv
+    from brushwork.fileio import check_name_length, write_csv
     from brushwork.images import check_output_path, open_image, save_image
-    from brushwork.optimize import Iterate, stylize
+    from brushwork.optimize import Iterate, check_sizes, scale_sizes, stylize
     from brushwork.progress import Progress
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
     output = Path(args.output)
     check_output_path(output)
+    csv_path = output.with_name(f"{output.stem}_losses.csv")
+    if config.save_every:  # the numbered images and the CSV are longer names beside the result
+        last = sum(config.iterations_per_scale(len(scale_sizes(config.size, config.resolved_multiscale))))
+        check_output_path(_numbered(output, last))
+        check_name_length(csv_path)
     content = open_image(args.content)
     styles = [open_image(s) for s in args.styles]
     if config.style_blend_weights is not None and len(config.style_blend_weights) != len(styles):
         raise ConfigError(
             f"{len(config.style_blend_weights)} style blend weights for {len(styles)} style images"
         )
-    csv_path = output.with_name(f"{output.stem}_losses.csv")
+    check_sizes(content, styles, config, [args.content, *args.styles])  # before VGG is loaded
     history: list[dict] = []
+    stops: list[str] = []  # "scale 2/2 converged at step N" of scales stopped by --tolerance
     bar = ProgressBar(quiet=args.quiet, unit="it")
 
     def progress(it: Iterate) -> None:
         history.append({"iteration": it.iteration, "scale": it.scale, "width": it.width,
                         "height": it.height, **{k: f"{v:.6g}" for k, v in it.losses.items()},
                         "seconds": f"{it.seconds:.4f}"})
-        bar(Progress(it.iteration, it.total_iterations, "it", info={
-            "scale": f"{it.scale + 1}/{it.scales}", "loss": f"{it.losses['total']:.4g}",
-            "content": f"{it.losses['content']:.3g}", "style": f"{it.losses['style']:.3g}",
-            "tv": f"{it.losses['tv']:.2g}"}))
+        if it.converged:
+            stops.append(f"scale {it.scale + 1}/{it.scales} converged at step {it.iteration}")
+        last_scale = it.scale + 1 == it.scales
+        info = {"scale": f"{it.scale + 1}/{it.scales}", "loss": f"{it.losses['total']:.4g}",
+                "content": f"{it.losses['content']:.3g}", "style": f"{it.losses['style']:.3g}",
+                "tv": f"{it.losses['tv']:.2g}"}
+        if stops:
+            info["stop"] = stops[-1]
+        total = it.iteration if it.converged and last_scale else it.total_iterations
+        bar(Progress(it.iteration, total, "it", info=info))
         if config.save_every and it.iteration % config.save_every == 0:
             save_image(it.image(), _numbered(output, it.iteration))
             write_csv(csv_path, history, LOSS_COLUMNS)
@@ -79,5 +91,7 @@ def run(args: argparse.Namespace) -> int:
             write_csv(csv_path, history, LOSS_COLUMNS)
     save_image(result, output)
     elapsed = time.perf_counter() - started
-    print(f"wrote {output} ({result.width}x{result.height}) in {elapsed:.1f} s")
+    steps = f"{len(history)} steps"
+    print(f"wrote {output} ({result.width}x{result.height}) in {elapsed:.1f} s, {steps}"
+          + (f"; {'; '.join(stops)}" if stops else ""))
     return 0

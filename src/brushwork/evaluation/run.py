@@ -28,6 +28,7 @@ from brushwork.errors import BrushworkError, ConfigError, StylizeInterrupted
 from brushwork.evaluation.inputs import Input, load_inputs
 from brushwork.evaluation.methods import Method, expand_methods, parse_method
 from brushwork.evaluation.report import COLUMNS, brushwork_version, summarise, write_report, write_tables
+from brushwork.evaluation.video import flicker, save_strip, steady, temporal_strength
 from brushwork.fileio import atomic_path, atomic_write_text
 from brushwork.images import resize_longest, resize_to, save_image
 from brushwork.metrics import (
@@ -46,6 +47,10 @@ from brushwork.progress import ProgressCallback, report
 #: The image metrics of one result, in the order they are computed (time and memory are measured apart).
 IMAGE_METRICS = ("content_loss", "style_loss", "style_ratio_all", "style_ratio_deep", "style_ratio_low",
                  "ssim", "psnr", "mse", "hist_distance")
+
+
+#: Kept in a video result's cached record besides the columns (the report plots them).
+VIDEO_EXTRAS = ("warp_errors", "scene_cuts")
 
 
 # --- one result -------------------------------------------------------------------------------------
@@ -115,7 +120,7 @@ def _cached_row(cache: Path, key: str) -> dict | None:
         return None  # unreadable cache entry: recompute
     if saved.get("status") != "ok":
         return None
-    return {k: saved[k] for k in COLUMNS if k in saved and k not in ("content", "style")}
+    return {k: saved[k] for k in (*COLUMNS, *VIDEO_EXTRAS) if k in saved and k not in ("content", "style")}
 
 
 def _remeasured(cached: dict, job: Job, cache: Path, key: str, reference: ReferenceLoss) -> dict | None:
@@ -159,7 +164,12 @@ def run_job(job: Job, config: EvaluateConfig, reference: ReferenceLoss,
             frames.append(result.convert("RGB"))
             seconds += took
             peaks.append(peak)
+        video = None
+        if len(frames) > 1:  # a video: steadied as apply makes it, its flicker measured (evaluation.video)
+            per_frame, frames = frames, steady(job.content.frames, frames, temporal_strength(job.method))
+            video = flicker(job.content.frames, per_frame, frames)
         row.update(measure(frames, job.content, job.style.image if job.style else None, reference))
+        row.update(video or {})
     except StylizeInterrupted:  # Ctrl-C inside Gatys: stop, do not record
         raise KeyboardInterrupt from None
     except KeyboardInterrupt:
@@ -174,6 +184,7 @@ def run_job(job: Job, config: EvaluateConfig, reference: ReferenceLoss,
     save_image(frames[0], cache / f"{key}.png")
     if len(frames) > 1:
         _save_animation(frames, cache / f"{key}.gif")
+        save_strip(job.content.frames, per_frame, frames, cache / f"{key}_strip.png")
     atomic_write_text(cache / f"{key}.json", json.dumps(row, default=_json_default, indent=1))
     return row
 
@@ -253,7 +264,12 @@ def evaluate(config: EvaluateConfig, progress: ProgressCallback | None = None,
     jobs = plan_jobs(contents, styles, methods)
     rows: list[dict] = []
     computed = 0
-    for done, job in enumerate(jobs):
+    if config.engine != "inline":  # the same jobs on Ray actors, rows back in plan order
+        from brushwork.evaluation.distributed import run_on_ray
+
+        steps = {"plan_jobs": plan_jobs, "run_job": run_job, "job_key": job_key, "base_row": base_row}
+        rows, computed = run_on_ray(jobs, config, steps, progress, on_row)
+    for done, job in enumerate(jobs if config.engine == "inline" else []):
         label = f"{job.method.label} | {job.content.name} x {job.style_name}"
         report(progress, done, len(jobs), "result", label)
         before = (cache / f"{job_key(job, config)}.json").is_file()

@@ -1,0 +1,157 @@
+"""Time to quality: how long brushwork's default `stylize` takes to paint as well as the peer's
+300-step run, on real photo × painting pairs (``peer_runs.PAIRS``).
+
+For each pair at each size:
+
+* the peer (`pastiche`, 300 L-BFGS steps, its own defaults) runs once and is cached
+  (``peer_runs.py``): its picture, wall time from process start to saved result, peak memory;
+* brushwork's default command (``brushwork stylize PHOTO PAINTING -o OUT --size S``) runs as a
+  child process: wall time from process start to saved result, peak memory (``wait4``);
+* a *trace* run of the same default optimisation in this process measures the reference losses
+  (``brushwork.metrics.ReferenceLoss``: one fixed VGG19, as in ``brushwork evaluate``) of the
+  current picture every few steps, with the clock stopped while measuring; the time to quality is
+  the optimisation time until the picture's reference style loss is at most the peer's and its
+  content loss at most 1.1x the peer's (Gatys-style runs trade the two against each other).
+
+Quality is measured at the result's own size. Targets (issue 12): default wall time <= 0.25x the
+peer's, deep-layer style ratio <= 1.1x the peer's, SSIM to the photo >= 0.9x the peer's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import peer_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENT_SLACK = 1.1
+TRACE_EVERY = 10
+
+
+def quality(result_path: Path | str, pair: tuple[str, str], size: int, ruler) -> dict:
+    """Reference numbers of one picture (as ``brushwork evaluate`` computes them)."""
+    from PIL import Image
+
+    from brushwork import metrics
+    from brushwork.images import open_image, resize_longest, resize_to
+
+    content_path, style_path = peer_runs.pair_paths(pair)
+    content = resize_longest(open_image(content_path), size)
+    style = open_image(style_path)
+    result = Image.open(result_path).convert("RGB")
+    if result.size != content.size:
+        result = resize_to(result, *content.size)
+    measures = ruler.style_measures(result, content, style)
+    return {"content_loss": ruler.content_loss(result, content), "style_loss": measures["style_loss"],
+            "style_ratio_deep": measures["deep"], "style_ratio_all": measures["all"],
+            "ssim": metrics.ssim(metrics.to_array(result), metrics.to_array(content))}
+
+
+def run_default(pair: tuple[str, str], size: int, out: Path, threads: int, extra: list[str]) -> dict:
+    """brushwork's default command as a user runs it: wall time and peak memory of the process."""
+    content, style = peer_runs.pair_paths(pair)
+    cmd = [sys.executable, "-m", "brushwork", "stylize", str(content), str(style), "-o", str(out),
+           "--size", str(size), "--quiet", *extra]
+    env = peer_runs.child_env(threads)
+    env["PYTHONPATH"] = str(ROOT / "src")
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        stdout = proc.stdout.read().decode()
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise RuntimeError(f"brushwork stylize failed: {err.read().decode()[-1500:]}")
+    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024, "says": stdout.strip()}
+
+
+def trace(pair: tuple[str, str], size: int, peer_q: dict, ruler, threads: int, overrides: dict) -> dict:
+    """Optimisation time (measurement excluded) until the picture matches the peer's quality."""
+    import torch
+
+    from brushwork.config import StylizeConfig
+    from brushwork.images import open_image
+    from brushwork.optimize import stylize
+
+    torch.set_num_threads(threads)
+    content, style = (open_image(p) for p in peer_runs.pair_paths(pair))
+    clock = {"spent": 0.0, "since": time.perf_counter(), "reached": None, "steps": 0}
+    points: list[dict] = []
+
+    def callback(it) -> None:
+        now = time.perf_counter()
+        clock["spent"] += now - clock["since"]
+        clock["steps"] += 1
+        if clock["steps"] % TRACE_EVERY == 0 or it.converged:
+            with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
+                it.image().save(tmp.name)
+                q = quality(tmp.name, pair, size, ruler)
+            points.append({"step": clock["steps"], "scale": it.scale, "seconds": clock["spent"], **q})
+            if clock["reached"] is None and it.scale + 1 == it.scales and reached(q, peer_q):
+                clock["reached"] = clock["spent"]
+        clock["since"] = time.perf_counter()
+
+    stylize(content, style, StylizeConfig(size=size, **overrides), callback=callback)
+    return {"time_to_quality_s": clock["reached"], "optimise_s": clock["spent"], "steps": clock["steps"],
+            "points": points}
+
+
+def reached(q: dict, peer_q: dict) -> bool:
+    return (q["style_loss"] <= peer_q["style_loss"]
+            and q["content_loss"] <= CONTENT_SLACK * peer_q["content_loss"])
+
+
+def measure(sizes: list[int], threads: int = 2, pairs: list[int] | None = None, do_trace: bool = True,
+            extra: list[str] | None = None, overrides: dict | None = None) -> list[dict]:
+    """One row per (pair, size): the peer's run, brushwork's default command, and the trace."""
+    from brushwork.metrics import ReferenceLoss
+
+    ruler = ReferenceLoss(size=max(sizes))
+    rows = []
+    for size in sizes:
+        ruler.size = size
+        for i in pairs if pairs is not None else range(len(peer_runs.PAIRS)):
+            pair = peer_runs.PAIRS[i]
+            peer = peer_runs.peer_run(pair, size, threads=threads)
+            peer_q = quality(ROOT / peer["image"], pair, size, ruler)
+            out = ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
+            ours = run_default(pair, size, out, threads, extra or [])
+            ours_q = quality(out, pair, size, ruler)
+            row = {"pair": peer_runs.pair_name(pair), "size": size, "peer": {**peer, **peer_q},
+                   "brushwork": {**ours, **ours_q, "image": str(out.relative_to(ROOT))},
+                   "time_ratio": ours["wall_s"] / peer["wall_s"],
+                   "memory_ratio": ours["peak_mb"] / peer["peak_mb"] if peer.get("peak_mb") else None,
+                   "deep_ratio_vs_peer": ours_q["style_ratio_deep"] / peer_q["style_ratio_deep"],
+                   "ssim_vs_peer": ours_q["ssim"] / peer_q["ssim"], "load_avg": os.getloadavg()}
+            if do_trace:
+                row["trace"] = trace(pair, size, peer_q, ruler, threads, overrides or {})
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "trace"}, default=str), file=sys.stderr)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| pair | size | pastiche 300 steps | brushwork default | ratio | time to peer quality | "
+             "deep style ratio (ours / peer) | SSIM (ours / peer) | peak MB (ours / peer) |",
+             "|---|---:|---:|---:|---:|---:|---|---|---|"]
+    for r in rows:
+        p, b = r["peer"], r["brushwork"]
+        ttq = (r.get("trace") or {}).get("time_to_quality_s")
+        ttq_s = f"{ttq:.0f} s ({ttq / p['wall_s']:.2f}x)" if ttq is not None else (
+            "not reached" if "trace" in r else "–")
+        mem = f"{b['peak_mb']:.0f} / {p['peak_mb']:.0f}" if p.get("peak_mb") else f"{b['peak_mb']:.0f} / –"
+        lines.append(
+            f"| {r['pair']} | {r['size']} | {p['wall_s']:.0f} s | {b['wall_s']:.0f} s | "
+            f"{r['time_ratio']:.2f} | "
+            f"{ttq_s} | {b['style_ratio_deep']:.3f} / {p['style_ratio_deep']:.3f} "
+            f"({r['deep_ratio_vs_peer']:.2f}x) | {b['ssim']:.3f} / {p['ssim']:.3f} "
+            f"({r['ssim_vs_peer']:.2f}x) | "
+            f"{mem} |")
+    return "\n".join(lines)

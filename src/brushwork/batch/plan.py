@@ -1,0 +1,217 @@
+"""What a batch paints: one item per input, each with a deterministic output path.
+
+A folder is walked like ``brushwork apply`` walks one (``fast.media.plan_jobs``: recursive, sorted,
+hidden files skipped, layout kept, the same output names), so a batch and an ``apply`` of the same
+folder write the same files. A manifest (CSV with a header, or JSON lines) names one input per row
+and may give it its own painting and options::
+
+    input,output,model,style,gatys,size,strength,preserve_colors,stroke_size,detail,seed
+    shop/123.jpg,,great-wave,,,1024,,,,,
+    shop/124.jpg,124_kiss.png,,paintings/kiss.jpg,,,0.7,,,,
+
+Relative paths are relative to the manifest's folder; an output is ``OUT/`` + the ``output`` column,
+else the input's path relative to the manifest's folder (its file name when it lies elsewhere).
+Output paths are a pure function of the plan, which is what makes re-runs exactly-once: an output
+that exists is skipped, a missing one is painted, and two runs never write two files for one input.
+Rows the planner already knows to be bad (a video, an unknown option value) carry their ``error``
+and become failed rows of the report without reaching a worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from brushwork.config import ApplyConfig, StylizeConfig
+from brushwork.errors import BrushworkError, ConfigError, ImageError
+
+MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
+#: Manifest columns that choose what paints a row (at most one per row): a fast model (a shipped name
+#: or a file), a painting for the arbitrary-style network, or a painting for Gatys optimisation.
+PAINT_COLUMNS = ("model", "style", "gatys")
+#: Manifest columns that change one row's settings (fields of ApplyConfig, or of StylizeConfig for Gatys).
+OPTION_COLUMNS = ("size", "strength", "preserve_colors", "stroke_size", "detail", "seed")
+COLUMNS = ("input", "output", *PAINT_COLUMNS, *OPTION_COLUMNS)
+KINDS = PAINT_COLUMNS
+
+
+@dataclass(frozen=True)
+class Painting:
+    """What paints an item: ``kind`` is ``model``, ``style`` (arbitrary network) or ``gatys``;
+    ``ref`` a shipped model name or an absolute file path (readable by every worker)."""
+
+    kind: str
+    ref: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{Path(self.ref).name if self.kind != 'model' else Path(self.ref).stem}"
+
+
+@dataclass
+class Item:
+    """One input of the batch and the file it becomes."""
+
+    index: int
+    source: str
+    target: str
+    painting: Painting
+    options: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+    def to_row(self) -> dict[str, typing.Any]:
+        """A flat record for Ray Data (strings and ints only)."""
+        return {"index": self.index, "input": self.source, "output": self.target, "kind": self.painting.kind,
+                "ref": self.painting.ref, "options": json.dumps(self.options, sort_keys=True)}
+
+
+def resolve_ref(kind: str, ref: str, base: Path) -> str:
+    """A painting or model file as an absolute path; a shipped model name stays a name."""
+    path = Path(ref).expanduser()
+    candidate = path if path.is_absolute() else base / path
+    if candidate.exists() or kind != "model":
+        return str(candidate.resolve())
+    return ref
+
+
+def item_config(item: Item, apply: ApplyConfig, stylize: StylizeConfig) -> ApplyConfig | StylizeConfig:
+    """The settings one item is painted with: the run's config with the item's own options; raises
+    ConfigError for an option that does not apply or a value the config rejects."""
+    from brushwork.evaluation.methods import config_from_options  # the one k=v -> typed-field parser
+
+    base: ApplyConfig | StylizeConfig = stylize if item.painting.kind == "gatys" else apply
+    if not item.options:
+        return base
+    defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    return config_from_options(type(base), item.painting.kind, item.options, defaults,
+                               ", ".join(OPTION_COLUMNS))
+
+
+def gatys_config(options: typing.Sequence[str], base: StylizeConfig) -> StylizeConfig:
+    """``--gatys-options KEY=VALUE ...`` on top of ``base``."""
+    from brushwork.evaluation.methods import config_from_options, parse_options
+
+    defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    return config_from_options(StylizeConfig, "gatys", parse_options(",".join(options)), defaults,
+                               "iterations, style_weight, optimizer, ...")
+
+
+# --- folders ---------------------------------------------------------------------------------------
+def plan_folder(source: Path, output_dir: Path, painting: Painting) -> list[Item]:
+    """Every file under ``source`` (or the one file), named as ``brushwork apply`` names it."""
+    from brushwork.fast.media import plan_jobs
+
+    out = output_dir.resolve()
+    if source.resolve() == out:
+        raise ConfigError(f"{source}: the output folder must not be the input folder (its photos would "
+                          "count as finished outputs)")
+    skipped: list[str] = []  # inputs apply would skip too (a pipe, an unwritable output): failed rows
+    jobs = [j for j in plan_jobs([str(source)], output_dir, skipped=skipped)
+            if not j.source.resolve().is_relative_to(out)]
+    items = []
+    for index, job in enumerate(jobs):
+        error = "a video: batch paints still images (use brushwork apply for videos)" if job.video else ""
+        items.append(Item(index, str(job.source.resolve()), str(job.target.resolve()), painting, error=error))
+    for message in skipped:
+        items.append(Item(len(items), message.split(": ", 1)[0], "", painting, error=message))
+    return items
+
+
+# --- manifests -------------------------------------------------------------------------------------
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV (header required) or JSON-lines manifest, values as stripped strings."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the manifest ({exc})") from None
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+    else:
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise ConfigError(f"{path}:{number}: not a JSON object ({exc})") from None
+            if not isinstance(record, dict):
+                raise ConfigError(f"{path}:{number}: expected a JSON object per line")
+            rows.append(record)
+    cleaned = [{str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in row.items()
+                if k is not None} for row in rows]
+    unknown = sorted({k for row in cleaned for k in row} - set(COLUMNS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown manifest column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+    if cleaned and "input" not in cleaned[0]:
+        raise ConfigError(f"{path}: the manifest needs an 'input' column")
+    return cleaned
+
+
+def _manifest_item(index: int, row: dict[str, str], base: Path, output_dir: Path,
+                   default: Painting | None) -> Item:
+    source = Path(row.get("input", "")).expanduser()
+    if not row.get("input"):
+        raise ConfigError(f"manifest row {index + 1}: empty input")
+    source = (source if source.is_absolute() else base / source).resolve()
+    if row.get("output"):
+        relative = Path(row["output"])
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ConfigError(f"manifest row {index + 1}: output {relative} must be a path inside the output "
+                              "folder")
+    else:
+        from brushwork.fast.media import _target_name  # the name `brushwork apply` gives a file
+
+        inside = source.is_relative_to(base)
+        relative = _target_name(source.relative_to(base) if inside else Path(source.name))
+    chosen = [k for k in PAINT_COLUMNS if row.get(k)]
+    if len(chosen) > 1:
+        raise ConfigError(f"manifest row {index + 1}: give one of model, style or gatys, "
+                          f"not {' and '.join(chosen)}")
+    painting = Painting(chosen[0], resolve_ref(chosen[0], row[chosen[0]], base)) if chosen else default
+    if painting is None:
+        raise ConfigError(f"manifest row {index + 1}: no model, style or gatys column and none given on the "
+                          "command line")
+    options = {k: row[k] for k in OPTION_COLUMNS if row.get(k)}
+    return Item(index, str(source), str((output_dir / relative).resolve()), painting, options)
+
+
+def plan_manifest(path: Path, output_dir: Path, default: Painting | None) -> list[Item]:
+    base = path.resolve().parent
+    return [_manifest_item(i, row, base, output_dir, default) for i, row in enumerate(read_manifest(path))]
+
+
+# --- the plan --------------------------------------------------------------------------------------
+def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | None,
+               apply: ApplyConfig | None = None, stylize: StylizeConfig | None = None) -> list[Item]:
+    """The items of a batch: ``source`` is a folder, an image file or a manifest (.csv/.jsonl).
+
+    Raises ConfigError for a plan that cannot work (no such input, two items with one output);
+    items whose own settings are wrong carry ``error`` instead."""
+    source, output_dir = Path(source), Path(output_dir)
+    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
+        items = plan_manifest(source, output_dir, painting)
+    elif source.exists():
+        if painting is None:
+            raise ConfigError("give what paints: --model NAME|FILE, --style PAINTING or --gatys PAINTING")
+        items = plan_folder(source, output_dir, painting)
+    else:
+        raise ImageError(f"{source}: no such file or folder")
+    seen: dict[str, int] = {}
+    for item in (i for i in items if i.target):
+        if item.target in seen:
+            raise ConfigError(f"inputs {seen[item.target] + 1} and {item.index + 1} would both be written to "
+                              f"{item.target}; give them different outputs")
+        seen[item.target] = item.index
+        if item.source == item.target:
+            raise ConfigError(f"{item.source}: the output would replace the input")
+        if not item.error:
+            try:
+                item_config(item, apply or ApplyConfig(), stylize or StylizeConfig())
+            except BrushworkError as exc:
+                item.error = str(exc)
+    return items

@@ -1,0 +1,115 @@
+"""``brushwork batch``: stylise a whole photo collection on Ray Data, on this machine or a cluster
+(``brushwork.batch``). Re-running the same command finishes an interrupted batch: outputs that exist
+are kept, only the missing ones are painted, and ``OUT/batch_report.csv`` lists every input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from brushwork.cli.flags import add_config_arguments, config_from_args
+from brushwork.config import ApplyConfig, BatchConfig
+from brushwork.errors import BrushworkError, ConfigError, PartialSuccess
+
+#: ApplyConfig fields that make no sense for a batch (threads follow --cpus-per-worker; no videos).
+_SKIPPED_APPLY = ("threads", "video_crf")
+#: Failures named on stderr; the rest are in the report.
+_SHOWN_FAILURES = 10
+
+
+class BatchInterrupted(BrushworkError):
+    """Ctrl-C: finished outputs stay, the report says what is pending, the same command resumes."""
+
+    exit_code = 130
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "batch", help="stylise a whole photo collection on Ray (this machine or a cluster), resumably",
+        usage="brushwork batch INPUT -o OUT_DIR (--model NAME|FILE | --style PAINTING | --gatys PAINTING) "
+              "[--engine local|ray] [--address auto|ray://HOST:PORT] [--workers N] [options]",
+        description="INPUT is a folder (walked recursively, its layout kept under OUT_DIR) or a manifest "
+        "(.csv with a header, or .jsonl) with an 'input' column and optional output, model, style, gatys, "
+        "size, strength, preserve_colors, stroke_size, detail and seed columns. Ray Data runs a pool of "
+        "actors that load the model once each and write their outputs atomically; outputs that already "
+        "exist are skipped, so re-running after a crash or Ctrl-C only does what is missing. "
+        "OUT_DIR/batch_report.csv lists every input. Needs Ray: pip install \"brushwork[cluster]\".")
+    p.add_argument("input", metavar="INPUT",
+                   help="a folder of photos, one photo, or a manifest (.csv/.jsonl)")
+    p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    paint = p.add_mutually_exclusive_group()
+    paint.add_argument("--model", metavar="NAME|FILE",
+                       help="a shipped style (brushwork models), a .safetensors or an .onnx model")
+    paint.add_argument("--style", metavar="PAINTING",
+                       help="any painting, through the arbitrary-style network")
+    paint.add_argument("--gatys", metavar="PAINTING",
+                       help="Gatys optimisation towards this painting: one photo per actor at a time "
+                       "(minutes each; one actor per node's CPUs unless --cpus-per-worker)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(p, BatchConfig)
+    add_config_arguments(p, ApplyConfig, skip=_SKIPPED_APPLY)
+    p.set_defaults(run=run)
+
+
+def _painting(args: argparse.Namespace):
+    """What paints every row a manifest does not paint otherwise; None when no flag names it."""
+    from brushwork.batch.plan import Painting, resolve_ref
+
+    for kind in ("model", "style", "gatys"):
+        if getattr(args, kind):
+            return Painting(kind, resolve_ref(kind, getattr(args, kind), Path.cwd()))
+    return None
+
+
+def _summary(result) -> str:
+    c = result.counts
+    rate = c["done"] / result.seconds if result.seconds else 0.0
+    how = f"{result.workers} worker(s) x {result.cpus_per_worker} CPU" if result.workers else "no workers"
+    return (f"{c['done']} painted, {c['skipped']} skipped (already there), {c['failed']} failed"
+            + (f", {c['pending']} pending" if c["pending"] else "")
+            + f" of {len(result.rows)} in {result.seconds:.1f} s ({how}, {rate:.2f} img/s); "
+            f"report: {result.report}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from brushwork.batch.cluster import ClusterError, require_ray
+
+    require_ray()  # before any planning: one line saying how to install it
+    from brushwork.batch.plan import gatys_config, plan_batch
+    from brushwork.batch.run import run_batch
+    from brushwork.cli.progress import ProgressBar
+    from brushwork.config import StylizeConfig
+
+    batch = config_from_args(BatchConfig, args)
+    apply = config_from_args(ApplyConfig, args)
+    stylize = StylizeConfig(size=apply.size) if apply.size else StylizeConfig()
+    stylize = gatys_config(batch.gatys_options, stylize) if batch.gatys_options else stylize
+    painting = _painting(args)
+    if batch.gatys_options and (painting is None or painting.kind != "gatys"):
+        raise ConfigError("--gatys-options go with --gatys PAINTING")
+    items = plan_batch(args.input, args.output, painting, apply, stylize)
+    if not items:
+        raise ConfigError(f"{args.input}: no input files found")
+    try:
+        with ProgressBar(quiet=args.quiet, unit="img") as bar:
+            result = run_batch(items, args.output, batch, apply, stylize, painting, progress=bar)
+    except KeyboardInterrupt:
+        raise BatchInterrupted(f"interrupted; finished outputs are kept and {args.output}/batch_report.csv "
+                               "lists what is pending: run the same command again to resume") from None
+    print(_summary(result))
+    failed = [r for r in result.rows if r["status"] == "failed"]
+    for row in failed[:_SHOWN_FAILURES]:
+        print(f"  failed: {row['reason'] or row['input']}", file=sys.stderr)
+    if len(failed) > _SHOWN_FAILURES:
+        print(f"  ... and {len(failed) - _SHOWN_FAILURES} more (see the report)", file=sys.stderr)
+    if result.error:
+        raise ClusterError(f"the cluster failed part-way ({result.error}); {result.counts['pending']} "
+                           "input(s) pending: run the same command again to resume")
+    finished = result.counts["done"] + result.counts["skipped"]
+    if failed and not finished:
+        raise BrushworkError("no input could be painted")
+    if failed:
+        raise PartialSuccess(f"{len(failed)} of {len(result.rows)} input(s) failed (listed above and in "
+                             f"{result.report})", [r["reason"] for r in failed])
+    return 0

@@ -1,0 +1,262 @@
+"""``brushwork batch`` on a real local Ray instance: corrupt inputs, a killed worker, re-runs, manifests,
+and the same pixels as ``brushwork apply``."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brushwork.batch.plan import Painting, plan_batch
+from brushwork.batch.run import run_batch
+from brushwork.batch.worker import valid_output
+from brushwork.cli import main
+from brushwork.config import ApplyConfig, BatchConfig, StylizeConfig
+from brushwork.errors import EXIT_PARTIAL, ConfigError
+
+ray = pytest.importorskip("ray")
+PHOTOS = Path("/work/shared/data/photos")
+MODEL = Painting("model", "starry-night")
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """One real Ray instance for the module's Ray tests (Ray has no local mode any more; it takes
+    seconds to start, 10-15 s on a busy 2-core machine). The batch engine uses it as it finds it."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _photo(path: Path, seed: int, size: tuple[int, int] = (80, 60)) -> Path:
+    """A real photo (cropped from the shared set when there) or smooth noise, resized to ``size``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sources = sorted(PHOTOS.glob("*.jpg")) if PHOTOS.is_dir() else []
+    if sources:
+        image = Image.open(sources[seed % len(sources)]).convert("RGB")
+    else:
+        rng = np.random.default_rng(seed)
+        image = Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8))
+    image.resize(size, Image.Resampling.BICUBIC).save(path)
+    return path
+
+
+@pytest.fixture()
+def folder(tmp_path) -> Path:
+    root = tmp_path / "in"
+    for i, name in enumerate(["one.jpg", "two.png", "a/three.png", "a/b/four.jpg"]):
+        _photo(root / name, i)
+    (root / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    (root / "notes.txt").write_text("not an image")
+    (root / ".hidden.png").write_bytes(b"skipped: hidden")
+    return root
+
+
+def _report(out: Path) -> list[dict]:
+    with open(out / "batch_report.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _run(items, out, **batch):
+    return run_batch(items, out, BatchConfig(**batch), ApplyConfig(size=64), default=MODEL)
+
+
+@pytest.mark.slow
+def test_corrupt_files_become_failed_rows_and_a_rerun_skips_everything(ray_instance, tmp_path, folder):
+    out = tmp_path / "out"
+    items = plan_batch(folder, out, MODEL, ApplyConfig(size=64))
+    result = _run(items, out, workers=2)
+    by_name = {Path(r["input"]).name: r for r in result.rows}
+    assert set(by_name) == {"one.jpg", "two.png", "three.png", "four.jpg", "broken.jpg", "notes.txt"}
+    assert result.counts == {"done": 4, "skipped": 0, "failed": 2, "pending": 0}
+    assert "broken.jpg" in by_name["broken.jpg"]["reason"] and by_name["notes.txt"]["status"] == "failed"
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert written == {"one.jpg", "two.png", "a/three.png", "a/b/four.jpg", "batch_report.csv"}
+    source = np.asarray(Image.open(folder / "two.png").resize((64, 48)), dtype=np.float32)
+    painted = np.asarray(Image.open(out / "two.png"), dtype=np.float32)
+    assert painted.shape == (48, 64, 3) and np.abs(painted - source).mean() > 10  # really stylised
+    assert [r["status"] for r in _report(out)].count("done") == 4 and len(_report(out)) == 6
+    assert all(r["worker"] and float(r["seconds"]) > 0 for r in result.rows if r["status"] == "done")
+
+    # A half-written output from some other tool and a killed writer's temporary file: the re-run
+    # repaints the first, removes the second and skips everything else without touching it.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
+    (out / "two.png").write_bytes((out / "two.png").read_bytes()[:200])
+    assert not valid_output(out / "two.png")
+    (out / "a" / ".three.k2j4h.png.tmp").write_bytes(b"half")
+    again = _run(plan_batch(folder, out, MODEL, ApplyConfig(size=64)), out, workers=1)
+    assert again.counts == {"done": 1, "skipped": 3, "failed": 2, "pending": 0}
+    assert {Path(r["input"]).name for r in again.rows if r["status"] == "done"} == {"two.png"}
+    assert valid_output(out / "two.png") and again.temp_removed == 1
+    assert not list(out.rglob("*.tmp"))
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")} == stamps
+
+
+@pytest.mark.slow
+def test_same_pixels_as_apply_and_cli_exit_codes(ray_instance, tmp_path, folder, capsys):
+    """`batch` and `apply` on the same folder with a shipped per-style model: identical files."""
+    by_apply, by_batch = tmp_path / "apply", tmp_path / "batch"
+    code = main(["apply", "starry-night", str(folder), "-o", str(by_apply), "--size", "96", "-q"])
+    assert code in (0, EXIT_PARTIAL)  # apply too skips the two unreadable files
+    capsys.readouterr()
+    code = main(["batch", str(folder), "-o", str(by_batch), "--model", "starry-night", "--size", "96", "-q",
+                 "--workers", "2"])
+    captured = capsys.readouterr()
+    assert code == EXIT_PARTIAL, captured.err  # two unreadable inputs, four painted
+    assert "4 painted, 0 skipped" in captured.out and "broken.jpg" in captured.err
+    outputs = sorted(p.relative_to(by_apply) for p in by_apply.rglob("*") if p.is_file())
+    assert len(outputs) == 4
+    for relative in outputs:
+        a = np.asarray(Image.open(by_apply / relative))
+        b = np.asarray(Image.open(by_batch / relative))
+        assert a.shape == b.shape and np.array_equal(a, b), relative
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_and_duplicates_nothing(ray_instance, tmp_path):
+    """SIGKILL one actor's process after its first result: Ray restarts it and retries its batches;
+    every input ends done exactly once, with a complete output and no temporary files left."""
+    root = tmp_path / "in"
+    for i in range(24):
+        _photo(root / f"p{i:02d}.png", i, (160, 120))
+    out = tmp_path / "out"
+    killed: dict[str, int] = {}
+
+    def kill_first_worker(row: dict) -> None:
+        if not killed:
+            pid = int(row["worker"].rsplit(":", 1)[1])
+            killed["pid"], killed["finished_before"] = pid, sum(1 for p in out.glob("*.png"))
+            os.kill(pid, signal.SIGKILL)
+
+    items = plan_batch(root, out, MODEL, ApplyConfig(size=128, batch_size=1))
+    result = run_batch(items, out, BatchConfig(workers=2), ApplyConfig(size=128, batch_size=1),
+                       default=MODEL, on_row=kill_first_worker)
+    assert killed and killed["finished_before"] < 24  # it really died mid-run
+    assert result.counts == {"done": 24, "skipped": 0, "failed": 0, "pending": 0}
+    assert result.duplicates == 0 and len({r["input"] for r in result.rows}) == 24
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"p{i:02d}.png" for i in range(24)]
+                                                           + ["batch_report.csv"])
+    assert all(valid_output(out / f"p{i:02d}.png") for i in range(24))
+    workers = {r["worker"] for r in result.rows}
+    assert len(workers) >= 2 and not list(out.glob(".*"))
+
+
+@pytest.mark.slow
+def test_manifest_rows_choose_their_own_painting_and_options(ray_instance, tmp_path):
+    root = tmp_path / "shop"
+    for i in range(3):
+        _photo(root / f"{i}.jpg", i)
+    manifest = root / "list.csv"
+    manifest.write_text("input,output,model,style,size\n"
+                        "0.jpg,,,,\n"
+                        "1.jpg,wave/1.png,great-wave,,48\n"
+                        f"2.jpg,,,{_photo(tmp_path / 'painting.png', 7)},\n"
+                        "missing.jpg,,,,\n"
+                        "0.jpg,tiny.png,,,5\n")
+    out = tmp_path / "out"
+    items = plan_batch(manifest, out, MODEL, ApplyConfig(size=64))
+    assert [i.error != "" for i in items] == [False, False, False, False, True]  # size 5 is refused
+    result = run_batch(items, out, BatchConfig(workers=1), ApplyConfig(size=64), default=MODEL)
+    status = [r["status"] for r in result.rows]
+    assert status == ["done", "done", "done", "failed", "failed"]
+    assert Image.open(out / "0.jpg").size == (64, 48) and Image.open(out / "wave" / "1.png").size == (48, 36)
+    assert [r["painting"] for r in result.rows[:3]] == ["model:starry-night", "model:great-wave",
+                                                         "style:painting.png"]
+    assert "no such file" in result.rows[3]["reason"] and "size" in result.rows[4]["reason"]
+
+    with pytest.raises(ConfigError, match="both be written"):
+        (root / "dup.jsonl").write_text('{"input": "0.jpg"}\n{"input": "1.jpg", "output": "0.jpg"}\n')
+        plan_batch(root / "dup.jsonl", out, MODEL)
+    with pytest.raises(ConfigError, match="unknown manifest column"):
+        (root / "typo.csv").write_text("input,strenght\n0.jpg,0.5\n")
+        plan_batch(root / "typo.csv", out, MODEL)
+
+
+@pytest.mark.slow
+def test_gatys_runs_one_optimisation_per_photo_on_whole_node_actors(ray_instance, tmp_path):
+    root = tmp_path / "in"
+    for i in range(2):
+        _photo(root / f"{i}.png", i)
+    painting = Painting("gatys", str(_photo(tmp_path / "painting.png", 5)))
+    stylize = StylizeConfig(size=32, iterations=3, weights="random", multiscale=False)
+    out = tmp_path / "out"
+    result = run_batch(plan_batch(root, out, painting, stylize=stylize), out, BatchConfig(), stylize=stylize,
+                       default=painting)
+    assert result.counts["done"] == 2 and (result.workers, result.cpus_per_worker) == (1, 2)
+    assert Image.open(out / "0.png").size == (32, 24)
+
+
+def test_without_ray_the_command_says_how_to_install_it(tmp_path, folder, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    assert main(["batch", str(folder), "-o", str(tmp_path / "out"), "--model", "starry-night"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['brushwork: error: this needs Ray: pip install "brushwork[cluster]"']
+
+
+def test_bad_plans_are_refused_before_any_work(tmp_path, folder):
+    with pytest.raises(ConfigError, match="must not be the input folder"):
+        plan_batch(folder, folder, MODEL)
+    with pytest.raises(ConfigError, match="address"):
+        BatchConfig(engine="local", address="ray://head:10001")
+    nested = plan_batch(folder, folder / "styled", MODEL)  # outputs inside the input: never re-read
+    (folder / "styled").mkdir()
+    _photo(folder / "styled" / "one.jpg", 0)
+    assert len(plan_batch(folder, folder / "styled", MODEL)) == len(nested) == 6
+
+
+@pytest.mark.slow
+def test_evaluate_on_ray_actors_gives_the_inline_numbers_and_shares_its_cache(ray_instance, tmp_path):
+    from brushwork.config import EvaluateConfig
+    from brushwork.evaluation.run import evaluate
+
+    photos, paintings = tmp_path / "photos", tmp_path / "paintings"
+    for i in range(2):
+        _photo(photos / f"{i}.png", i, (48, 36))
+    _photo(paintings / "p.png", 9, (40, 40))
+    (photos / "broken.png").write_bytes(b"not an image")
+
+    def config(out: Path, **kw) -> EvaluateConfig:
+        return EvaluateConfig(contents=(str(photos),), styles=(str(paintings),), output=str(out), size=48,
+                              eval_size=48, reference_weights="random", threads=1,
+                              methods=("gatys:iterations=2,weights=random", "arbitrary"), **kw)
+
+    on_ray = evaluate(config(tmp_path / "ray", engine="local", workers=2))
+    inline = evaluate(config(tmp_path / "inline"))
+    assert on_ray.computed == inline.computed == 4 and len(on_ray.rows) == 6
+    assert [(r["content"], r["method"], r["status"]) for r in on_ray.rows] == \
+        [(r["content"], r["method"], r["status"]) for r in inline.rows]
+    for ray_row, row in zip(on_ray.rows, inline.rows):
+        if row["status"] == "ok":
+            for metric in ("content_loss", "style_loss", "ssim"):
+                assert ray_row[metric] == pytest.approx(row[metric], rel=1e-4), metric
+        else:
+            assert "not an image" in ray_row["reason"]
+    assert (tmp_path / "ray" / "report.html").is_file()
+    assert evaluate(config(tmp_path / "ray")).computed == 0  # the inline engine reuses the Ray run's cache
+
+
+def test_actor_plan_follows_the_cpus():
+    from brushwork.batch.cluster import plan_actors
+
+    class TwoNodes:  # what Ray reports for a head with 0 CPUs and two 4-CPU workers
+        def nodes(self):
+            return [{"Alive": True, "Resources": {"CPU": c}} for c in (0, 4, 4)]
+
+        def cluster_resources(self):
+            return {"CPU": 8}
+
+    cluster = TwoNodes()
+    assert plan_actors(cluster, BatchConfig(address="auto"), whole_node=False, items=100) == (8, 1)
+    assert plan_actors(cluster, BatchConfig(address="auto"), whole_node=True, items=100) == (2, 4)
+    assert plan_actors(cluster, BatchConfig(address="auto"), whole_node=False, items=3) == (3, 1)
+    # a cluster may still grow (nodes joining, an autoscaler): a larger request waits instead of failing
+    grown = BatchConfig(address="auto", workers=20)
+    assert plan_actors(cluster, grown, whole_node=False, items=100) == (20, 1)
+    with pytest.raises(ConfigError, match="need 16 CPUs"):  # this machine cannot grow: refused at once
+        plan_actors(cluster, BatchConfig(workers=8, cpus_per_worker=2), whole_node=False, items=100)
