@@ -190,11 +190,13 @@ def test_page_static_files_and_offline_docs(make_client):
     # The new form fields are described with their types and ranges.
     form = paths["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     fields = schema["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]]["properties"]
-    for name in ("strength", "second_weight"):
-        assert (fields[name]["minimum"], fields[name]["maximum"]) == (0, 1), name
-        assert {"type": "number"} in fields[name]["anyOf"]
+    for name in ("strength", "second_weight"):  # a number in range, or empty ("not given"; never "null")
+        number, empty = fields[name]["anyOf"]
+        assert number["type"] == "number" and (number["minimum"], number["maximum"]) == (0, 1), name
+        assert empty == {"type": "string", "maxLength": 0}, name
     for name in ("painting", "second_painting"):
-        assert any(option.get("contentMediaType") for option in fields[name]["anyOf"]), name
+        assert fields[name]["anyOf"][0].get("contentMediaType"), name
+    assert fields["size"]["anyOf"][0]["maximum"] == 1024 and "canyon" in fields["sample"]["anyOf"][0]["enum"]
     assert "second_style" in fields and "fast" in fields["method"]["description"]
 
 

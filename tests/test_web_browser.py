@@ -229,7 +229,7 @@ def test_api_docs_render_offline(server, browser):
     page = browser.new_page()
     problems = _watch(page)
     page.goto(f"{server}/docs")
-    page.wait_for_selector("#operations-jobs-submit_api_jobs_post", timeout=20_000)
+    page.wait_for_selector("#operations-jobs-submit_job", timeout=20_000)  # its operationId
     assert not problems, problems  # nothing fetched from a CDN (or anywhere else)
 
 

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -124,10 +125,12 @@ def serve_in_thread(app, port: int | None = None, timeout: float = 20.0) -> Iter
     """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
     import uvicorn
 
+    from brushwork.web.server import uvicorn_config
+
     port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
-    )
+    settings = uvicorn_config(app, app.state.config, "warning", host="127.0.0.1", port=port,
+                              timeout_graceful_shutdown=2)
+    server = uvicorn.Server(settings)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -157,27 +160,48 @@ def wait_until_healthy(url: str, timeout: float, alive: Callable[[], bool]) -> b
         time.sleep(0.05)
 
 
-@contextlib.contextmanager
-def serve_cli(data_dir: str | os.PathLike, *extra_args: str, timeout: float = 60.0) -> Iterator[str]:
-    """Run ``python -m brushwork serve`` as a user starts it, on a free loopback port; yields its URL.
+def start_cli_server(
+    data_dir: str | os.PathLike, *extra_args: str, timeout: float = 60.0
+) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m brushwork serve`` as a user starts it, on a free loopback port, and wait
+    until it answers; returns the process (the caller stops it) and its URL.
 
-    Its output is collected and shown only if it fails to start.
+    Its output goes to a temporary file (a pipe nobody reads would fill up and stall the server
+    under load), shown only if it fails to start.
     """
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     command = [sys.executable, "-m", "brushwork", "serve", "--port", str(port),
                "--data-dir", str(Path(data_dir)), "--log-level", "warning", *extra_args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+    process.log = log  # type: ignore[attr-defined]  # closed with the process object
     url = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_healthy(url, timeout, lambda: process.poll() is None):
+    if not wait_until_healthy(url, timeout, lambda: process.poll() is None):
+        process.kill()
+        process.wait()
+        log.seek(0)
+        raise RuntimeError(f"brushwork serve did not start:\n{log.read()}")
+    return process, url
+
+
+def stop_cli_server(process: subprocess.Popen) -> None:
+    """Stop a server started by ``start_cli_server`` (SIGTERM, then SIGKILL after 20 s)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
             process.kill()
-            raise RuntimeError(f"brushwork serve did not start:\n{process.communicate()[0]}")
+            process.wait()
+    process.log.close()  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def serve_cli(data_dir: str | os.PathLike, *extra_args: str, timeout: float = 60.0) -> Iterator[str]:
+    """Run ``python -m brushwork serve`` (see ``start_cli_server``) for a ``with`` block; yields its URL."""
+    process, url = start_cli_server(data_dir, *extra_args, timeout=timeout)
+    try:
         yield url
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_cli_server(process)

@@ -28,16 +28,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the web app pulls in FastAPI and torch (~2 s), which
     # `brushwork --help` and the other commands must not pay (see brushwork.cli.main).
-    import uvicorn
-
     from brushwork.web.app import create_app
+    from brushwork.web.server import run_server
 
     config: WebServiceConfig = config_from_args(WebServiceConfig, args)
     app = create_app(config)
     print(
         f"brushwork: serving on http://{config.host}:{config.port}/  (data: {config.data_path})", flush=True
     )
-    uvicorn.run(
-        app, host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=5
-    )
+    run_server(app, config, log_level=args.log_level)
     return 0

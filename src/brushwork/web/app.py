@@ -24,6 +24,7 @@ from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import JobManager
 from brushwork.web.methods import Method, default_methods
 from brushwork.web.routes import catalogue, jobs, pages
+from brushwork.web.schemas import Problem, tune_openapi
 from brushwork.web.styles import Registry
 from brushwork.web.uploads import BodyLimitMiddleware
 
@@ -66,12 +67,21 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
         finally:
             await run_in_threadpool(manager.stop)
 
-    app = FastAPIOffline(title="brushwork", version=__version__, lifespan=lifespan, description=DESCRIPTION)
+    app = FastAPIOffline(
+        title="brushwork",
+        version=__version__,
+        lifespan=lifespan,
+        description=DESCRIPTION,
+        separate_input_output_schemas=False,  # documented answers need not carry their defaults
+        responses={422: {"model": Problem, "description": "a field missing or of the wrong type"}},
+    )
     app.state.config = config
     app.state.methods = methods
     app.state.manager = manager
     app.state.registry = Registry(config, methods)
-    app.add_middleware(BodyLimitMiddleware, limit=2 * config.max_upload_bytes + 2**20)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=2 * config.max_upload_bytes + 2**20, timeout=config.body_timeout
+    )
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -84,4 +94,15 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(catalogue.router)
     app.include_router(jobs.router)
+    generated = app.openapi
+
+    def openapi() -> dict:
+        """FastAPI's schema, tuned once to what this server accepts (see schemas.tune_openapi)."""
+        if not getattr(app.state, "openapi_tuned", False):
+            rules = jobs.form_rules(config, methods, app.state.registry)
+            app.openapi_schema = tune_openapi(generated(), rules, jobs.form_examples(app.state.registry))
+            app.state.openapi_tuned = True
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

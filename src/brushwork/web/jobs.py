@@ -235,6 +235,8 @@ class JobManager:
                 continue
             if job.id != record.parent.name:
                 continue
+            for stray in record.parent.glob(".*.tmp"):  # a write cut short by a kill (fileio.atomic_path)
+                stray.unlink(missing_ok=True)
             if job.status in ACTIVE:
                 job.status, job.error, job.finished = "failed", INTERRUPTED, time.time()
                 self._save(job)
@@ -354,11 +356,17 @@ class JobManager:
         self.touch(job)
 
     def stats(self) -> dict:
+        """Per lane: workers, jobs running, waiting, capacity. "running" counts jobs by their status,
+        as clients see them (a worker is still busy for a moment after its job is marked done)."""
         with self.lock:
+            running = collections.Counter(
+                self.methods[j.method].lane for j in self.jobs.values()
+                if j.status == "running" and j.method in self.methods
+            )
             return {
                 name: {
                     "workers": lane.workers,
-                    "running": lane.busy,
+                    "running": running[name],
                     "waiting": len(lane.waiting),
                     "capacity": lane.capacity,
                 }

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from brushwork.config import ApplyConfig, StylizeConfig
+from brushwork.config import DEFAULT_TOLERANCE, ApplyConfig, StylizeConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.models import shipped_models
@@ -145,6 +145,10 @@ class GatysMethod:
             content_weight=options.content_weight,
             preserve_colors=options.preserve_colors,
             weights=self.weights,
+            # The page's iteration slider is the most a job runs at its one size (its time
+            # estimate counts them); the --tolerance rule may stop it sooner.
+            multiscale=False,
+            tolerance=DEFAULT_TOLERANCE,
         )
         return GatysPainter(config)
 

@@ -12,22 +12,32 @@ import io
 import json
 import warnings
 
+import anyio
 from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brushwork.errors import ImageError
-from brushwork.images import decode_image
+from brushwork.images import INPUT_FORMATS, decode_image
 
-#: Formats accepted from a browser; anything else is 415 whatever its name or content type.
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+#: Formats accepted from a browser: the command line's own rule (brushwork.images.INPUT_FORMATS);
+#: anything else is 415 whatever its name or content type.
+ALLOWED_FORMATS = INPUT_FORMATS
+FORMAT_LIST = ", ".join(sorted(ALLOWED_FORMATS))
 READ_CHUNK = 1 << 20
-#: Leading bytes of the accepted formats: a file that starts like one but does not open is corrupt.
-SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+#: Headers of an answer that ends the connection (a refused body may still be streaming in).
+CLOSE = {"Connection": "close"}
+#: Leading bytes of the common accepted formats: a file that starts like one but does not open is
+#: corrupt (400), not of another type (415).
+SIGNATURES = (
+    b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ", b"qoif", b"8BPS", b"icns", b"DDS ",
+)
 
 
 def looks_like_image(data: bytes) -> bool:
-    return data.startswith(SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    riff_webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return data.startswith(SIGNATURES) or riff_webp or data[4:12] in (b"ftypavif", b"ftypavis")
 
 
 async def read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -65,13 +75,9 @@ def sniff(data: bytes, what: str, max_pixels: int) -> tuple[str, int, int]:
             ) from None
         if looks_like_image(data):
             raise HTTPException(400, f"the {what} is a corrupt or truncated image file") from None
-        raise HTTPException(
-            415, f"the {what} is not an image file (JPEG, PNG, WebP, GIF, BMP or TIFF)"
-        ) from None
+        raise HTTPException(415, f"the {what} is not an image file ({FORMAT_LIST})") from None
     if fmt not in ALLOWED_FORMATS:
-        raise HTTPException(
-            415, f"the {what} is a {fmt or 'unknown'} file; send JPEG, PNG, WebP, GIF, BMP or TIFF"
-        )
+        raise HTTPException(415, f"the {what} is a {fmt or 'unknown'} file; send one of {FORMAT_LIST}")
     if width * height > max_pixels:
         raise HTTPException(
             413,
@@ -91,11 +97,17 @@ def decode_upload(data: bytes, what: str, max_pixels: int) -> Image.Image:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``limit`` bytes with 413, before they are buffered anywhere."""
+    """Refuse request bodies over ``limit`` bytes with 413, before they are buffered anywhere, and
+    bodies still incomplete ``timeout`` seconds after the request came in with 408.
 
-    def __init__(self, app: ASGIApp, limit: int):
+    Both answers close the connection (``Connection: close``): a client that is still sending
+    cannot keep it open by trickling more bytes.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, timeout: float = 120.0):
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,14 +120,26 @@ class BodyLimitMiddleware:
             await _send_json(send, 413, message)
             return
         seen = 0
+        complete = not (length not in ("", "0") or b"transfer-encoding" in headers)  # no body to wait for
+        deadline = anyio.current_time() + self.timeout
 
         async def limited() -> Message:
-            nonlocal seen
-            incoming = await receive()
+            nonlocal seen, complete
+            if complete:  # the body is in: later receives wait for a disconnect, without a deadline
+                return await receive()
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())) as scope_:
+                incoming = await receive()
+            if scope_.cancelled_caught:
+                raise HTTPException(
+                    408,
+                    f"the request body did not arrive within {self.timeout:g} s; please try again",
+                    headers=CLOSE,
+                )
             if incoming["type"] == "http.request":
                 seen += len(incoming.get("body", b""))
+                complete = not incoming.get("more_body", False)
                 if seen > self.limit:
-                    raise HTTPException(413, message)
+                    raise HTTPException(413, message, headers=CLOSE)
             return incoming
 
         await self.app(scope, limited, send)

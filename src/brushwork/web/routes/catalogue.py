@@ -9,15 +9,17 @@ from starlette.concurrency import run_in_threadpool
 from brushwork import __version__
 from brushwork.web.deps import Config, Gallery, Manager, Methods
 from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS
+from brushwork.web.schemas import Health, errors
 from brushwork.web.styles import Registry
 
 IMAGE_CACHE = {"Cache-Control": "public, max-age=3600"}
-JPEG = {200: {"content": {"image/jpeg": {}}}}
+JPEG = {200: {"content": {"image/jpeg": {}}}, **errors(404)}
 
 router = APIRouter(prefix="/api")
 
 
-@router.get("/health", tags=["service"], summary="Liveness and queue state")
+@router.get("/health", tags=["service"], summary="Liveness and queue state", response_model=None,
+            responses={200: {"model": Health}})
 async def health(manager: Manager) -> dict:
     return {"status": "ok", "version": __version__, "lanes": manager.stats()}
 

@@ -20,6 +20,7 @@ from brushwork.images import open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods
 from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull
 from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, JobOptions, Method, StyleInput
+from brushwork.web.schemas import JobView, errors
 from brushwork.web.styles import Registry, Style
 from brushwork.web.uploads import decode_upload, read_limited
 
@@ -30,6 +31,15 @@ INLINE_POLL_SECONDS = 0.02
 SSE_KEEPALIVE_SECONDS = 15.0
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+#: OpenAPI links from a submitted job to what can be done with it (schemathesis follows them). Not
+#: the preview: only Gatys jobs make one, after their first iteration.
+JOB_LINKS = {
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
+    for name, operation in (
+        ("GetJob", "get_job"), ("JobEvents", "job_events"), ("JobResult", "job_result"),
+        ("JobPhoto", "job_photo"), ("CancelJob", "cancel_job"),
+    )
+}
 
 
 def job_view(job: Job, manager: JobManager) -> dict:
@@ -191,6 +201,37 @@ def check_second(
     return entry
 
 
+def form_rules(config: WebServiceConfig, methods: dict[str, Method], registry: Registry) -> dict[str, dict]:
+    """What ``POST /api/jobs`` accepts on this server, for its OpenAPI schema (schemas.tune_openapi):
+    the ids of its gallery, samples and methods, and the ranges ``job_options`` checks."""
+    low, high = WEIGHT_LIMITS
+    return {
+        "sample": {"enum": sorted(registry.samples)},
+        "style": {"enum": sorted(registry.styles)},
+        "second_style": {"enum": sorted(s.id for s in registry.styles.values() if s.painting is not None)},
+        "method": {"enum": list(methods)},
+        "size": {"minimum": MIN_SIZE, "maximum": config.max_size},
+        "iterations": {"minimum": 1, "maximum": config.max_iterations},
+        "style_weight": {"minimum": low, "maximum": high},
+        "content_weight": {"minimum": low, "maximum": high},
+    }
+
+
+def form_examples(registry: Registry) -> dict[str, list[dict]]:
+    """Forms that paint on this server (the OpenAPI examples; schemathesis starts from them)."""
+    sample = next(iter(registry.samples), None)
+    fit = {m: next((s for s in registry.styles.values() if m in s.methods), None) for m in ("fast", "gatys")}
+    forms = [
+        {"sample": sample, "style": style.id, "method": method, "size": 64, "iterations": 2}
+        for method, style in fit.items()
+        if sample and style
+    ]
+    for form in forms:
+        if form["method"] != "gatys":
+            del form["iterations"]
+    return {"Body_submit_job": forms}
+
+
 def check_painting_size(art: Image.Image, what: str, minimum: int) -> None:
     """A method may need some pixels to read a style from (the any-painting network: as in the CLI)."""
     if min(art.size) < minimum:
@@ -205,13 +246,12 @@ def check_painting_size(art: Image.Image, what: str, minimum: int) -> None:
     "",
     status_code=202,
     summary="Submit a job (photo or sample, style name or uploaded painting, optional second painting)",
+    operation_id="submit_job",
+    response_model=None,
     responses={
-        200: {"description": "finished at once (the fast methods)"},
-        404: {"description": "unknown sample or style id"},
-        413: {"description": "upload too large"},
-        415: {"description": "not an image"},
-        422: {"description": "an option out of range, or a choice the method cannot paint"},
-        429: {"description": "queue full"},
+        200: {"model": JobView, "description": "finished at once (the fast methods)", "links": JOB_LINKS},
+        202: {"model": JobView, "description": "queued or running: follow it", "links": JOB_LINKS},
+        **errors(400, 404, 408, 413, 415, 422, 429),
     },
 )
 async def submit(
@@ -328,7 +368,13 @@ async def submit(
     return JSONResponse(job_view(job, manager), status_code=status, headers=location)
 
 
-@router.get("/{job_id}", summary="A job's state and progress")
+@router.get(
+    "/{job_id}",
+    summary="A job's state and progress",
+    operation_id="get_job",
+    response_model=None,
+    responses={200: {"model": JobView}, **errors(404)},
+)
 async def get_job(job: JobInPath, manager: Manager) -> dict:
     return job_view(job, manager)
 
@@ -336,7 +382,8 @@ async def get_job(job: JobInPath, manager: Manager) -> dict:
 @router.get(
     "/{job_id}/events",
     summary="Progress as Server-Sent Events",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    operation_id="job_events",
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
 )
 async def job_events(job: JobInPath, manager: Manager, request: Request) -> StreamingResponse:
     async def stream():
@@ -364,18 +411,19 @@ async def job_events(job: JobInPath, manager: Manager, request: Request) -> Stre
 
 
 def _job_file(
-    manager: JobManager, job: Job, kind: str, media: str, headers: dict | None = None
+    manager: JobManager, job: Job, kind: str, media: str, headers: dict | None = None, missing: int = 404
 ) -> FileResponse:
     path = manager.file(job.id, kind)
     if path is None:
-        raise HTTPException(404, f"this job has no {kind} image yet")
+        raise HTTPException(missing, f"this job has no {kind} image yet")
     return FileResponse(path, media_type=media, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 @router.get(
     "/{job_id}/result",
     summary="The result PNG",
-    responses={200: {"content": {"image/png": {}}}, 409: {"description": "not finished"}},
+    operation_id="job_result",
+    responses={200: {"content": {"image/png": {}}}, **errors(404, 409, 422)},
 )
 async def job_result(job: JobInPath, manager: Manager, download: bool = False) -> FileResponse:
     if job.status != "done":
@@ -390,22 +438,31 @@ async def job_result(job: JobInPath, manager: Manager, download: bool = False) -
 @router.get(
     "/{job_id}/preview",
     summary="The latest preview (Gatys)",
-    responses={200: {"content": {"image/jpeg": {}}}},
+    operation_id="job_preview",
+    responses={200: {"content": {"image/jpeg": {}}}, **errors(404, 409)},
 )
 async def job_preview(job: JobInPath, manager: Manager) -> FileResponse:
-    return _job_file(manager, job, "preview", "image/jpeg")
+    """409 while the job has no preview (not started; fast jobs make none): the job exists."""
+    return _job_file(manager, job, "preview", "image/jpeg", missing=409)
 
 
 @router.get(
     "/{job_id}/photo",
     summary="The photo as the job uses it (for before/after)",
-    responses={200: {"content": {"image/png": {}}}},
+    operation_id="job_photo",
+    responses={200: {"content": {"image/png": {}}}, **errors(404)},
 )
 async def job_photo(job: JobInPath, manager: Manager) -> FileResponse:
     return _job_file(manager, job, "photo", "image/png")
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
+@router.post(
+    "/{job_id}/cancel",
+    summary="Cancel a queued or running job",
+    operation_id="cancel_job",
+    response_model=None,
+    responses={200: {"model": JobView}, **errors(404, 409)},
+)
 async def cancel_job(job: JobInPath, manager: Manager) -> dict:
     if job.status in TERMINAL:
         raise HTTPException(409, f"this job has already finished ({job.status})")
