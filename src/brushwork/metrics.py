@@ -53,6 +53,12 @@ METRICS: dict[str, str] = {
     "seconds": "wall time of the method's call (models loaded and warmed up beforehand, not counted)",
     "peak_mem_mb": "largest rise of the process's resident memory during the call, sampled every 10 ms",
     "temporal": "videos only: mean absolute difference of consecutive stylised frames (no optical flow)",
+    "warp_error": "videos only: warping error (Lai et al. 2018): mean squared difference of each result "
+                  "frame and the previous one warped onto it by the input's optical flow (DIS), over pixels "
+                  "whose flow passes the forward-backward check, [0, 1] RGB, averaged over frames; scene "
+                  "cuts skipped; fast paths are steadied as apply does (--temporal); lower = less flicker",
+    "warp_error_per_frame": "videos only: the same for the method's frames painted one by one (the baseline)",
+    "warp_error_input": "videos only: the same for the input video itself (the floor flow and warping allow)",
 }
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from PIL import Image
 
 from brushwork.errors import BrushworkError
-from brushwork.images import decode_image, normalize_image, walk_files
+from brushwork.evaluation.video import VIDEO_SUFFIXES, is_video_file, read_frames
+from brushwork.images import decode_image, normalize_image, read_input_file, walk_files
 
 #: Files taken from a folder (a file named on its own is always tried, whatever its suffix).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -47,7 +48,7 @@ def expand_paths(entries: Iterable[str]) -> list[Path]:
     for entry in entries:
         path = Path(entry)
         if path.is_dir():
-            paths += walk_files(path, IMAGE_SUFFIXES)
+            paths += walk_files(path, IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         else:
             paths.append(path)
     return paths
@@ -56,26 +57,32 @@ def expand_paths(entries: Iterable[str]) -> list[Path]:
 def load_input(path: Path, max_frames: int) -> Input:
     """Read a file into an Input; an unreadable one carries its error instead of pixels."""
     item = Input(path=path, name=path.stem)
-    if not path.is_file():
-        item.error = f"{path}: no such file" if not path.exists() else f"{path}: not a file"
-        return item
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        item.error = f"{path}: cannot read ({exc.strerror or exc})"
+        data = read_input_file(path)  # regular files only, bounded: a pipe or /dev/zero never hangs us
+    except BrushworkError as exc:
+        item.error = str(exc)
         return item
     item.digest = hashlib.sha256(data).hexdigest()
+    if is_video_file(path):  # a clip: its first max_frames frames, through FFmpeg
+        try:
+            item.frames = read_frames(path, max_frames)
+        except BrushworkError as exc:
+            item.error = str(exc)
+        return item
     try:
         first = decode_image(data, name=str(path))
     except BrushworkError as exc:
         item.error = str(exc)
         return item
     item.frames = [first]
-    with Image.open(io.BytesIO(data)) as raw:
-        count = getattr(raw, "n_frames", 1)  # only animated formats have frames
-        for index in range(1, min(count, max_frames)):
-            raw.seek(index)
-            item.frames.append(normalize_image(raw.copy()))
+    try:
+        with Image.open(io.BytesIO(data)) as raw:
+            count = getattr(raw, "n_frames", 1)  # only animated formats have frames
+            for index in range(1, min(count, max_frames)):
+                raw.seek(index)
+                item.frames.append(normalize_image(raw.copy()))
+    except Exception:  # noqa: BLE001 - a broken later frame: keep the frames that decoded
+        pass
     return item
 
 

@@ -289,6 +289,41 @@ def write_time(out: Path, summary: list[dict]) -> Path:
     return _save_figure(fig, out / "time.png")
 
 
+def write_flicker(out: Path, rows: list[dict]) -> dict[str, Path]:
+    """Videos: warping error over time (input floor, per-frame, result) per video result, and the
+    strips of consecutive frames (input / per-frame / result) each result saved; nothing without videos."""
+    videos = [r for r in rows if r.get("status") == "ok" and isinstance(r.get("warp_errors"), dict)][:12]
+    if not videos:
+        return {}
+    fig, axes = plt.subplots(len(videos), 1, figsize=(7, 1.9 * len(videos)), squeeze=False)
+    for ax, row in zip(axes[:, 0], videos):
+        series = row["warp_errors"]
+        for name, style in (("input", ":"), ("per_frame", "--"), ("result", "-")):
+            values = [math.nan if v is None else v for v in series.get(name, [])]
+            ax.plot(range(1, len(values) + 1), values, style, marker=".", label=name.replace("_", "-"))
+        ax.set_title(f"{row['method']} | {row['content']} x {row['style']}", fontsize=8)
+        ax.set_ylabel("warping error", fontsize=7)
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    axes[-1, 0].set_xlabel("frame t (error of t against t-1; gaps: scene cuts)")
+    fig.tight_layout()
+    files = {"flicker": _save_figure(fig, out / "flicker.png")}
+    strips = [(r, out / r["image"].replace(".png", "_strip.png")) for r in videos if r.get("image")]
+    strips = [(r, p) for r, p in strips if p.is_file()]
+    if strips:
+        fig, axes = plt.subplots(len(strips), 1, figsize=(8, 2.6 * len(strips)), squeeze=False)
+        for ax, (row, path) in zip(axes[:, 0], strips):
+            with Image.open(path) as strip:
+                ax.imshow(strip.convert("RGB"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{row['method']} | {row['content']} x {row['style']}: input / per-frame / result",
+                         fontsize=8)
+        fig.tight_layout()
+        files["video_strips"] = _save_figure(fig, out / "video_strips.png")
+    return files
+
+
 def sweep_values(config, methods) -> tuple[str, list[str]] | None:
     if not config.sweep:
         return None
@@ -424,6 +459,8 @@ code {{ background: #f4f4f4; padding: 0 3px; }}
 {figure("time", "median seconds and peak extra memory per result on this machine")}
 {figure("sweep", "metric curves over the swept values")}
 {figure("sweep_strip", "one photo × painting over the swept values")}
+{figure("flicker", "videos: warping error of each frame against the previous (lower = steadier)")}
+{figure("video_strips", "videos: consecutive frames of the input, painted one by one, and the result")}
 <h2>All results</h2>
 {_table(rows, result_columns, extra=thumb)}
 </body></html>
@@ -442,5 +479,6 @@ def write_report(out: Path, config, rows: list[dict], summary: list[dict], conte
     }
     if config.sweep:
         files.update(write_sweep(out, config, rows, methods, contents, styles))
+    files.update(write_flicker(out, rows))
     files["report"] = write_html(out, config, rows, summary, files)
     return files

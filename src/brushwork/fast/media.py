@@ -8,6 +8,8 @@ Progress goes to a ``ProgressCallback``; nothing here prints.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,11 +21,15 @@ import torch
 from PIL import Image, ImageSequence
 
 from brushwork.config import ApplyConfig
-from brushwork.errors import ConfigError, ImageError
+from brushwork.errors import BrushworkError, ConfigError, ImageError
 from brushwork.fast.inference import Stylizer, stylize_images
-from brushwork.fileio import atomic_path
+from brushwork.fast.video import FrameStylizer
+from brushwork.fileio import NAME_MAX, atomic_path
 from brushwork.images import (
+    MIN_SIDE,
     SAVE_FORMATS,
+    check_side,
+    file_kind,
     image_to_tensor,
     open_image,
     resize_longest,
@@ -61,17 +67,74 @@ def _job(source: Path, relative: Path, output_dir: Path) -> Job:
     return Job(source, output_dir / _target_name(relative), source.suffix.lower() in VIDEO_SUFFIXES)
 
 
-def plan_jobs(inputs: list[str], output_dir: Path) -> list[Job]:
-    """One job per file; folders are walked recursively and keep their layout under ``output_dir``."""
+def single_output(inputs: list[str], output: Path) -> bool:
+    """``apply MODEL photo.jpg -o out.png``: one input file and an output named like an image (or a
+    video) that is not an existing folder: the result is written to that file, not into a folder."""
+    suffix = output.suffix.lower()
+    return (len(inputs) == 1 and not Path(inputs[0]).is_dir() and not output.is_dir()
+            and (suffix in SAVE_FORMATS or suffix in VIDEO_SUFFIXES))
+
+
+def _source_problem(path: Path) -> str | None:
+    """Why a named input cannot be a job (missing, a pipe, a device...), or None."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"{path}: no such file or folder"
+    except OSError as exc:
+        return f"{path}: cannot read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return f"{path}: {file_kind(mode)}, not a regular file; skipped"
+
+
+def _target_problem(job: Job) -> str | None:
+    """Why a job's result could not be written (checked before any work), or None."""
+    target = job.target
+    if len(os.fsencode(target.name)) > NAME_MAX:
+        return f"{job.source}: its output name {target.name[:40]}... is too long for the file system"
+    if target.is_dir():
+        return f"{job.source}: its output {target} is an existing folder"
+    if target.exists() and not target.is_file():
+        return f"{job.source}: its output {target} exists and is not a regular file"
+    return None
+
+
+def plan_jobs(inputs: list[str], output_dir: Path, skipped: list[str] | None = None) -> list[Job]:
+    """One job per file; folders are walked recursively and keep their layout under ``output_dir``.
+
+    With ``skipped`` (a list), an input that cannot be a job (missing, a named pipe or device, a
+    result that could not be written) is named there, one line each, and the rest go ahead; without
+    it the first such input raises. When ``single_output(inputs, output_dir)``, ``output_dir`` is
+    the result file itself."""
+    problems: list[str] = []
     jobs: list[Job] = []
+    single = single_output(inputs, output_dir)
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            jobs += [_job(f, f.relative_to(path), output_dir) for f in walk_files(path)]
-        elif path.is_file():
-            jobs.append(_job(path, Path(path.name), output_dir))
+        problem = _source_problem(path)
+        if problem is not None:
+            problems.append(problem)
+        elif path.is_dir():
+            rejected: list[tuple[Path, str]] = []
+            jobs += [_job(f, f.relative_to(path), output_dir) for f in walk_files(path, rejected=rejected)]
+            problems += [message for _, message in rejected]
+        elif single:
+            jobs.append(_single_job(path, output_dir))
         else:
-            raise ImageError(f"{path}: no such file or folder")
+            jobs.append(_job(path, Path(path.name), output_dir))
+    writable = []
+    for job in jobs:
+        problem = _target_problem(job)
+        if problem is None:
+            writable.append(job)
+        else:
+            problems.append(problem)
+    jobs = writable
+    if problems and skipped is None:
+        raise ImageError(problems[0])
+    if skipped is not None:
+        skipped += problems
     targets = [j.target for j in jobs]
     if len(set(targets)) != len(targets):
         dup = next(t for t in targets if targets.count(t) > 1)
@@ -79,8 +142,20 @@ def plan_jobs(inputs: list[str], output_dir: Path) -> list[Job]:
     return jobs
 
 
+def _single_job(source: Path, target: Path) -> Job:
+    video_in = source.suffix.lower() in VIDEO_SUFFIXES
+    if video_in != (target.suffix.lower() in VIDEO_SUFFIXES):
+        kinds = ("a video", "an image") if video_in else ("an image", "a video")
+        raise ConfigError(f"-o {target}: {source} is {kinds[0]} but {target.name} names {kinds[1]}; "
+                          "give a matching extension or an output folder")
+    return Job(source, target, video_in)
+
+
 def _load_input(path: Path, config: ApplyConfig) -> torch.Tensor:
+    """A photo as a tensor at ``config.size``, refused (ImageError) before any network runs when it
+    is no regular image file or is too small or thin for the network at that size."""
     image = open_image(path)
+    check_side(image, str(path), config.size, MIN_SIDE)
     if config.size is not None:
         image = resize_longest(image, config.size)
     return image_to_tensor(image)
@@ -98,10 +173,13 @@ def apply_files(stylizer: Stylizer, jobs: list[Job], config: ApplyConfig,
 
     def flush() -> None:
         nonlocal done
-        outs = stylize_images(stylizer, [x for _, x in pending], config)
+        try:
+            outs = stylize_images(stylizer, [x for _, x in pending], config)
+        except (RuntimeError, ValueError, MemoryError):  # one odd picture must not sink its batch
+            outs = [_stylize_one(stylizer, job, x, config, failures) for job, x in pending]
         for (job, _), y in zip(pending, outs):
-            job.target.parent.mkdir(parents=True, exist_ok=True)
-            save_image(y, job.target)
+            if y is not None:
+                _save_result(y, job, failures)
         done += len(pending)
         report(progress, done, len(jobs), "img")
         pending.clear()
@@ -109,8 +187,9 @@ def apply_files(stylizer: Stylizer, jobs: list[Job], config: ApplyConfig,
     for job in jobs:
         try:
             pending.append((job, _load_input(job.source, config)))
-        except ImageError as exc:
-            failures.append(str(exc))
+        except (ImageError, MemoryError) as exc:
+            failures.append(str(exc) if isinstance(exc, ImageError)
+                            else f"{job.source}: too large for memory")
             done += 1
             report(progress, done, len(jobs), "img")
             continue
@@ -121,14 +200,30 @@ def apply_files(stylizer: Stylizer, jobs: list[Job], config: ApplyConfig,
     return failures
 
 
+def _stylize_one(stylizer: Stylizer, job: Job, x: torch.Tensor, config: ApplyConfig,
+                 failures: list[str]) -> torch.Tensor | None:
+    try:
+        return stylize_images(stylizer, [x], config)[0]
+    except (RuntimeError, ValueError, MemoryError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        failures.append(f"{job.source}: could not be stylised ({text})")
+        return None
+
+
+def _save_result(y: torch.Tensor, job: Job, failures: list[str]) -> None:
+    """Write one result atomically; a result that cannot be written is that file's failure only."""
+    try:
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        save_image(y, job.target)
+    except BrushworkError as exc:
+        failures.append(f"{job.source}: {exc}")
+    except OSError as exc:
+        failures.append(f"{job.source}: cannot write {job.target} ({exc.strerror or exc})")
+
+
 # --- video -----------------------------------------------------------------------------------------
 def _even(n: int) -> int:
     return max(2, n - n % 2)
-
-
-def _to_array(y: torch.Tensor) -> np.ndarray:
-    """[1, 3, H, W] in [0, 1] -> H×W×3 uint8."""
-    return (y[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def _output_size(vin, config: ApplyConfig, fmt: str) -> tuple[int, int]:
@@ -167,12 +262,14 @@ def _audio_stream(out, ain, fmt: str):
 
 
 class _FrameWriter:
-    """Stylises decoded frames in batches and encodes them with strictly rising timestamps."""
+    """Stylises decoded frames in batches (kept steady by ``fast.video.FrameStylizer`` when
+    ``config.temporal`` > 0) and encodes them with strictly rising timestamps."""
 
     def __init__(self, stylizer: Stylizer, config: ApplyConfig, out, vout, time_base, size: tuple[int, int],
                  done: Callable[[int], None]):
         self.stylizer, self.config, self.out, self.vout = stylizer, config, out, vout
         self.time_base, self.size, self.done = time_base, size, done
+        self.frames = FrameStylizer(stylizer, config)
         self.pending: list = []
         self.count = 0
         self.next_pts = 0
@@ -185,9 +282,9 @@ class _FrameWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        x = torch.cat([image_to_tensor(resize_to(f.to_image(), *self.size)) for f in self.pending])
-        for frame, y in zip(self.pending, stylize_images(self.stylizer, list(x.split(1)), self.config)):
-            new = av.VideoFrame.from_ndarray(_to_array(y), format="rgb24")
+        inputs = [np.asarray(resize_to(f.to_image(), *self.size)) for f in self.pending]
+        for frame, y in zip(self.pending, self.frames.run(inputs)):
+            new = av.VideoFrame.from_ndarray(y, format="rgb24")
             pts = frame.pts if frame.pts is not None else self.next_pts
             pts = max(pts, self.next_pts)  # the encoder needs strictly rising timestamps
             new.pts, new.time_base = pts, self.time_base
@@ -242,19 +339,43 @@ def apply_video(stylizer: Stylizer, source: Path, target: Path, config: ApplyCon
             aout, copy_audio = _audio_stream(out, ain, fmt) if ain is not None else (None, False)
             writer = _FrameWriter(stylizer, config, out, vout, vin.time_base, size,
                                   lambda n: report(progress, n, total, "frame"))
-            for packet in inp.demux(*([vin] + ([ain] if aout is not None else []))):
-                if packet.stream.type == "audio":
-                    _pass_audio(packet, out, aout, copy_audio)
-                    continue
-                for frame in packet.decode():
-                    writer.add(frame)
-            writer.close()
+            try:
+                for packet in inp.demux(*([vin] + ([ain] if aout is not None else []))):
+                    if packet.stream.type == "audio":
+                        _pass_audio(packet, out, aout, copy_audio)
+                        continue
+                    for frame in packet.decode():
+                        writer.add(frame)
+                writer.close()
+            except av.FFmpegError as exc:  # corrupt or truncated mid-stream: nothing is kept
+                raise ImageError(f"{source}: corrupt or truncated video after {writer.count} frames "
+                                 f"({str(exc).splitlines()[0]})") from None
+            if writer.count == 0:  # raised inside: the half-made file is removed, not renamed
+                raise ImageError(f"{source}: no frames could be decoded")
+            _check_complete(source, inp, vin, ain, writer)
             if aout is not None and not copy_audio:
                 for packet in aout.encode(None):
                     out.mux(packet)
-    if writer.count == 0:
-        raise ImageError(f"{source}: no frames could be decoded")
     return writer.count
+
+
+def _check_complete(source: Path, inp, vin, ain, writer: _FrameWriter) -> None:
+    """A video that ends well before its declared length was cut off (FFmpeg just stops decoding):
+    refuse it rather than write a shorter clip. The declared length is the stream's frame count or
+    duration, else (with no audio stream, which may run longer) the container's duration."""
+    rate = float(vin.average_rate or vin.guessed_rate or 25)
+    if vin.frames and writer.count < vin.frames - 1:
+        raise ImageError(f"{source}: truncated video: {writer.count} of {vin.frames} frames could be decoded")
+    tb = float(vin.time_base)
+    end = (writer.next_pts * tb if writer.next_pts else 0.0) + 1 / rate - tb  # the last frame's end
+    if vin.duration:
+        declared = ((vin.start_time or 0) + vin.duration) * tb
+    elif inp.duration and ain is None:
+        declared = ((inp.start_time or 0) + inp.duration) / 1e6
+    else:
+        return
+    if declared - end > 2.5 / rate:
+        raise ImageError(f"{source}: truncated video: it stops at {end:.2f} s of {declared:.2f} s")
 
 
 def apply_gif(stylizer: Stylizer, source: Path, target: Path, config: ApplyConfig,
@@ -269,9 +390,10 @@ def apply_gif(stylizer: Stylizer, source: Path, target: Path, config: ApplyConfi
     if config.size is not None:
         frames = [resize_longest(f, config.size) for f in frames]
     outs: list[Image.Image] = []
+    worker = FrameStylizer(stylizer, config)
     for k in range(0, len(frames), config.batch_size):
-        chunk = [image_to_tensor(f) for f in frames[k:k + config.batch_size]]
-        outs += [Image.fromarray(_to_array(y)) for y in stylize_images(stylizer, chunk, config)]
+        chunk = [np.asarray(f) for f in frames[k:k + config.batch_size]]
+        outs += [Image.fromarray(y) for y in worker.run(chunk)]
         report(progress, len(outs), len(frames), "frame")
     with atomic_path(target) as tmp:
         outs[0].save(tmp, format="GIF", save_all=True, append_images=outs[1:], duration=durations,
