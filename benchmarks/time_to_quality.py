@@ -4,7 +4,10 @@
 For each pair at each size:
 
 * the peer (`pastiche`, 300 L-BFGS steps, its own defaults) runs once and is cached
-  (``peer_runs.py``): its picture, wall time from process start to saved result, peak memory;
+  (``peer_runs.py``): its picture and peak memory; its wall time is taken in this run, next to
+  ours, as start-up + 300 x its median step from a short run (``peer_runs.peer_timing``): a full
+  run of pastiche does a fixed number of equal steps, and a cached time from hours earlier would
+  compare two different loads;
 * brushwork's default command (``brushwork stylize PHOTO PAINTING -o OUT --size S``) runs as a
   child process: wall time from process start to saved result, peak memory (``wait4``);
 * a *trace* run of the same default optimisation in this process measures the reference losses
@@ -13,7 +16,8 @@ For each pair at each size:
   the optimisation time until the picture's reference style loss is at most the peer's and its
   content loss at most 1.1x the peer's (Gatys-style runs trade the two against each other).
 
-Quality is measured at the result's own size. Targets (issue 12): default wall time <= 0.25x the
+Quality is measured as `brushwork evaluate` does: VGG losses at its eval size (256 px), SSIM at the
+result's size. Targets (issue 12): default wall time <= 0.25x the
 peer's, deep-layer style ratio <= 1.1x the peer's, SSIM to the photo >= 0.9x the peer's.
 """
 
@@ -109,18 +113,23 @@ def reached(q: dict, peer_q: dict) -> bool:
 
 
 def measure(sizes: list[int], threads: int = 2, pairs: list[int] | None = None, do_trace: bool = True,
-            extra: list[str] | None = None, overrides: dict | None = None) -> list[dict]:
+            extra: list[str] | None = None, overrides: dict | None = None, timed_peer: bool = True
+            ) -> list[dict]:
     """One row per (pair, size): the peer's run, brushwork's default command, and the trace."""
+    from brushwork.config import EvaluateConfig
     from brushwork.metrics import ReferenceLoss
 
-    ruler = ReferenceLoss(size=max(sizes))
+    ruler = ReferenceLoss(size=EvaluateConfig().eval_size)  # the ruler of `brushwork evaluate`
     rows = []
     for size in sizes:
-        ruler.size = size
         for i in pairs if pairs is not None else range(len(peer_runs.PAIRS)):
             pair = peer_runs.PAIRS[i]
             peer = peer_runs.peer_run(pair, size, threads=threads)
             peer_q = quality(ROOT / peer["image"], pair, size, ruler)
+            if timed_peer:  # its time under the same load as ours, minutes apart
+                timing = peer_runs.peer_timing(pair, size, threads=threads)
+                peer = {**peer, "cached_wall_s": peer["wall_s"], **timing}
+                peer["wall_s"] = peer["wall_s_estimated"]
             out = ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
             ours = run_default(pair, size, out, threads, extra or [])
             ours_q = quality(out, pair, size, ruler)

@@ -21,10 +21,12 @@ INITS = ("content", "style", "random", "fast")
 MODELS = ("vgg16", "vgg19")
 POOLINGS = ("max", "avg")
 
-#: Iterations per scale when the user gives none, (coarse scales, final scale): the picture's
-#: layout and palette are found at the cheap coarse scales (a 256 px step costs ~1/4 of a 512 px
-#: one); the final scale only refines texture, and the --tolerance rule usually stops it earlier.
-DEFAULT_SCHEDULE = {"lbfgs": (200, 100), "adam": (400, 150)}
+#: Most iterations of the first (smallest) scale when the user gives none; each larger scale gets
+#: half of the one before (at least MIN_SCALE_ITERATIONS). The layout and palette are found at the
+#: cheap coarse scale (a 256 px step costs ~1/4 of a 512 px one); larger scales start from the
+#: upsampled picture and only refine texture, and --tolerance usually stops each one earlier.
+DEFAULT_FIRST_SCALE_ITERATIONS = {"lbfgs": 100, "adam": 200}
+MIN_SCALE_ITERATIONS = 25
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
 #: Default --tolerance: stop a scale once the loss falls by less than this fraction per step
 #: (averaged over TOLERANCE_WINDOW steps). Off when --iterations is given, unless asked for.
@@ -63,8 +65,9 @@ class StylizeConfig:
     )
     optimizer: Literal["lbfgs", "adam"] = _help("optimiser", default="lbfgs")
     iterations: int | None = _help(
-        "iterations per scale, all of them run (default: a schedule of at most 200 coarse + 100 final "
-        "for lbfgs, 400 + 150 for adam, each scale stopped by --tolerance)", default=None
+        "iterations per scale, all of them run (default: a schedule of at most 100 at the smallest "
+        "scale and half as many at each larger one for lbfgs, 200 for adam, each scale stopped by "
+        "--tolerance)", default=None
     )
     tolerance: float | None = _help(
         "stop a scale when the loss falls by less than this fraction per step (mean over 10 steps); "
@@ -108,6 +111,10 @@ class StylizeConfig:
         default=None
     )
     save_every: int = _help("write OUT_NNNN.png and the losses CSV every N iterations", default=0)
+    temporal_weight: float = _help(
+        "video: weight of the temporal loss tying each frame to the previous result moved by the "
+        "optical flow (Ruder et al.); 0 = every frame on its own", default=100.0
+    )
     device: str = _help("torch device", default="cpu")
 
     def __post_init__(self) -> None:
@@ -126,8 +133,8 @@ class StylizeConfig:
         scale when given, else the default schedule."""
         if self.iterations is not None:
             return [self.iterations] * scales
-        coarse, final = DEFAULT_SCHEDULE[self.optimizer]
-        return [coarse] * (scales - 1) + [final]
+        first = DEFAULT_FIRST_SCALE_ITERATIONS[self.optimizer]
+        return [max(MIN_SCALE_ITERATIONS, first >> k) for k in range(scales)]
 
     @property
     def resolved_tolerance(self) -> float:
@@ -183,7 +190,7 @@ def check_blend_weights(weights: tuple[float, ...] | None) -> None:
 
 def validate_stylize_config(config: StylizeConfig) -> None:
     """Reject values that can only produce garbage, with a message saying which and why."""
-    for name in ("content_weight", "style_weight", "tv_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
         value = getattr(config, name)
         if not value >= 0 or value == float("inf"):
             raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value}")

@@ -71,6 +71,8 @@ class Iterate:
 
 
 ProgressCallback = Callable[[Iterate], None]
+#: An extra term of the objective: image [1, 3, h, w] at the current scale -> scalar tensor.
+ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
 
 
 def scale_sizes(size: int, multiscale: bool) -> list[int]:
@@ -157,7 +159,7 @@ def fast_start(content_image: Image.Image, style_images: Sequence[Image.Image], 
     return image_to_tensor(resize_to(picture, *size), config.device)
 
 
-def _initial_image(config: StylizeConfig, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+def _initial_image(config: StylizeConfig, content: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
     if config.init == "content":
         return content.clone()
     if config.init == "style":
@@ -172,8 +174,16 @@ def stylize_tensor(
     config: StylizeConfig,
     vgg: VGGFeatures | None = None,
     callback: ProgressCallback | None = None,
+    *,
+    start: torch.Tensor | None = None,
+    extra_loss: ExtraLoss | None = None,
 ) -> torch.Tensor:
-    """Run the optimisation; returns the result as a tensor [1, 3, H, W] in [0, 1]."""
+    """Run the optimisation; returns the result as a tensor [1, 3, H, W] in [0, 1].
+
+    ``start`` ([1, 3, H, W] in [0, 1], any size) replaces ``config.init`` as the starting picture
+    (resized to the first scale), e.g. the previous video frame's result warped by the flow.
+    ``extra_loss(image)`` is added to the objective at every step, with the image at the current
+    scale (a temporal loss, say); the progress losses show it as ``extra``."""
     if not style_images:
         raise ConfigError("at least one style image is needed")
     blend = list(config.style_blend_weights or [1.0] * len(style_images))
@@ -208,16 +218,22 @@ def stylize_tensor(
         style_size = max(16, round(size * config.style_scale))
         styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
         objective = make_objective(vgg, config, content, styles, blend)
-        if image is None and config.init == "fast":
+        if image is None and start is not None:
+            image = F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
+                                  align_corners=False).clamp(0, 1)
+        elif image is None and config.init == "fast":
             image = fast_start(content_image, style_images, config, scaled.size)
         elif image is None:
-            first_style = image_to_tensor(resize_to(style_images[0], *scaled.size), device)
+            # Only --init style needs the painting at the photo's size (seconds for a huge painting).
+            first_style = (image_to_tensor(resize_to(style_images[0], *scaled.size), device)
+                           if config.init == "style" else None)
             image = _initial_image(config, content, first_style)
         else:
             image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False)
             image = image.clamp(0, 1)
         image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
-                                done=done, total=total, scale=scale_index, scales=len(sizes))
+                                done=done, total=total, scale=scale_index, scales=len(sizes),
+                                extra_loss=extra_loss)
         done += schedule[scale_index]
     assert image is not None
     result = image.detach()
@@ -239,6 +255,7 @@ def _optimize_scale(
     total: int,
     scale: int,
     scales: int,
+    extra_loss: ExtraLoss | None = None,
 ) -> torch.Tensor:
     """At most ``iterations`` optimiser steps from ``start``, fewer when the loss stops falling
     (``config.resolved_tolerance``); clamps to [0, 1] and guards against NaN."""
@@ -252,6 +269,9 @@ def _optimize_scale(
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         parts = objective(image)
+        if extra_loss is not None:
+            parts["extra"] = extra_loss(image)
+            parts["total"] = parts["total"] + parts["extra"]
         loss = parts.pop("total")
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -310,6 +330,8 @@ def stylize(
     *,
     vgg: VGGFeatures | None = None,
     callback: ProgressCallback | None = None,
+    start: torch.Tensor | None = None,
+    extra_loss: ExtraLoss | None = None,
     **overrides,
 ) -> Image.Image:
     """Stylise ``content`` with one or several ``style`` images; returns a PIL image.
@@ -323,4 +345,5 @@ def stylize(
     styles = [style] if isinstance(style, (Image.Image, str, Path)) else list(style)
     content_image = _as_image(content)
     style_images = [_as_image(s) for s in styles]
-    return tensor_to_image(stylize_tensor(content_image, style_images, config, vgg=vgg, callback=callback))
+    return tensor_to_image(stylize_tensor(content_image, style_images, config, vgg=vgg, callback=callback,
+                                          start=start, extra_loss=extra_loss))
