@@ -1,6 +1,16 @@
-"""Errors a user can act on. The CLI prints their message on one line and exits non-zero."""
+"""Errors a user can act on. The CLI prints their message on one line and exits non-zero.
+
+Exit codes (docs/reliability.md): 0 everything done; 1 an unexpected failure (e.g. out of memory);
+2 bad input or option, nothing written; 3 NaN/inf loss (last good image kept); ``EXIT_PARTIAL`` (4)
+some inputs done and some skipped (each named on stderr and in the summary); 130 interrupted.
+"""
 
 from __future__ import annotations
+
+#: Exit code of a run over many inputs that wrote some results but skipped others (unreadable,
+#: too small, not a regular file, ...). 2 is argparse's and ours for "nothing done"; 4 lets a
+#: script tell "all done" (0) from "done except the files listed on stderr" (4).
+EXIT_PARTIAL = 4
 
 
 class BrushworkError(Exception):
@@ -40,3 +50,14 @@ class StylizeInterrupted(StoppedEarly):
     """Ctrl-C during optimisation; ``image`` is the result reached so far."""
 
     exit_code = 130
+
+
+class PartialSuccess(BrushworkError):
+    """A run over many inputs that finished some and skipped others; ``skipped`` says why, one
+    line per input. Raised (or its ``exit_code`` returned) after the good results are written."""
+
+    exit_code = EXIT_PARTIAL
+
+    def __init__(self, message: str, skipped: list[str] | None = None):
+        super().__init__(message)
+        self.skipped = list(skipped or ())

@@ -13,14 +13,91 @@ from pathlib import Path
 
 from brushwork.errors import BrushworkError
 
+#: Longest file name (bytes) most file systems take; ``os.pathconf`` gives the real one when it can.
+NAME_MAX = 255
+#: Room a temporary name needs beyond the kept part of the target's name: ".", ".", 8 random
+#: characters (mkstemp), ".tmp", and a short hash when the name has to be shortened.
+_TMP_EXTRA = 1 + 1 + 8 + 4 + 9
 
-def check_output_folder(path: Path) -> None:
-    """Fail early, before minutes of work, when the result could not be written."""
+
+def name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def check_name_length(path: Path) -> None:
+    """A file name the file system cannot hold fails here, before the work, not at the rename (and
+    before ``Path.is_dir()`` and friends, which raise on such names instead of answering)."""
+    for part in Path(path).parts[:-1]:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise BrushworkError(f"{path}: a folder name in it is too long (over {NAME_MAX} bytes)")
+    folder = path.parent if str(path.parent) else Path(".")
+    size = len(os.fsencode(path.name))
+    limit = name_max(folder) if size <= NAME_MAX and folder.is_dir() else NAME_MAX
+    if size > limit:
+        raise BrushworkError(f"{path}: file name too long ({size} bytes; the limit here is {limit})")
+
+
+def probe_writable(folder: Path) -> None:
+    """Really create (and remove) a file in ``folder``: ``os.access`` says yes to root on a
+    read-only mount or in /proc, and a refusal found after an hour of training is too late."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".brushwork-probe.", dir=folder)
+    except OSError as exc:
+        raise BrushworkError(f"output folder {folder} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def check_output_folder(path: Path, probe: bool = False) -> None:
+    """Fail early, before minutes of work, when the result could not be written.
+    ``probe``: check by writing a file (up-front checks); by default only permissions are read."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
+        if folder.exists():
+            raise BrushworkError(f"output folder {folder} is a file, not a folder")
         raise BrushworkError(f"output folder {folder} does not exist (create it first)")
     if not os.access(folder, os.W_OK):
         raise BrushworkError(f"output folder {folder} is not writable")
+    if probe:
+        probe_writable(folder)
+
+
+def check_output_dir(folder: str | os.PathLike) -> Path:
+    """An output *folder* (created later, with its parents): fail now if it is a file, if a part of
+    its path is a file, or if the first folder that exists on its path cannot be written to."""
+    folder = Path(folder)
+    check_name_length(folder)
+    if folder.exists() and not folder.is_dir():
+        raise BrushworkError(f"{folder}: is a file; the output must be a folder (give a new name)")
+    existing = folder
+    while not existing.exists():
+        parent = existing.parent
+        if parent == existing:
+            break
+        existing = parent
+    if not existing.is_dir():
+        raise BrushworkError(f"{folder}: cannot make this folder: {existing} is a file")
+    probe_writable(existing)
+    return folder
+
+
+def _temp_affixes(target: Path, limit: int) -> tuple[str, str]:
+    """mkstemp's prefix and suffix for ``target``: its name when that fits, else a shortened stem and
+    a hash of the whole name, so every temporary name stays within the ``limit`` bytes."""
+    stem, suffix = target.stem, target.suffix
+    if len(os.fsencode(suffix)) > 16:  # not a real extension; writers take explicit formats
+        stem, suffix = target.name, ""
+    room = limit - _TMP_EXTRA - len(os.fsencode(suffix))
+    raw = os.fsencode(stem)
+    if len(raw) <= room:
+        return f".{stem}.", suffix + ".tmp"
+    digest = hashlib.sha1(os.fsencode(target.name)).hexdigest()[:8]
+    short = os.fsdecode(raw[:room].decode("utf-8", "ignore").encode("utf-8"))
+    return f".{short}-{digest}.", suffix + ".tmp"
 
 
 @contextlib.contextmanager
@@ -28,9 +105,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
     target = Path(path)
     check_output_folder(target)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=target.suffix + ".tmp", dir=target.parent or "."
-    )
+    check_name_length(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    prefix, suffix = _temp_affixes(target, name_max(folder))
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
     umask = os.umask(0)
@@ -42,6 +120,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files ``atomic_path`` leaves in ``folder`` when its process is killed
+    mid-write (SIGKILL runs no clean-up): a resumed run starts with no half-written file about."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import ApplyConfig
-from brushwork.errors import BrushworkError, ConfigError, ImageError
+from brushwork.errors import EXIT_PARTIAL, BrushworkError, ConfigError
 
 
 def add_parser(sub) -> None:
@@ -29,7 +29,9 @@ def add_parser(sub) -> None:
                    help="the model, then image files, folders, videos (with --style: inputs only)")
     p.add_argument("--style", dest="paintings", action="append", metavar="PAINTING",
                    help="a painting for the arbitrary-style network (repeat to blend several)")
-    p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output folder (created if missing); with one input file, a file name such as "
+                   "out.png writes that file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_config_arguments(p, ApplyConfig)
     p.set_defaults(run=run)
@@ -38,40 +40,72 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
     from brushwork.fast.inference import load_stylizer
-    from brushwork.fast.media import apply_files, apply_video, plan_jobs
+    from brushwork.fast.media import VIDEO_SUFFIXES, apply_files, apply_video, plan_jobs, single_output
+    from brushwork.fileio import check_name_length, check_output_dir, check_output_folder
+    from brushwork.images import SAVE_FORMATS, check_output_path
 
     config = config_from_args(ApplyConfig, args)
     model, inputs = (None, args.items) if args.paintings else (args.items[0], args.items[1:])
     if not inputs:
         raise ConfigError("no inputs: give image files, folders or videos after the model")
     output = Path(args.output)
-    jobs = plan_jobs(inputs, output)
+    # Every output check before any work: a file for one input named like one, else a folder.
+    check_name_length(output)
+    single = single_output(inputs, output)
+    if single and output.suffix.lower() in SAVE_FORMATS:
+        check_output_path(output)
+    elif single:  # a video file
+        check_output_folder(output, probe=True)
+        check_name_length(output)
+    elif not output.is_dir() and output.suffix.lower() in {**SAVE_FORMATS, **VIDEO_SUFFIXES}:
+        what = f"{inputs[0]} is a folder" if len(inputs) == 1 else f"{len(inputs)} inputs need one"
+        raise ConfigError(f"-o {output}: named like a file, but {what}; give an output folder name")
+    else:
+        check_output_dir(output)
+    skipped: list[str] = []
+    jobs = plan_jobs(inputs, output, skipped)
     if not jobs:
-        raise ConfigError("no input files found")
-    output.mkdir(parents=True, exist_ok=True)
-    stylizer = load_stylizer(model, config, styles=args.paintings)
+        _nothing_done(skipped)
+    stylizer = load_stylizer(model, config, styles=args.paintings)  # an unknown model: no folder made
+    if not single:
+        output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     images = [j for j in jobs if not j.video]
-    failures: list[str] = []
+    failures: list[str] = list(skipped)
     if images:
         with ProgressBar(quiet=args.quiet, unit="img") as bar:
-            failures = apply_files(stylizer, images, config, progress=bar)
+            failures += apply_files(stylizer, images, config, progress=bar)
     frames = 0
     for job in (j for j in jobs if j.video):
         try:
             with ProgressBar(quiet=args.quiet, unit="frame") as bar:
                 frames += apply_video(stylizer, job.source, job.target, config, progress=bar)
-        except ImageError as exc:
+        except BrushworkError as exc:
             failures.append(str(exc))
-    done = len(jobs) - len(failures)
+        except Exception as exc:  # noqa: BLE001 - one broken video must not end a folder run
+            failures.append(f"{job.source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    done = len(jobs) + len(skipped) - len(failures)
     seconds = time.perf_counter() - started
     extra = f" ({frames} video frames)" if frames else ""
+    if done == 0:
+        _nothing_done(failures)
+    _list_skipped(failures, done)
     print(f"wrote {done} file(s){extra} to {output} in {seconds:.1f} s with {stylizer.name} "
-          f"({stylizer.runtime})")
-    if failures:
-        print(f"skipped {len(failures)} unreadable file(s):", file=sys.stderr)
-        for message in failures:
+          f"({stylizer.runtime})" + (f"; skipped {len(failures)} (listed on stderr)" if failures else ""))
+    return EXIT_PARTIAL if failures else 0
+
+
+def _nothing_done(messages: list[str]) -> None:
+    """Nothing was written: one input's reason is the one-line error; several are listed first."""
+    if len(messages) == 1:
+        raise BrushworkError(messages[0])
+    _list_skipped(messages, 0)
+    raise BrushworkError("no input files found" if not messages else "no input could be used (listed above)")
+
+
+def _list_skipped(messages: list[str], done: int) -> None:
+    """Every input that was not written, one line each on stderr (exit code EXIT_PARTIAL if some were)."""
+    if messages:
+        print(f"skipped {len(messages)} file(s) of {done + len(messages)}:", file=sys.stderr)
+        for message in messages:
             print(f"  {message}", file=sys.stderr)
-        if done == 0:
-            raise BrushworkError("no input could be read")
-    return 0

@@ -8,6 +8,7 @@ import time
 
 from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import TrainConfig
+from brushwork.errors import EXIT_PARTIAL
 
 #: Unreadable photos named on stderr at the end of a run (all of them are in OUTPUT/skipped.txt).
 SHOWN_SKIPPED = 10
@@ -61,10 +62,13 @@ def run(args: argparse.Namespace) -> int:
                 print("interrupted; continue from the last checkpoint with --resume", file=sys.stderr)
             raise
     skipped = list(training.skipped.values())
-    if main and skipped and not args.quiet:
-        print(f"skipped {len(skipped)} unreadable file(s) of {len(training.files)}:", file=sys.stderr)
+    if main and skipped:  # listed even with --quiet: the exit code says some photos were not used
+        print(f"skipped {len(skipped)} unreadable file(s) of {len(training.files) + len(training.rejected)} "
+              f"(all in {training.out / 'skipped.txt'}):", file=sys.stderr)
         for reason in skipped[:SHOWN_SKIPPED]:
             print(f"  {reason}", file=sys.stderr)
     if main:
-        print(f"wrote {final} in {(time.perf_counter() - started) / 60:.1f} min")
-    return 0
+        print(f"wrote {final} in {(time.perf_counter() - started) / 60:.1f} min"
+              + (f"; {len(skipped)} photo(s) skipped" if skipped else ""))
+    # Under torchrun a non-zero code reads as a crashed worker: there the list above must do.
+    return EXIT_PARTIAL if skipped and training.dist.world == 1 else 0

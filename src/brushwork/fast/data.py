@@ -16,18 +16,34 @@ import torch
 from PIL import Image
 
 from brushwork.errors import ConfigError, ImageError
-from brushwork.images import image_to_tensor, open_image, walk_files
+from brushwork.images import MIN_SIDE, check_side, image_to_tensor, open_image, walk_files
+
+#: Most elongated photo a square crop is taken from: the crop first scales the short side up to the
+#: crop size, so a 16x100000 strip would become gigapixels; such a photo is skipped and named.
+MAX_ASPECT = 32
 
 
-def list_photos(folder: str | os.PathLike) -> list[Path]:
-    """Every non-hidden file under ``folder``, sorted; what is not a readable image is skipped later."""
+def list_photos(folder: str | os.PathLike, rejected: dict[Path, str] | None = None) -> list[Path]:
+    """Every non-hidden file under ``folder``, sorted; what is not a readable image is skipped later.
+    Pipes, devices and broken links are never opened: ``rejected`` hears them, with the reason."""
     root = Path(folder)
     if not root.is_dir():
         raise ConfigError(f"{root}: not a folder of photos")
-    files = walk_files(root)
+    odd: list[tuple[Path, str]] = []
+    files = walk_files(root, rejected=odd)
+    if rejected is not None:
+        rejected.update(odd)
     if not files:
-        raise ConfigError(f"{root}: no files found")
+        raise ConfigError(f"{root}: no files found" + (f" (only {odd[0][1]})" if odd else ""))
     return files
+
+
+def check_photo(image: Image.Image, path: Path) -> None:
+    """A training photo must give a square crop: at least MIN_SIDE px a side, not a thin strip."""
+    check_side(image, str(path), None, MIN_SIDE)
+    if max(image.size) > MAX_ASPECT * min(image.size):
+        raise ImageError(f"{path}: {image.width}x{image.height} pixels is too elongated to crop squares "
+                         f"from (over 1:{MAX_ASPECT})")
 
 
 def split_photos(files: list[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
@@ -88,10 +104,13 @@ class PhotoSource:
             if path in self.bad:
                 continue
             try:
-                return i, open_image(path)
+                image = open_image(path)
+                check_photo(image, path)
+                return i, image
             except ImageError as exc:
                 self.bad[path] = str(exc)
-        raise ConfigError("none of the photos could be read as an image")
+        first = next(iter(self.bad.values()), "")
+        raise ConfigError(f"none of the {len(self.files)} photo(s) could be used (first: {first})")
 
 
 def validation_photos(source: PhotoSource, count: int, size: int) -> torch.Tensor | None:

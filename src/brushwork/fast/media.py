@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import av
 import numpy as np
@@ -222,6 +223,12 @@ def _save_result(y: torch.Tensor, job: Job, failures: list[str]) -> None:
 
 
 # --- video -----------------------------------------------------------------------------------------
+class FrameRunner(Protocol):
+    """Paints the next few frames of a video, in order: H×W×3 uint8 in, H×W×3 uint8 out."""
+
+    def run(self, frames: list[np.ndarray]) -> list[np.ndarray]: ...
+
+
 def _even(n: int) -> int:
     return max(2, n - n % 2)
 
@@ -266,10 +273,10 @@ class _FrameWriter:
     ``config.temporal`` > 0) and encodes them with strictly rising timestamps."""
 
     def __init__(self, stylizer: Stylizer, config: ApplyConfig, out, vout, time_base, size: tuple[int, int],
-                 done: Callable[[int], None]):
+                 done: Callable[[int], None], frames: FrameRunner | None = None):
         self.stylizer, self.config, self.out, self.vout = stylizer, config, out, vout
         self.time_base, self.size, self.done = time_base, size, done
-        self.frames = FrameStylizer(stylizer, config)
+        self.frames = frames or FrameStylizer(stylizer, config)
         self.pending: list = []
         self.count = 0
         self.next_pts = 0
@@ -314,15 +321,16 @@ def _pass_audio(packet, out, aout, copy: bool) -> None:
             out.mux(p)
 
 
-def apply_video(stylizer: Stylizer, source: Path, target: Path, config: ApplyConfig,
-                progress: ProgressCallback | None = None) -> int:
+def apply_video(stylizer: Stylizer | None, source: Path, target: Path, config: ApplyConfig,
+                progress: ProgressCallback | None = None, frames: FrameRunner | None = None) -> int:
     """Stylise every frame; keeps the frame timing and copies (or re-encodes) the audio. Returns frames.
 
-    ``progress`` hears ``Progress(frames_done, frames_total_or_None, "frame")``."""
+    ``progress`` hears ``Progress(frames_done, frames_total_or_None, "frame")``. ``frames`` (e.g.
+    Gatys video, ``brushwork.optimize_video``) replaces the fast network as what paints the frames."""
     fmt = VIDEO_SUFFIXES[target.suffix.lower()]
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gif" and source.suffix.lower() == ".gif":
-        return apply_gif(stylizer, source, target, config, progress)
+        return apply_gif(stylizer, source, target, config, progress, frames)
     try:
         inp = av.open(str(source))
     except Exception as exc:
@@ -338,7 +346,7 @@ def apply_video(stylizer: Stylizer, source: Path, target: Path, config: ApplyCon
             vout = _video_stream(out, vin, fmt, size, config)
             aout, copy_audio = _audio_stream(out, ain, fmt) if ain is not None else (None, False)
             writer = _FrameWriter(stylizer, config, out, vout, vin.time_base, size,
-                                  lambda n: report(progress, n, total, "frame"))
+                                  lambda n: report(progress, n, total, "frame"), frames)
             try:
                 for packet in inp.demux(*([vin] + ([ain] if aout is not None else []))):
                     if packet.stream.type == "audio":
@@ -378,8 +386,8 @@ def _check_complete(source: Path, inp, vin, ain, writer: _FrameWriter) -> None:
         raise ImageError(f"{source}: truncated video: it stops at {end:.2f} s of {declared:.2f} s")
 
 
-def apply_gif(stylizer: Stylizer, source: Path, target: Path, config: ApplyConfig,
-              progress: ProgressCallback | None = None) -> int:
+def apply_gif(stylizer: Stylizer | None, source: Path, target: Path, config: ApplyConfig,
+              progress: ProgressCallback | None = None, frames_runner: FrameRunner | None = None) -> int:
     """Animated GIF through Pillow: per-frame durations and looping kept, an adaptive palette per frame."""
     try:
         gif = Image.open(source)
@@ -390,7 +398,7 @@ def apply_gif(stylizer: Stylizer, source: Path, target: Path, config: ApplyConfi
     if config.size is not None:
         frames = [resize_longest(f, config.size) for f in frames]
     outs: list[Image.Image] = []
-    worker = FrameStylizer(stylizer, config)
+    worker = frames_runner or FrameStylizer(stylizer, config)
     for k in range(0, len(frames), config.batch_size):
         chunk = [np.asarray(f) for f in frames[k:k + config.batch_size]]
         outs += [Image.fromarray(y) for y in worker.run(chunk)]

@@ -67,8 +67,8 @@ from brushwork.fast.data import (
     validation_photos,
 )
 from brushwork.fast.report import plot_losses, plot_title, sample_grid
-from brushwork.fileio import sha256_file
-from brushwork.images import image_to_tensor, open_image, resize_longest, save_image
+from brushwork.fileio import atomic_write_text, check_output_dir, remove_stale_temps, sha256_file
+from brushwork.images import MIN_SIDE, check_side, image_to_tensor, open_image, resize_longest, save_image
 from brushwork.losses import PerceptualObjective
 from brushwork.networks.arbitrary import FoldedTransfer, fold_style
 from brushwork.networks.arbitrary_weights import load_transfer_weights, predict_style
@@ -197,11 +197,14 @@ class Training:
         self.config = config = config or TrainConfig()
         self._updating = False  # inside optimizer.step(): a checkpoint now would hold half-updated weights
         self.device = _device(config)
-        self.out = Path(output_dir)
+        self.out = check_output_dir(output_dir)  # a file there, or no way to write: fail before any work
         self.style_path = Path(style_image)
         style = open_image(self.style_path)
+        check_side(style, str(self.style_path), config.style_size or config.image_size, MIN_SIDE,
+                   "--style-size")
         self.style_hash = sha256_file(self.style_path)
-        self.files = list_photos(data)
+        self.rejected: dict[Path, str] = {}  # pipes, devices... in the photo folder: never opened
+        self.files = list_photos(data, self.rejected)
         train_files, val_files = split_photos(self.files, config.val_fraction, config.seed)
         self.source, self.val_source = PhotoSource(train_files), PhotoSource(val_files)
         self.dist = init_distributed(self.device)
@@ -210,14 +213,16 @@ class Training:
         self.per_epoch = steps_per_epoch(len(train_files), config.batch_size, self.dist.world)
         epochs_steps = config.epochs * self.per_epoch if config.epochs else DEFAULT_STEPS
         self.total_steps = config.steps or epochs_steps
-        if self.dist.main:
-            (self.out / SAMPLES).mkdir(parents=True, exist_ok=True)
         self._build_net(resume, image_to_tensor(style))
         if vgg is None:
             vgg = load_vgg(config.loss_network, config.loss_weights, device=self.device,
                            progress=download if self.dist.main else None)
         style_t = image_to_tensor(resize_longest(style, config.style_size or config.image_size), self.device)
         self.objective = training_objective(vgg, style_t, config)
+        if self.dist.main:  # made only once everything checked out: a refused run leaves no folder
+            (self.out / SAMPLES).mkdir(parents=True, exist_ok=True)
+            for folder in (self.out, self.out / SAMPLES):  # what a killed run was writing
+                remove_stale_temps(folder)
         self.val_photos = None
         if self.dist.main and val_files:
             self.val_photos = validation_photos(self.val_source, config.num_samples, config.image_size)
@@ -255,7 +260,7 @@ class Training:
     @property
     def skipped(self) -> dict[Path, str]:
         """Photos that could not be read so far, with the reason."""
-        return {**self.source.bad, **self.val_source.bad}
+        return {**self.rejected, **self.source.bad, **self.val_source.bad}
 
     # --- one step ---
     def _step(self, step: int) -> dict[str, float]:
@@ -338,7 +343,7 @@ class Training:
         if self.rows and self.start >= self.total_steps:  # --resume of a finished run: refresh the logs only
             self._write_logs()
         save_transformer(final, self.net, self._metadata(step))
-        (self.out / SKIPPED).write_text("".join(f"{r}\n" for r in self.skipped.values()), encoding="utf-8")
+        atomic_write_text(self.out / SKIPPED, "".join(f"{r}\n" for r in self.skipped.values()))
         return final
 
     def _metadata(self, step: int) -> dict:

@@ -1,0 +1,118 @@
+"""``make fuzz``: many malformed inputs through every CLI entry point, and training killed at many
+points; prints a table and writes the figures to benchmarks/results/fuzz.json (the ``cli`` key; other
+keys, such as the web app's, are kept).
+
+    .venv/bin/python tests/fuzz/run_fuzz.py --cases 1000 --kills 20 [--jobs 2] [--entries apply_file ...]
+
+Each entry point runs in its own process (``--jobs`` at a time); the seed is fixed, so a run repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fuzz.harness import ENTRY_POINTS, FAILURES, OUTCOMES  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "fuzz.json"
+
+
+def run_entry(entry: str, cases: int, seed: int) -> dict:
+    import torch
+
+    from fuzz.harness import Assets, fuzz_entry, shared_loss_network, tally
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as root, shared_loss_network():
+        results = fuzz_entry(entry, cases, Path(root), Assets(Path(root) / "assets"), seed=seed)
+    seconds = time.perf_counter() - started
+    failures = [asdict(r) for r in results if r.outcome in FAILURES]
+    families: dict[str, dict[str, int]] = {}
+    for r in results:
+        family = families.setdefault(r.case.split(":")[0], {})
+        family[r.outcome] = family.get(r.outcome, 0) + 1
+    return {**tally(results), "seconds": round(seconds, 1),
+            "slowest_case_s": round(max((r.seconds for r in results), default=0), 2),
+            "by_family": families, "failures": failures[:50]}
+
+
+def run_kills(points: int, seed: int) -> dict:
+    from fuzz.kills import kill_and_resume
+
+    with tempfile.TemporaryDirectory() as root:
+        report = kill_and_resume(Path(root), points, seed)
+    return {**asdict(report), "seconds": round(report.seconds, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1000, help="cases per entry point")
+    parser.add_argument("--kills", type=int, default=20, help="kill points (0: none)")
+    parser.add_argument("--entries", nargs="+", default=list(ENTRY_POINTS), choices=ENTRY_POINTS)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON file to update")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    figures: dict[str, dict] = {}
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        futures = {pool.submit(run_entry, e, args.cases, args.seed): e for e in args.entries}
+        kills = pool.submit(run_kills, args.kills, args.seed) if args.kills else None
+        for future in concurrent.futures.as_completed(futures):
+            figures[futures[future]] = future.result()
+            _write(args, figures, None, started)
+        kill_figures = kills.result() if kills else None
+    _write(args, figures, kill_figures, started)
+    _table(figures, kill_figures)
+    bad = sum(figures[e][f] for e in figures for f in FAILURES)
+    kill_bad = kill_figures and (kill_figures["identical"] != kill_figures["points"] or kill_figures["broken"]
+                                 or kill_figures["leftover_temp"])
+    return 1 if bad or kill_bad else 0
+
+
+def _write(args, figures: dict, kills: dict | None, started: float) -> None:
+    results = args.results
+    data = json.loads(results.read_text()) if results.is_file() else {}
+    old = data.get("cli", {})
+    # A run of some entry points (--entries) updates theirs and keeps the others' latest figures.
+    for row in figures.values():
+        row.setdefault("date", time.strftime("%Y-%m-%d %H:%M"))
+        row.setdefault("seed", args.seed)
+    data["cli"] = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "outcomes": list(OUTCOMES), "entry_points": {**old.get("entry_points", {}), **figures},
+        "kills": kills if kills is not None else old.get("kills"),
+    }
+    results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = results.with_name(f".{results.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(results)
+
+
+def _table(figures: dict, kills: dict | None) -> None:
+    columns = ("tried", *OUTCOMES, "seconds")
+    print(f"{'entry point':18}" + "".join(f"{c[:12]:>13}" for c in columns))
+    for entry, row in figures.items():
+        print(f"{entry:18}" + "".join(f"{row[c]:>13}" for c in columns))
+    if kills:
+        print(f"kills: {kills['identical']}/{kills['points']} resumed bit-identical "
+              f"({kills['killed']} SIGKILLs), "
+              f"{len(kills['broken'])} broken files, {len(kills['leftover_temp'])} temp files left, "
+              f"{kills['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
