@@ -205,11 +205,12 @@ def test_pretrained_stylisation_transfers_a_held_back_style(real_vgg, random_vgg
     (A shifted-image feature correlation, the other obvious check, does not separate the two:
     random convolutions are just as shift-equivariant.)
     """
+    from conftest import SAMPLES
+
     from brushwork.config import StylizeConfig
     from brushwork.images import open_image, resize_longest
     from brushwork.losses import gram_matrix, style_loss
     from brushwork.optimize import stylize
-    from tests.conftest import SAMPLES
 
     painting = open_image(SAMPLES / "starry_night.jpg")
     w, h = painting.size

@@ -112,8 +112,8 @@ def test_objective_gradient_equals_plain_autograd(channels_last):
     ours = objective(image)["total"]
     (grad,) = torch.autograd.grad(ours, image)
     feats = vgg(image, objective.layers)
-    style = sum(0.2 * style_loss(gram_matrix(feats[n]), objective.style_targets[n]) / objective._style_scales[n]
-                for n in style_layers)
+    targets, scales = objective.style_targets, objective._style_scales
+    style = sum(0.2 * style_loss(gram_matrix(feats[n]), targets[n]) / scales[n] for n in style_layers)
     reference = objective.content_term(feats, objective.content_targets) + 2.0 * style + 0.01 * tv_loss(image)
     (ref_grad,) = torch.autograd.grad(reference, image)
     assert float(ours) == pytest.approx(float(reference), rel=1e-10)

@@ -20,9 +20,10 @@ def add_parser(sub) -> None:
         description="Optimise an image so its VGG features match the photo and its Gram "
         "matrices match the painting(s).",
     )
-    p.add_argument("content", help="the photo")
+    p.add_argument("content", help="the photo, or a video (.mp4, .mov, .mkv, .webm, ...): every frame is "
+                   "painted, tied to the one before by the optical flow (--temporal-weight)")
     p.add_argument("styles", nargs="+", metavar="style", help="painting(s); several are blended")
-    p.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, ...)")
+    p.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, ...), or video")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_config_arguments(p, StylizeConfig)
     p.set_defaults(run=run)
@@ -30,6 +31,47 @@ def add_parser(sub) -> None:
 
 def _numbered(path: Path, iteration: int) -> Path:
     return path.with_name(f"{path.stem}_{iteration:04d}{path.suffix}")
+
+
+def _is_video(content: Path, output: Path) -> bool:
+    """A video content is painted frame by frame (an animated GIF only when the output is a video)."""
+    from brushwork.fast.media import VIDEO_SUFFIXES
+
+    suffix = content.suffix.lower()
+    return suffix in VIDEO_SUFFIXES and (suffix != ".gif" or output.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) -> int:
+    """Gatys video (``brushwork.optimize_video``): one frame at a time, written atomically."""
+    from brushwork.cli.progress import ProgressBar
+    from brushwork.fast.media import VIDEO_SUFFIXES
+    from brushwork.fileio import check_name_length
+    from brushwork.images import open_image
+    from brushwork.optimize_video import stylize_video
+
+    if output.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ConfigError(f"-o {output}: {args.content} is a video; give a video name "
+                          f"({', '.join(sorted(VIDEO_SUFFIXES))})")
+    if output.is_dir() or (output.exists() and not output.is_file()):
+        raise ConfigError(f"-o {output}: exists and is not a regular file; give another output name")
+    if config.save_every:
+        raise ConfigError("--save-every is for images; a video is written when every frame is done")
+    check_name_length(output)
+    styles = [open_image(s) for s in args.styles]
+    if config.style_blend_weights is not None and len(config.style_blend_weights) != len(styles):
+        raise ConfigError(
+            f"{len(config.style_blend_weights)} style blend weights for {len(styles)} style images"
+        )
+    started = time.perf_counter()
+    with ProgressBar(quiet=args.quiet, unit="frame") as bar:
+        try:
+            stats = stylize_video(args.content, styles, output, config, progress=bar)
+        except StoppedEarly as exc:  # NaN loss or Ctrl-C: the half-made video is not kept
+            exc.args = (f"{exc.args[0]}; nothing was written to {output}",)
+            raise
+    print(f"wrote {output} ({stats.frames} frames, {stats.cuts} scene cuts, {stats.iterations} steps) "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
     output = Path(args.output)
+    if _is_video(Path(args.content), output):
+        return _run_video(args, config, output)
     check_output_path(output)
     csv_path = output.with_name(f"{output.stem}_losses.csv")
     if config.save_every:  # the numbered images and the CSV are longer names beside the result

@@ -162,7 +162,8 @@ class GatysMethod(Method):
         if self.config is None:
             return dict(self.options)
         c = self.config
-        shown = {"optimizer": c.optimizer, "iterations": c.iterations or "schedule", "tolerance": c.resolved_tolerance,
+        shown = {"optimizer": c.optimizer, "iterations": c.iterations or "schedule",
+                 "tolerance": c.resolved_tolerance,
                  "content_weight": c.content_weight, "style_weight": c.style_weight,
                  "tv_weight": c.tv_weight, "size": c.size}
         shown.update({k: getattr(c, k) for k in self.options})
