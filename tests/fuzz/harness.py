@@ -172,16 +172,23 @@ def _error_lines(err: str) -> list[str]:
     return [ln for ln in lines if not ("Warning:" in ln or ln.startswith("  warnings.warn"))]
 
 
-def _single(rc, err, exc, case_path: Path, result: Path, sentinel: bytes, out: Path) -> tuple[str, str]:
-    """Outcome of a run with one input and one result file that existed before."""
-    lines = _error_lines(err)
-    message = lines[-1] if lines else ""
+def _crashed(exc, err: str, out: Path) -> tuple[str, str] | None:
+    """The outcomes every entry point shares: no answer, a traceback, temporary files left behind."""
     if isinstance(exc, Hang):
         return "hang", "no answer within the time limit"
     if exc is not None or "Traceback (most recent call last)" in err:
         return "traceback", err.strip().splitlines()[-1] if err.strip() else repr(exc)
-    if _temp_files(out):
-        return "partial_output", f"temporary files left: {_temp_files(out)}"
+    if temp := _temp_files(out):
+        return "partial_output", f"temporary files left: {temp}"
+    return None
+
+
+def _single(rc, err, exc, case_path: Path, result: Path, sentinel: bytes, out: Path) -> tuple[str, str]:
+    """Outcome of a run with one input and one result file that existed before."""
+    lines = _error_lines(err)
+    message = lines[-1] if lines else ""
+    if (crash := _crashed(exc, err, out)) is not None:
+        return crash
     if rc == 0:
         return ("ok", message) if result.is_file() and _decodes(result) else ("partial_output", "no result")
     if not result.is_file() or result.read_bytes() != sentinel:
@@ -252,12 +259,8 @@ def _folder(case_path: Path, inputs: Path, out: Path, assets: Assets, timeout: f
     keep = out / "keep.txt"
     keep.write_text("keep")
     rc, err, exc = _call(["apply", str(assets.model), str(inputs), "-o", str(out), "-q", *_APPLY], timeout)
-    if isinstance(exc, Hang):
-        return "hang", "no answer within the time limit", rc
-    if exc is not None or "Traceback (most recent call last)" in err:
-        return "traceback", err.strip().splitlines()[-1] if err.strip() else repr(exc), rc
-    if _temp_files(out):
-        return "partial_output", f"temporary files left: {_temp_files(out)}", rc
+    if (crash := _crashed(exc, err, out)) is not None:
+        return (*crash, rc)
     if rc == 1:
         return "traceback", f"internal error: {err.strip()[-300:]}", rc
     if rc not in (0, 4):
@@ -285,12 +288,8 @@ def _train(case_path: Path, inputs: Path, out: Path, assets: Assets, timeout: fl
     rc, err, exc = _call(["train", str(assets.painting), "--data", str(inputs), "-o", str(out), *_TRAIN],
                          timeout)
     lines = _error_lines(err)
-    if isinstance(exc, Hang):
-        return "hang", "no answer within the time limit", rc
-    if exc is not None or "Traceback (most recent call last)" in err:
-        return "traceback", err.strip().splitlines()[-1] if err.strip() else repr(exc), rc
-    if _temp_files(out):
-        return "partial_output", f"temporary files left: {_temp_files(out)}", rc
+    if (crash := _crashed(exc, err, out)) is not None:
+        return (*crash, rc)
     if keep.read_text() != "keep":
         return "changed_existing", "keep.txt changed", rc
     model = out / "model.safetensors"
