@@ -113,20 +113,27 @@ def test_weights_commands(capsys, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ctrl_c_saves_image_and_exits_130(tmp_path, photo_file, painting_file):
-    out = tmp_path / "interrupted.png"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "brushwork", "stylize", str(photo_file), str(painting_file), "-o", str(out),
-         "--weights", "random", "--size", "32", "--iterations", "100000", "--save-every", "5"],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-    )
+    out, log = tmp_path / "interrupted.png", tmp_path / "stderr.txt"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+    with log.open("w") as stderr:  # a file: a pipe that nobody reads fills up and blocks the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "brushwork", "stylize", str(photo_file), str(painting_file), "-o",
+             str(out), "--weights", "random", "--size", "32", "--iterations", "100000", "--save-every", "5"],
+            stderr=stderr, stdout=subprocess.DEVNULL, env=env,
+        )
     deadline = time.time() + 60
     first_save = tmp_path / "interrupted_0005.png"
     while not first_save.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    assert first_save.exists(), proc.stderr.read() if proc.poll() is not None else "no progress"
+    assert first_save.exists(), log.read_text()[-2000:]
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # SIGABRT makes faulthandler print where every thread is
+        proc.send_signal(signal.SIGABRT)
+        proc.wait()
+        pytest.fail("no exit 60 s after SIGINT:\n" + log.read_text()[-4000:])
+    err = log.read_text()
     assert proc.returncode == 130
     assert "interrupted at iteration" in err and "Traceback" not in err
     assert Image.open(out).size == (32, 21)

@@ -8,7 +8,7 @@ import torch
 
 from brushwork import losses
 from brushwork.config import StylizeConfig
-from brushwork.errors import ConfigError, NonFiniteLossError
+from brushwork.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
 from brushwork.images import image_to_tensor, rgb_to_ycbcr
 from brushwork.optimize import scale_sizes, stylize
 
@@ -121,6 +121,21 @@ def test_nan_loss_stops_and_keeps_last_good_image(photo, painting, random_vgg, p
         run(photo, painting, random_vgg, iterations=20)
     assert info.value.iteration == 4
     assert info.value.image.size == (32, 21)
+
+
+@pytest.mark.parametrize("at", [(0, 3), (1, 2)])  # Ctrl-C while the front end handles a step
+def test_ctrl_c_anywhere_in_a_step_keeps_the_picture(photo, painting, random_vgg, at):
+    scale, step = at
+
+    def interrupt(it):
+        if (it.scale, it.iteration - it.scale * 4) == (scale, step):
+            raise KeyboardInterrupt
+
+    with pytest.raises(StylizeInterrupted) as info:
+        stylize(photo, painting, StylizeConfig(size=48, multiscale=True, iterations=4, weights="random"),
+                vgg=random_vgg, callback=interrupt)
+    assert info.value.iteration == scale * 4 + step
+    assert info.value.image.size == (48, 32)
 
 
 @pytest.mark.parametrize("bad", [

@@ -203,6 +203,10 @@ def stylize_tensor(
     final_content_tensor = image_to_tensor(final_content, device)
 
     def finish(tensor: torch.Tensor) -> torch.Tensor:
+        """The picture at the final size (a coarser scale's is upsampled), colours kept if asked."""
+        if tensor.shape[-2:] != final_content_tensor.shape[-2:]:
+            tensor = F.interpolate(tensor, size=final_content_tensor.shape[-2:], mode="bicubic",
+                                   align_corners=False).clamp(0, 1)
         if config.preserve_colors:
             tensor = transfer_luminance(tensor, final_content_tensor)
         return tensor
@@ -212,35 +216,36 @@ def stylize_tensor(
 
     image: torch.Tensor | None = None
     done = 0
-    for scale_index, size in enumerate(sizes):
-        scaled = resize_longest(content_image, size)
-        content = image_to_tensor(scaled, device)
-        style_size = max(16, round(size * config.style_scale))
-        styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
-        objective = make_objective(vgg, config, content, styles, blend)
-        if image is None and start is not None:
-            image = F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
-                                  align_corners=False).clamp(0, 1)
-        elif image is None and config.init == "fast":
-            image = fast_start(content_image, style_images, config, scaled.size)
-        elif image is None:
-            # Only --init style needs the painting at the photo's size (seconds for a huge painting).
-            first_style = (image_to_tensor(resize_to(style_images[0], *scaled.size), device)
-                           if config.init == "style" else None)
-            image = _initial_image(config, content, first_style)
-        else:
-            image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False)
-            image = image.clamp(0, 1)
-        image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
-                                done=done, total=total, scale=scale_index, scales=len(sizes),
-                                extra_loss=extra_loss)
-        done += schedule[scale_index]
+    try:
+        for scale_index, size in enumerate(sizes):
+            scaled = resize_longest(content_image, size)
+            content = image_to_tensor(scaled, device)
+            style_size = max(16, round(size * config.style_scale))
+            styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
+            objective = make_objective(vgg, config, content, styles, blend)
+            if image is None and start is not None:
+                image = F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
+                                      align_corners=False).clamp(0, 1)
+            elif image is None and config.init == "fast":
+                image = fast_start(content_image, style_images, config, scaled.size)
+            elif image is None:
+                # Only --init style needs the painting at the photo's size (seconds for a huge painting).
+                first_style = (image_to_tensor(resize_to(style_images[0], *scaled.size), device)
+                               if config.init == "style" else None)
+                image = _initial_image(config, content, first_style)
+            else:
+                image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False)
+                image = image.clamp(0, 1)
+            image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
+                                    done=done, total=total, scale=scale_index, scales=len(sizes),
+                                    extra_loss=extra_loss)
+            done += schedule[scale_index]
+    except KeyboardInterrupt:  # between steps (a new scale's targets): keep the last scale's picture
+        if image is None:
+            raise
+        raise StylizeInterrupted(f"interrupted at iteration {done}", render(image.detach()), done) from None
     assert image is not None
-    result = image.detach()
-    if result.shape[-2:] != final_content_tensor.shape[-2:]:
-        result = F.interpolate(result, size=final_content_tensor.shape[-2:], mode="bicubic",
-                               align_corners=False).clamp(0, 1)
-    return finish(result)
+    return finish(image.detach())
 
 
 def _optimize_scale(
@@ -281,39 +286,41 @@ def _optimize_scale(
         parts_seen.update({k: float(v.detach()) for k, v in parts.items()}, total=value)
         return loss
 
-    for step in range(1, iterations + 1):
-        started = time.perf_counter()
-        try:
-            optimizer.step(closure)
-        except _NonFinite as exc:
-            raise NonFiniteLossError(
-                f"the loss became {exc.value} at iteration {done + step}; stopped and kept the "
-                "last finite image (try a smaller --learning-rate or other weights)",
-                image=render(last_good), iteration=done + step - 1,
-            ) from None
-        except KeyboardInterrupt:
-            raise StylizeInterrupted(
-                f"interrupted at iteration {done + step - 1}", render(last_good), done + step - 1
-            ) from None
-        with torch.no_grad():
-            image.clamp_(0, 1)
-            if not torch.isfinite(image).all():
+    completed = 0  # steps finished at this scale; Ctrl-C anywhere in a step keeps their picture
+    try:
+        for step in range(1, iterations + 1):
+            started = time.perf_counter()
+            try:
+                optimizer.step(closure)
+            except _NonFinite as exc:
                 raise NonFiniteLossError(
-                    f"the image became NaN at iteration {done + step}; kept the last finite image",
+                    f"the loss became {exc.value} at iteration {done + step}; stopped and kept the "
+                    "last finite image (try a smaller --learning-rate or other weights)",
                     image=render(last_good), iteration=done + step - 1,
-                )
-        last_good = image.detach().clone()
-        totals.append(parts_seen["total"])
-        stop = converged(totals, tolerance)
-        if callback is not None:
-            h, w = image.shape[-2:]
-            callback(Iterate(
-                iteration=done + step, total_iterations=total, scale=scale, scales=scales,
-                width=w, height=h, losses=dict(parts_seen), seconds=time.perf_counter() - started,
-                _image=last_good, _render=render, converged=stop,
-            ))
-        if stop:
-            break
+                ) from None
+            with torch.no_grad():
+                image.clamp_(0, 1)
+                if not torch.isfinite(image).all():
+                    raise NonFiniteLossError(
+                        f"the image became NaN at iteration {done + step}; kept the last finite image",
+                        image=render(last_good), iteration=done + step - 1,
+                    )
+            last_good = image.detach().clone()
+            completed = step
+            totals.append(parts_seen["total"])
+            stop = converged(totals, tolerance)
+            if callback is not None:
+                h, w = image.shape[-2:]
+                callback(Iterate(
+                    iteration=done + step, total_iterations=total, scale=scale, scales=scales,
+                    width=w, height=h, losses=dict(parts_seen), seconds=time.perf_counter() - started,
+                    _image=last_good, _render=render, converged=stop,
+                ))
+            if stop:
+                break
+    except KeyboardInterrupt:
+        raise StylizeInterrupted(f"interrupted at iteration {done + completed}", render(last_good),
+                                 done + completed) from None
     return image.detach()
 
 
