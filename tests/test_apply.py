@@ -12,10 +12,12 @@ from PIL import Image
 from brushwork.cli import main
 from brushwork.config import ApplyConfig
 from brushwork.errors import EXIT_PARTIAL, ConfigError
-from brushwork.fast.inference import TorchStylizer, load_stylizer, run_tiled, tile_spans
+from brushwork.fast.inference import TorchStylizer, load_stylizer, native_bf16, run_tiled, tile_spans
 from brushwork.fast.media import apply_video, plan_jobs
 from brushwork.networks.model_files import read_metadata, save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
+
+FP32 = ApplyConfig(precision="fp32")  # exports are compared with the model at full precision
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,7 @@ def test_onnx_export_matches_pytorch(tmp_path, model_path, capsys):
     pytest.importorskip("onnxruntime")
     onnx_path = tmp_path / "m.onnx"
     assert main(["export", str(model_path), "--onnx", str(onnx_path)]) == 0
-    torch_s, onnx_s = load_stylizer(model_path), load_stylizer(onnx_path)
+    torch_s, onnx_s = load_stylizer(model_path, FP32), load_stylizer(onnx_path)
     assert onnx_s.runtime == "onnxruntime"
     for shape in [(1, 3, 32, 48), (2, 3, 36, 20), (1, 3, 17, 23)]:  # dynamic height and width
         x = torch.rand(*shape)
@@ -140,7 +142,18 @@ def test_half_export_round_trip(tmp_path, model_path):
     assert main(["export", str(model_path), "--half", str(half)]) == 0
     assert half.stat().st_size < model_path.stat().st_size * 0.6
     x = torch.rand(1, 3, 32, 32)
-    assert torch.allclose(load_stylizer(half).batch(x), load_stylizer(model_path).batch(x), atol=0.02)
+    halved, full = load_stylizer(half, FP32), load_stylizer(model_path, FP32)
+    assert torch.allclose(halved.batch(x), full.batch(x), atol=0.02)
+
+
+@pytest.mark.skipif(not native_bf16(), reason="this CPU has no bfloat16 units; auto means fp32 here")
+def test_bf16_on_cpus_with_bf16_units_stays_close_to_fp32(model_path):
+    x = torch.rand(2, 3, 64, 96)
+    fp32, auto = load_stylizer(model_path, FP32), load_stylizer(model_path)
+    assert auto.bf16 and not fp32.bf16
+    a, b = fp32.batch(x), auto.batch(x)
+    assert b.dtype == torch.float32 and b.shape == a.shape
+    assert 0 < float((a - b).abs().mean()) < 0.01  # bf16 round-off, not another picture
 
 
 def test_errors(tmp_path, model_path, capsys):

@@ -122,7 +122,7 @@ def test_export_style_gives_a_model_without_training(tmp_path, canyon, capsys):
     assert main(["export", "--style", str(WAVE), "--onnx", str(onnx_file), "--half", str(half)]) == 0
     net, meta = load_transformer(half)
     assert isinstance(net, FoldedTransfer) and meta["style_image"] == "great_wave.jpg"
-    config = ApplyConfig(stroke_size=0)
+    config = ApplyConfig(stroke_size=0, precision="fp32")
     reference = _t(stylize_image(ArbitraryStylizer([WAVE], config), canyon, config))
     for model in (half, onnx_file):
         out = _t(paint(model, canyon, config=config))

@@ -272,8 +272,14 @@ class ApplyConfig:
         "into each new frame where the flow is reliable (less flicker; scene cuts start afresh); "
         "0 = every frame on its own, higher = steadier but softer strokes", default=0.3)
     device: str = _help("torch device for .safetensors models", default="cpu")
+    precision: Literal["auto", "fp32", "bf16"] = _help(
+        "arithmetic of PyTorch models on the CPU: bf16 halves the time on CPUs with bfloat16 units "
+        "(Intel AMX, AVX-512 BF16) and moves pixels by ~1/500 on average; auto = bf16 where the CPU "
+        "has them, else fp32", default="auto")
 
     def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.size is not None and not 16 <= self.size <= 16384:
             raise ConfigError(f"size must be between 16 and 16384, got {self.size}")
         if self.batch_size < 1:
