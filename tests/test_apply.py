@@ -12,10 +12,11 @@ from PIL import Image
 from brushwork.cli import main
 from brushwork.config import ApplyConfig
 from brushwork.errors import EXIT_PARTIAL, ConfigError
-from brushwork.fast.inference import TorchStylizer, load_stylizer, native_bf16, run_tiled, tile_spans
+from brushwork.fast.inference import TorchStylizer, load_stylizer, run_tiled, tile_spans
 from brushwork.fast.media import apply_video, plan_jobs
 from brushwork.networks.model_files import read_metadata, save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
+from brushwork.precision import native_bf16
 
 FP32 = ApplyConfig(precision="fp32")  # exports are compared with the model at full precision
 

@@ -11,6 +11,7 @@ from brushwork.config import StylizeConfig
 from brushwork.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
 from brushwork.images import image_to_tensor, rgb_to_ycbcr
 from brushwork.optimize import scale_sizes, stylize
+from brushwork.precision import native_bf16
 
 TINY = dict(size=32, iterations=8, weights="random")
 
@@ -138,9 +139,33 @@ def test_ctrl_c_anywhere_in_a_step_keeps_the_picture(photo, painting, random_vgg
     assert info.value.image.size == (48, 32)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not native_bf16(), reason="no bfloat16 units on this CPU: auto means fp32 here")
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_bf16_paints_nearly_the_same_picture(real_vgg, optimizer):
+    """With the real VGG (bf16 round-off is relatively larger in a random one) the two arithmetics
+    take nearly the same path and reach the same loss."""
+    from conftest import SAMPLES
+
+    from brushwork.images import open_image
+
+    content = open_image(SAMPLES / "canyon.jpg")
+    logs: dict[str, list] = {"fp32": [], "bf16": []}
+    pictures = {p: as_array(stylize(content, SAMPLES / "starry_night.jpg",
+                                    StylizeConfig(size=96, iterations=15, optimizer=optimizer, precision=p),
+                                    vgg=real_vgg, callback=logs[p].append)) for p in logs}
+    start = as_array(content.resize(pictures["fp32"].shape[1::-1]))
+    painted = float(np.abs(pictures["fp32"] - start).mean())
+    apart = float(np.abs(pictures["fp32"] - pictures["bf16"]).mean())
+    assert 0 < apart < 0.5 * painted, (apart, painted)  # L-BFGS paths drift apart, the goal is one
+    finals = {p: log[-1].losses["total"] for p, log in logs.items()}
+    assert finals["bf16"] < 1.15 * finals["fp32"] and finals["bf16"] < 0.5 * logs["bf16"][0].losses["total"]
+
+
 @pytest.mark.parametrize("bad", [
     dict(style_weight=-1), dict(content_weight=float("nan")), dict(size=100000), dict(iterations=0),
     dict(optimizer="sgd"), dict(style_scale=0), dict(style_layers=()), dict(learning_rate=-1),
+    dict(precision="fp16"),
 ])
 def test_bad_config_values_are_refused(bad):
     with pytest.raises(ConfigError):

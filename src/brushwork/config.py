@@ -45,6 +45,17 @@ def option(text: str, **kw):
 
 _help = option
 
+#: ``precision`` of every PyTorch path (Gatys, fast networks): see brushwork/precision.py.
+PRECISION_HELP = ("arithmetic on the CPU: bf16 runs several times faster on CPUs with bfloat16 units "
+                  "(Intel AMX, AVX-512 BF16) and moves pixels by ~1/500 on average; auto = bf16 where "
+                  "the CPU has them, else fp32")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def check_precision(value: str) -> None:
+    if value not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
+
 
 @dataclass(frozen=True)
 class StylizeConfig:
@@ -116,6 +127,7 @@ class StylizeConfig:
         "optical flow (Ruder et al.); 0 = every frame on its own", default=100.0
     )
     device: str = _help("torch device", default="cpu")
+    precision: Literal["auto", "fp32", "bf16"] = _help(PRECISION_HELP, default="auto")
 
     def __post_init__(self) -> None:
         # Fold "relu1_1:0.5,relu2_1" specs into plain names + weights, so the config is explicit.
@@ -198,6 +210,7 @@ def validate_stylize_config(config: StylizeConfig) -> None:
         raise ConfigError(f"unknown optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     if config.init not in INITS:
         raise ConfigError(f"unknown init {config.init!r}; choose from {', '.join(INITS)}")
+    check_precision(config.precision)
     if config.model not in MODELS:
         raise ConfigError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
     if config.pooling not in POOLINGS:
@@ -272,14 +285,10 @@ class ApplyConfig:
         "into each new frame where the flow is reliable (less flicker; scene cuts start afresh); "
         "0 = every frame on its own, higher = steadier but softer strokes", default=0.3)
     device: str = _help("torch device for .safetensors models", default="cpu")
-    precision: Literal["auto", "fp32", "bf16"] = _help(
-        "arithmetic of PyTorch models on the CPU: bf16 halves the time on CPUs with bfloat16 units "
-        "(Intel AMX, AVX-512 BF16) and moves pixels by ~1/500 on average; auto = bf16 where the CPU "
-        "has them, else fp32", default="auto")
+    precision: Literal["auto", "fp32", "bf16"] = _help(PRECISION_HELP, default="auto")
 
     def __post_init__(self) -> None:
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        check_precision(self.precision)
         if self.size is not None and not 16 <= self.size <= 16384:
             raise ConfigError(f"size must be between 16 and 16384, got {self.size}")
         if self.batch_size < 1:

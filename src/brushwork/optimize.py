@@ -41,6 +41,7 @@ from brushwork.images import (
 )
 from brushwork.networks.vgg import VGGFeatures, layer_names
 from brushwork.networks.weights import load_vgg
+from brushwork.precision import arithmetic, use_bf16
 
 LBFGS_HISTORY = 20
 #: Run the loss network channels-last on the CPU (see VGGFeatures.channels_last_): same numbers.
@@ -214,6 +215,7 @@ def stylize_tensor(
     def render(tensor: torch.Tensor) -> Image.Image:
         return tensor_to_image(finish(tensor))
 
+    bf16 = use_bf16(config.precision, device)  # the loss network's arithmetic; the picture stays fp32
     image: torch.Tensor | None = None
     done = 0
     try:
@@ -222,7 +224,8 @@ def stylize_tensor(
             content = image_to_tensor(scaled, device)
             style_size = max(16, round(size * config.style_scale))
             styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
-            objective = make_objective(vgg, config, content, styles, blend)
+            with arithmetic(bf16):
+                objective = make_objective(vgg, config, content, styles, blend)
             if image is None and start is not None:
                 image = F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
                                       align_corners=False).clamp(0, 1)
@@ -236,9 +239,10 @@ def stylize_tensor(
             else:
                 image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False)
                 image = image.clamp(0, 1)
-            image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
-                                    done=done, total=total, scale=scale_index, scales=len(sizes),
-                                    extra_loss=extra_loss)
+            with arithmetic(bf16):
+                image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
+                                        done=done, total=total, scale=scale_index, scales=len(sizes),
+                                        extra_loss=extra_loss)
             done += schedule[scale_index]
     except KeyboardInterrupt:  # between steps (a new scale's targets): keep the last scale's picture
         if image is None:

@@ -36,6 +36,7 @@ from brushwork.networks.arbitrary import fold_style
 from brushwork.networks.arbitrary_weights import load_transfer_weights, predict_style
 from brushwork.networks.model_files import load_transformer
 from brushwork.networks.transformer import pad_to_multiple, stylize_tensor
+from brushwork.precision import arithmetic, use_bf16
 from brushwork.progress import ProgressCallback, report
 
 #: Smallest painting side accepted by the arbitrary-style path (its predictor sees 256x256).
@@ -78,18 +79,6 @@ class Stylizer:
         return run_tiled(self.batch, x, config.tile_size, config.tile_overlap, progress)
 
 
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AMX tiles or AVX-512 BF16); elsewhere bf16
-    is emulated and slower than fp32."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """``ApplyConfig.precision`` resolved for ``device`` (bf16 autocast is a CPU path here)."""
-    return device.type == "cpu" and (precision == "bf16" or (precision == "auto" and native_bf16()))
-
-
 class TorchStylizer(Stylizer):
     """A model file run by PyTorch (a TransformerNet or a folded Magenta network).
 
@@ -108,7 +97,7 @@ class TorchStylizer(Stylizer):
         self.name = path.name
 
     def _arithmetic(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        return arithmetic(self.bf16)
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
