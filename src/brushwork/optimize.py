@@ -239,10 +239,9 @@ def stylize_tensor(
             else:
                 image = F.interpolate(image, size=content.shape[-2:], mode="bicubic", align_corners=False)
                 image = image.clamp(0, 1)
-            with arithmetic(bf16):
-                image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
-                                        done=done, total=total, scale=scale_index, scales=len(sizes),
-                                        extra_loss=extra_loss)
+            image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
+                                    done=done, total=total, scale=scale_index, scales=len(sizes),
+                                    extra_loss=extra_loss, bf16=bf16)
             done += schedule[scale_index]
     except KeyboardInterrupt:  # between steps (a new scale's targets): keep the last scale's picture
         if image is None:
@@ -265,9 +264,13 @@ def _optimize_scale(
     scale: int,
     scales: int,
     extra_loss: ExtraLoss | None = None,
+    bf16: bool = False,
 ) -> torch.Tensor:
     """At most ``iterations`` optimiser steps from ``start``, fewer when the loss stops falling
-    (``config.resolved_tolerance``); clamps to [0, 1] and guards against NaN."""
+    (``config.resolved_tolerance``); clamps to [0, 1] and guards against NaN.
+
+    ``bf16`` runs the loss network's forward pass under bf16 autocast (its backward follows);
+    the optimiser's own maths (L-BFGS's history products, line search) stays fp32."""
     tolerance = config.resolved_tolerance
     totals: list[float] = []
     image = start.detach().clone().requires_grad_(True)
@@ -277,10 +280,11 @@ def _optimize_scale(
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        parts = objective(image)
-        if extra_loss is not None:
-            parts["extra"] = extra_loss(image)
-            parts["total"] = parts["total"] + parts["extra"]
+        with arithmetic(bf16):
+            parts = objective(image)
+            if extra_loss is not None:
+                parts["extra"] = extra_loss(image)
+                parts["total"] = parts["total"] + parts["extra"]
         loss = parts.pop("total")
         value = float(loss.detach())
         if not math.isfinite(value):
