@@ -10,7 +10,7 @@ from brushwork import losses
 from brushwork.config import StylizeConfig
 from brushwork.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
 from brushwork.images import image_to_tensor, rgb_to_ycbcr
-from brushwork.optimize import scale_sizes, stylize
+from brushwork.optimize import scale_sizes, stylize, upscale_with_detail
 from brushwork.precision import native_bf16
 
 TINY = dict(size=32, iterations=8, weights="random")
@@ -116,6 +116,18 @@ def test_multiscale_runs_each_scale(photo, painting, random_vgg):
     assert result.size == (48, 32)
 
 
+def test_a_new_scale_gets_the_photos_detail_back():
+    torch.manual_seed(0)
+    content = torch.rand(1, 3, 32, 48)
+    coarse = torch.nn.functional.interpolate(content, size=(16, 24), mode="area")
+    plain = upscale_with_detail(coarse, content, 0.0)
+    assert plain.shape == content.shape
+    assert float((plain - content).abs().mean()) > 0.1  # upsampling alone loses the fine band
+    assert torch.allclose(upscale_with_detail(coarse, content, 1.0), content, atol=1e-5)  # all of it back
+    half = upscale_with_detail(coarse, content, 0.5)
+    assert float((half - content).abs().mean()) < float((plain - content).abs().mean())
+
+
 def test_nan_loss_stops_and_keeps_last_good_image(photo, painting, random_vgg, poison_tv_loss):
     poison_tv_loss(after=4, value=float("nan"))
     with pytest.raises(NonFiniteLossError, match="loss became nan") as info:
@@ -165,7 +177,7 @@ def test_bf16_paints_nearly_the_same_picture(real_vgg, optimizer):
 @pytest.mark.parametrize("bad", [
     dict(style_weight=-1), dict(content_weight=float("nan")), dict(size=100000), dict(iterations=0),
     dict(optimizer="sgd"), dict(style_scale=0), dict(style_layers=()), dict(learning_rate=-1),
-    dict(precision="fp16"),
+    dict(precision="fp16"), dict(scale_detail=-0.5),
 ])
 def test_bad_config_values_are_refused(bad):
     with pytest.raises(ConfigError):

@@ -121,6 +121,10 @@ class StylizeConfig:
         "optimise at half size first (down to ~256 px), then refine (default: on from 384 px)",
         default=None
     )
+    scale_detail: float = _help(
+        "multiscale: share of the photo's fine detail added when the picture moves up to a larger "
+        "scale (0 = plain upsampling, softer; 1 = the photo's edges come back)", default=1.0
+    )
     save_every: int = _help("write OUT_NNNN.png and the losses CSV every N iterations", default=0)
     temporal_weight: float = _help(
         "video: weight of the temporal loss tying each frame to the previous result moved by the "
@@ -211,6 +215,8 @@ def validate_stylize_config(config: StylizeConfig) -> None:
     if config.init not in INITS:
         raise ConfigError(f"unknown init {config.init!r}; choose from {', '.join(INITS)}")
     check_precision(config.precision)
+    if not 0 <= config.scale_detail <= 1:
+        raise ConfigError(f"scale-detail must be between 0 and 1, got {config.scale_detail}")
     if config.model not in MODELS:
         raise ConfigError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
     if config.pooling not in POOLINGS:
