@@ -43,16 +43,20 @@ bench: setup
 # figures in benchmarks/results/fuzz.json. `make fuzz` = this and the web API's fuzz.
 .PHONY: fuzz fuzz-cli
 fuzz-cli: setup
-	$(PY) tests/fuzz/run_fuzz.py --cases 1000 --kills 20
+	$(PY) tests/fuzz/run_fuzz.py --cases 1000 --kills 20 \
+		--entries stylize_photo stylize_painting apply_file apply_folder train_data
 	$(PY) tests/fuzz/atheris_decode.py -atheris_runs=20000
 
 fuzz: fuzz-cli fuzz-web
 
 # The web API fuzzed from its own OpenAPI (schemathesis on a real server, all phases; `make test`
-# runs a short version): figures in benchmarks/results/schemathesis.json.
+# runs a short version): figures in benchmarks/results/schemathesis.json. Then the web upload as an
+# entry point of the file fuzz: 1,000 malformed files POSTed to a real server as photo or painting
+# (`make test` runs 36): figures in benchmarks/results/fuzz.json, key `web`.
 .PHONY: fuzz-web
 fuzz-web: setup
 	$(PY) benchmarks/fuzz_web_api.py --examples 200 --max-time 600
+	$(PY) tests/fuzz/run_fuzz.py --entries web_upload --cases 1000 --kills 0
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

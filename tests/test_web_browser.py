@@ -4,7 +4,8 @@ Fast (the default): uploads a photo and a painting of one's own, moves the stren
 keyboard, paints it with the any-painting network (128 px, about a second), then blends in a second
 uploaded painting. Quality: picks a style with the keyboard, switches to Quality, paints it (real
 VGG19 weights, 64 px, 5 iterations), checks the result is shown and downloads as a PNG. Then the
-phone layout. Screenshots are kept in out/test-artifacts/ for people to look at.
+phone layout. Video: a short clip picked as the photo is painted (Fast) and played in a <video>.
+Screenshots are kept in out/test-artifacts/ for people to look at.
 """
 
 from __future__ import annotations
@@ -145,6 +146,32 @@ def test_fast_with_my_own_painting_strength_and_a_blend(server, browser, tmp_pat
     assert np.abs(_picture(page, "#after") - painted).mean() > 2  # the second painting shows
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "web_fast.png"), full_page=True)
+    assert not problems, problems
+
+
+def test_a_video_is_painted_and_played(server, browser, tmp_path: Path):
+    from support.clips import load_photo, pan, write_video
+
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, pan(load_photo(), 8, (96, 64)), fps=8, audio=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = _watch(page)
+    page.goto(server)
+    page.wait_for_selector(".card img")
+    assert "video" in page.inner_text("#photo-hint")
+    page.set_input_files("#photo-input", str(clip))
+    assert page.is_hidden("#error") and "clip.mp4 (video)" in page.inner_text("#photo-label")
+    page.click("#go")
+    page.wait_for_selector("#download:not([hidden])", timeout=60_000)
+    job = _job(server, page)
+    assert job["kind"] == "video" and job["progress"]["iteration"] == 8
+    assert (job["width"], job["height"]) == (96, 64)
+    assert page.inner_text("#download") == "Download MP4" and page.is_hidden("#compare")
+    page.wait_for_function("() => document.getElementById('result-video').readyState >= 1", timeout=20_000)
+    video = page.eval_on_selector("#result-video", "el => ({src: el.src, w: el.videoWidth, hide: el.hidden})")
+    assert video["src"].endswith("/result") and video["w"] == 96 and not video["hide"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web_video.png"), full_page=True)
     assert not problems, problems
 
 

@@ -565,6 +565,14 @@ class WebServiceConfig:
     preview_every: int = _help("Gatys jobs write a preview image every N iterations", default=5)
     fast_inline_wait: float = _help(
         "seconds a fast-model request waits for its result before answering 202", default=15.0
+    max_video_mb: float | None = _help(
+        "largest accepted video upload in megabytes (default: --max-upload-mb)", default=None
+    )
+    max_video_seconds: float = _help("longest accepted video in seconds", default=20.0)
+    max_video_frames: int = _help("most frames an accepted video may have", default=600)
+    max_video_pixels: int = _help(
+        "largest accepted video frame in pixels (width x height; 921600 = 1280x720)", default=1280 * 720
+    )
     )
     max_data_mb: float = _help("cap on the data folder; the oldest finished jobs go first", default=2048.0)
     max_age_hours: float = _help("finished jobs older than this are deleted", default=168.0)
@@ -597,6 +605,10 @@ class WebServiceConfig:
             "job_time_limit": self.job_time_limit > 0,
             "preview_every": self.preview_every >= 1,
             "fast_inline_wait": self.fast_inline_wait >= 0,
+            "max_video_mb": self.max_video_mb is None or self.max_video_mb > 0,
+            "max_video_seconds": self.max_video_seconds > 0,
+            "max_video_frames": self.max_video_frames >= 1,
+            "max_video_pixels": self.max_video_pixels > 0,
             "max_data_mb": self.max_data_mb > 0,
             "max_age_hours": self.max_age_hours > 0,
             "port": 0 <= self.port <= 65535,
@@ -623,4 +635,8 @@ class WebServiceConfig:
         return int(self.max_data_mb * 1024 * 1024)
 
     def replace(self, **changes) -> WebServiceConfig:
+    @property
+    def max_video_bytes(self) -> int:
+        return int((self.max_upload_mb if self.max_video_mb is None else self.max_video_mb) * 1024 * 1024)
+
         return dataclasses.replace(self, **changes)

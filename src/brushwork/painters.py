@@ -14,7 +14,9 @@ heavy happens while a result is being timed) and then paints any number of pictu
 
 Every painter has ``uses_style`` (False when its painting is built into the network), ``paint``,
 ``warm_up`` (one tiny run, so one-off costs are not counted against the first real one) and
-``replace(**changes)`` (the same loaded networks with other per-picture settings). Progress comes
+``replace(**changes)`` (the same loaded networks with other per-picture settings). The fast painters
+also have ``paint_video`` (``brushwork.fast.media.apply_video``: streamed, steadied by
+``config.temporal``, audio kept), whose steps count frames and show the latest one. Progress comes
 as ``PaintStep`` records: the web app turns them into job progress and previews, evaluation
 ignores them. A new method is one more class here that follows the ``Painter`` protocol.
 
@@ -24,18 +26,20 @@ reference losses and every web job share one read-only copy per (model, weights,
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
 
 from brushwork.config import ApplyConfig, StylizeConfig
-from brushwork.errors import ConfigError
+from brushwork.errors import ConfigError, ImageError
 from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image
 from brushwork.networks.arbitrary_weights import load_transfer_weights
 from brushwork.networks.vgg import VGGFeatures
@@ -71,6 +75,48 @@ class Painter(Protocol):
               callback: PaintCallback | None = None) -> Image.Image: ...
 
     def warm_up(self) -> None: ...
+
+
+# --- video (the fast painters) -----------------------------------------------------------------------
+class _WatchedFrames:
+    """What paints a video's frames for ``paint_video``: the fast network steadied by the flow
+    (``fast.video.FrameStylizer``), run under ``lock`` one batch at a time (so other pictures of a
+    shared model get their turn), keeping the latest result for previews and refusing frames past
+    ``max_frames`` (a container's frame count can lie; the decoder stops here)."""
+
+    def __init__(self, inner, lock: threading.Lock | None, max_frames: int | None):
+        self.inner, self.lock, self.max_frames = inner, lock, max_frames
+        self.count = 0
+        self.latest = None
+
+    def run(self, frames: list) -> list:
+        if self.max_frames is not None and self.count + len(frames) > self.max_frames:
+            raise ImageError(f"the video has more than {self.max_frames} frames, the limit")
+        with self.lock or contextlib.nullcontext():
+            results = self.inner.run(frames)
+        self.count += len(frames)
+        if results:
+            self.latest = results[-1]
+        return results
+
+
+def _paint_video(stylizer, config: ApplyConfig, source: Path, target: Path, lock: threading.Lock | None,
+                 callback: PaintCallback | None, max_frames: int | None) -> int:
+    """Stylise the video ``source`` into ``target`` (its suffix picks the container); returns frames.
+    Steps count frames (``total`` 0 while the container does not say) and render the latest one."""
+    from brushwork.fast.media import apply_video  # PyAV and OpenCV load with the first video
+    from brushwork.fast.video import FrameStylizer
+
+    watched = _WatchedFrames(FrameStylizer(stylizer, config), lock, max_frames)
+
+    def latest() -> Image.Image:
+        return Image.fromarray(watched.latest)
+
+    def progress(p) -> None:
+        if callback is not None and p.done:
+            callback(PaintStep(p.done, p.total or 0, image=latest if watched.latest is not None else None))
+
+    return apply_video(stylizer, Path(source), Path(target), config, progress=progress, frames=watched)
 
 
 # --- the one VGG cache ------------------------------------------------------------------------------
@@ -175,6 +221,11 @@ class FastPainter:
             callback(PaintStep(1, 1))
         return result
 
+    def paint_video(self, source: str | os.PathLike, target: str | os.PathLike, *,
+                    callback: PaintCallback | None = None, max_frames: int | None = None) -> int:
+        """Paint a video file into ``target`` (frames counted in the steps); returns its frames."""
+        return _paint_video(self.stylizer, self.config, source, target, self._lock, callback, max_frames)
+
     def warm_up(self) -> None:
         self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO))
 
@@ -208,6 +259,16 @@ class ArbitraryPainter:
         if callback is not None:
             callback(PaintStep(1, 1))
         return result
+
+    def paint_video(self, source: str | os.PathLike, target: str | os.PathLike,
+                    style: Image.Image | Sequence[Image.Image] | None = None, *,
+                    callback: PaintCallback | None = None, max_frames: int | None = None) -> int:
+        """Paint a video file into ``target`` with ``style`` (as ``paint``); returns its frames."""
+        if style is None:
+            raise ConfigError("the arbitrary-style network needs a painting to take the style from")
+        paintings = [style] if isinstance(style, Image.Image) else list(style)
+        stylizer = ArbitraryStylizer(paintings, self.config)
+        return _paint_video(stylizer, self.config, source, target, None, callback, max_frames)
 
     def warm_up(self) -> None:
         self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO), Image.new("RGB", *_WARM_PAINTING))

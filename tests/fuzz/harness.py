@@ -304,9 +304,9 @@ def _train(case_path: Path, inputs: Path, out: Path, assets: Assets, timeout: fl
     return "unclear_error", f"exit {rc}: {' | '.join(lines)[:300]}", rc
 
 
-def fuzz_entry(entry: str, count: int, root: Path, assets: Assets, seed: int = 0,
-               timeout: float = TIMEOUT) -> list[Result]:
-    """``count`` cases drawn by hypothesis (fixed ``seed``, no shrinking) through ``entry``."""
+def each_case(count: int, seed: int, visit) -> list[Result]:
+    """``visit(case, index)`` for ``count`` cases drawn by hypothesis (fixed ``seed``, no shrinking);
+    the results it returns, in order. Every entry point, the web app's too, draws its cases here."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fixed_seed
 
@@ -319,10 +319,16 @@ def fuzz_entry(entry: str, count: int, root: Path, assets: Assets, seed: int = 0
               suppress_health_check=list(HealthCheck))
     @given(cases)
     def one(case: Case) -> None:
-        results.append(run_case(entry, case, root, assets, timeout))
+        results.append(visit(case, len(results)))
 
     one()
     return results
+
+
+def fuzz_entry(entry: str, count: int, root: Path, assets: Assets, seed: int = 0,
+               timeout: float = TIMEOUT) -> list[Result]:
+    """``count`` cases drawn by hypothesis (fixed ``seed``, no shrinking) through ``entry``."""
+    return each_case(count, seed, lambda case, _: run_case(entry, case, root, assets, timeout))
 
 
 def tally(results: list[Result]) -> dict[str, int]:

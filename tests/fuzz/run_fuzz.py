@@ -1,6 +1,6 @@
-"""``make fuzz``: many malformed inputs through every CLI entry point, and training killed at many
-points; prints a table and writes the figures to benchmarks/results/fuzz.json (the ``cli`` key; other
-keys, such as the web app's, are kept).
+"""``make fuzz``: many malformed inputs through every CLI entry point and the web upload, and training
+killed at many points; prints a table and writes the figures to benchmarks/results/fuzz.json (the
+``cli`` key, and ``web`` for ``web_upload``; other keys, and entry points not run, are kept).
 
     .venv/bin/python tests/fuzz/run_fuzz.py --cases 1000 --kills 20 [--jobs 2] [--entries apply_file ...]
 
@@ -23,6 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fuzz.harness import ENTRY_POINTS, FAILURES, OUTCOMES  # noqa: E402
+from fuzz.web import ENTRY as WEB_ENTRY  # noqa: E402
+
+#: Every entry point: the CLI's (in-process) and the web upload (a real server, tests/fuzz/web.py).
+ENTRIES = (*ENTRY_POINTS, WEB_ENTRY)
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "fuzz.json"
 
@@ -34,8 +38,14 @@ def run_entry(entry: str, cases: int, seed: int) -> dict:
 
     torch.set_num_threads(1)
     started = time.perf_counter()
+    server: dict = {}
     with tempfile.TemporaryDirectory() as root, shared_loss_network():
-        results = fuzz_entry(entry, cases, Path(root), Assets(Path(root) / "assets"), seed=seed)
+        if entry == WEB_ENTRY:
+            from fuzz.web import fuzz_web
+
+            results, server = fuzz_web(cases, Path(root), Assets(Path(root) / "assets"), seed=seed)
+        else:
+            results = fuzz_entry(entry, cases, Path(root), Assets(Path(root) / "assets"), seed=seed)
     seconds = time.perf_counter() - started
     failures = [asdict(r) for r in results if r.outcome in FAILURES]
     families: dict[str, dict[str, int]] = {}
@@ -44,7 +54,7 @@ def run_entry(entry: str, cases: int, seed: int) -> dict:
         family[r.outcome] = family.get(r.outcome, 0) + 1
     return {**tally(results), "seconds": round(seconds, 1),
             "slowest_case_s": round(max((r.seconds for r in results), default=0), 2),
-            "by_family": families, "failures": failures[:50]}
+            "by_family": families, "failures": failures[:50], **({"server": server} if server else {})}
 
 
 def run_kills(points: int, seed: int) -> dict:
@@ -59,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000, help="cases per entry point")
     parser.add_argument("--kills", type=int, default=20, help="kill points (0: none)")
-    parser.add_argument("--entries", nargs="+", default=list(ENTRY_POINTS), choices=ENTRY_POINTS)
+    parser.add_argument("--entries", nargs="+", default=list(ENTRIES), choices=ENTRIES)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON file to update")
@@ -77,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     _write(args, figures, kill_figures, started)
     _table(figures, kill_figures)
     bad = sum(figures[e][f] for e in figures for f in FAILURES)
+    servers = [row["server"] for row in figures.values() if "server" in row]
+    bad += sum(s["restarts"] + len(s["half_written_at_end"]) + s["health"]["failures"]
+               + (not s["alive_at_end"]) for s in servers)
     kill_bad = kill_figures and (kill_figures["identical"] != kill_figures["points"] or kill_figures["broken"]
                                  or kill_figures["leftover_temp"])
     return 1 if bad or kill_bad else 0
@@ -85,17 +98,24 @@ def main(argv: list[str] | None = None) -> int:
 def _write(args, figures: dict, kills: dict | None, started: float) -> None:
     results = args.results
     data = json.loads(results.read_text()) if results.is_file() else {}
-    old = data.get("cli", {})
     # A run of some entry points (--entries) updates theirs and keeps the others' latest figures.
     for row in figures.values():
         row.setdefault("date", time.strftime("%Y-%m-%d %H:%M"))
         row.setdefault("seed", args.seed)
-    data["cli"] = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": f"{platform.machine()}, Python {platform.python_version()}",
-        "outcomes": list(OUTCOMES), "entry_points": {**old.get("entry_points", {}), **figures},
-        "kills": kills if kills is not None else old.get("kills"),
-    }
+    cli = {e: row for e, row in figures.items() if e != WEB_ENTRY}
+    web = {e: row for e, row in figures.items() if e == WEB_ENTRY}
+    machine = f"{platform.machine()}, Python {platform.python_version()}"
+    if cli or kills is not None:
+        old = data.get("cli", {})
+        data["cli"] = {
+            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine,
+            "outcomes": list(OUTCOMES), "entry_points": {**old.get("entry_points", {}), **cli},
+            "kills": kills if kills is not None else old.get("kills"),
+        }
+    if web:
+        old = data.get("web", {})
+        data["web"] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine,
+                       "outcomes": list(OUTCOMES), "entry_points": {**old.get("entry_points", {}), **web}}
     results.parent.mkdir(parents=True, exist_ok=True)
     tmp = results.with_name(f".{results.name}.tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
@@ -107,6 +127,12 @@ def _table(figures: dict, kills: dict | None) -> None:
     print(f"{'entry point':18}" + "".join(f"{c[:12]:>13}" for c in columns))
     for entry, row in figures.items():
         print(f"{entry:18}" + "".join(f"{row[c]:>13}" for c in columns))
+        if "server" in row:
+            health, server = row["server"]["health"], row["server"]
+            print(f"  server: alive at the end {server['alive_at_end']}, {server['restarts']} restarts, "
+                  f"{len(server['half_written_at_end'])} half-written files; /api/health "
+                  f"{health['probes']} probes, {health['failures']} failed, p50 {health['p50_ms']} ms, "
+                  f"max {health['max_ms']} ms")
     if kills:
         print(f"kills: {kills['identical']}/{kills['points']} resumed bit-identical "
               f"({kills['killed']} SIGKILLs), "

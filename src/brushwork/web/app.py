@@ -36,7 +36,8 @@ DESCRIPTION = (
     "`GET /api/jobs/{id}/events` (Server-Sent Events) or by polling `GET /api/jobs/{id}`, then fetch "
     "`GET /api/jobs/{id}/result`. Methods (`GET /api/methods`): `fast`, any painting in about a second "
     "(with `strength` and an optional second painting to blend); `model`, a style's trained model; "
-    "`gatys`, quality optimisation in minutes."
+    "`gatys`, quality optimisation in minutes. The photo may be a short video (MP4, MOV, MKV, WebM, AVI) "
+    "for `fast` and `model`: progress counts frames and the result is an MP4 with the audio kept."
 )
 
 
@@ -80,7 +81,9 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.state.manager = manager
     app.state.registry = Registry(config, methods)
     app.add_middleware(
-        BodyLimitMiddleware, limit=2 * config.max_upload_bytes + 2**20, timeout=config.body_timeout
+        BodyLimitMiddleware,
+        limit=config.max_upload_bytes + max(config.max_upload_bytes, config.max_video_bytes) + 2**20,
+        timeout=config.body_timeout,
     )
     if config.cors_origins:
         app.add_middleware(

@@ -4,6 +4,9 @@ Each job is a folder ``DATA/jobs/<id>/`` holding ``job.json`` (its record, writt
 atomically on every change of status), the inputs as PNG, the latest preview and the result.
 A restart reloads the records: finished results stay downloadable, and jobs that were
 queued or running when the server stopped are marked failed with the reason.
+
+A video job (``kind == "video"``) keeps the uploaded video until it has run, its first frame as the
+photo, the latest painted frame as the preview and an MP4 as the result; its progress counts frames.
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ FILES = {
     "second_painting": "painting2.png",
     "preview": "preview.jpg",
     "result": "result.png",
+    "video": "input.video",
+    "result_video": "result.mp4",
 }
+#: Seconds between the preview frames a video job writes.
+VIDEO_PREVIEW_SECONDS = 1.0
 
 
 class QueueFull(BrushworkError):
@@ -87,6 +94,7 @@ class Job:
     height: int = 0
     fast_model: str | None = None
     second_style: str | None = None  # gallery id or "upload" of a blended second painting
+    kind: str = "image"  # or "video": the photo is a video's first frame, the result an MP4
     # Runtime only: never stored.
     cancel_requested: bool = field(default=False, repr=False)
     version: int = field(default=0, repr=False)
@@ -110,7 +118,13 @@ class Job:
         "height",
         "fast_model",
         "second_style",
+        "kind",
     )
+
+    @property
+    def result_kind(self) -> str:
+        """The FILES entry of this job's result."""
+        return "result_video" if self.kind == "video" else "result"
 
     def record(self) -> dict:
         data = asdict(self)
@@ -128,6 +142,7 @@ class _Reporter:
         self.manager = manager
         self.job = job
         self.deadline = deadline
+        self.last_preview = 0.0
 
     def check(self) -> None:
         if self.job.cancel_requested:
@@ -144,12 +159,17 @@ class _Reporter:
     def step(self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None) -> None:
         job = self.job
         every = self.manager.config.preview_every
-        if image is not None and (iteration % every == 0 or iteration == 1):
+        if job.kind == "video":  # steps are batches of frames: a preview a second, and the last frame
+            due = time.monotonic() - self.last_preview >= VIDEO_PREVIEW_SECONDS or iteration >= total
+        else:
+            due = iteration % every == 0 or iteration == 1
+        if image is not None and due:
+            self.last_preview = time.monotonic()
             picture = image()
             with atomic_path(self.manager.job_dir(job.id) / FILES["preview"]) as tmp:
                 picture.save(tmp, format="JPEG", quality=85)
             job.preview += 1
-        job.iteration, job.total = iteration, total
+        job.iteration, job.total = iteration, max(total or job.total, iteration)  # a video may not say
         job.losses = {k: float(v) for k, v in losses.items()}
         self.manager.touch(job)
         self.check()
@@ -240,7 +260,8 @@ class JobManager:
             if job.status in ACTIVE:
                 job.status, job.error, job.finished = "failed", INTERRUPTED, time.time()
                 self._save(job)
-            if job.status == "done" and not (record.parent / FILES["result"]).is_file():
+                (record.parent / FILES["video"]).unlink(missing_ok=True)  # a video it will not paint
+            if job.status == "done" and not (record.parent / FILES[job.result_kind]).is_file():
                 job.status, job.error = "failed", "the result file is missing"
                 self._save(job)
             self.jobs[job.id] = job
@@ -270,8 +291,12 @@ class JobManager:
         photo: Image.Image,
         options: JobOptions,
         second_style: str | None = None,
+        video: bytes | None = None,
+        frames: int = 0,
     ) -> Job:
-        """Store the inputs and queue the job; QueueFull when its lane has no room."""
+        """Store the inputs and queue the job; QueueFull when its lane has no room. With ``video``
+        (the upload's bytes; ``photo`` is then its first frame and ``frames`` its declared count) the
+        job paints the video."""
         lane = self.lanes[self.methods[method].lane]
         job = Job(
             id=new_job_id(),
@@ -281,6 +306,8 @@ class JobManager:
             options=options.to_dict(),
             fast_model=style.fast_model,
             second_style=second_style,
+            kind="image" if video is None else "video",
+            total=frames,
         )
         with self.lock:
             if not lane.has_room():
@@ -290,6 +317,9 @@ class JobManager:
             folder = self.job_dir(job.id)
             folder.mkdir(parents=True)
             save_image(photo, folder / FILES["photo"])
+            if video is not None:
+                with atomic_path(folder / FILES["video"]) as tmp:
+                    tmp.write_bytes(video)
             if style.painting is not None:
                 save_image(style.painting, folder / FILES["painting"])
             if style.second_painting is not None:
@@ -348,7 +378,7 @@ class JobManager:
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:
         job.status, job.error, job.finished = status, error, time.time()
-        if status == "done" and job.started and job.total and job.width:
+        if status == "done" and job.started and job.total and job.width and job.kind == "image":
             rate = (job.finished - job.started) / job.total / (job.width * job.height / 1e6)
             old = self.speed.get(job.method)
             self.speed[job.method] = rate if old is None else 0.5 * old + 0.5 * rate
@@ -410,10 +440,13 @@ class JobManager:
             painting, second = (open_image(p) if p.is_file() else None for p in paintings)
             options = JobOptions(**job.options)
             style = StyleInput(painting, job.fast_model, second)
-            result = method.run(photo, style, options, reporter)
-            reporter.check()  # a job cancelled during its last step ends cancelled, not done
-            save_image(result, folder / FILES["result"])
-            job.width, job.height = result.size
+            if job.kind == "video":
+                self._run_video(job, method, style, options, reporter)
+            else:
+                result = method.run(photo, style, options, reporter)
+                reporter.check()  # a job cancelled during its last step ends cancelled, not done
+                save_image(result, folder / FILES["result"])
+                job.width, job.height = result.size
             self._finish(job, "done")
         except JobStopped as exc:
             self._finish(job, exc.status, exc.reason)
@@ -425,6 +458,24 @@ class JobManager:
             log.exception("job %s failed", job.id)
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self._finish(job, "failed", f"internal error: {text}")
+        finally:
+            (folder / FILES["video"]).unlink(missing_ok=True)  # the upload has served its purpose
+
+    def _run_video(self, job: Job, method: Method, style: StyleInput, options: JobOptions,
+                   reporter: _Reporter) -> None:
+        """Paint the stored video into the MP4 result (written whole or not at all). The engine's
+        errors name the file; users see "the video" instead of a path on the server."""
+        folder = self.job_dir(job.id)
+        source, target = folder / FILES["video"], folder / FILES["result_video"]
+        try:
+            frames = method.run_video(source, target, style, options, reporter, self.config.max_video_frames)
+        except BrushworkError as exc:
+            text = str(exc).splitlines()[0].replace(f"{source}: ", "").replace(str(source), "the video")
+            text = text.replace(str(target), "the result")
+            raise BrushworkError(text) from None
+        reporter.check()
+        job.iteration = job.total = frames
+        job.width, job.height = _video_size(target)
 
     # --- clean-up -----------------------------------------------------------------------------
     def _janitor_loop(self) -> None:
@@ -464,3 +515,12 @@ class JobManager:
 
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def _video_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a video file's first video stream, from its header."""
+    import av
+
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        return context.width, context.height

@@ -8,10 +8,11 @@
   cross-fades with the photo.
 * ``gatys`` (**Quality**): Gatys optimisation (``painters.GatysPainter``): any painting, minutes.
 
-A method says what it ``takes`` (a painting picture, or a trained model's id) and which form
-``options`` it uses; the gallery and the request checks are derived from that, so the job runner
-and the routes only know the ``Method`` interface, and a new method is one more class here around
-one more painter.
+A method says what it ``takes`` (a painting picture, or a trained model's id), which form
+``options`` it uses and whether it paints ``video`` (the fast ones: ``run_video``, frame by frame,
+steadied by the optical flow, audio kept); the gallery and the request checks are derived from
+that, so the job runner and the routes only know the ``Method`` interface, and a new method is
+one more class here around one more painter.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
@@ -91,6 +93,7 @@ class Method(Protocol):
     options: tuple[str, ...]  # form options it uses (see GATYS_OPTIONS ...)
     min_painting_side: int  # smallest painting (shorter side, px) it can read a style from
     defaults: JobOptions  # what a request leaves out
+    video: bool  # paints video uploads too (``run_video``); a method without it is refused them
 
     def unavailable_reason(self) -> str | None:
         """None when usable, else why not (shown to users as is)."""
@@ -101,6 +104,13 @@ class Method(Protocol):
     def run(
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
     ) -> Image.Image: ...
+
+    def run_video(
+        self, source: Path, target: Path, style: StyleInput, options: JobOptions, reporter: Reporter,
+        max_frames: int,
+    ) -> int:
+        """Paint the video ``source`` into the MP4 ``target`` (steps count frames); returns its frames.
+        Only for methods with ``video``."""
 
 
 def _reporting(reporter: Reporter) -> Callable[[PaintStep], None]:
@@ -127,6 +137,7 @@ class GatysMethod:
     options = GATYS_OPTIONS
     min_painting_side = 1
     defaults = JobOptions()
+    video = False
 
     def __init__(self, weights: str = "default"):
         self.weights = weights
@@ -177,6 +188,7 @@ class ArbitraryMethod:
     options = ARBITRARY_OPTIONS
     min_painting_side = MIN_PAINTING_SIDE
     defaults = JobOptions(size=512, iterations=1)
+    video = True
 
     def __init__(self, config: ApplyConfig | None = None):
         self.config = config or ApplyConfig()
@@ -206,9 +218,8 @@ class ArbitraryMethod:
             )
         )
 
-    def run(
-        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
-    ) -> Image.Image:
+    def _paintings(self, style: StyleInput, options: JobOptions) -> tuple[list[Image.Image], tuple | None]:
+        """The job's painting(s) and blend weights; ConfigError when it cannot run."""
         reason = self.unavailable_reason()
         if reason:
             raise ConfigError(reason)
@@ -219,8 +230,24 @@ class ArbitraryMethod:
             share = 0.5 if options.second_weight is None else options.second_weight
             paintings.append(style.second_painting)
             blend = (1.0 - share, share)
+        return paintings, blend
+
+    def run(
+        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
+    ) -> Image.Image:
+        paintings, blend = self._paintings(style, options)
         reporter.check()
         return self.painter(options, blend).paint(photo, paintings, callback=_reporting(reporter))
+
+    def run_video(
+        self, source: Path, target: Path, style: StyleInput, options: JobOptions, reporter: Reporter,
+        max_frames: int,
+    ) -> int:
+        paintings, blend = self._paintings(style, options)
+        reporter.check()
+        return self.painter(options, blend).paint_video(
+            source, target, paintings, callback=_reporting(reporter), max_frames=max_frames
+        )
 
 
 @dataclass(frozen=True)
@@ -253,6 +280,7 @@ class ModelMethod:
     options = MODEL_OPTIONS
     min_painting_side = 0  # takes no painting
     defaults = JobOptions(size=512, iterations=1)
+    video = True
 
     def __init__(self, models: Sequence[FastModel] | None = None, config: ApplyConfig | None = None):
         listed = shipped_fast_models() if models is None else list(models)
@@ -279,19 +307,30 @@ class ModelMethod:
                 self._painters[model_id] = FastPainter(entry.ref, self.config)
             return self._painters[model_id]
 
-    def run(
-        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
-    ) -> Image.Image:
+    def _painter(self, style: StyleInput, options: JobOptions, reporter: Reporter) -> FastPainter:
+        """The job's model with its options; ConfigError when it cannot run."""
         reason = self.unavailable_reason()
         if reason:
             raise ConfigError(reason)
         if style.fast_model is None:
             raise ConfigError("this style has no trained model; use the fast method for it")
         reporter.check()
-        painter = self.painter(style.fast_model).replace(
+        return self.painter(style.fast_model).replace(
             size=options.size, preserve_colors=options.preserve_colors, strength=options.strength
         )
+
+    def run(
+        self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
+    ) -> Image.Image:
+        painter = self._painter(style, options, reporter)
         return painter.paint(photo, callback=_reporting(reporter))
+
+    def run_video(
+        self, source: Path, target: Path, style: StyleInput, options: JobOptions, reporter: Reporter,
+        max_frames: int,
+    ) -> int:
+        painter = self._painter(style, options, reporter)
+        return painter.paint_video(source, target, callback=_reporting(reporter), max_frames=max_frames)
 
 
 def default_methods(gatys_weights: str = "default") -> dict[str, Method]:

@@ -43,6 +43,9 @@ class JobView(BaseModel):
 
     id: str = Field(pattern="^[0-9a-f]{32}$")
     status: Literal["queued", "running", "done", "failed", "cancelled"]
+    kind: Literal["image", "video"] = Field(
+        "image", description="video: the photo was a video; progress counts frames and the result is an MP4"
+    )
     method: str
     style: str
     style_title: str
@@ -77,8 +80,8 @@ ERROR_TEXT = {
     404: "no such job, style or sample",
     408: "the request body did not arrive in time (--body-timeout); the connection is closed",
     409: "not possible in the job's state",
-    413: "an upload or the request too large, or an image with too many pixels",
-    415: "an upload that is not an image in a format brushwork reads",
+    413: "an upload or the request too large, an image with too many pixels, or a video over the limits",
+    415: "an upload that is not an image in a format brushwork reads (nor, as the photo, a video)",
     422: "a field missing, out of range or not valid for the method",
     429: "the queue is full; try again after Retry-After seconds",
 }

@@ -4,19 +4,27 @@ An upload is judged by its bytes only (Pillow's format detection), decoded with 
 limit checked *before* the pixels are read (a decompression bomb is refused from its
 header), and re-encoded by the job store, so nothing a client sent is ever served back or
 written under a name it chose. Models are never accepted: nothing here unpickles anything.
+
+A photo may also be a short video (``sniff_video``): PyAV (FFmpeg) probes the bytes, and the
+container's own account of its frame size, length and frame count is held to the server's limits
+before a frame is decoded; the job's decoder stops at the frame limit too (the metadata can lie).
+The video is kept only as the job's input, never served back: the result is a new encoding.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
+from dataclasses import dataclass
 
 import anyio
 from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from brushwork.config import WebServiceConfig
 from brushwork.errors import ImageError
 from brushwork.images import INPUT_FORMATS, decode_image
 
@@ -85,6 +93,116 @@ def sniff(data: bytes, what: str, max_pixels: int) -> tuple[str, int, int]:
             f"{max_pixels / 1e6:g} MP limit; please send a smaller picture",
         )
     return fmt, width, height
+
+
+#: Video containers accepted (PyAV's names for them), judged from the bytes, never the name.
+VIDEO_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": "MP4/MOV", "matroska,webm": "MKV/WebM", "avi": "AVI"}
+VIDEO_LIST = "MP4, MOV, MKV, WebM, AVI"
+
+
+def looks_like_video(data: bytes) -> bool:
+    """Leading bytes of an MP4/MOV (a top-level box), Matroska/WebM (EBML) or AVI (RIFF) file."""
+    mp4 = data[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+    return mp4 or data.startswith(b"\x1a\x45\xdf\xa3") or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
+
+
+@dataclass(frozen=True)
+class VideoUpload:
+    """What a probe learnt of an accepted video: ``frames`` as declared or estimated from its length
+    and frame rate (0 when it says neither), and its first frame (the job's "photo")."""
+
+    container: str
+    codec: str
+    width: int
+    height: int
+    seconds: float | None
+    frames: int
+    first_frame: Image.Image
+
+
+def video_limit_problem(
+    width: int, height: int, seconds: float | None, frames: int, config: WebServiceConfig
+) -> str | None:
+    """Which of the server's video limits a video's metadata passes (one sentence), or None."""
+    if width * height > config.max_video_pixels:
+        return (
+            f"the video's frames are {width}x{height} = {width * height:,} pixels, over the "
+            f"{config.max_video_pixels:,}-pixel limit (1280x720 is 921,600); please send a smaller video"
+        )
+    if seconds is not None and seconds > config.max_video_seconds:
+        limit = config.max_video_seconds
+        return f"the video is {seconds:.1f} s long, over the {limit:g} s limit; please trim it"
+    if frames > config.max_video_frames:
+        limit = config.max_video_frames
+        return f"the video has {frames} frames, over the {limit}-frame limit; please trim it"
+    return None
+
+
+def sniff_video(data: bytes, config: WebServiceConfig) -> VideoUpload | None:
+    """The photo upload as a video, or None when it is no video container (then it is judged as an
+    image). 400 for a corrupt video, 415 for one without a decodable video stream, 413 over a limit
+    (size in bytes, frame size, length, frame count: all from the metadata, before any frame is
+    decoded); then the first frame is decoded (a broken stream is refused here, not in the job)."""
+    if looks_like_image(data):
+        return None
+    import av  # FFmpeg loads with the first upload that is no image
+
+    try:
+        container = av.open(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - FFmpeg's errors are many; all mean "not readable"
+        if looks_like_video(data):
+            raise HTTPException(400, f"the video is corrupt or truncated ({_reason(exc)})") from None
+        return None
+    with container:
+        kind = VIDEO_CONTAINERS.get(container.format.name)
+        if kind is None:
+            return None
+        stream = next((s for s in container.streams if s.type == "video"), None)
+        if stream is None:
+            raise HTTPException(415, f"the photo is a {kind} file with no video stream (audio only?)")
+        if len(data) > config.max_video_bytes:
+            limit = config.max_video_mb or config.max_upload_mb
+            raise HTTPException(413, f"the video is larger than the {limit:g} MB limit for videos")
+        codec = stream.codec_context.name
+        try:
+            av.codec.Codec(codec, "r")
+        except Exception:  # noqa: BLE001 - no decoder for it in this FFmpeg
+            raise HTTPException(415, f"the video's codec {codec!r} cannot be decoded here") from None
+        width, height = stream.codec_context.width, stream.codec_context.height
+        seconds = _declared_seconds(container, stream)
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        frames = stream.frames or (math.ceil(seconds * rate - 1e-6) if seconds and rate else 0)
+        problem = video_limit_problem(width, height, seconds, frames, config)
+        if problem:
+            raise HTTPException(413, problem)
+        first = _first_frame(container, stream, codec)
+    if first.width * first.height > config.max_video_pixels:  # the header did not say, or lied
+        raise HTTPException(413, video_limit_problem(first.width, first.height, None, 0, config))
+    return VideoUpload(kind, codec, first.width, first.height, seconds, frames, first)
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's words for an error ("Invalid data found when processing input"), on one line."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return str(text).splitlines()[0]
+
+
+def _declared_seconds(container, stream) -> float | None:
+    """The video's length as its stream (else its container) declares it; None when neither does."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1e6
+    return None
+
+
+def _first_frame(container, stream, codec: str) -> Image.Image:
+    try:
+        for frame in container.decode(stream):
+            return frame.to_image()
+    except Exception as exc:  # noqa: BLE001 - a broken stream: FFmpeg's error, on one line
+        raise HTTPException(400, f"the video could not be decoded ({codec}: {_reason(exc)})") from None
+    raise HTTPException(400, "the video has no frame that can be decoded (corrupt or truncated)")
 
 
 def decode_upload(data: bytes, what: str, max_pixels: int) -> Image.Image:

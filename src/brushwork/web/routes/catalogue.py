@@ -36,6 +36,7 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
                 "summary": method.summary,
                 "takes": method.takes,
                 "options": list(method.options),
+                "video": getattr(method, "video", False),
                 "available": reason is None,
                 "reason": reason,
                 "defaults": method.defaults.to_dict(),
@@ -54,6 +55,12 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
         "methods": items,
         "max_upload_mb": config.max_upload_mb,
         "max_megapixels": config.max_pixels / 1e6,
+        "video_limits": {
+            "mb": config.max_video_bytes / 2**20,
+            "seconds": config.max_video_seconds,
+            "frames": config.max_video_frames,
+            "pixels": config.max_video_pixels,
+        },
     }
 
 

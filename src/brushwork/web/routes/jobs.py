@@ -1,9 +1,14 @@
 """Jobs: submit one (a photo or sample, a style or an uploaded painting, optionally a second painting
-to blend), follow it by polling or by Server-Sent Events, fetch its photo, preview and result, cancel it."""
+to blend), follow it by polling or by Server-Sent Events, fetch its photo, preview and result, cancel it.
+
+The photo may be a short video for the fast methods (``uploads.sniff_video`` holds it to the server's
+limits): the job then counts frames as its progress, previews the latest painted frame and its
+result is an MP4 (H.264, the audio kept)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import time
@@ -16,13 +21,14 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from brushwork.config import WebServiceConfig
-from brushwork.images import open_image, resize_longest
+from brushwork.errors import ImageError
+from brushwork.images import MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods
 from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull
 from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, JobOptions, Method, StyleInput
 from brushwork.web.schemas import JobView, errors
 from brushwork.web.styles import Registry, Style
-from brushwork.web.uploads import decode_upload, read_limited
+from brushwork.web.uploads import VIDEO_LIST, VideoUpload, decode_upload, read_limited, sniff_video
 
 #: Stored paintings are capped here: style images are resized to the output size anyway.
 PAINTING_STORE_SIZE = 1024
@@ -49,6 +55,7 @@ def job_view(job: Job, manager: JobManager) -> dict:
     view = {
         "id": job.id,
         "status": job.status,
+        "kind": job.kind,
         "method": job.method,
         "style": job.style,
         "style_title": job.style_title,
@@ -242,6 +249,39 @@ def check_painting_size(art: Image.Image, what: str, minimum: int) -> None:
         )
 
 
+def decode_photo(data: bytes, config: WebServiceConfig) -> Image.Image:
+    """An uploaded photo that is no video: within the image upload limit, decoded (uploads.decode_upload)."""
+    if len(data) > config.max_upload_bytes:
+        raise HTTPException(413, f"the photo is larger than the {config.max_upload_mb:g} MB upload limit")
+    try:
+        return decode_upload(data, "photo", config.max_pixels)
+    except HTTPException as exc:
+        if exc.status_code == 415 and "not an image" in str(exc.detail):
+            raise HTTPException(415, f"{exc.detail}, nor a video ({VIDEO_LIST})") from None
+        raise
+
+
+def video_options(method: Method, options: JobOptions, video: VideoUpload) -> JobOptions:
+    """A video is painted by the fast methods only, and never larger than it is (``size`` is capped at
+    its longest side: upscaling every frame costs time and adds nothing)."""
+    if not getattr(method, "video", False):
+        raise HTTPException(
+            422,
+            f"the {method.name} method paints photos only, not videos; use a fast method for a video "
+            "(method=fast with any painting, or method=model)",
+        )
+    return dataclasses.replace(options, size=min(options.size, max(video.width, video.height)))
+
+
+def check_photo_side(photo: Image.Image, size: int) -> None:
+    """The command line's rule (``images.check_side``): at the size it is painted at, the photo needs
+    ``MIN_SIDE`` px a side, or a thin strip (1x5000) fails inside the network as an internal error."""
+    try:
+        check_side(photo, "the photo", size, MIN_SIDE, what="size")
+    except ImageError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
 @router.post(
     "",
     status_code=202,
@@ -260,7 +300,13 @@ async def submit(
     manager: Manager,
     registry: Gallery,
     methods: Methods,
-    photo: Annotated[UploadFile | None, File(description="the photo (any common image format)")] = None,
+    photo: Annotated[
+        UploadFile | None,
+        File(
+            description="the photo (any common image format), or a short video for fast and model "
+            "(MP4, MOV, MKV, WebM, AVI; the result is then an MP4)"
+        ),
+    ] = None,
     sample: Annotated[str | None, Form(description="or: a sample photo id from /api/samples")] = None,
     style: Annotated[str | None, Form(description="a style id from /api/styles")] = None,
     painting: Annotated[UploadFile | None, File(description="or: a painting to take the style from")] = None,
@@ -316,7 +362,8 @@ async def submit(
     entry = check_choices(chosen, registry, photo is not None, sample, style, painting is not None)
     if not manager.has_room(method):  # say so before spending time on the uploads
         raise HTTPException(429, manager.busy_message(method), headers={"Retry-After": "30"})
-    photo_bytes = await read_limited(photo, config.max_upload_bytes, "photo") if photo else None
+    photo_limit = max(config.max_upload_bytes, config.max_video_bytes)  # a photo, or a video (prepare)
+    photo_bytes = await read_limited(photo, photo_limit, "photo") if photo else None
     painting_bytes = await read_limited(painting, config.max_upload_bytes, "painting") if painting else None
     second_bytes = (
         await read_limited(second_painting, config.max_upload_bytes, "second painting")
@@ -333,10 +380,16 @@ async def submit(
 
     def prepare() -> Job:
         """Decode, resize and store the inputs, then queue the job (in a worker thread)."""
-        if photo_bytes is not None:
-            picture = decode_upload(photo_bytes, "photo", config.max_pixels)
+        nonlocal options
+        video = sniff_video(photo_bytes, config) if photo_bytes is not None else None
+        if video is not None:
+            options = video_options(chosen, options, video)
+            picture = video.first_frame
+        elif photo_bytes is not None:
+            picture = decode_photo(photo_bytes, config)
         else:
             picture = open_image(registry.samples[sample].path)
+        check_photo_side(picture, options.size)
         picture = resize_longest(picture, options.size)
         if painting_bytes is not None or chosen.takes == "painting":
             art = load_painting(painting_bytes, entry, "painting")
@@ -352,14 +405,17 @@ async def submit(
             share = round(100 * options.second_weight)
             title = f"{title} ({100 - share} %) + {second_title} ({share} %)"
         style_input = StyleInput(painting=art, fast_model=model_id, second_painting=second)
-        return manager.submit(method, style_id, title, style_input, picture, options, second_id)
+        return manager.submit(
+            method, style_id, title, style_input, picture, options, second_id,
+            video=photo_bytes if video is not None else None, frames=video.frames if video else 0,
+        )
 
     try:
         job = await anyio.to_thread.run_sync(prepare, limiter=request.app.state.decoding)
     except QueueFull as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": "30"}) from None
     status = 202
-    if chosen.lane == "fast" and config.fast_inline_wait > 0:
+    if chosen.lane == "fast" and config.fast_inline_wait > 0 and job.kind == "image":  # videos: follow them
         deadline = time.monotonic() + config.fast_inline_wait
         while job.status not in TERMINAL and time.monotonic() < deadline:
             await asyncio.sleep(INLINE_POLL_SECONDS)  # waits without holding a thread
@@ -421,18 +477,23 @@ def _job_file(
 
 @router.get(
     "/{job_id}/result",
-    summary="The result PNG",
+    summary="The result: a PNG, or an MP4 for a video",
     operation_id="job_result",
-    responses={200: {"content": {"image/png": {}}}, **errors(404, 409, 422)},
+    responses={
+        200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "the result (the job's kind)"},
+        **errors(404, 409, 422),
+    },
 )
 async def job_result(job: JobInPath, manager: Manager, download: bool = False) -> FileResponse:
     if job.status != "done":
         why = f"it {job.status}: {job.error}" if job.status in TERMINAL else f"it is {job.status}"
         raise HTTPException(409, f"this job has no result; {why}")
+    video = job.kind == "video"
     headers = {}
     if download:
-        headers["Content-Disposition"] = f'attachment; filename="brushwork-{job.style}-{job.id[:8]}.png"'
-    return _job_file(manager, job, "result", "image/png", headers)
+        suffix = "mp4" if video else "png"
+        headers["Content-Disposition"] = f'attachment; filename="brushwork-{job.style}-{job.id[:8]}.{suffix}"'
+    return _job_file(manager, job, job.result_kind, "video/mp4" if video else "image/png", headers)
 
 
 @router.get(

@@ -22,6 +22,9 @@ const state = {
   events: null,
   pollTimer: null,
   maxUploadMB: 20,
+  videoMB: 20,        // the server's video limits (/api/methods: video_limits)
+  videoSeconds: 20,
+  photoIsVideo: false, // the chosen photo file is a video (painted by the fast methods only)
 };
 const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff"];
 const WEIGHT = { base: 0.2, per: 40 }; // Gatys style weight = base * 10^(slider / per): 40 -> 2.0
@@ -59,7 +62,9 @@ function capitalise(text) { return text ? text[0].toUpperCase() + text.slice(1) 
 async function loadCatalogue() {
   const [methods, styles, samples] = await Promise.all([api("/api/methods"), api("/api/styles"), api("/api/samples")]);
   state.maxUploadMB = methods.body.max_upload_mb;
-  $("photo-hint").textContent = `JPEG, PNG or WebP, up to ${state.maxUploadMB} MB`;
+  const video = methods.body.video_limits;
+  if (video) { state.videoMB = video.mb; state.videoSeconds = video.seconds; }
+  $("photo-hint").textContent = `JPEG, PNG or WebP, up to ${state.maxUploadMB} MB; or a video of up to ${state.videoSeconds} s (Fast)`;
   for (const m of methods.body.methods) state.methods[m.name] = m;
   const gatys = state.methods.gatys;
   if (gatys) {
@@ -149,6 +154,10 @@ async function refreshMethods() {
 // --- photo ------------------------------------------------------------------------------------
 function checkImageFile(file, what) {
   if (!file) return `No ${what} was chosen.`;
+  if (what === "photo" && file.type.startsWith("video/")) {
+    if (file.size <= state.videoMB * 1024 * 1024) return null;
+    return `“${file.name}” is ${(file.size / 1048576).toFixed(1)} MB; the limit for a video is ${state.videoMB} MB. Please use a shorter video.`;
+  }
   if (file.type && !ACCEPTED.includes(file.type)) {
     return `“${file.name}” does not look like a picture. Please choose a JPEG, PNG or WebP image for the ${what}.`;
   }
@@ -176,6 +185,13 @@ function choosePhoto(file) {
   state.photoFile = file;
   state.sample = null;
   document.querySelectorAll(".sample").forEach((b) => b.setAttribute("aria-pressed", "false"));
+  state.photoIsVideo = file.type.startsWith("video/");
+  if (state.photoIsVideo) { // no picture to show yet: the job's photo is the video's first frame
+    $("photo-thumb").hidden = true;
+    $("photo-label").textContent = `${file.name} (video)`;
+    $("dropzone").classList.add("has-photo");
+    return;
+  }
   setPhotoPreview(URL.createObjectURL(file), file.name);
 }
 
@@ -183,6 +199,7 @@ function chooseSample(sample, button) {
   showError("");
   state.sample = sample.id;
   state.photoFile = null;
+  state.photoIsVideo = false;
   $("photo-input").value = "";
   document.querySelectorAll(".sample").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
   setPhotoPreview(sample.image, sample.title);
@@ -413,6 +430,8 @@ function startJob(job) {
   $("placeholder").hidden = true;
   $("before").src = job.urls.photo;
   $("after").hidden = true;
+  $("result-video").hidden = true;
+  $("result-video").removeAttribute("src");
   document.querySelectorAll(".compare .handle, .compare .tag, #compare-range").forEach((el) => { el.hidden = true; });
   render(job);
   if (window.matchMedia("(max-width: 860px)").matches) $("canvas").scrollIntoView({ behavior: "smooth", block: "start" });
@@ -480,10 +499,19 @@ function render(job) {
     refreshMethods();
     stopFollowing();
     setBusy(false);
-    showAfter(job.urls.result);
     const link = $("download");
     link.href = job.urls.download;
-    link.setAttribute("download", `brushwork-${job.style}.png`);
+    const video = job.kind === "video";
+    if (video) { // the painted video replaces the before/after pictures
+      $("compare").hidden = true;
+      const player = $("result-video");
+      if (player.getAttribute("src") !== job.urls.result) player.src = job.urls.result;
+      player.hidden = false;
+    } else {
+      showAfter(job.urls.result);
+    }
+    link.setAttribute("download", `brushwork-${job.style}.${video ? "mp4" : "png"}`);
+    link.textContent = video ? "Download MP4" : "Download PNG";
     link.hidden = false;
   } else if (job.status === "failed" || job.status === "cancelled") {
     stopFollowing();
@@ -497,6 +525,7 @@ function describe(job) {
     return job.queue_position ? `Waiting for a free painter: number ${job.queue_position} in the queue.` : "Waiting to start…";
   }
   if (job.status === "running") {
+    if (job.kind === "video" && job.progress.total) return `Frame ${job.progress.iteration} of ${job.progress.total}`;
     if (!job.progress.total) return "Starting: loading the painting network…";
     const loss = job.progress.losses.total;
     const lossText = loss === undefined ? "" : ` · loss ${loss.toPrecision(3)}`;
@@ -504,6 +533,7 @@ function describe(job) {
   }
   if (job.status === "done") {
     const seconds = job.finished - (job.started || job.created);
+    if (job.kind === "video") return `Finished in ${formatDuration(seconds)}: ${job.progress.total} frames at ${job.width}×${job.height} px, ${job.style_title}.`;
     return `Finished in ${formatDuration(seconds)}: ${job.width}×${job.height} px, ${job.style_title}. Drag the slider to compare.`;
   }
   if (job.status === "cancelled") return "Cancelled.";
