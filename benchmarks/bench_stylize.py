@@ -75,7 +75,8 @@ torch.set_num_threads(threads)
 from brushwork.config import StylizeConfig
 from brushwork.optimize import stylize
 stamps = []
-config = StylizeConfig(size=size, optimizer=optimizer, iterations=steps, multiscale=False, seed=0)
+config = StylizeConfig(size=size, optimizer=optimizer, iterations=steps, multiscale=False, seed=0,
+                        precision="PRECISION")
 stylize(sys.argv[5], sys.argv[6], config,
         callback=lambda it: stamps.append((time.perf_counter(), time.process_time())))
 print(json.dumps(stamps))
@@ -230,7 +231,7 @@ def table(rows: list[Row]) -> tuple[str, list[dict]]:
              "brushwork peak MB | pastiche peak MB | ratio |", "|---:|---|" + "---:|" * 7]
     pairs = []
     for (size, optimizer, tool), ours in sorted(by_key.items()):
-        if tool != "brushwork":
+        if not tool.startswith("brushwork"):
             continue
         peer = by_key.get((size, optimizer, "pastiche"))
         t_ratio = ratio(ours.sec_per_it, peer.sec_per_it) if peer else None
@@ -240,13 +241,14 @@ def table(rows: list[Row]) -> tuple[str, list[dict]]:
         def fmt(x, spec):
             return format(x, spec) if x is not None else "–"
 
+        label = optimizer + tool.removeprefix("brushwork")
         lines.append(
-            f"| {size} | {optimizer} | {ours.sec_per_it:.3f} | {fmt(peer and peer.sec_per_it, '.3f')} | "
+            f"| {size} | {label} | {ours.sec_per_it:.3f} | {fmt(peer and peer.sec_per_it, '.3f')} | "
             f"{fmt(t_ratio, '.2f')} | {fmt(b_ratio, '.2f')} | {ours.peak_mb:.0f} | "
             f"{fmt(peer and peer.peak_mb, '.0f')} | "
             f"{fmt(m_ratio, '.2f')} |"
         )
-        pairs.append({"size": size, "optimizer": optimizer,
+        pairs.append({"size": size, "optimizer": optimizer, "tool": tool,
                       "brushwork_sec_per_it": ours.sec_per_it,
                       "peer_sec_per_it": peer.sec_per_it if peer else None, "time_ratio": t_ratio,
                       "brushwork_best_sec_per_it": ours.best_sec_per_it,
@@ -269,6 +271,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"], choices=["lbfgs", "adam"])
     p.add_argument("--threads", type=int, default=2, help="OMP/MKL threads of both tools")
     p.add_argument("--no-peer", action="store_true", help="measure brushwork only")
+    p.add_argument("--precisions", nargs="+", default=["auto", "fp32"], choices=["auto", "fp32", "bf16"],
+                   help="brushwork's --precision settings to time (auto = bf16 where the CPU has it)")
     p.add_argument("--interleaved", action="store_true",
                    help="instead: time both tools in one process, steps alternating (most robust to "
                    "background load; no memory numbers); writes bench_stylize_interleaved.json")
@@ -308,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     env = child_env(args.threads)
     if args.output is None:
         args.output = RESULTS.with_name("bench_stylize_interleaved.json") if args.interleaved else RESULTS
-    tools = {"brushwork": (sys.executable, BRUSHWORK_DRIVER)}
+    # "auto" is bf16 on CPUs with bfloat16 units (what a user gets); fp32 is the like-for-like row.
+    tools = {("brushwork" if p == "auto" else f"brushwork {p}"):
+             (sys.executable, BRUSHWORK_DRIVER.replace("PRECISION", p)) for p in args.precisions}
     if args.interleaved:
         tools = {}
     elif not args.no_peer:

@@ -63,13 +63,14 @@ class StylizeConfig:
 
     Losses are normalised by the magnitude of their targets (see ``brushwork.losses``), so the
     weights below mean the same for every weight source and layer choice: a style weight of
-    2 with content weight 1 gives a clearly painted picture in which the photo stays
-    recognisable; 0.3 is a light touch, 30 is mostly texture.
+    3 with content weight 1 gives a clearly painted picture in which the photo stays
+    recognisable (as painted as the peer pastiche's 300-step run on the benchmark pairs, see
+    docs/gatys.md); 0.3 is a light touch, 30 is mostly texture.
     """
 
     content_weight: float = _help("weight of the content (feature) loss", default=1.0)
     style_weight: float = _help(
-        "weight of the Gram style loss; x10 gives visibly stronger texture", default=2.0
+        "weight of the Gram style loss; x10 gives visibly stronger texture", default=3.0
     )
     tv_weight: float = _help(
         "weight of the total-variation loss (smoothness); 0 turns it off", default=1e-2
