@@ -355,6 +355,10 @@ class TrainConfig:
     )
     tv_weight: float = _help("weight of the total-variation loss on [0,1] pixels; 0 turns it off",
                              default=0.0)
+    temporal_weight: float = _help(
+        "weight of a stability loss (ReCoNet-style): the output on a photo, moved by a small random "
+        "shift/rotation/zoom, against the output on the moved photo, mean square over [0,1] pixels "
+        "(no video needed; 0 turns it off; see docs/fast.md for what it measured)", default=0.0)
     loss_network: Literal["vgg19", "vgg16"] = _help("loss network", default="vgg19")
     loss_weights: str = _help(
         "weights of the loss network: default (offline caffe VGG19), torchvision, caffe, random, a file",
@@ -414,7 +418,7 @@ class TrainConfig:
 
 
 def validate_train_config(c: TrainConfig) -> None:
-    for name in ("content_weight", "style_weight", "tv_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
         value = getattr(c, name)
         if not 0 <= value < float("inf"):
             raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value}")
@@ -561,11 +565,6 @@ class WebServiceConfig:
         "largest accepted upload in pixels (decompression-bomb guard)", default=40_000_000
     )
     max_size: int = _help("largest output side a job may ask for, in pixels", default=1024)
-    max_iterations: int = _help("most Gatys iterations a job may ask for", default=1000)
-    job_time_limit: float = _help("seconds a job may run before it is stopped and failed", default=900.0)
-    preview_every: int = _help("Gatys jobs write a preview image every N iterations", default=5)
-    fast_inline_wait: float = _help(
-        "seconds a fast-model request waits for its result before answering 202", default=15.0
     max_video_mb: float | None = _help(
         "largest accepted video upload in megabytes (default: --max-upload-mb)", default=None
     )
@@ -574,6 +573,11 @@ class WebServiceConfig:
     max_video_pixels: int = _help(
         "largest accepted video frame in pixels (width x height; 921600 = 1280x720)", default=1280 * 720
     )
+    max_iterations: int = _help("most Gatys iterations a job may ask for", default=1000)
+    job_time_limit: float = _help("seconds a job may run before it is stopped and failed", default=900.0)
+    preview_every: int = _help("Gatys jobs write a preview image every N iterations", default=5)
+    fast_inline_wait: float = _help(
+        "seconds a fast-model request waits for its result before answering 202", default=15.0
     )
     max_data_mb: float = _help("cap on the data folder; the oldest finished jobs go first", default=2048.0)
     max_age_hours: float = _help("finished jobs older than this are deleted", default=168.0)
@@ -601,15 +605,15 @@ class WebServiceConfig:
             "queue_size": self.queue_size >= 0,
             "max_upload_mb": self.max_upload_mb > 0,
             "max_pixels": self.max_pixels > 0,
+            "max_video_mb": self.max_video_mb is None or self.max_video_mb > 0,
+            "max_video_seconds": self.max_video_seconds > 0,
+            "max_video_frames": self.max_video_frames >= 1,
+            "max_video_pixels": self.max_video_pixels > 0,
             "max_size": 16 <= self.max_size <= 4096,
             "max_iterations": self.max_iterations >= 1,
             "job_time_limit": self.job_time_limit > 0,
             "preview_every": self.preview_every >= 1,
             "fast_inline_wait": self.fast_inline_wait >= 0,
-            "max_video_mb": self.max_video_mb is None or self.max_video_mb > 0,
-            "max_video_seconds": self.max_video_seconds > 0,
-            "max_video_frames": self.max_video_frames >= 1,
-            "max_video_pixels": self.max_video_pixels > 0,
             "max_data_mb": self.max_data_mb > 0,
             "max_age_hours": self.max_age_hours > 0,
             "port": 0 <= self.port <= 65535,
@@ -632,12 +636,12 @@ class WebServiceConfig:
         return int(self.max_upload_mb * 1024 * 1024)
 
     @property
+    def max_video_bytes(self) -> int:
+        return int((self.max_upload_mb if self.max_video_mb is None else self.max_video_mb) * 1024 * 1024)
+
+    @property
     def max_data_bytes(self) -> int:
         return int(self.max_data_mb * 1024 * 1024)
 
     def replace(self, **changes) -> WebServiceConfig:
-    @property
-    def max_video_bytes(self) -> int:
-        return int((self.max_upload_mb if self.max_video_mb is None else self.max_video_mb) * 1024 * 1024)
-
         return dataclasses.replace(self, **changes)

@@ -28,6 +28,8 @@ LOSS_PLOT = "loss_plot.png"
 SAMPLES = "samples"
 SKIPPED = "skipped.txt"
 CSV_FIELDS = ("step", "epoch", "content", "style", "tv", "total", "images_per_s", "val_total")
+#: Column of the ``--temporal-weight`` term, written (after ``tv``) only by runs that have it.
+TEMPORAL_FIELD = "temporal"
 
 
 def config_json(config: TrainConfig) -> str:
@@ -85,7 +87,10 @@ def check_resume(meta: dict, config: TrainConfig, style_hash: str) -> None:
 
 
 def write_losses(path: Path, rows: list[dict]) -> None:
-    write_csv(path, rows, CSV_FIELDS)
+    fields = list(CSV_FIELDS)
+    if any(row.get(TEMPORAL_FIELD) not in (None, "") for row in rows):
+        fields.insert(fields.index("tv") + 1, TEMPORAL_FIELD)
+    write_csv(path, rows, fields)
 
 
 def read_losses(path: Path, up_to_step: int) -> list[dict]:

@@ -52,8 +52,8 @@ def loss_figure(rows: list[dict], title: str) -> Figure:
     ax = fig.subplots()
     steps = [int(r["step"]) for r in rows]
     window = max(1, len(rows) // 50)  # per-step losses are noisy: draw a running mean over them
-    for key, color in (("total", "C0"), ("content", "C1"), ("style", "C2"), ("tv", "C3")):
-        values = [float(r[key]) for r in rows]
+    for key, color in (("total", "C0"), ("content", "C1"), ("style", "C2"), ("tv", "C3"), ("temporal", "C4")):
+        values = [float(r.get(key) or 0) for r in rows]  # "temporal": only runs with --temporal-weight
         if any(v > 0 for v in values):
             ax.plot(steps, values, color=color, linewidth=0.6, alpha=0.3 if window > 1 else 1)
             if window > 1:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import importlib.metadata
+import json
 import os
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
+from safetensors import safe_open
 from torch.nn.parallel import DistributedDataParallel
 
 from brushwork.config import DEFAULT_STEPS, TrainConfig
@@ -61,18 +63,20 @@ from brushwork.fast.checkpoint import (
 from brushwork.fast.data import (
     PhotoSource,
     list_photos,
+    seeded_generator,
     split_photos,
     steps_per_epoch,
     training_batch,
     validation_photos,
 )
+from brushwork.fast.motion import draw_motion, moved_photos, temporal_loss
 from brushwork.fast.report import plot_losses, plot_title, sample_grid
 from brushwork.fileio import atomic_write_text, check_output_dir, remove_stale_temps, sha256_file
 from brushwork.images import MIN_SIDE, check_side, image_to_tensor, open_image, resize_longest, save_image
 from brushwork.losses import PerceptualObjective
-from brushwork.networks.arbitrary import FoldedTransfer, fold_style
+from brushwork.networks.arbitrary import FoldedSpec, FoldedTransfer, fold_style
 from brushwork.networks.arbitrary_weights import load_transfer_weights, predict_style
-from brushwork.networks.model_files import load_transformer, save_transformer
+from brushwork.networks.model_files import load_transformer, read_metadata, save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
@@ -80,6 +84,9 @@ from brushwork.progress import ProgressCallback
 
 #: ``--init`` value that starts from Magenta's arbitrary-style network (see ``_build_net``).
 ARBITRARY = "arbitrary"
+#: Last key of ``seeded_generator(seed, step, rank, MOTION_STREAM)``: the synthetic motion of a step's
+#: batch (``--temporal-weight``), a stream apart from the crops' ``(seed, step, rank, k)``.
+MOTION_STREAM = -1
 
 
 def _version() -> str:
@@ -147,11 +154,30 @@ def _spec(config: TrainConfig) -> TransformerSpec:
     return TransformerSpec(config.width, config.res_blocks, config.channels, config.edge_kernel)
 
 
-def init_from(net: TransformerNet, path: Path) -> None:
+def is_folded_model(init: str | None) -> bool:
+    """``--init`` names a model file of Magenta's network with a style folded in (a shipped
+    per-style model): the net to fine-tune is then a ``FoldedTransfer``."""
+    if not init or init == ARBITRARY or not Path(init).is_file():
+        return False
+    return json.loads(read_metadata(init).get("architecture", "{}")).get("kind") == FoldedSpec.kind
+
+
+def holds_folded(checkpoint: Path) -> bool:
+    """The checkpoint's weights are a ``FoldedTransfer``'s (a resume does not need the --init file)."""
+    try:
+        with safe_open(str(checkpoint), framework="pt") as f:
+            return any(key.startswith("model.trunk.") for key in f.keys())  # noqa: SIM118 (not a dict)
+    except Exception:  # unreadable: load_checkpoint says so in one line
+        return False
+
+
+def init_from(net: TransformerNet | FoldedTransfer, path: Path) -> None:
     """Warm start: copy a trained model's weights (same architecture) into ``net``."""
     trained, _ = load_transformer(path)
 
     def shape(spec):
+        if isinstance(spec, FoldedSpec):
+            return spec.to_dict()
         return spec.plan, spec.res_blocks, spec.edge_kernel
 
     if shape(trained.spec) != shape(net.spec):
@@ -237,6 +263,8 @@ class Training:
             # Resuming only needs the shape; a new run starts from the painting's folded style.
             net = FoldedTransfer() if resume else fold_style(load_transfer_weights(), predict_style(style))
             self.net = net.to(self.device)
+        elif holds_folded(checkpoint) if resume else is_folded_model(config.init):  # a shipped model's net
+            self.net = FoldedTransfer().to(self.device)
         else:
             self.net = TransformerNet(_spec(config)).to(self.device)
         if config.init and config.init != ARBITRARY and not resume:
@@ -268,7 +296,10 @@ class Training:
         config = self.config
         photos = training_batch(self.source, step, config.image_size, config.batch_size, self.dist.rank,
                                 self.dist.world, config.seed).to(self.device)
-        losses = self.objective(self.model(photos), content=photos)
+        if config.temporal_weight > 0:
+            losses = self._with_temporal(photos, step)
+        else:
+            losses = self.objective(self.model(photos), content=photos)
         _finite_or_raise(losses["total"], step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -276,6 +307,18 @@ class Training:
         self.optimizer.step()
         self._updating = False
         return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _with_temporal(self, photos: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """The perceptual terms plus ``temporal``: the batch and its synthetically moved copy go
+        through the net in one pass (instance norm: each image on its own); the VGG terms see only
+        the photos. The move is drawn from (seed, step, rank), so a resumed run repeats it."""
+        gen = seeded_generator(self.config.seed, step, self.dist.rank, MOTION_STREAM)
+        motion = draw_motion(photos.shape[0], tuple(photos.shape[-2:]), gen).to(self.device)
+        output, moved = self.model(torch.cat([photos, moved_photos(photos, motion)])).chunk(2)
+        losses = self.objective(output, content=photos)
+        losses["temporal"] = self.config.temporal_weight * temporal_loss(output, moved, motion.theta)
+        losses["total"] = losses["total"] + losses["temporal"]
+        return losses
 
     def _log(self, step: int, epoch: int, values: dict[str, float], ips: float) -> None:
         """Main process: the CSV row, samples, checkpoint and loss plot due after ``step``."""
@@ -355,7 +398,8 @@ class Training:
             "style_layers": list(config.resolved_style_layers),
             "style_layer_weights": list(config.style_layer_weights or ()),
             "content_weight": config.content_weight, "style_weight": config.style_weight,
-            "tv_weight": config.tv_weight, "image_size": config.image_size, "batch_size": config.batch_size,
+            "tv_weight": config.tv_weight, "temporal_weight": config.temporal_weight,
+            "image_size": config.image_size, "batch_size": config.batch_size,
             "world_size": self.dist.world, "steps": step, "lr": config.lr, "seed": config.seed,
             "init": Path(config.init).name if config.init else "", "loss_scaling": config.loss_scaling,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
