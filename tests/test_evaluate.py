@@ -122,7 +122,7 @@ def test_config_rejects_bad_values():
 def test_tiny_evaluation_writes_everything_and_is_repeatable(inputs, tmp_path):
     contents, styles = inputs
     (contents / "broken.jpg").write_bytes(b"not an image")
-    methods = ["gatys:iterations=2", "gatys:iterations=2,style_weight=20", "gatys:nonsense=1",
+    methods = ["gatys:iterations=2,style_weight=1", "gatys:iterations=2,style_weight=30", "gatys:nonsense=1",
                "fast:no-such-model"]
     out = tmp_path / "report"
     result = evaluate(_config(contents, styles, out, methods))
