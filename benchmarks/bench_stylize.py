@@ -282,6 +282,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "writes bench_stylize_ttq.json")
     p.add_argument("--pairs", type=int, nargs="+", default=None, help="time-to-quality: pair indices")
     p.add_argument("--no-trace", action="store_true", help="time-to-quality: skip the traced run")
+    p.add_argument("--time-only", action="store_true",
+                   help="time-to-quality: the wall times only (no cached 300-step peer run; for 1024 px)")
     p.add_argument("-o", "--output", type=Path, default=None, help="JSON results file")
     return p.parse_args(argv)
 
@@ -290,8 +292,14 @@ def time_to_quality_main(args: argparse.Namespace) -> int:
     import time_to_quality as ttq
 
     sizes = args.sizes if args.sizes != sorted(DEFAULT_STEPS) else [512]
-    rows = ttq.measure(sizes, threads=args.threads, pairs=args.pairs, do_trace=not args.no_trace)
-    print(ttq.table(rows))
+    if args.time_only:
+        rows = [row for size in sizes for row in ttq.measure_time(size, args.threads, args.pairs)]
+        for r in rows:
+            print(f"{r['pair']} {r['size']} px: brushwork {r['brushwork']['wall_s']:.0f} s, pastiche 300 "
+                  f"steps ~{r['peer']['wall_s_estimated']:.0f} s, ratio {r['time_ratio']:.3f}")
+    else:
+        rows = ttq.measure(sizes, threads=args.threads, pairs=args.pairs, do_trace=not args.no_trace)
+        print(ttq.table(rows))
     output = args.output or RESULTS.with_name("bench_stylize_ttq.json")
     result = {"benchmark": "bench_stylize --time-to-quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
               "method": ttq.__doc__, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

@@ -146,6 +146,21 @@ def measure(sizes: list[int], threads: int = 2, pairs: list[int] | None = None, 
     return rows
 
 
+def measure_time(size: int, threads: int = 2, pairs: list[int] | None = None) -> list[dict]:
+    """Time only, where the peer's full run is too long to cache (1024 px: over an hour here):
+    brushwork's default command against the peer's start-up + 300 x its median step, timed now."""
+    rows = []
+    for i in pairs if pairs is not None else range(len(peer_runs.PAIRS)):
+        pair = peer_runs.PAIRS[i]
+        peer = peer_runs.peer_timing(pair, size, steps=4, threads=threads)
+        out = ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
+        ours = run_default(pair, size, out, threads, [])
+        rows.append({"pair": peer_runs.pair_name(pair), "size": size, "peer": peer, "brushwork": ours,
+                     "time_ratio": ours["wall_s"] / peer["wall_s_estimated"], "load_avg": os.getloadavg()})
+        print(json.dumps(rows[-1], default=str), file=sys.stderr)
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| pair | size | pastiche 300 steps | brushwork default | ratio | time to peer quality | "
              "deep style ratio (ours / peer) | SSIM (ours / peer) | peak MB (ours / peer) |",

