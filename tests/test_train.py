@@ -51,16 +51,6 @@ def photos(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def style_image(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("style") / "stripes.png"
-    stripes = np.zeros((64, 64, 3), np.uint8)
-    stripes[:, ::8] = (250, 200, 20)
-    stripes[::6, :] = (20, 40, 200)
-    Image.fromarray(stripes).save(path)
-    return path
-
-
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     net, _ = load_transformer(path)
     return net.state_dict()
