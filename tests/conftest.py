@@ -111,3 +111,18 @@ def style_image(tmp_path_factory) -> Path:
     stripes[::6, :] = (20, 40, 200)
     Image.fromarray(stripes).save(path)
     return path
+
+
+#: A training run small enough for a test: a 4-channel network, one residual block, 32 px crops.
+TINY_TRAIN = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
+                  style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=0, checkpoint_every=2,
+                  num_samples=2, content_weight=1.0, style_weight=1e3)
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    """A random VGG19 of the training tests' own, per module: the optimisation tests turn the shared
+    ``random_vgg`` channels-last, and training's recorded numbers must not depend on test order."""
+    from brushwork.networks.weights import load_vgg
+
+    return load_vgg("vgg19", "random", progress=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_TRAIN as TINY
 from PIL import Image
 
 from brushwork.cli import main
@@ -20,17 +21,6 @@ from brushwork.fast.checkpoint import CHECKPOINT
 from brushwork.fast.data import PhotoSource, batch_indices, list_photos, split_photos
 from brushwork.fast.train import train
 from brushwork.networks.model_files import load_transformer
-
-TINY = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
-            style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=0, checkpoint_every=2,
-            num_samples=2, content_weight=1.0, style_weight=1e3)
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    from brushwork.networks.weights import load_vgg
-
-    return load_vgg("vgg19", "random", progress=False)
 
 
 @pytest.fixture(scope="module")

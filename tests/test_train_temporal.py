@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_TRAIN as TINY
 from PIL import Image
 
 from brushwork.config import TrainConfig
@@ -26,17 +27,7 @@ from brushwork.fast.motion import (
 from brushwork.fast.train import train
 from brushwork.networks.model_files import load_transformer
 
-TINY = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
-            style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=0, checkpoint_every=2,
-            num_samples=2, content_weight=1.0, style_weight=1e3)
 SHIPPED = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "models" / "starry_night.safetensors"
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    from brushwork.networks.weights import load_vgg
-
-    return load_vgg("vgg19", "random", progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support.web import GatedMethod, PosterizeMethod
+from support.web import GatedMethod, PosterizeMethod, app_clients
 
 from brushwork.config import WebServiceConfig
 from brushwork.errors import ConfigError
@@ -49,22 +49,16 @@ def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
 
 @pytest.fixture
 def make_client(tmp_path: Path):
-    clients: list[TestClient] = []
+    with app_clients() as open_client:
+        def make(methods=None, data_dir: Path | None = None, **overrides) -> TestClient:
+            config = WebServiceConfig(
+                data_dir=str(data_dir or tmp_path / "data"), gatys_weights="random", **overrides
+            )
+            if methods is None:
+                methods = {"fast": ARBITRARY, "model": NO_MODELS, "gatys": SHARED_GATYS}
+            return open_client(create_app(config, methods))
 
-    def make(methods=None, data_dir: Path | None = None, **overrides) -> TestClient:
-        config = WebServiceConfig(
-            data_dir=str(data_dir or tmp_path / "data"), gatys_weights="random", **overrides
-        )
-        if methods is None:
-            methods = {"fast": ARBITRARY, "model": NO_MODELS, "gatys": SHARED_GATYS}
-        client = TestClient(create_app(config, methods))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in reversed(clients):
-        client.__exit__(None, None, None)
+        yield make
 
 
 def wait_for(client: TestClient, job_id: str, statuses=("done", "failed", "cancelled"), timeout=30.0) -> dict:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from support.clips import load_photo, pan, read_video, write_video
+from support.web import app_clients
 
 from brushwork.config import ApplyConfig, WebServiceConfig
 from brushwork.errors import ImageError
@@ -68,24 +69,18 @@ def _write_tone(path: Path, seconds: float = 0.5) -> None:
 
 @pytest.fixture
 def make_client(tmp_path: Path):
-    clients: list[TestClient] = []
+    with app_clients() as open_client:
+        def make(job_config: dict | None = None, model: ModelMethod | None = None, **overrides) -> TestClient:
+            """A client of a fresh app; ``job_config`` overrides what the job runner (not the upload
+            checks) is held to, as when a video's metadata lies about it."""
+            config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random", **overrides)
+            model = model or ModelMethod(models=())
+            app = create_app(config, {"fast": FAST, "model": model, "gatys": GATYS})
+            if job_config:
+                app.state.manager.config = dataclasses.replace(config, **job_config)
+            return open_client(app)
 
-    def make(job_config: dict | None = None, model: ModelMethod | None = None, **overrides) -> TestClient:
-        """A client of a fresh app; ``job_config`` overrides what the job runner (not the upload
-        checks) is held to, as when a video's metadata lies about it."""
-        config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random", **overrides)
-        model = model or ModelMethod(models=())
-        app = create_app(config, {"fast": FAST, "model": model, "gatys": GATYS})
-        if job_config:
-            app.state.manager.config = dataclasses.replace(config, **job_config)
-        client = TestClient(app)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in reversed(clients):
-        client.__exit__(None, None, None)
+        yield make
 
 
 def submit_video(client: TestClient, data: bytes, name: str = "clip.bin", **form):

@@ -205,3 +205,17 @@ def serve_cli(data_dir: str | os.PathLike, *extra_args: str, timeout: float = 60
         yield url
     finally:
         stop_cli_server(process)
+
+
+@contextlib.contextmanager
+def app_clients() -> Iterator[Callable]:
+    """``open(app)`` -> a TestClient with the app's lifespan started; all are closed on exit, the
+    newest first (a fixture yields ``make`` functions built on it)."""
+    import warnings
+
+    with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    with contextlib.ExitStack() as stack:
+        yield lambda app: stack.enter_context(TestClient(app))
