@@ -57,6 +57,11 @@ def quality(result_path: Path | str, pair: tuple[str, str], size: int, ruler) ->
             "ssim": metrics.ssim(metrics.to_array(result), metrics.to_array(content))}
 
 
+def ours_path(pair: tuple[str, str], size: int) -> Path:
+    """Where brushwork's default picture of ``pair`` at ``size`` is kept (beside the peer's cache)."""
+    return ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
+
+
 def run_default(pair: tuple[str, str], size: int, out: Path, threads: int, extra: list[str]) -> dict:
     """brushwork's default command as a user runs it: wall time and peak memory of the process."""
     content, style = peer_runs.pair_paths(pair)
@@ -130,7 +135,7 @@ def measure(sizes: list[int], threads: int = 2, pairs: list[int] | None = None, 
                 timing = peer_runs.peer_timing(pair, size, threads=threads)
                 peer = {**peer, "cached_wall_s": peer["wall_s"], **timing}
                 peer["wall_s"] = peer["wall_s_estimated"]
-            out = ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
+            out = ours_path(pair, size)
             ours = run_default(pair, size, out, threads, extra or [])
             ours_q = quality(out, pair, size, ruler)
             row = {"pair": peer_runs.pair_name(pair), "size": size, "peer": {**peer, **peer_q},
@@ -153,8 +158,7 @@ def measure_time(size: int, threads: int = 2, pairs: list[int] | None = None) ->
     for i in pairs if pairs is not None else range(len(peer_runs.PAIRS)):
         pair = peer_runs.PAIRS[i]
         peer = peer_runs.peer_timing(pair, size, steps=4, threads=threads)
-        out = ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
-        ours = run_default(pair, size, out, threads, [])
+        ours = run_default(pair, size, ours_path(pair, size), threads, [])
         rows.append({"pair": peer_runs.pair_name(pair), "size": size, "peer": peer, "brushwork": ours,
                      "time_ratio": ours["wall_s"] / peer["wall_s_estimated"], "load_avg": os.getloadavg()})
         print(json.dumps(rows[-1], default=str), file=sys.stderr)
