@@ -193,8 +193,11 @@ def stylize_tensor(
     check_sizes(content_image, style_images, config)
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
-    if vgg is None:
-        vgg = load_vgg(config.model, config.weights, pooling=config.pooling, device=device)
+    bf16 = use_bf16(config.precision, device)  # the loss network's arithmetic; the picture stays fp32
+    if vgg is None:  # ours alone: only the layers the loss reads, stored as autocast would cast them
+        vgg = load_vgg(config.model, config.weights, pooling=config.pooling, device=device,
+                       layers=config.content_layers + config.style_layers,
+                       dtype=torch.bfloat16 if bf16 else torch.float32)
     if CHANNELS_LAST and device.type == "cpu":
         vgg.channels_last_()
     sizes = scale_sizes(config.size, config.resolved_multiscale)
@@ -215,7 +218,6 @@ def stylize_tensor(
     def render(tensor: torch.Tensor) -> Image.Image:
         return tensor_to_image(finish(tensor))
 
-    bf16 = use_bf16(config.precision, device)  # the loss network's arithmetic; the picture stays fp32
     image: torch.Tensor | None = None
     done = 0
     try:

@@ -82,6 +82,18 @@ class VGGFeatures(nn.Module):
                 )
                 in_channels = WIDTHS[block - 1]
 
+    def truncate_(self, layers: Iterable[str]) -> VGGFeatures:
+        """Drop every convolution after the deepest of ``layers``: a loss up to relu5_1 never
+        runs conv5_2..conv5_4, so their weights (28 MB for VGG19) need not be held at all."""
+        layers = set(layers)
+        self.check_layers(layers)
+        last = max(self.names.index(name) for name in layers)
+        for name in self.names[last + 1:]:
+            if name.startswith("conv"):
+                delattr(self, name)
+        self.names = self.names[: last + 1]
+        return self
+
     def channels_last_(self) -> VGGFeatures:
         """Keep weights and activations channels-last (NHWC): oneDNN then convolves without
         reordering every activation to its blocked layout and back (~7 % per Gatys step here)."""
@@ -106,7 +118,8 @@ class VGGFeatures(nn.Module):
         last = max(self.names.index(name) for name in wanted | set(taps))
         # In-place ReLU halves activation memory; only unsafe when a conv output is kept.
         inplace = not any(name.startswith("conv") for name in wanted | set(taps))
-        x = preprocess(image, self.preprocessing)
+        # Weights stored in bf16 (see weights.load_vgg) take bf16 inputs, with or without autocast.
+        x = preprocess(image, self.preprocessing).to(self.conv1_1.weight.dtype)
         if self.conv1_1.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # see channels_last_
         features: dict[str, torch.Tensor] = {}
