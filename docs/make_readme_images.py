@@ -37,21 +37,21 @@ def main() -> None:
     wave = open_image(SAMPLES / "great_wave.jpg")
 
     started = time.perf_counter()
-    hero = stylize(photo, starry, StylizeConfig(size=512, iterations=200), vgg=vgg)
+    hero = stylize(photo, starry, StylizeConfig(size=512), vgg=vgg)  # the default command
     print(f"hero: {time.perf_counter() - started:.0f} s")
     save_image(hero, OUT / "canyon_starry_night.jpg")
     save_image(labelled_strip([photo, starry, hero], ["photo", "painting", "brushwork stylize"]),
                OUT / "tour.jpg")
 
-    base = StylizeConfig(size=256, iterations=150)
-    weights = [0.3, 2.0, 20.0]
+    base = StylizeConfig(size=256)
+    weights = [3.0, base.style_weight, 50.0]
     results = [stylize(photo, wave, base.replace(style_weight=w), vgg=vgg) for w in weights]
     save_image(labelled_strip(results, [f"--style-weight {w:g}" for w in weights], 160),
                OUT / "style_weight.jpg")
 
-    plain = stylize(photo, wave, base.replace(style_weight=5), vgg=vgg)
-    kept = stylize(photo, wave, base.replace(style_weight=5, preserve_colors=True), vgg=vgg)
-    blend = stylize(photo, [starry, wave], base.replace(style_weight=5), vgg=vgg)
+    plain = stylize(photo, wave, base, vgg=vgg)
+    kept = stylize(photo, wave, base.replace(preserve_colors=True), vgg=vgg)
+    blend = stylize(photo, [starry, wave], base, vgg=vgg)
     save_image(labelled_strip([resize_longest(photo, 256), plain, kept, blend],
                               ["photo", "great wave", "--preserve-colors", "starry night + great wave"], 160),
                OUT / "options.jpg")

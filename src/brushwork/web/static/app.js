@@ -27,7 +27,7 @@ const state = {
   photoIsVideo: false, // the chosen photo file is a video (painted by the fast methods only)
 };
 const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff"];
-const WEIGHT = { base: 0.2, per: 40 }; // Gatys style weight = base * 10^(slider / per): 40 -> 2.0
+const WEIGHT = { base: 0.8, per: 40 }; // Gatys style weight = base * 10^(slider / per): 47 -> 12 (the default), 100 -> 253
 const UPLOAD = "__upload__";
 
 // --- messages -------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ function styleWeight() {
 function updateOutputs() {
   $("size-out").textContent = `${$("size").value} px`;
   const weight = styleWeight();
-  const word = weight < 0.7 ? "light" : weight < 4 ? "balanced" : weight < 15 ? "strong" : "very strong";
+  const word = weight < 4 ? "light" : weight < 30 ? "balanced" : weight < 100 ? "strong" : "very strong";
   $("style-weight-out").textContent = `${word} (${weight < 10 ? weight.toFixed(1) : Math.round(weight)})`;
   const strength = Number($("strength").value);
   $("strength-out").textContent = strength === 100 ? "100 % (full)" : `${strength} %`;
