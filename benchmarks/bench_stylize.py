@@ -300,6 +300,7 @@ def time_to_quality_main(args: argparse.Namespace) -> int:
     else:
         rows = ttq.measure(sizes, threads=args.threads, pairs=args.pairs, do_trace=not args.no_trace)
         print(ttq.table(rows))
+        print(f"wrote {ttq.gallery(rows, RESULTS.with_name('gatys_vs_peer.jpg'))}", file=sys.stderr)
     output = args.output or RESULTS.with_name("bench_stylize_ttq.json")
     result = {"benchmark": "bench_stylize --time-to-quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
               "method": ttq.__doc__, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

@@ -62,23 +62,35 @@ def ours_path(pair: tuple[str, str], size: int) -> Path:
     return ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
 
 
+#: ``python -m brushwork ARGS`` that prints its own peak RSS last on stderr. Not wait4's ru_maxrss:
+#: exec folds the spawning process's high-water mark into the child's, and this process holds the
+#: reference VGG and a traced run (it made every pair read ~1155 MB where the CLI alone peaks at
+#: ~840). VmHWM belongs to the exec'd image only.
+CLI_WITH_PEAK = """
+import atexit, runpy, sys
+def peak():
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    print("VmHWM_KB", hwm.split()[1], file=sys.stderr)
+atexit.register(peak)
+sys.argv[0] = "brushwork"
+runpy.run_module("brushwork", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_default(pair: tuple[str, str], size: int, out: Path, threads: int, extra: list[str]) -> dict:
     """brushwork's default command as a user runs it: wall time and peak memory of the process."""
     content, style = peer_runs.pair_paths(pair)
-    cmd = [sys.executable, "-m", "brushwork", "stylize", str(content), str(style), "-o", str(out),
+    cmd = [sys.executable, "-c", CLI_WITH_PEAK, "stylize", str(content), str(style), "-o", str(out),
            "--size", str(size), "--quiet", *extra]
     env = peer_runs.child_env(threads)
     env["PYTHONPATH"] = str(ROOT / "src")
-    with tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        stdout = proc.stdout.read().decode()
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            raise RuntimeError(f"brushwork stylize failed: {err.read().decode()[-1500:]}")
-    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024, "says": stdout.strip()}
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"brushwork stylize failed: {done.stderr[-1500:]}")
+    peak_kb = int(done.stderr.strip().splitlines()[-1].split()[-1])
+    return {"wall_s": wall, "peak_mb": peak_kb / 1024, "says": done.stdout.strip()}
 
 
 def trace(pair: tuple[str, str], size: int, peer_q: dict, ruler, threads: int, overrides: dict) -> dict:
@@ -183,3 +195,33 @@ def table(rows: list[dict]) -> str:
             f"({r['ssim_vs_peer']:.2f}x) | "
             f"{mem} |")
     return "\n".join(lines)
+
+
+def gallery(rows: list[dict], out: Path, width: int = 384) -> Path:
+    """Photo, the peer's 300-step picture and brushwork's default, one row per pair: the pictures
+    the table's numbers are about, to be looked at side by side."""
+    from PIL import Image, ImageDraw
+
+    from brushwork.images import open_image, resize_longest
+
+    tiles = []
+    for r in rows:
+        pair = next(p for p in peer_runs.PAIRS if peer_runs.pair_name(p) == r["pair"])
+        photo = resize_longest(open_image(peer_runs.pair_paths(pair)[0]), r["size"])
+        pictures = [photo, Image.open(ROOT / r["peer"]["image"]), Image.open(r["brushwork"]["image"])]
+        height = round(width * photo.height / photo.width)
+        tiles.append([im.convert("RGB").resize((width, height), Image.LANCZOS) for im in pictures])
+    gap, top = 4, 24
+    sheet_height = top + sum(row[0].height + gap for row in tiles) - gap
+    sheet = Image.new("RGB", (3 * width + 2 * gap, sheet_height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, label in enumerate(["photo", "pastiche, 300 steps", "brushwork default"]):
+        draw.text((k * (width + gap) + 4, 6), label, fill="black")
+    y = top
+    for row in tiles:
+        for k, tile in enumerate(row):
+            sheet.paste(tile, (k * (width + gap), y))
+        y += row[0].height + gap
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, quality=88)
+    return out
