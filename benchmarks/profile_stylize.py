@@ -5,7 +5,7 @@ after warm-up, and groups the operators' self CPU time into shares. Convolution 
 and input-gradient) is the part at the limit of the CPU: the rest is what an implementation can
 still shave.
 
-    python benchmarks/profile_stylize.py --size 512 --optimizer lbfgs
+    python benchmarks/profile_stylize.py --size 512 --optimizer lbfgs --precision auto
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from brushwork.config import StylizeConfig
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     samples = ROOT / "src" / "brushwork" / "data" / "samples"
     config = StylizeConfig(size=args.size, optimizer=args.optimizer, iterations=2 + args.steps,
-                           multiscale=False)
+                           multiscale=False, precision=args.precision)
     state = {"n": 0, "prof": None, "t": 0.0}
 
     def callback(it) -> None:
@@ -76,16 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         if event.key.startswith(("aten::", "mkldnn")):
             shares[category(event.key)] += event.self_cpu_time_total / 1e6
     total = sum(shares.values())
-    print(f"| share of operator time ({args.size} px, {args.optimizer}, {args.steps} steps, "
-          f"{wall / args.steps:.2f} s/step) | seconds/step | % |\n|---|---:|---:|")
+    print(f"| share of operator time ({args.size} px, {args.optimizer}, {args.precision}, "
+          f"{args.steps} steps, {wall / args.steps:.2f} s/step) | seconds/step | % |\n|---|---:|---:|")
     rows = sorted(shares.items(), key=lambda kv: -kv[1])
     for label, seconds in rows:
         print(f"| {label} | {seconds / args.steps:.3f} | {100 * seconds / total:.1f} |")
-    out = {"size": args.size, "optimizer": args.optimizer, "steps": args.steps, "threads": args.threads,
+    out = {"size": args.size, "optimizer": args.optimizer, "precision": args.precision, "steps": args.steps,
+           "threads": args.threads,
            "wall_s_per_step": wall / args.steps, "load_avg": os.getloadavg(),
            "shares": {k: v / args.steps for k, v in rows}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    name = RESULTS.with_name(f"profile_stylize_{args.size}_{args.optimizer}.json")
+    name = RESULTS.with_name(f"profile_stylize_{args.size}_{args.optimizer}_{args.precision}.json")
     name.write_text(json.dumps(out, indent=1))
     return 0
 
