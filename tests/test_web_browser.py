@@ -21,6 +21,8 @@ from conftest import make_painting
 from PIL import Image
 from support.web import CHROMIUM, CHROMIUM_ARGS, serve_cli
 
+from brushwork.config import StylizeConfig
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
 
@@ -211,6 +213,9 @@ def test_upload_paint_compare_download(server, browser, tmp_path: Path):
 
     page.wait_for_selector("#download:not([hidden])", timeout=60_000)
     assert page.inner_text("#status-badge") == "done"
+    # The style slider, left where the page put it, sends the default itself (as the CLI uses it).
+    job_url = page.eval_on_selector("#download", "el => el.href").split("/result")[0]
+    assert page.request.get(job_url).json()["options"]["style_weight"] == StylizeConfig().style_weight
     after = page.eval_on_selector("#after", "el => ({src: el.src, w: el.naturalWidth, ok: el.complete})")
     assert after["src"].endswith("/result") and after["ok"] and after["w"] == 64
     assert page.eval_on_selector("#before", "el => el.naturalWidth") == 64

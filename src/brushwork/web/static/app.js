@@ -336,7 +336,11 @@ function weightToSlider(weight) {
 }
 
 function styleWeight() {
-  return WEIGHT.base * Math.pow(10, Number($("style-weight").value) / WEIGHT.per);
+  const slider = Number($("style-weight").value);
+  const preset = state.methods.gatys && state.methods.gatys.defaults.style_weight;
+  // The default's own slider position sends the default itself (12, not 11.97): same picture as the CLI.
+  if (preset && slider === weightToSlider(preset)) return preset;
+  return WEIGHT.base * Math.pow(10, slider / WEIGHT.per);
 }
 
 function updateOutputs() {
