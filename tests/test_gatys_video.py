@@ -73,6 +73,18 @@ def test_a_scene_cut_restarts_from_a_fresh_start(random_vgg, painting):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_a_clip_owns_a_loss_network_cut_to_its_layers(frames, painting, precision, dtype):
+    """Without a network given, a clip loads what a still picture does: only the convolutions up to
+    its deepest loss layer, in the run's precision (bf16 weights: autocast's cast, done once)."""
+    worker = GatysFrames([painting], _config(precision=precision, content_layers=("relu2_2",),
+                                             style_layers=("relu1_1", "relu3_1")))
+    out = worker.paint(frames[0])
+    assert out.shape == frames[0].shape
+    assert worker.vgg.names[-1] == "relu3_1" and not hasattr(worker.vgg, "conv3_2")
+    assert {p.dtype for p in worker.vgg.parameters()} == {dtype}
+
+
 def test_cli_stylizes_a_clip_keeping_frames_rate_and_audio(tmp_path, frames, painting, painting_file, capsys):
     source = tmp_path / "clip.mp4"
     write_video(source, frames[:3], fps=12, audio=True)

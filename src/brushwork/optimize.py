@@ -112,6 +112,16 @@ def check_sizes(content: Image.Image, styles: Sequence[Image.Image], config: Sty
         check_side(style, name, style_size, need, "the painting's size")
 
 
+def loss_network_for(config: StylizeConfig) -> VGGFeatures:
+    """The loss network a run owns alone: only the layers its loss reads, stored in bf16 when the
+    run is bf16 (what autocast would cast the weights to at every pass; see ``load_vgg``). A
+    network shared with other code (the reference metrics) stays whole and fp32."""
+    bf16 = use_bf16(config.precision, config.device)
+    return load_vgg(config.model, config.weights, pooling=config.pooling, device=torch.device(config.device),
+                    layers=config.content_layers + config.style_layers,
+                    dtype=torch.bfloat16 if bf16 else torch.float32)
+
+
 def _as_image(item: Image.Image | str | Path) -> Image.Image:
     return item if isinstance(item, Image.Image) else open_image(item)
 
@@ -194,10 +204,8 @@ def stylize_tensor(
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
     bf16 = use_bf16(config.precision, device)  # the loss network's arithmetic; the picture stays fp32
-    if vgg is None:  # ours alone: only the layers the loss reads, stored as autocast would cast them
-        vgg = load_vgg(config.model, config.weights, pooling=config.pooling, device=device,
-                       layers=config.content_layers + config.style_layers,
-                       dtype=torch.bfloat16 if bf16 else torch.float32)
+    if vgg is None:
+        vgg = loss_network_for(config)
     if CHANNELS_LAST and device.type == "cpu":
         vgg.channels_last_()
     sizes = scale_sizes(config.size, config.resolved_multiscale)

@@ -26,7 +26,7 @@ from PIL import Image
 
 from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.networks.vgg import VGGFeatures
-from brushwork.optimize import Iterate, stylize_tensor
+from brushwork.optimize import Iterate, loss_network_for, stylize_tensor
 from brushwork.progress import Progress, ProgressCallback
 from brushwork.temporal import FlowEstimator, motion, to_gray, warp
 
@@ -86,10 +86,7 @@ class GatysFrames:
 
     def _load_vgg(self) -> VGGFeatures:
         if self.vgg is None:
-            from brushwork.networks.weights import load_vgg
-
-            self.vgg = load_vgg(self.config.model, self.config.weights, pooling=self.config.pooling,
-                                device=torch.device(self.config.device))
+            self.vgg = loss_network_for(self.config)
         return self.vgg
 
     def _tie(self, gray: np.ndarray) -> tuple[torch.Tensor | None, TemporalLoss | None]:
