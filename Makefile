@@ -26,6 +26,7 @@ test: setup
 	# The web app's browser test drives Debian's Chromium; installed here when missing and root.
 	@[ "$$(id -u)" != 0 ] || command -v chromium >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || true
+	@$(PY) -c "import torch; print('torch', torch.__version__, '- cpu capability:', torch.backends.cpu.get_cpu_capability())"
 	$(PY) -m pytest -q
 
 test-fast: setup

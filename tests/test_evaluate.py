@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import make_painting, make_photo
 from PIL import Image
@@ -226,7 +227,11 @@ def test_magenta_peer_runs(inputs, tmp_path):
     row = evaluate(config).rows[0]
     assert row["status"] == "ok", row["reason"]
     assert row["kind"] == "peer" and max(row["width"], row["height"]) == 64
-    assert 0 < row["ssim"] < 1 and row["style_loss"] > 0
+    # On these synthetic 64 px pictures the peer's SSIM is noise around 0 (0.005-0.015 on AVX-512,
+    # -0.0009 on AVX2, where onnxruntime's int8 kernels round differently): finite, not its sign.
+    assert math.isfinite(row["ssim"]) and -0.2 < row["ssim"] < 0.9 and row["style_loss"] > 0
+    painted = np.asarray(Image.open(tmp_path / "m" / row["image"]).convert("L"), dtype=float)
+    assert painted.std() > 5  # a picture, not a flat or empty file
 
 
 @pytest.mark.slow

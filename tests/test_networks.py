@@ -54,18 +54,23 @@ def test_unknown_layer_is_a_clear_error(random_vgg):
         random_vgg(torch.rand(1, 3, 16, 16), ["relu9_9"])
 
 
-def test_truncated_bf16_loss_network_matches_autocast_of_the_full_one(random_vgg):
+def test_truncated_bf16_loss_network_matches_autocast_of_the_full_one():
     """What a Gatys run loads: only the convolutions up to its deepest layer, stored in bf16. It
     must compute exactly what bf16 autocast makes of the full fp32 network, and refuse deeper
-    layers with the usual one-line error."""
+    layers with the usual one-line error.
+
+    Its own full network, not the shared ``random_vgg``: Gatys tests turn that one channels-last,
+    and oneDNN's channels-last and contiguous kernels round bf16 differently on AVX2 (this test
+    failed after them in a full run and passed alone)."""
+    full = load_vgg("vgg19", "random")
     small = load_vgg("vgg19", "random", layers=["relu2_1", "relu1_1"], dtype=torch.bfloat16)
     assert small.names[-1] == "relu2_1" and not hasattr(small, "conv2_2")
     assert {p.dtype for p in small.parameters()} == {torch.bfloat16}
     assert sum(p.numel() for p in small.parameters()) < 0.01 * sum(
-        p.numel() for p in random_vgg.parameters())
+        p.numel() for p in full.parameters())
     x = torch.rand(1, 3, 32, 24)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        expected = random_vgg(x, ["relu2_1"])["relu2_1"]
+        expected = full(x, ["relu2_1"])["relu2_1"]
         got = small(x, ["relu2_1"])["relu2_1"]
     assert torch.equal(got, expected)
     assert small(x, ["relu1_1"])["relu1_1"].dtype == torch.bfloat16  # also without autocast

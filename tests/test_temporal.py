@@ -120,7 +120,11 @@ def test_temporal_zero_is_each_frame_on_its_own(photos, stylizer):
     for frame, result in zip(frames, got):
         x = torch.from_numpy(frame.astype(np.float32) / 255).permute(2, 0, 1)[None]
         alone = stylize_images(stylizer, [x], config)[0][0].permute(1, 2, 0).numpy()
-        assert np.array_equal(result, (alone * 255 + 0.5).astype(np.uint8))
+        alone = (alone * 255 + 0.5).astype(np.uint8)
+        # oneDNN picks other kernels for a batch of 2 than for 1 on AVX2 (bit-equal on AVX-512):
+        # float differences of ~1e-6 flip the rounding of a few pixels by one 8-bit level, no more.
+        diff = np.abs(result.astype(int) - alone)
+        assert diff.max() <= 1 and diff.mean() < 0.01
     with pytest.raises(ConfigError, match="temporal"):
         ApplyConfig(temporal=1.0)
 
