@@ -351,10 +351,10 @@ def style_input(painting: torch.Tensor) -> torch.Tensor:
 def predict_style(painting: torch.Tensor, backend: str = "onnxruntime") -> torch.Tensor:
     """Style vectors ``[N, 100]`` of NCHW [0, 1] paintings (any size; see :func:`style_input`).
 
-    ``backend``: ``"torch"`` (our port, float weights) or ``"onnxruntime"`` (the original int8 graph,
-    the peer's numbers on a CPU with VNNI; see :func:`predictor_session`). onnxruntime is the default: it runs once per painting, gives the peer's own
-    vectors, and took 0.05 s against 0.37 s for the port on this 2-core CPU (the port is kept and
-    tested for parity).
+    ``backend``: ``"torch"`` (our port, float weights) or ``"onnxruntime"`` (the original int8
+    graph, run as written: the peer's numbers on a CPU with VNNI; see :func:`predictor_session`).
+    onnxruntime is the default: it runs once per painting and took 0.05 s against 0.37 s for the
+    port on this 2-core CPU (the port is kept and tested for parity).
     """
     x = style_input(painting)
     if backend == "torch":
