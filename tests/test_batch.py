@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -260,3 +261,115 @@ def test_actor_plan_follows_the_cpus():
     assert plan_actors(cluster, grown, whole_node=False, items=100) == (20, 1)
     with pytest.raises(ConfigError, match="need 16 CPUs"):  # this machine cannot grow: refused at once
         plan_actors(cluster, BatchConfig(workers=8, cpus_per_worker=2), whole_node=False, items=100)
+
+
+# --- errors before Ray starts, and Ray's own output --------------------------------------------------
+@pytest.fixture()
+def no_ray_start(monkeypatch):
+    """Ray as if nothing had started it, with ``ray.init`` recording any start: the pre-checks must
+    stop the command before it (also when a module's shared instance is running)."""
+    starts: list[dict] = []
+
+    def init(*args, **kwargs):
+        starts.append(kwargs)
+        raise AssertionError("ray.init was called")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    return starts
+
+
+def _corrupt(path: Path, data: bytes = b"\xff\xd8\xff\xe0 not really a JPEG") -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("typo", "starry-nite: no such model file or shipped style; did you mean starry-night?"),
+    ("missing painting", "missing.jpg: no such file"),
+    ("corrupt painting", "bad.jpg"),
+    ("corrupt model", "bad.safetensors"),
+    ("bad manifest", "unknown manifest column 'strenght'"),
+    ("bad json", "not a JSON object"),
+    ("gatys options", "iterations must be a whole number, got 'notanumber'"),
+])
+def test_bad_model_painting_or_manifest_is_one_line_before_ray_starts(tmp_path, folder, capsys, no_ray_start,
+                                                                      case, expected):
+    out = tmp_path / "out"
+    args = {
+        "typo": [str(folder), "--model", "starry-nite"],
+        "missing painting": [str(folder), "--style", str(tmp_path / "missing.jpg")],
+        "corrupt painting": [str(folder), "--gatys", str(_corrupt(tmp_path / "bad.jpg"))],
+        "corrupt model": [str(folder), "--model", str(_corrupt(tmp_path / "bad.safetensors"))],
+        "bad manifest": [str(_write(tmp_path / "list.csv", "input,strenght\none.jpg,0.5\n")),
+                         "--model", "starry-night"],
+        "bad json": [str(_write(tmp_path / "list.jsonl", '{"input": "one.jpg"}\n{input\n')),
+                     "--model", "starry-night"],
+        "gatys options": [str(folder), "--gatys", str(_photo(tmp_path / "p.png", 3)), "--gatys-options",
+                          "iterations=notanumber"],
+    }[case]
+    code = main(["batch", *args, "-o", str(out), "--size", "64"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip().splitlines() == [f"brushwork: error: {err.strip().split('error: ', 1)[1]}"]
+    assert expected in err and "Traceback" not in err and "resume" not in err
+    assert no_ray_start == [] and not out.exists()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_manifest_row_with_a_bad_painting_fails_alone(tmp_path, capsys, no_ray_start):
+    """A row's own model or painting that does not load is a failed row (named, with "did you mean"),
+    found in the driver: with no row left to paint, Ray is never started."""
+    _photo(tmp_path / "0.jpg", 0)
+    _corrupt(tmp_path / "kiss.jpg")
+    manifest = _write(tmp_path / "list.csv", "input,model,style\n0.jpg,great-wav,\n0.jpg,,kiss.jpg\n")
+    code = main(["batch", str(manifest), "-o", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and no_ray_start == []
+    assert err[0].endswith("great-wav: no such model file or shipped style; did you mean great-wave?")
+    assert "kiss.jpg: corrupt or truncated image" in err[1]
+    assert err[-1] == "brushwork: error: no input could be painted"
+    assert [r["status"] for r in _report(tmp_path / "out")] == ["failed", "failed"]
+
+
+def _batch_process(args: list[str], tmp_path: Path):
+    """``brushwork batch ARGS`` in a child process that joins this module's Ray instance (so no second
+    Ray starts): its stdout and stderr exactly as a user's terminal would get them."""
+    import subprocess
+
+    address = ray.get_runtime_context().gcs_address
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "brushwork", "batch", *args, "--engine", "ray", "--address",
+                           address, "--workers", "1"], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_rays_own_output_goes_to_a_log_and_is_dropped_with_quiet(ray_instance, tmp_path):
+    root = tmp_path / "in"
+    _photo(root / "one.jpg", 0)
+    _corrupt(root / "broken.jpg", b"not an image")
+
+    def ours(out: Path) -> list[str]:  # all a user reads on stderr besides the progress bar
+        return [f"  failed: {root / 'broken.jpg'}: not an image file (or a format Pillow cannot read)",
+                f"brushwork: error: 1 of 2 input(s) failed (listed above and in {out / 'batch_report.csv'})"]
+
+    paint = ["--model", "starry-night", "--size", "48"]
+    quiet = _batch_process([str(root), "-o", str(tmp_path / "quiet"), *paint, "-q"], tmp_path)
+    assert quiet.returncode == EXIT_PARTIAL, quiet.stderr
+    assert quiet.stderr.splitlines() == ours(tmp_path / "quiet")
+    assert quiet.stdout.startswith("1 painted, 0 skipped") and len(quiet.stdout.splitlines()) == 1
+    assert not (tmp_path / "quiet" / "ray.log").exists()
+
+    loud = _batch_process([str(root), "-o", str(tmp_path / "loud"), *paint], tmp_path)
+    assert loud.returncode == EXIT_PARTIAL, loud.stderr
+    lines = [line for line in loud.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    bar = [line for line in lines if re.match(r"\s*\d+%\|", line)]  # tqdm's "50%|#####     | 1/2 [...]"
+    assert bar and [line for line in lines if line not in bar] == ours(tmp_path / "loud")
+    assert loud.stdout.startswith("1 painted, 0 skipped") and len(loud.stdout.splitlines()) == 1
+    log = (tmp_path / "loud" / "ray.log").read_text()
+    assert log.startswith("--- ") and " brushwork batch " in log.splitlines()[0]

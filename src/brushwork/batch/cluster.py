@@ -44,6 +44,10 @@ def ray_session(config: BatchConfig, num_cpus: int | None = None) -> Iterator[ob
     if ray.is_initialized():
         yield ray
         return
+    # Ray's own knobs for its output: no dashboard, the workers' stdout/stderr kept in the session's
+    # log files (log_to_driver), its Python loggers at WARNING. What these do not reach (the raylet's
+    # "(raylet) ..." messages, the C++ core's warnings on fd 2) the front end sends to a log file
+    # (brushwork.cli.ray_output).
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
              "configure_logging": True}
     local = config.resolved_engine == "local"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brushwork.batch.checks import check_plan
 from brushwork.batch.cluster import plan_actors, ray_session
 from brushwork.batch.plan import Item, Painting
 from brushwork.batch.worker import RESULT_COLUMNS, StylizeActor, reason_of
@@ -110,8 +111,11 @@ def run_batch(items: list[Item], output_dir: str | Path, config: BatchConfig | N
     first use). ``progress`` hears ``Progress(finished, total, "img")`` with ``img_s`` (painted per
     second) and ``eta_s``; ``on_row`` gets each result row as it arrives. Ctrl-C and a cluster failure
     still write the report (unfinished inputs as ``pending``) before the exception propagates.
+    Before Ray starts, every painting of the plan is loaded once in this process (``checks``): a
+    ``default`` that does not load raises its one-line ``BrushworkError`` and nothing is written.
     """
     config, apply, stylize = config or BatchConfig(), apply or ApplyConfig(), stylize or StylizeConfig()
+    check_plan(items, default, apply)  # before Ray starts: a painting that does not load is one line
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[int, dict] = {i.index: _row(i, "failed", i.error) for i in items if i.error}

@@ -12,6 +12,7 @@ Nothing an input can do raises out of a call: a bad image is a failed row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -80,7 +81,9 @@ class StylizeActor:
         self._stylizers: OrderedDict[tuple, typing.Any] = OrderedDict()
         self._paintings: dict[str, typing.Any] = {}
         if default is not None:  # load the model once, before the first photo arrives
-            self._painter(default, self.stylize if default.kind == "gatys" else self.apply)
+            # Never a dead actor (Ray would print its traceback and retry it): each row meets the error.
+            with contextlib.suppress(Exception):
+                self._painter(default, self.stylize if default.kind == "gatys" else self.apply)
 
     # --- loading, once per actor ---------------------------------------------------------------
     def _painting(self, path: str):

@@ -16,6 +16,8 @@ from brushwork.errors import BrushworkError, ConfigError, PartialSuccess
 _SKIPPED_APPLY = ("threads", "video_crf")
 #: Failures named on stderr; the rest are in the report.
 _SHOWN_FAILURES = 10
+#: Where Ray's own output goes (its warnings, logs, "(raylet)" lines), in the output folder; not with -q.
+RAY_LOG = "ray.log"
 
 
 class BatchInterrupted(BrushworkError):
@@ -34,7 +36,9 @@ def add_parser(sub) -> None:
         "size, strength, preserve_colors, stroke_size, detail and seed columns. Ray Data runs a pool of "
         "actors that load the model once each and write their outputs atomically; outputs that already "
         "exist are skipped, so re-running after a crash or Ctrl-C only does what is missing. "
-        "OUT_DIR/batch_report.csv lists every input. Needs Ray: pip install \"brushwork[cluster]\".")
+        "OUT_DIR/batch_report.csv lists every input. A model, painting or manifest that cannot work is "
+        "refused in one line before Ray starts; Ray's own messages go to OUT_DIR/ray.log. "
+        "Needs Ray: pip install \"brushwork[cluster]\".")
     p.add_argument("input", metavar="INPUT",
                    help="a folder of photos, one photo, or a manifest (.csv/.jsonl)")
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
@@ -46,7 +50,9 @@ def add_parser(sub) -> None:
     paint.add_argument("--gatys", metavar="PAINTING",
                        help="Gatys optimisation towards this painting: one photo per actor at a time "
                        "(minutes each; one actor per node's CPUs unless --cpus-per-worker)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help=f"no progress bar, and Ray's own messages are dropped (without -q they go to "
+                   f"OUT_DIR/{RAY_LOG})")
     add_config_arguments(p, BatchConfig)
     add_config_arguments(p, ApplyConfig, skip=_SKIPPED_APPLY)
     p.set_defaults(run=run)
@@ -76,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.batch.cluster import ClusterError, require_ray
 
     require_ray()  # before any planning: one line saying how to install it
+    from brushwork.batch.checks import check_plan
     from brushwork.batch.plan import gatys_config, plan_batch
     from brushwork.batch.run import run_batch
     from brushwork.cli.progress import ProgressBar
+    from brushwork.cli.ray_output import ray_output
     from brushwork.config import StylizeConfig
 
     batch = config_from_args(BatchConfig, args)
@@ -91,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
     items = plan_batch(args.input, args.output, painting, apply, stylize)
     if not items:
         raise ConfigError(f"{args.input}: no input files found")
+    check_plan(items, painting, apply)  # before Ray starts: an unknown model or a bad painting, in one line
+    log = None if args.quiet else Path(args.output) / RAY_LOG
     try:
-        with ProgressBar(quiet=args.quiet, unit="img") as bar:
+        with ray_output(log) as terminal, ProgressBar(quiet=args.quiet, unit="img", file=terminal) as bar:
             result = run_batch(items, args.output, batch, apply, stylize, painting, progress=bar)
     except KeyboardInterrupt:
         raise BatchInterrupted(f"interrupted; finished outputs are kept and {args.output}/batch_report.csv "
@@ -104,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
     if len(failed) > _SHOWN_FAILURES:
         print(f"  ... and {len(failed) - _SHOWN_FAILURES} more (see the report)", file=sys.stderr)
     if result.error:
+        where = f"; Ray's messages are in {log}" if log is not None else ""
         raise ClusterError(f"the cluster failed part-way ({result.error}); {result.counts['pending']} "
-                           "input(s) pending: run the same command again to resume")
+                           f"input(s) pending: run the same command again to resume{where}")
     finished = result.counts["done"] + result.counts["skipped"]
     if failed and not finished:
         raise BrushworkError("no input could be painted")

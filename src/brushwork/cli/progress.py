@@ -15,11 +15,13 @@ def _short(value: float | int | str) -> str:
 
 class ProgressBar:
     """A callback that draws one tqdm bar on stderr; created on the first event, so an error
-    before any work prints no empty bar. ``quiet`` turns it off; use as a context manager."""
+    before any work prints no empty bar. ``quiet`` turns it off; ``file`` is where it draws (default:
+    ``sys.stderr`` when the bar starts); use as a context manager."""
 
-    def __init__(self, quiet: bool = False, unit: str | None = None):
+    def __init__(self, quiet: bool = False, unit: str | None = None, file=None):
         self.quiet = quiet
         self.unit = unit
+        self.file = file
         self.bar: tqdm | None = None
         self.last: Progress | None = None
 
@@ -27,7 +29,7 @@ class ProgressBar:
         self.last = event
         if self.bar is None:
             self.bar = tqdm(total=event.total, unit=self.unit or event.unit, disable=self.quiet,
-                            dynamic_ncols=True, file=sys.stderr)
+                            dynamic_ncols=True, file=self.file or sys.stderr)
         if event.total is not None and self.bar.total != event.total:
             self.bar.total = event.total
         if event.info:

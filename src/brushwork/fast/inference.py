@@ -15,6 +15,7 @@ output away from the seams.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import math
 import os
@@ -52,8 +53,11 @@ def resolve_model(ref: str | os.PathLike) -> Path:
     shipped = find_shipped(str(ref))
     if shipped is not None:
         return shipped.path
-    names = ", ".join(m.name for m in shipped_models()) or "none"
-    raise ConfigError(f"{ref}: no such model file or shipped style (shipped: {names})")
+    names = [m.name for m in shipped_models()]
+    close = difflib.get_close_matches(str(ref).lower().replace("_", "-"), names, n=1, cutoff=0.6)
+    if close:
+        raise ConfigError(f"{ref}: no such model file or shipped style; did you mean {close[0]}?")
+    raise ConfigError(f"{ref}: no such model file or shipped style (shipped: {', '.join(names) or 'none'})")
 
 
 class Stylizer:

@@ -1,0 +1,59 @@
+"""What can be checked in the driver before Ray starts: that every painting of a plan loads.
+
+A model name with a typo, a painting that is missing or corrupt, a model file that is not one: each
+would otherwise surface inside a Ray actor (its constructor loads the run's painting), as pages of
+Ray tracebacks after seconds of start-up. Here they are found in the driver, as one line: the
+painting of the whole run (``--model``/``--style``/``--gatys``) raises; a manifest row's own painting
+that does not load makes that row a failed one, as a row with a bad option is.
+"""
+
+from __future__ import annotations
+
+from brushwork.batch.plan import Item, Painting
+from brushwork.config import ApplyConfig
+from brushwork.errors import BrushworkError, ConfigError, ImageError
+
+
+def check_painting(painting: Painting, apply: ApplyConfig | None = None) -> None:
+    """Raise the one-line ``BrushworkError`` a worker would meet loading ``painting``; loads it as a
+    worker does (a model through ``load_stylizer``, a painting through ``open_image`` and the
+    arbitrary network's size check)."""
+    if painting.kind == "model":
+        from brushwork.fast.inference import load_stylizer
+
+        config = ApplyConfig(device=apply.device, precision=apply.precision) if apply else ApplyConfig()
+        try:
+            load_stylizer(painting.ref, config)
+        except BrushworkError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a file that is no model: whatever its loader raises
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"{painting.ref}: not a model file brushwork can load ({text})") from None
+        return
+    from brushwork.images import open_image
+
+    image = open_image(painting.ref)
+    if painting.kind == "style":
+        from brushwork.fast.inference import MIN_PAINTING_SIDE
+
+        if min(image.size) < MIN_PAINTING_SIDE:
+            raise ImageError(f"{painting.ref}: a painting of {image.width}x{image.height} pixels is too "
+                             f"small to show a style; give one at least {MIN_PAINTING_SIDE} px on each side")
+
+
+def check_plan(items: list[Item], default: Painting | None, apply: ApplyConfig | None = None) -> None:
+    """``check_painting`` once per painting of the plan: ``default`` (the run's) raises, a row's own
+    painting that fails gives that row its ``error``."""
+    if default is not None:
+        check_painting(default, apply)
+    problems: dict[Painting, str] = {}
+    for item in items:
+        if item.error or item.painting == default:
+            continue
+        if item.painting not in problems:
+            try:
+                check_painting(item.painting, apply)
+                problems[item.painting] = ""
+            except BrushworkError as exc:
+                problems[item.painting] = str(exc)
+        item.error = problems[item.painting]
