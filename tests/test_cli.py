@@ -141,3 +141,103 @@ def test_ctrl_c_saves_image_and_exits_130(tmp_path, photo_file, painting_file):
     assert "interrupted at iteration" in err and "Traceback" not in err
     assert Image.open(out).size == (32, 21)
     assert Path(tmp_path / "interrupted_losses.csv").exists()
+
+
+def _usage_error(capsys, argv) -> tuple[list[str], list[str]]:
+    """(usage lines, error lines) of a command line argparse refuses with exit 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if ": error: " in line]
+    assert lines[0].startswith("usage: ") and lines[-1:] == errors[-1:] and len(errors) == 1, lines
+    return lines[:-1], errors
+
+
+@pytest.mark.parametrize("argv, command, message", [
+    (["apply", "--sytle", "x.jpg", "photo.jpg", "-o", "out/"], "apply",
+     "unrecognized arguments: --sytle (did you mean --style?)"),
+    (["apply", "--sytle", "x.jpg"], "apply",  # the typo, not the missing -o it may explain
+     "unrecognized arguments: --sytle (did you mean --style?)"),
+    (["apply", "starry-night", "p.jpg", "-o", "out", "--sizee=64"], "apply",
+     "unrecognized arguments: --sizee=64 (did you mean --size?)"),
+    (["stylize", "p.jpg", "s.jpg", "-o", "x.png", "--optimiser", "adam"], "stylize",
+     "unrecognized arguments: --optimiser (did you mean --optimizer?)"),
+    (["weights", "path", "--modle", "vgg16"], "weights path",
+     "unrecognized arguments: --modle (did you mean --model?)"),
+    (["--verison"], "", "unrecognized arguments: --verison (did you mean --version?)"),
+    (["aply", "x"], "", "(did you mean apply?)"),
+    (["stylize", "p.jpg", "s.jpg", "-o", "x.png", "--optimizer", "adm"], "stylize", "(did you mean adam?)"),
+    (["models", "extra"], "models", "unrecognized arguments: extra"),
+])
+def test_flag_typos_show_the_commands_usage_and_the_closest_flag(capsys, argv, command, message):
+    usage, (error,) = _usage_error(capsys, argv)
+    prog = f"brushwork {command}".strip()
+    assert usage[0].startswith(f"usage: {prog} ") and error.startswith(f"{prog}: error: "), (usage, error)
+    assert error.endswith(message), error
+
+
+def test_number_flags_say_what_they_take(capsys, photo_file, painting_file, tmp_path):
+    _, (error,) = _usage_error(capsys, ["stylize", str(photo_file), str(painting_file), "-o",
+                                        str(tmp_path / "x.png"), "--iterations", "notanumber"])
+    assert error == ("brushwork stylize: error: argument --iterations: must be a whole number, "
+                     "got 'notanumber'")
+    _, (error,) = _usage_error(capsys, ["apply", "starry-night", str(photo_file), "-o", str(tmp_path),
+                                        "--strength", "lots"])
+    assert error.endswith("argument --strength: must be a number, got 'lots'")
+
+
+@pytest.mark.parametrize("option, message", [
+    ("iterations=notanumber", "gatys option iterations must be a whole number, got 'notanumber'"),
+    ("iterations=2.5", "gatys option iterations must be a whole number, got '2.5'"),
+    ("style_weight=heavy", "gatys option style_weight must be a number, got 'heavy'"),
+    ("preserve_colors=maybe", "gatys option preserve_colors must be true or false, got 'maybe'"),
+    ("optimizer=adm", "gatys option optimizer must be one of lbfgs, adam, got 'adm'"),
+    ("style_layer_weights=1+a",
+     "gatys option style_layer_weights must be numbers separated by '+', got '1+a'"),
+])
+def test_key_value_options_say_what_the_field_takes(option, message):
+    """k=v options (evaluate's gatys:/arbitrary: specs, batch's --gatys-options and manifest columns)
+    name the type of the field, never Python's "could not convert string to float"."""
+    from brushwork.config import StylizeConfig
+    from brushwork.errors import ConfigError
+    from brushwork.evaluation.methods import config_from_options, parse_options
+
+    with pytest.raises(ConfigError) as error:
+        config_from_options(StylizeConfig, "gatys", parse_options(option), {}, "...")
+    assert str(error.value) == message
+    assert config_from_options(StylizeConfig, "gatys", parse_options("iterations=3,multiscale=none"), {},
+                               "...").iterations == 3
+
+
+_PAINTINGS = ["--style", "a.jpg", "--style", "b.jpg"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["apply", *_PAINTINGS, "--style-blend-weights", "2", "1", "photo.jpg", "-o", "out/"],  # the README's
+    ["apply", *_PAINTINGS, "--style-blend", "2", "1", "photo.jpg", "-o", "out/"],
+    ["apply", "--style-blend-weights", "2", "1", *_PAINTINGS, "photo.jpg", "-o", "out/"],
+])
+def test_a_list_of_numbers_ends_at_its_last_number(argv):
+    args = build_parser().parse_args(argv)
+    assert args.items == ["photo.jpg"] and args.paintings == ["a.jpg", "b.jpg"]
+    assert args.style_blend_weights == [2.0, 1.0] and args.output == "out/"
+    args = build_parser().parse_args(["stylize", "--style-blend-weights", "2", "1", "photo.jpg", "a.jpg",
+                                      "b.jpg", "-o", "blend.png"])
+    assert (args.content, args.styles) == ("photo.jpg", ["a.jpg", "b.jpg"])
+    assert args.style_blend_weights == [2.0, 1.0]
+    args = build_parser().parse_args(["train", "--channels", "32", "32", "32", "8", "4", "painting.jpg",
+                                      "--data", "photos/", "-o", "run/"])
+    assert args.style_image == "painting.jpg" and args.channels == [32, 32, 32, 8, 4]
+
+
+def test_the_readme_blend_example_paints(tmp_path, photo_file, painting_file, capsys):
+    """The README's `apply --style a.jpg --style b.jpg --style-blend-weights 2 1 photo.jpg -o out/`."""
+    other = tmp_path / "b.png"
+    Image.open(painting_file).rotate(90).save(other)
+    out = tmp_path / "out"
+    rc = main(["apply", "--style", str(painting_file), "--style", str(other), "--style-blend-weights", "2",
+               "1", str(photo_file), "-o", f"{out}/", "--size", "32", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    (written,) = [p for p in out.iterdir() if p.is_file()]
+    assert Image.open(written).size == (32, 21)

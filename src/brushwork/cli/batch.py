@@ -5,6 +5,7 @@ are kept, only the missing ones are painted, and ``OUT/batch_report.csv`` lists 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,8 +13,12 @@ from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import ApplyConfig, BatchConfig
 from brushwork.errors import BrushworkError, ConfigError, PartialSuccess
 
+#: BatchConfig's fields: where an ApplyConfig field has the same name (``engine``: Ray's local|ray, not
+#: the network's runtime), the batch's flag is the one offered, and the ApplyConfig keeps its default.
+_BATCH_FIELDS = frozenset(f.name for f in dataclasses.fields(BatchConfig))
 #: ApplyConfig fields that make no sense for a batch (threads follow --cpus-per-worker; no videos).
-_SKIPPED_APPLY = ("threads", "video_crf")
+_SKIPPED_APPLY = ("threads", "video_crf",
+                  *sorted(_BATCH_FIELDS & {f.name for f in dataclasses.fields(ApplyConfig)}))
 #: Failures named on stderr; the rest are in the report.
 _SHOWN_FAILURES = 10
 #: Where Ray's own output goes (its warnings, logs, "(raylet)" lines), in the output folder; not with -q.
@@ -90,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.config import StylizeConfig
 
     batch = config_from_args(BatchConfig, args)
-    apply = config_from_args(ApplyConfig, args)
+    apply = config_from_args(ApplyConfig, argparse.Namespace(**{k: v for k, v in vars(args).items()
+                                                                if k not in _BATCH_FIELDS}))
     stylize = StylizeConfig(size=apply.size) if apply.size else StylizeConfig()
     stylize = gatys_config(batch.gatys_options, stylize) if batch.gatys_options else stylize
     painting = _painting(args)

@@ -8,6 +8,24 @@ import dataclasses
 import typing
 from collections.abc import Sequence
 
+#: How a value of each type is named in an error ("size must be a whole number, got 'big'").
+EXPECTED = {int: "a whole number", float: "a number"}
+
+
+def number_type(kind: type):
+    """argparse ``type=`` for int or float whose error names the type in words (argparse's own says
+    "invalid int value"); ``number_type`` marks it for the parser (numeric lists end at a non-number)."""
+
+    def convert(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {EXPECTED[kind]}, got {text!r}") from None
+
+    convert.__name__ = kind.__name__
+    convert.number_type = kind  # type: ignore[attr-defined]
+    return convert
+
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -34,8 +52,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip
             kwargs["choices"] = typing.get_args(base)
         elif origin is tuple:
             item = typing.get_args(base)[0]
-            kwargs.update(nargs="+", type=item)
-        elif base in (int, float, str):
+            kwargs.update(nargs="+", type=number_type(item) if item in EXPECTED else item)
+        elif base in EXPECTED:
+            kwargs["type"] = number_type(base)
+        elif base is str:
             kwargs["type"] = base
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         kwargs["help"] = f"{help_text} (default: {shown})" if shown is not None else help_text

@@ -89,8 +89,24 @@ class Method:
 
 
 # --- option parsing ---------------------------------------------------------------------------------
+def _expected(hint) -> str:
+    """What a value of a config field's type is called in an error: "a whole number", "true or false"
+    (an optional field also takes ``none``, its default, which the message leaves out)."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        return _expected(next(a for a in args if a is not type(None)))
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is tuple:
+        item = {int: "whole numbers", float: "numbers"}.get(args[0], "names")
+        return f"{item} separated by '+'"
+    return {bool: "true or false", int: "a whole number", float: "a number"}.get(hint, "text")
+
+
 def _parse_value(text: str, hint) -> typing.Any:
-    """A ``k=v`` option value converted to the type of the config field it sets."""
+    """A ``k=v`` option value converted to the type of the config field it sets; ValueError (saying
+    what the field takes, from its type) when it does not convert."""
     args = typing.get_args(hint)
     if type(None) in args:
         if text.lower() in ("none", "null", ""):
@@ -103,14 +119,18 @@ def _parse_value(text: str, hint) -> typing.Any:
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{text!r} is not true or false")
+        raise ValueError(text)
     if origin is tuple:
         return tuple(_parse_value(part, args[0]) for part in text.replace("+", " ").split())
+    if origin is typing.Literal:
+        if text not in args:
+            raise ValueError(text)
+        return text
     if hint in (int, float):
-        number = float(text)
+        number = float(text)  # ValueError for what is no number
         if hint is int:
             if not number.is_integer():
-                raise ValueError(f"{text!r} is not a whole number")
+                raise ValueError(text)
             return int(number)
         return number
     return text
@@ -139,8 +159,8 @@ def config_from_options(cls, kind: str, options: dict[str, str], defaults: dict[
                               f"(options are {cls.__name__} fields: {examples})")
         try:
             values[key] = _parse_value(text, hints[key])
-        except ValueError as exc:
-            raise ConfigError(f"{kind} option {key}={text}: {exc}") from None
+        except ValueError:
+            raise ConfigError(f"{kind} option {key} must be {_expected(hints[key])}, got {text!r}") from None
     return cls(**values)
 
 
