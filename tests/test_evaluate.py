@@ -82,7 +82,7 @@ def test_arbitrary_options_become_an_apply_config():
     ("gatys:iterations", "not KEY=VALUE"),
     ("arbitrary:bogus=1", "unknown arbitrary option 'bogus' (options are ApplyConfig fields"),
     ("arbitrary:strength=2", "strength must be between 0 and 1"),
-    ("arbitrary:strength=half", "arbitrary option strength=half"),
+    ("arbitrary:strength=half", "arbitrary option strength must be a number, got 'half'"),
     ("arbitrary:strength", "not KEY=VALUE"),
     ("fast:", "needs a model"),
     ("magenta:strong", "takes no options"),

@@ -6,7 +6,8 @@ The public API, one function per capability::
     picture = brushwork.stylize("photo.jpg", ["painting.jpg"], brushwork.StylizeConfig(size=512))
     picture = brushwork.apply("starry-night", "photo.jpg")              # a fast per-style network
     model = brushwork.train("painting.jpg", "photos/", "runs/mine", brushwork.TrainConfig(steps=500))
-    report = brushwork.evaluate(brushwork.EvaluateConfig(contents=("photos/",), styles=("art/",)))
+    report = brushwork.evaluate(brushwork.EvaluateConfig(contents=("photos/",), styles=("art/",),
+                                                         output="report"))  # writes report/report.html
 
 Importing the package is cheap: it loads no weights and not even torch; each name is imported on
 first use (PEP 562), so ``brushwork --help`` starts in a fraction of a second.
@@ -17,7 +18,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from brushwork.fast.engines import quiet_openmp
+
 __version__ = "0.1.0"
+
+# OpenMP threads sleep instead of spin-waiting on a shared CPU; read once, when torch loads (see
+# brushwork.fast.engines.quiet_openmp: 2-thread PyTorch ran ~3x slower beside another busy process).
+quiet_openmp()
 
 #: Public name -> (module, attribute), imported on first access.
 _EXPORTS: dict[str, tuple[str, str]] = {

@@ -503,7 +503,7 @@ class EvaluateConfig:
     styles: tuple[str, ...] = _help("paintings: image files or folders of them", default=())
     methods: tuple[str, ...] = _help("methods: gatys[:k=v,...], arbitrary[:k=v,...], fast:MODEL, magenta",
                                      default=("gatys",))
-    output: str = _help("report folder", default="evaluation")
+    output: str | None = _help("report folder (required: evaluate writes nowhere unasked)", default=None)
     size: int = _help("longest side of every result in pixels", default=256)
     eval_size: int = _help("longest side at which the reference VGG19 losses are measured", default=256)
     seed: int = _help("random seed given to every method", default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import os
@@ -46,7 +47,10 @@ def probe_writable(folder: Path) -> None:
     try:
         fd, name = tempfile.mkstemp(prefix=".brushwork-probe.", dir=folder)
     except OSError as exc:
-        raise BrushworkError(f"output folder {folder} is not writable ({exc.strerror or exc})") from None
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT and folder.is_dir():  # /proc, /sys: the folder is there, takes no files
+            reason = "its file system does not allow new files here"
+        raise BrushworkError(f"output folder {folder} is not writable ({reason})") from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(name)

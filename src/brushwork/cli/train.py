@@ -1,4 +1,7 @@
-"""``brushwork train``: fit a fast style network (TransformerNet) to one painting."""
+"""``brushwork train``: fit a fast style network to one painting: by default a TransformerNet (Johnson et
+al. 2016) from random weights; with ``--init arbitrary`` Magenta's arbitrary-style network with the
+painting's style folded in, fine-tuned (how the shipped models were made); ``--init FILE`` fine-tunes
+a model file (``brushwork.fast.train``)."""
 
 from __future__ import annotations
 
@@ -17,9 +20,15 @@ SHOWN_SKIPPED = 10
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="train a fast style network (TransformerNet) on a folder of photos",
-        description="Train a TransformerNet (Johnson et al. 2016) to paint photos in the style of "
-        "STYLE_IMAGE. Several processes: torchrun --standalone --nproc_per_node=2 -m brushwork train ...",
+        help="train a fast style network for one painting on a folder of photos (a TransformerNet, or "
+        "Magenta's network with --init arbitrary)",
+        description="Train a fast style network to paint photos in the style of STYLE_IMAGE. By default "
+        "it is a TransformerNet (Johnson et al. 2016) trained from random weights. With --init arbitrary "
+        "it is Magenta's arbitrary-style network (the one `brushwork apply --style` runs) with the "
+        "painting's style folded in, fine-tuned with brushwork's VGG losses: how the shipped models were "
+        "made (the README's recipe adds --loss-scaling relative and its layers; minutes on a GPU, good in "
+        "~800 steps). --init FILE fine-tunes a model file. Several processes: torchrun --standalone "
+        "--nproc_per_node=2 -m brushwork train ...",
     )
     p.add_argument("style_image", help="the painting")
     p.add_argument("--data", required=True, help="folder (searched recursively) of training photos")

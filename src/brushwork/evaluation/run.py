@@ -220,28 +220,37 @@ def plan_jobs(contents: list[Input], styles: list[Input], methods: list[Method])
 # --- the whole run ------------------------------------------------------------------------------------
 @dataclass
 class Evaluation:
-    """What ``evaluate`` made: the rows of results.csv and summary.csv, and the files written."""
+    """What ``evaluate`` made: the rows of results.csv and summary.csv, and the files written
+    (``files["report"]`` is report.html, ``files["results"]`` results.csv, ...), all in ``output``."""
 
     config: EvaluateConfig
     rows: list[dict]
     summary: list[dict]
     files: dict[str, Path]
     computed: int = 0
+    #: The report folder: every file above, and ``cache/`` (finished results a re-run reuses).
+    output: Path | None = None
 
 
 def evaluate(config: EvaluateConfig, progress: ProgressCallback | None = None,
              on_row: Callable[[dict], None] | None = None) -> Evaluation:
-    """Run the evaluation described by ``config`` and write its report folder.
+    """Run the evaluation described by ``config`` and write its report folder, ``config.output``
+    (required: nothing is written anywhere unasked; the returned ``Evaluation.output`` is that folder).
 
     ``progress`` gets one ``brushwork.progress.Progress`` before and after each result (unit
     ``result``, the method and pair in ``message``); ``on_row`` gets each finished row. Raises
-    ``ConfigError`` when there is nothing to evaluate; a failing result is a row, not an exception.
+    ``ConfigError`` when there is nothing to evaluate or no output folder; a failing result is a row,
+    not an exception.
 
     >>> from brushwork import EvaluateConfig, evaluate
-    >>> report = evaluate(EvaluateConfig(contents=("photos/",), styles=("art/",)))  # doctest: +SKIP
+    >>> config = EvaluateConfig(contents=("photos/",), styles=("art/",), output="report")
+    >>> report = evaluate(config)  # doctest: +SKIP
     >>> report.files["report"]  # doctest: +SKIP
-    PosixPath('evaluation/report.html')
+    PosixPath('report/report.html')
     """
+    if not config.output:
+        raise ConfigError("no output folder: give EvaluateConfig(output=FOLDER) (brushwork evaluate -o "
+                          "FOLDER); the report, its tables and the result cache are written there")
     if not config.contents:
         raise ConfigError("no content images: give --contents FILES_OR_FOLDERS")
     methods = [parse_method(s, config) for s in expand_methods(config)]
@@ -282,4 +291,4 @@ def evaluate(config: EvaluateConfig, progress: ProgressCallback | None = None,
     summary = summarise(rows)
     files = write_tables(out, rows, summary)
     files.update(write_report(out, config, rows, summary, contents, styles, methods))
-    return Evaluation(config=config, rows=rows, summary=summary, files=files, computed=computed)
+    return Evaluation(config=config, rows=rows, summary=summary, files=files, computed=computed, output=out)

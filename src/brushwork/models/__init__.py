@@ -20,6 +20,10 @@ class ShippedModel:
     title: str
     #: One line for ``brushwork models``: painting, architecture, training.
     about: str
+    #: The painting ("Van Gogh, The Starry Night").
+    painter: str = ""
+    #: (style ratio, the peer's style ratio, SSIM, the peer's SSIM), measured as the registry says.
+    quality: tuple[float, float, float, float] | None = None
 
     @property
     def path(self) -> Path:
@@ -37,7 +41,7 @@ def _entry(name: str, title: str, painter: str, recipe: str, steps: str,
            quality: tuple[float, float, float, float]) -> ShippedModel:
     ours, peer, ssim, pssim = quality
     about = f"{painter}; " + _RECIPE.format(recipe=recipe, ours=ours, peer=peer, ssim=ssim, pssim=pssim)
-    return ShippedModel(name, name.replace("-", "_") + ".safetensors", title, about)
+    return ShippedModel(name, name.replace("-", "_") + ".safetensors", title, about, painter, quality)
 
 
 _REGISTRY: tuple[ShippedModel, ...] = (
