@@ -1,20 +1,29 @@
 # Two commands for a fresh machine: `make demo` and `make test`. Both create .venv first.
+# `make demo` installs only what painting needs (torch + brushwork: a 1.7 GB venv); `make test` adds the
+# [dev] extra (pytest, Ray, Playwright, fuzzers: 2.6 GB in all). Each has its own stamp, so
+# `make test` after `make demo` installs the rest, and `make demo` after `make test` installs nothing.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 SAMPLES := src/brushwork/data/samples
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup setup-dev demo test test-fast lint bench clean
 
 setup: $(STAMP)
+setup-dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
 
 demo: setup
 	mkdir -p out
@@ -22,20 +31,21 @@ demo: setup
 		--size 384 --save-every 25 -o out/demo.png
 	@echo "result: $(CURDIR)/out/demo.png"
 
-test: setup
-	# The web app's browser test drives Debian's Chromium; installed here when missing and root.
+test: setup-dev
+	# The web app's browser test drives Debian's Chromium: when run as root and no `chromium` is on
+	# PATH, this installs Debian's chromium package with apt-get (README, Install).
 	@[ "$$(id -u)" != 0 ] || command -v chromium >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || true
 	@$(PY) -c "import torch; print('torch', torch.__version__, '- cpu capability:', torch.backends.cpu.get_cpu_capability())"
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup-dev
 	$(PY) -m pytest -q -m "not slow"
 
-lint: setup
+lint: setup-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 
-bench: setup
+bench: setup-dev
 	$(PY) benchmarks/bench_stylize.py --sizes 512
 	$(PY) benchmarks/bench_stylize.py --time-to-quality --sizes 512
 
@@ -43,7 +53,7 @@ bench: setup
 # resumed, the decoder under atheris (`make test` runs a fixed-seed share of the first two):
 # figures in benchmarks/results/fuzz.json. `make fuzz` = this and the web API's fuzz.
 .PHONY: fuzz fuzz-cli
-fuzz-cli: setup
+fuzz-cli: setup-dev
 	$(PY) tests/fuzz/run_fuzz.py --cases 1000 --kills 20 \
 		--entries stylize_photo stylize_painting apply_file apply_folder train_data
 	$(PY) tests/fuzz/atheris_decode.py -atheris_runs=20000
@@ -55,7 +65,7 @@ fuzz: fuzz-cli fuzz-web
 # entry point of the file fuzz: 1,000 malformed files POSTed to a real server as photo or painting
 # (`make test` runs 36): figures in benchmarks/results/fuzz.json, key `web`.
 .PHONY: fuzz-web
-fuzz-web: setup
+fuzz-web: setup-dev
 	$(PY) benchmarks/fuzz_web_api.py --examples 200 --max-time 600
 	$(PY) tests/fuzz/run_fuzz.py --entries web_upload --cases 1000 --kills 0
 
