@@ -18,7 +18,7 @@ from brushwork.networks.model_files import read_metadata, save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
 from brushwork.precision import native_bf16
 
-FP32 = ApplyConfig(precision="fp32")  # exports are compared with the model at full precision
+FP32 = ApplyConfig(precision="fp32", engine="torch")  # exports are compared with PyTorch at full precision
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_onnx_export_matches_pytorch(tmp_path, model_path, capsys):
     onnx_path = tmp_path / "m.onnx"
     assert main(["export", str(model_path), "--onnx", str(onnx_path)]) == 0
     torch_s, onnx_s = load_stylizer(model_path, FP32), load_stylizer(onnx_path)
-    assert onnx_s.runtime == "onnxruntime"
+    assert onnx_s.runtime == "onnxruntime fp32"
     for shape in [(1, 3, 32, 48), (2, 3, 36, 20), (1, 3, 17, 23)]:  # dynamic height and width
         x = torch.rand(*shape)
         assert torch.allclose(onnx_s.batch(x), torch_s.batch(x), atol=1e-4)
@@ -150,7 +150,7 @@ def test_half_export_round_trip(tmp_path, model_path):
 @pytest.mark.skipif(not native_bf16(), reason="this CPU has no bfloat16 units; auto means fp32 here")
 def test_bf16_on_cpus_with_bf16_units_stays_close_to_fp32(model_path):
     x = torch.rand(2, 3, 64, 96)
-    fp32, auto = load_stylizer(model_path, FP32), load_stylizer(model_path)
+    fp32, auto = load_stylizer(model_path, FP32), load_stylizer(model_path, ApplyConfig(engine="torch"))
     assert auto.bf16 and not fp32.bf16
     a, b = fp32.batch(x), auto.batch(x)
     assert b.dtype == torch.float32 and b.shape == a.shape

@@ -296,9 +296,15 @@ class ApplyConfig:
         "0 = every frame on its own, higher = steadier but softer strokes", default=0.3)
     device: str = _help("torch device for .safetensors models", default="cpu")
     precision: Literal["auto", "fp32", "bf16"] = _help(PRECISION_HELP, default="auto")
+    engine: Literal["auto", "torch", "onnx"] = _help(
+        "what runs the network: torch (PyTorch, --precision applies), onnx (onnxruntime, fp32) or auto "
+        "(the faster here, measured once per machine and model and cached); apply names the one that ran",
+        default="auto")
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        if self.engine not in ("auto", "torch", "onnx"):
+            raise ConfigError(f"engine must be one of auto, torch, onnx, got {self.engine!r}")
         if self.size is not None and not 16 <= self.size <= 16384:
             raise ConfigError(f"size must be between 16 and 16384, got {self.size}")
         if self.batch_size < 1:

@@ -161,3 +161,12 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """``$BRUSHWORK_CACHE``, else ``$XDG_CACHE_HOME/brushwork``, else ``~/.cache/brushwork`` (weights,
+    exported engine graphs, the per-machine engine choice)."""
+    if os.environ.get("BRUSHWORK_CACHE"):
+        return Path(os.environ["BRUSHWORK_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "brushwork"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import onnx
 import torch
 
 from brushwork.config import ApplyConfig
+from brushwork.fast.engines import arbitrary_graph, onnx_graph
 from brushwork.fast.inference import ArbitraryStylizer, resolve_model
-from brushwork.fileio import atomic_path
 from brushwork.networks.model_files import load_transformer, save_transformer
 
 #: Model metadata copied into the ONNX file (readable through onnxruntime's custom_metadata_map).
@@ -23,7 +21,8 @@ def export_style_model(paintings: Sequence[str | os.PathLike], blend: Sequence[f
                        ) -> tuple[torch.nn.Module, dict[str, str]]:
     """Magenta's network with the paintings' (blended) style folded in, and its metadata: what
     ``export_onnx``/``export_half`` write for ``brushwork export --style``."""
-    stylizer = ArbitraryStylizer(paintings, ApplyConfig(style_blend_weights=tuple(blend) if blend else None))
+    stylizer = ArbitraryStylizer(paintings, ApplyConfig(style_blend_weights=tuple(blend) if blend else None,
+                                                    engine="torch"))
     return stylizer.net, {**stylizer.meta, "steps": "0"}
 
 
@@ -36,21 +35,15 @@ def export_onnx(model: str | os.PathLike | tuple[torch.nn.Module, dict[str, str]
     """ONNX graph with dynamic batch, height and width, metadata copied. ``model``: a file, a shipped
     name, or a (network, metadata) pair such as ``export_style_model`` returns."""
     net, meta = _model(model)
-    target = Path(target)
-    dummy = torch.rand(1, 3, 64, 64)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    with atomic_path(target) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (dummy,), str(tmp), dynamo=False, input_names=["image"],
-                          output_names=["stylized"], dynamic_axes={"image": axes, "stylized": axes},
-                          opset_version=opset)
-        proto = onnx.load(str(tmp))
-        for key in ONNX_METADATA:
-            if key in meta:
-                proto.metadata_props.add(key=key, value=meta[key])
-        proto.metadata_props.add(key="note", value="RGB [0,1] in, H and W multiples of 4; clamp output")
-        onnx.save(proto, str(tmp))
-    return target
+    keep = {key: meta[key] for key in ONNX_METADATA if key in meta}
+    keep["note"] = "RGB [0,1] in, H and W multiples of 4; clamp output"
+    return onnx_graph(net, target, keep, opset)
+
+
+def export_arbitrary_onnx(target: str | os.PathLike, opset: int = 17) -> Path:
+    """Magenta's arbitrary-style network as ONNX with the style vector as a second input (``image``,
+    ``style`` [N or 1, 100]): what ``--engine onnx`` runs for ``apply --style``."""
+    return arbitrary_graph(target, opset)
 
 
 def export_half(model: str | os.PathLike | tuple[torch.nn.Module, dict[str, str]],

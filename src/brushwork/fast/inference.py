@@ -10,6 +10,14 @@ statistics are first measured on the whole image downscaled to one tile and then
 every tile: the net becomes purely local and tiles agree in their overlaps. When the image is
 no larger than that measurement size the statistics are exact and tiled output equals untiled
 output away from the seams.
+
+Engines: ``ApplyConfig.engine`` (``auto``, ``torch``, ``onnx``) picks what runs the network; ``auto``
+takes the fastest on this machine, measured once and cached (:mod:`brushwork.fast.engines`). A
+``.safetensors`` model run by onnxruntime uses an ONNX copy exported once into the cache folder; its
+tiled path (pictures above ``tile_above``) stays in PyTorch, which can freeze the norms' statistics.
+The arbitrary-style network is exported once with the style vector as an input, so a new painting
+costs one style prediction and no new network; loaded networks, sessions and style vectors are kept
+per process (bounded, least recently used first out), for the CLI, the web app and batch alike.
 """
 
 from __future__ import annotations
@@ -19,11 +27,12 @@ import difflib
 import hashlib
 import math
 import os
+import threading
 import types
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -31,13 +40,20 @@ from torch import nn
 
 from brushwork.config import ApplyConfig
 from brushwork.errors import ConfigError, ImageError
+from brushwork.fast import engines
+from brushwork.fast.engines import Choice
 from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image, transfer_luminance
 from brushwork.models import find_shipped, shipped_models
-from brushwork.networks.arbitrary import fold_style
-from brushwork.networks.arbitrary_weights import load_transfer_weights, predict_style
+from brushwork.networks.arbitrary import FoldedTransfer, fold_style
+from brushwork.networks.arbitrary_weights import (
+    TRANSFER_FILE,
+    find_magenta_file,
+    load_transfer_weights,
+    predict_style,
+)
 from brushwork.networks.model_files import load_transformer
 from brushwork.networks.transformer import pad_to_multiple, stylize_tensor
-from brushwork.precision import arithmetic, use_bf16
+from brushwork.precision import arithmetic, native_bf16, use_bf16
 from brushwork.progress import ProgressCallback, report
 
 #: Smallest painting side accepted by the arbitrary-style path (its predictor sees 256x256).
@@ -83,51 +99,184 @@ class Stylizer:
         return run_tiled(self.batch, x, config.tile_size, config.tile_overlap, progress)
 
 
-class TorchStylizer(Stylizer):
-    """A model file run by PyTorch (a TransformerNet or a folded Magenta network).
+# --- engines ---------------------------------------------------------------------------------------
+def engine_candidates(engine: str, precision: str, device: torch.device | str = "cpu") -> list[str]:
+    """What may run a network for ``ApplyConfig.engine``/``precision`` on ``device``, fastest-first
+    measured among them when there are several (``auto``)."""
+    if engine not in engines.ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(engines.ENGINES)}, got {engine!r}")
+    cpu = torch.device(device).type == "cpu"
+    if engine == "onnx":
+        if not cpu:
+            raise ConfigError(f"--engine onnx runs on the CPU; --device {device} needs --engine torch")
+        if precision == "bf16":
+            raise ConfigError("onnxruntime runs these networks in fp32: --precision bf16 needs "
+                              "--engine torch")
+        return ["onnx-fp32"]
+    torch_engine = "torch-bf16" if use_bf16(precision, device) else "torch-fp32"
+    if engine == "torch" or not cpu or precision == "bf16":
+        return [torch_engine]
+    return ["torch-bf16"] * (precision == "auto" and native_bf16()) + ["torch-fp32", "onnx-fp32"]
 
-    On CPUs with bfloat16 units the convolutions run in bf16 (autocast; instance norm stays fp32):
-    measured 2x faster at 640x360 with a mean change of 0.002 per pixel (``ApplyConfig.precision``).
+
+def choose_engine(config: ApplyConfig, model: str, runners: Callable[[], dict[str, Callable[[], object]]]
+                  ) -> Choice:
+    """The engine for ``config`` and ``model`` (a digest naming the network): the one asked for, or
+    with ``auto`` the fastest candidate, from the per-machine cache or measured now by ``runners``."""
+    candidates = engine_candidates(config.engine, config.precision, config.device)
+    if len(candidates) == 1:
+        return Choice(candidates[0], "asked" if config.engine != "auto" else "only", {})
+    return engines.choose(model, config.threads, candidates, runners)
+
+
+#: Loaded onnxruntime sessions, per (graph, threads): shared by every stylizer of the process.
+_SESSIONS: OrderedDict[tuple, object] = OrderedDict()
+_SESSIONS_KEPT = 8
+_LOCK = threading.Lock()
+
+
+def _kept(store: OrderedDict, key, build: Callable[[], object], keep: int):
+    """``store[key]``, built on first use; least recently used entries beyond ``keep`` are dropped."""
+    with _LOCK:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    value = build()
+    with _LOCK:
+        store[key] = value
+        while len(store) > keep:
+            store.popitem(last=False)
+    return value
+
+
+def model_session(path: Path, net: nn.Module, threads: int = 0):
+    """onnxruntime session of a ``.safetensors`` model's ONNX copy (exported once per machine)."""
+    tag = f"{engines.file_digest(path)[:24]}-model"
+
+    def build(target: Path) -> None:
+        engines.onnx_graph(net, target)
+
+    return _kept(_SESSIONS, (tag, threads), lambda: engines.cached_session(tag, build, threads),
+                 _SESSIONS_KEPT)
+
+
+def arbitrary_digest() -> str:
+    """What names the arbitrary network's weights: the digest of the peer package's transfer graph."""
+    return engines.file_digest(find_magenta_file(TRANSFER_FILE))
+
+
+def arbitrary_session(threads: int = 0):
+    """onnxruntime session of Magenta's transfer network with the style vector as a second input
+    (exported once per machine from our float port): one session serves every painting."""
+    tag = f"{arbitrary_digest()[:24]}-arbitrary"
+
+    def build(target: Path) -> None:
+        engines.arbitrary_graph(target)
+
+    return _kept(_SESSIONS, (tag, threads), lambda: engines.cached_session(tag, build, threads),
+                 _SESSIONS_KEPT)
+
+
+def _run_session(session, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    padded, (h, w) = pad_to_multiple(x.float().cpu())
+    feeds = {"image": padded.numpy()}
+    if style is not None:
+        feeds["style"] = style.float().cpu().reshape(-1, style.shape[-1]).numpy()
+    y = session.run(None, feeds)[0]
+    return torch.from_numpy(y)[..., :h, :w].clamp(0, 1)
+
+
+class TorchStylizer(Stylizer):
+    """A ``.safetensors`` model (a TransformerNet or a folded Magenta network) run by the engine that
+    ``engine`` names (see :func:`engine_candidates`; ``runtime`` says which ran: ``torch fp32``,
+    ``torch bf16``, ``onnxruntime fp32``).
+
+    On CPUs with bfloat16 units PyTorch can run the convolutions in bf16 (autocast; instance norm stays
+    fp32): measured 2x faster at 640x360 on an AMX CPU, mean change 0.002 per pixel. Tiled pictures
+    always run in PyTorch (frozen norm statistics; see the module docstring).
     """
 
-    def __init__(self, path: Path, device: str = "cpu", threads: int = 0, precision: str = "fp32"):
+    def __init__(self, path: Path, device: str = "cpu", threads: int = 0, precision: str = "fp32",
+                 engine: str = "torch"):
         if threads:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
-        self.bf16 = use_bf16(precision, self.device)
+        self.threads = threads
         self.net, self.meta = load_transformer(path, self.device)
         self.name = path.name
+        self.path = Path(path)
+        self.session = None
+        config = ApplyConfig(device=device, threads=threads, precision=precision, engine=engine)
+        self._set_engine(choose_engine(config, "" if engine != "auto" else engines.file_digest(path),
+                                       self._probes))
 
-    @torch.no_grad()
-    def batch(self, x: torch.Tensor) -> torch.Tensor:
-        with arithmetic(self.bf16):
+    def _set_engine(self, choice: Choice) -> None:
+        self.choice = choice
+        self.bf16 = choice.engine == "torch-bf16"
+        if choice.engine == "onnx-fp32" and self.session is None:
+            self.session = self._session()
+        elif choice.engine != "onnx-fp32":
+            self.session = None
+        self.runtime = choice.runtime
+
+    def _session(self):
+        return model_session(self.path, self.net, self.threads)
+
+    def _torch(self, x: torch.Tensor, bf16: bool) -> torch.Tensor:
+        with torch.no_grad(), arithmetic(bf16):
             return stylize_tensor(self.net, x.to(self.device)).float().cpu()
+
+    def _probes(self) -> dict[str, Callable[[], object]]:
+        """The micro-benchmark's runners, one per candidate, on one :data:`engines.PROBE_SHAPE` picture."""
+        x = torch.rand(engines.PROBE_SHAPE)
+        runners: dict[str, Callable[[], object]] = {
+            "torch-fp32": lambda: self._torch(x, False), "torch-bf16": lambda: self._torch(x, True)}
+        try:
+            self.session = self._session()
+            runners["onnx-fp32"] = lambda: _run_session(self.session, x)
+        except Exception:  # noqa: BLE001 - no ONNX copy (export or onnxruntime failed): not a candidate
+            pass
+        return runners
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        if self.session is not None:
+            return _run_session(self.session, x)
+        return self._torch(x, self.bf16)
 
     @torch.no_grad()
     def large(self, x: torch.Tensor, config: ApplyConfig, progress: ProgressCallback | None = None
               ) -> torch.Tensor:
+        return self._large(self.net, x, config, progress)
+
+    def _large(self, net: nn.Module, x: torch.Tensor, config: ApplyConfig,
+               progress: ProgressCallback | None = None) -> torch.Tensor:
+        """Tiles through ``net`` in PyTorch with its norms' statistics frozen from a downscaled copy."""
         small = x
         if max(x.shape[-2:]) > config.stats_size:
             small = image_to_tensor(resize_longest(tensor_to_image(x), config.stats_size))
         stats: list = []
-        with _instance_norm_stats(self.net, stats, capture=True), arithmetic(self.bf16):
-            self.net(pad_to_multiple(small.to(self.device))[0])
-        with _instance_norm_stats(self.net, stats, capture=False):
-            return super().large(x, config, progress)
+        with torch.no_grad():
+            with _instance_norm_stats(net, stats, capture=True), arithmetic(self.bf16):
+                net(pad_to_multiple(small.to(self.device))[0])
+
+            def tile(piece: torch.Tensor) -> torch.Tensor:
+                with arithmetic(self.bf16):
+                    return stylize_tensor(net, piece.to(self.device)).float().cpu()
+
+            with _instance_norm_stats(net, stats, capture=False):
+                return run_tiled(tile, x, config.tile_size, config.tile_overlap, progress)
 
 
 class OnnxStylizer(Stylizer):
-    """onnxruntime on the CPU; the graph takes any H, W that are multiples of 4 (we pad)."""
+    """An ``.onnx`` file (``brushwork export --onnx``) run by onnxruntime on the CPU; the graph takes
+    any H, W that are multiples of 4 (we pad)."""
 
-    runtime = "onnxruntime"
+    runtime = "onnxruntime fp32"
+    choice = Choice("onnx-fp32", "asked", {})
 
     def __init__(self, path: Path, threads: int = 0):
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = engines.onnx_session(path, threads)
         except Exception as exc:
             raise ConfigError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
         self.input = self.session.get_inputs()[0].name
@@ -140,18 +289,31 @@ class OnnxStylizer(Stylizer):
         return torch.from_numpy(y)[..., :h, :w].clamp(0, 1)
 
 
-_VECTORS: dict[tuple, torch.Tensor] = {}
+#: Style vectors of the paintings seen, by pixel digest; and folded networks, by vector and device.
+_VECTORS: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+VECTORS_KEPT = 256
+_FOLDED: OrderedDict[tuple, FoldedTransfer] = OrderedDict()
+FOLDED_KEPT = 16
 
 
 def style_vector(painting: Image.Image) -> torch.Tensor:
-    """A painting's style vector [1, 100], remembered per process (by the pixels' digest), so a web
-    app or an evaluation that sees one painting many times predicts it once."""
-    key = (painting.size, hashlib.sha1(painting.convert("RGB").tobytes()).hexdigest())
-    if key not in _VECTORS:
-        if len(_VECTORS) >= 256:
-            _VECTORS.pop(next(iter(_VECTORS)))
-        _VECTORS[key] = predict_style(image_to_tensor(painting))
-    return _VECTORS[key]
+    """A painting's style vector [1, 100], remembered per process (by the pixels' digest; the
+    :data:`VECTORS_KEPT` most recently used), so a web app, a batch or an evaluation that sees one
+    painting many times predicts it once."""
+    rgb = painting.convert("RGB")
+    key = (rgb.size, hashlib.sha1(rgb.tobytes()).hexdigest())
+    return _kept(_VECTORS, key, lambda: predict_style(rgb), VECTORS_KEPT)
+
+
+def folded_network(vector: torch.Tensor, device: torch.device | str = "cpu") -> FoldedTransfer:
+    """Magenta's network with ``vector`` folded in, frozen; the :data:`FOLDED_KEPT` most recently used
+    are kept, so a painting seen again reuses its network. Shared: do not train it in place."""
+    key = (hashlib.sha1(vector.detach().float().cpu().numpy().tobytes()).hexdigest(), str(device))
+
+    def build() -> FoldedTransfer:
+        return fold_style(load_transfer_weights(), vector).eval().requires_grad_(False).to(device)
+
+    return _kept(_FOLDED, key, build, FOLDED_KEPT)
 
 
 class ArbitraryStylizer(TorchStylizer):
@@ -159,8 +321,10 @@ class ArbitraryStylizer(TorchStylizer):
 
     Several paintings are mixed by ``config.style_blend_weights`` (their vectors' weighted mean).
     ``config.strength`` works on the vector, as in Magenta: ``s·painting + (1−s)·photo's own vector``,
-    so a half-strength picture is still painted (lighter), not a cross-fade with the photo. The
-    style is folded into a plain network once (and again per photo when strength < 1).
+    so a half-strength picture is still painted (lighter), not a cross-fade with the photo. Through
+    onnxruntime the vector is an input of one shared session; through PyTorch the style is folded into
+    a plain network, kept per vector (again per photo when strength < 1). Constructing one is cheap:
+    the vectors, networks and sessions are shared per process.
     """
 
     pixel_strength = False
@@ -176,8 +340,7 @@ class ArbitraryStylizer(TorchStylizer):
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = torch.device(config.device)
-        self.bf16 = use_bf16(config.precision, self.device)
-        self.transfer = load_transfer_weights()
+        self.threads = config.threads
         images = [p if isinstance(p, Image.Image) else open_image(p) for p in paintings]
         names = [Path(p).name if not isinstance(p, Image.Image) else f"painting{i + 1}"
                  for i, p in enumerate(paintings)]
@@ -189,10 +352,31 @@ class ArbitraryStylizer(TorchStylizer):
         weights = torch.tensor(blend, dtype=vectors.dtype)[:, None] / sum(blend)
         self.vector = (weights * vectors).sum(0, keepdim=True)
         self.strength = config.strength
-        self.net = fold_style(self.transfer, self.vector).eval().requires_grad_(False).to(self.device)
         self.name = "+".join(Path(n).stem for n in names)
-        self.runtime = "torch (arbitrary)"
         self.meta = {"style_image": names[0], "paintings": ",".join(names), "kind": "arbitrary"}
+        self.session = None
+        model = "" if config.engine != "auto" else f"arbitrary:{arbitrary_digest()}"
+        self._set_engine(choose_engine(config, model, self._probes))
+        self.runtime = f"{self.choice.runtime} (arbitrary)"
+
+    @property
+    def net(self) -> FoldedTransfer:
+        """The paintings' (blended) style folded into a plain network (built on first use, shared)."""
+        return folded_network(self.vector, self.device)
+
+    def _session(self):
+        return arbitrary_session(self.threads)
+
+    def _probes(self) -> dict[str, Callable[[], object]]:
+        x = torch.rand(engines.PROBE_SHAPE)
+        runners: dict[str, Callable[[], object]] = {
+            "torch-fp32": lambda: self._torch(x, False), "torch-bf16": lambda: self._torch(x, True)}
+        try:
+            self.session = self._session()
+            runners["onnx-fp32"] = lambda: _run_session(self.session, x, self.vector)
+        except Exception:  # noqa: BLE001 - no ONNX copy: not a candidate
+            pass
+        return runners
 
     def vector_for(self, photo: torch.Tensor) -> torch.Tensor:
         """The style vector for one photo [1,3,H,W]: the paintings', moved toward the photo's own."""
@@ -203,30 +387,31 @@ class ArbitraryStylizer(TorchStylizer):
     def _folded_for(self, photo: torch.Tensor) -> nn.Module:
         if self.strength >= 1:
             return self.net
-        return fold_style(self.transfer, self.vector_for(photo)).eval().requires_grad_(False).to(self.device)
+        return fold_style(load_transfer_weights(), self.vector_for(photo)).eval().requires_grad_(False).to(
+            self.device)
 
-    @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
+        if self.session is not None:
+            if self.strength >= 1:
+                return _run_session(self.session, x, self.vector)
+            return torch.cat([_run_session(self.session, p[None], self.vector_for(p[None])) for p in x])
         if self.strength >= 1:
-            return super().batch(x)
-        photos = [p[None].to(self.device) for p in x]
-        with arithmetic(self.bf16):
-            return torch.cat([stylize_tensor(self._folded_for(p), p).float().cpu() for p in photos])
+            return self._torch(x, self.bf16)
+        with torch.no_grad(), arithmetic(self.bf16):
+            return torch.cat([stylize_tensor(self._folded_for(p[None]), p[None].to(self.device)).float().cpu()
+                              for p in x])
 
     @torch.no_grad()
     def large(self, x: torch.Tensor, config: ApplyConfig, progress: ProgressCallback | None = None
               ) -> torch.Tensor:
-        shared, self.net = self.net, self._folded_for(x)
-        try:
-            return super().large(x, config, progress)
-        finally:
-            self.net = shared
+        return self._large(self._folded_for(x), x, config, progress)
 
 
 def load_stylizer(ref: str | os.PathLike | None = None, config: ApplyConfig | None = None, *,
                   styles: Sequence[Image.Image | str | os.PathLike] | None = None) -> Stylizer:
     """The model ``ref`` (a file or a shipped name) or, with ``styles``, the arbitrary-style network
-    for those paintings; ready to run with ``config``'s device, threads and style settings."""
+    for those paintings; ready to run with ``config``'s device, threads, engine and style settings
+    (``stylizer.runtime`` names the engine that runs it, ``stylizer.choice`` how it was chosen)."""
     config = config or ApplyConfig()
     if styles:
         if ref is not None:
@@ -236,8 +421,11 @@ def load_stylizer(ref: str | os.PathLike | None = None, config: ApplyConfig | No
         raise ConfigError("give a model (a file or shipped name) or a painting with --style")
     path = resolve_model(ref)
     if path.suffix.lower() == ".onnx":
+        if config.engine == "torch":
+            raise ConfigError(f"{path.name}: an ONNX file runs in onnxruntime; give the .safetensors model "
+                              "for --engine torch")
         return OnnxStylizer(path, config.threads)
-    return TorchStylizer(path, config.device, config.threads, config.precision)
+    return TorchStylizer(path, config.device, config.threads, config.precision, config.engine)
 
 
 # --- tiles -----------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from brushwork.errors import WeightsError
-from brushwork.fileio import atomic_path, sha256_file
+from brushwork.fileio import atomic_path, cache_dir, sha256_file
 from brushwork.networks.vgg import BLOCKS, PREPROCESSINGS, VGGFeatures, conv_names, parameter_shapes
 from brushwork.progress import ProgressCallback, report
 
@@ -77,14 +77,6 @@ SOURCES = {
     "caffe": "caffe VGG16/VGG19 converted to PyTorch (download, ~550 MB)",
     "random": "seeded random weights (tests; shows what pretraining adds)",
 }
-
-
-def cache_dir() -> Path:
-    """``$BRUSHWORK_CACHE``, else ``$XDG_CACHE_HOME/brushwork``, else ``~/.cache/brushwork``."""
-    if os.environ.get("BRUSHWORK_CACHE"):
-        return Path(os.environ["BRUSHWORK_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "brushwork"
 
 
 def weights_dir() -> Path:
