@@ -34,6 +34,7 @@ def cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("BRUSHWORK_CACHE", str(folder))
     inference._SESSIONS.clear()
+    inference._CHOICES.clear()
     return folder
 
 
@@ -70,6 +71,7 @@ def test_auto_measures_once_and_caches_per_model(model_path, cache, measures):
     first = load_stylizer(model_path, ApplyConfig(threads=1))
     assert first.choice.how == "measured" and first.choice.engine in ("torch-fp32", "onnx-fp32", "torch-bf16")
     assert {"torch-fp32", "onnx-fp32"} <= set(first.choice.ms) and measures
+    inference._CHOICES.clear()  # as a new process would: from the file
     again = load_stylizer(model_path, ApplyConfig(threads=1))
     assert again.choice.how == "cached" and again.choice.engine == first.choice.engine
     assert len(measures) == 1  # the second load read the cache
@@ -86,10 +88,12 @@ def test_auto_measures_once_and_caches_per_model(model_path, cache, measures):
 def test_corrupt_cache_is_rebuilt_not_an_error(model_path, cache, measures, damage):
     cache.mkdir(parents=True, exist_ok=True)
     (cache / engines.CACHE_NAME).write_bytes(damage)
+    inference._CHOICES.clear()
     stylizer = load_stylizer(model_path, ApplyConfig(threads=1))
     assert stylizer.choice.how == "measured" and len(measures) == 1
     data = json.loads((cache / engines.CACHE_NAME).read_text())
     assert data["format"] == engines.CACHE_FORMAT and len(data["entries"]) == 1
+    inference._CHOICES.clear()  # a new process reads the rebuilt file
     assert load_stylizer(model_path, ApplyConfig(threads=1)).choice.how == "cached"
 
 
@@ -100,6 +104,7 @@ def test_stale_entry_is_measured_again(model_path, cache, measures):
     (key,) = data["entries"]
     data["entries"][key]["engine"] = "onnx-int4"  # an engine this version does not know
     path.write_text(json.dumps(data))
+    inference._CHOICES.clear()  # a new process
     assert load_stylizer(model_path, ApplyConfig(threads=1)).choice.how == "measured"
     assert len(measures) == 2
 
@@ -243,3 +248,12 @@ def test_native_bf16_respects_the_onednn_isa_cap(monkeypatch):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
     assert native_bf16()
+
+
+def test_models_lists_the_engine_chosen_here(capsys):
+    assert main(["models"]) == 0
+    assert "apply --engine auto: not measured yet" in capsys.readouterr().out.splitlines()[-1]
+    chosen = load_stylizer("starry-night", ApplyConfig())
+    assert main(["models"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert f"{chosen.runtime} (1 model)" in last and "not measured yet" in last

@@ -47,4 +47,16 @@ def run(args: argparse.Namespace) -> int:
             ratio, ssim = f"{ours:.2f} ({peer:.2f})", f"{mine:.2f} ({theirs:.2f})"
         print(f"{m.name:{names}s}  {m.painter or m.title:{width}s} {meta.get('steps', '?'):>6s} {size:>7s}  "
               f"{ratio:18s}  {ssim}")
+    print(_engines(models))
     return 0
+
+
+def _engines(models) -> str:
+    """Which engine ``apply --engine auto`` runs the models with on this machine (from the engine cache)."""
+    from collections import Counter
+
+    from brushwork.fast.engines import cached_runtime, cpu_model
+
+    counts = Counter(cached_runtime(m.path) or "not measured yet (at its first apply)" for m in models)
+    return f"Engine on this CPU ({cpu_model()}), apply --engine auto: " + "; ".join(
+        f"{runtime} ({n} model{'s' * (n > 1)})" for runtime, n in counts.most_common())

@@ -126,13 +126,23 @@ def choose_engine(config: ApplyConfig, model: str, runners: Callable[[], dict[st
     candidates = engine_candidates(config.engine, config.precision, config.device)
     if len(candidates) == 1:
         return Choice(candidates[0], "asked" if config.engine != "auto" else "only", {})
-    return engines.choose(model, config.threads, candidates, runners)
+    key = (model, config.threads, tuple(candidates), str(engines.cache_file()))
+    with _LOCK:
+        known = _CHOICES.get(key)
+    if known is not None:  # this process asked already (the web app builds a stylizer per picture)
+        return Choice(known.engine, "cached", known.ms)
+    choice = engines.choose(model, config.threads, candidates, runners)
+    with _LOCK:
+        _CHOICES[key] = choice
+    return choice
 
 
 #: Loaded onnxruntime sessions, per (graph, threads): shared by every stylizer of the process.
 _SESSIONS: OrderedDict[tuple, object] = OrderedDict()
 _SESSIONS_KEPT = 8
 _LOCK = threading.Lock()
+#: Engine choices made in this process, per (model, threads, candidates, cache file).
+_CHOICES: dict[tuple, Choice] = {}
 
 
 def _kept(store: OrderedDict, key, build: Callable[[], object], keep: int):
