@@ -10,20 +10,24 @@ that does not load makes that row a failed one, as a row with a bad option is.
 from __future__ import annotations
 
 from brushwork.batch.plan import Item, Painting
-from brushwork.config import ApplyConfig
 from brushwork.errors import BrushworkError, ConfigError, ImageError
 
 
-def check_painting(painting: Painting, apply: ApplyConfig | None = None) -> None:
-    """Raise the one-line ``BrushworkError`` a worker would meet loading ``painting``; loads it as a
-    worker does (a model through ``load_stylizer``, a painting through ``open_image`` and the
-    arbitrary network's size check)."""
+def check_painting(painting: Painting) -> None:
+    """Raise the one-line ``BrushworkError`` a worker would meet loading ``painting``, as cheaply as
+    that can be known: a model is resolved (a shipped name, else a file) and its network built from
+    the file (no runtime is chosen, nothing is exported); a painting is decoded as ``open_image``
+    does, with the arbitrary network's size check for ``--style``."""
     if painting.kind == "model":
-        from brushwork.fast.inference import load_stylizer
+        from brushwork.fast.inference import OnnxStylizer, resolve_model
+        from brushwork.networks.model_files import load_transformer
 
-        config = ApplyConfig(device=apply.device, precision=apply.precision) if apply else ApplyConfig()
+        path = resolve_model(painting.ref)
         try:
-            load_stylizer(painting.ref, config)
+            if path.suffix.lower() == ".onnx":
+                OnnxStylizer(path)
+            else:
+                load_transformer(path)
         except BrushworkError:
             raise
         except Exception as exc:  # noqa: BLE001 - a file that is no model: whatever its loader raises
@@ -41,18 +45,18 @@ def check_painting(painting: Painting, apply: ApplyConfig | None = None) -> None
                              f"small to show a style; give one at least {MIN_PAINTING_SIDE} px on each side")
 
 
-def check_plan(items: list[Item], default: Painting | None, apply: ApplyConfig | None = None) -> None:
+def check_plan(items: list[Item], default: Painting | None) -> None:
     """``check_painting`` once per painting of the plan: ``default`` (the run's) raises, a row's own
     painting that fails gives that row its ``error``."""
     if default is not None:
-        check_painting(default, apply)
+        check_painting(default)
     problems: dict[Painting, str] = {}
     for item in items:
         if item.error or item.painting == default:
             continue
         if item.painting not in problems:
             try:
-                check_painting(item.painting, apply)
+                check_painting(item.painting)
                 problems[item.painting] = ""
             except BrushworkError as exc:
                 problems[item.painting] = str(exc)

@@ -115,7 +115,7 @@ def run_batch(items: list[Item], output_dir: str | Path, config: BatchConfig | N
     ``default`` that does not load raises its one-line ``BrushworkError`` and nothing is written.
     """
     config, apply, stylize = config or BatchConfig(), apply or ApplyConfig(), stylize or StylizeConfig()
-    check_plan(items, default, apply)  # before Ray starts: a painting that does not load is one line
+    check_plan(items, default)  # before Ray starts: a painting that does not load is one line
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[int, dict] = {i.index: _row(i, "failed", i.error) for i in items if i.error}

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     items = plan_batch(args.input, args.output, painting, apply, stylize)
     if not items:
         raise ConfigError(f"{args.input}: no input files found")
-    check_plan(items, painting, apply)  # before Ray starts: an unknown model or a bad painting, in one line
+    check_plan(items, painting)  # before Ray starts: an unknown model or a bad painting, in one line
     log = None if args.quiet else Path(args.output) / RAY_LOG
     try:
         with ray_output(log) as terminal, ProgressBar(quiet=args.quiet, unit="img", file=terminal) as bar:

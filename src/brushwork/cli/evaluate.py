@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="report folder (created if missing): results.csv, summary.csv, the plots, "
                    "report.html and cache/, the finished results a re-run reuses")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar; with --engine local|ray, Ray's own messages are dropped (without "
+                   "-q they go to OUTPUT/ray.log)")
     add_config_arguments(p, EvaluateConfig, skip=_LIST_FIELDS)
     p.set_defaults(run=run)
 
@@ -55,14 +58,18 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the evaluation pulls in torch and matplotlib (~2.5 s), which
     # `brushwork --help` and the other commands must not pay (see brushwork.cli.main).
     from brushwork.cli.progress import ProgressBar
+    from brushwork.cli.ray_output import ray_output
     from brushwork.evaluation.run import evaluate
 
     config = config_from_args(EvaluateConfig, args)
     config = config.replace(contents=tuple(args.contents), styles=tuple(args.styles),
                             methods=tuple(args.methods or ("gatys",)), peers=tuple(args.peers or ()),
                             output=args.output, sweep=args.sweep)
+    on_ray = config.engine != "inline"
+    log = Path(config.output) / "ray.log" if on_ray and not args.quiet else None
     try:
-        with ProgressBar(quiet=args.quiet, unit="result") as bar:
+        with ray_output(log) if on_ray else contextlib.nullcontext(None) as terminal, \
+                ProgressBar(quiet=args.quiet, unit="result", file=terminal) as bar:
             result = evaluate(config, progress=bar)
     except KeyboardInterrupt:
         raise EvaluationInterrupted(
