@@ -373,3 +373,17 @@ def test_rays_own_output_goes_to_a_log_and_is_dropped_with_quiet(ray_instance, t
     assert loud.stdout.startswith("1 painted, 0 skipped") and len(loud.stdout.splitlines()) == 1
     log = (tmp_path / "loud" / "ray.log").read_text()
     assert log.startswith("--- ") and " brushwork batch " in log.splitlines()[0]
+
+
+def test_an_actor_whose_painting_does_not_load_fails_its_rows_instead_of_dying(tmp_path):
+    """Whatever slips past the driver's checks (a file changed since, a node without it) must not kill
+    the actor in its constructor: Ray would print its traceback and restart it, again and again."""
+    from brushwork.batch.plan import Item
+    from brushwork.batch.worker import StylizeActor
+
+    missing = Painting("model", str(tmp_path / "gone.safetensors"))
+    actor = StylizeActor(ApplyConfig(size=32), StylizeConfig(), missing, threads=1)
+    photo = _photo(tmp_path / "p.png", 0)
+    (row,) = actor.paint([Item(0, str(photo), str(tmp_path / "out.png"), missing)])
+    assert row["status"] == "failed" and "gone.safetensors: no such model file" in row["reason"]
+    assert not (tmp_path / "out.png").exists()
