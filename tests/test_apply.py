@@ -55,10 +55,10 @@ def test_folder_keeps_layout_and_skips_corrupt_file(tmp_path, folder, model_path
     captured = capsys.readouterr()
     assert code == EXIT_PARTIAL, captured.err  # done, except the file named on stderr
     assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == {
-        "one.jpg", "a/two.png", "a/b/three.png"}
+        "one_tiny.jpg", "a/two_tiny.png", "a/b/three_tiny.png"}  # named after the input and the model
     assert "broken.jpg" in captured.err and "skipped 1" in captured.err
     src = np.asarray(Image.open(folder / "a" / "two.png"), dtype=np.float32)
-    res = np.asarray(Image.open(out / "a" / "two.png"), dtype=np.float32)
+    res = np.asarray(Image.open(out / "a" / "two_tiny.png"), dtype=np.float32)
     assert res.shape == src.shape and np.abs(res - src).mean() > 5
 
 
@@ -66,10 +66,10 @@ def test_size_strength_and_preserve_colors(tmp_path, model_path):
     photo = _photo(tmp_path / "p.png", 64, 48)
     out = tmp_path / "out"
     assert main(["apply", str(model_path), str(photo), "-o", str(out / "full"), "-q", "--size", "32"]) == 0
-    assert Image.open(out / "full" / "p.png").size == (32, 24)
+    assert Image.open(out / "full" / "p_tiny.png").size == (32, 24)
     assert main(["apply", str(model_path), str(photo), "-o", str(out / "zero"), "-q",
                  "--strength", "0"]) == 0
-    same = np.asarray(Image.open(out / "zero" / "p.png"), dtype=np.int16)
+    same = np.asarray(Image.open(out / "zero" / "p_tiny.png"), dtype=np.int16)
     assert np.abs(same - np.asarray(Image.open(photo), dtype=np.int16)).max() <= 1
     assert main(["apply", str(model_path), str(photo), "-o", str(out / "col"), "-q",
                  "--preserve-colors"]) == 0
@@ -80,8 +80,8 @@ def test_size_strength_and_preserve_colors(tmp_path, model_path):
         return rgb_to_ycbcr(t)[:, 1:]
 
     # Colours come from the photo, much closer than without --preserve-colors.
-    kept = (chroma(out / "col" / "p.png") - chroma(photo)).abs().mean()
-    lost = (chroma(out / "full" / "p.png").mean() - chroma(photo).mean()).abs()
+    kept = (chroma(out / "col" / "p_tiny.png") - chroma(photo)).abs().mean()
+    lost = (chroma(out / "full" / "p_tiny.png").mean() - chroma(photo).mean()).abs()
     assert kept < 0.02 and kept < lost + 0.02
 
 
@@ -121,7 +121,7 @@ def test_apply_uses_tiles_above_the_threshold(tmp_path, model_path):
     out = tmp_path / "out"
     assert main(["apply", str(model_path), str(photo), "-o", str(out), "-q", "--tile-above", "0.01",
                  "--tile-size", "64", "--tile-overlap", "16"]) == 0
-    assert Image.open(out / "big.png").size == (200, 150)
+    assert Image.open(out / "big_tiny.png").size == (200, 150)
 
 
 def test_onnx_export_matches_pytorch(tmp_path, model_path, capsys):
@@ -249,9 +249,9 @@ def test_cli_video_and_images_together(tmp_path, model_path, capsys):
     assert main(["apply", str(model_path), str(root), "-o", str(out), "-q"]) == EXIT_PARTIAL  # bad.mp4
     captured = capsys.readouterr()
     assert "4 video frames" in captured.out and "bad.mp4" in captured.err
-    frames, _, n_audio = _probe(out / "clip.webm")
+    frames, _, n_audio = _probe(out / "clip_tiny.webm")
     assert len(frames) == 4 and n_audio == 1
-    assert (out / "p.png").is_file() and not (out / "bad.mp4").exists()
+    assert (out / "p_tiny.png").is_file() and not (out / "bad_tiny.mp4").exists()
 
 
 def test_models_command_and_shipped_names(capsys):

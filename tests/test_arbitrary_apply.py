@@ -82,7 +82,7 @@ def test_cli_apply_style(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["apply", "--style", str(STARRY), "--style", str(WAVE), str(CANYON),
                  "--style-blend-weights", "3", "1", "--size", "96", "-o", str(out), "-q"]) == 0
-    result = Image.open(out / "canyon.jpg")
+    result = Image.open(out / "canyon_starry-night+great-wave.jpg")  # named after photo and paintings
     assert max(result.size) == 96
     assert "canyon.jpg" not in capsys.readouterr().err  # the input was not taken for a painting
     with pytest.raises(SystemExit) as exc:  # argparse: a usage line and exit 2

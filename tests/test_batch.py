@@ -78,9 +78,10 @@ def test_corrupt_files_become_failed_rows_and_a_rerun_skips_everything(ray_insta
     assert result.counts == {"done": 4, "skipped": 0, "failed": 2, "pending": 0}
     assert "broken.jpg" in by_name["broken.jpg"]["reason"] and by_name["notes.txt"]["status"] == "failed"
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert written == {"one.jpg", "two.png", "a/three.png", "a/b/four.jpg", "batch_report.csv"}
+    assert written == {"one_starry-night.jpg", "two_starry-night.png", "a/three_starry-night.png",
+                       "a/b/four_starry-night.jpg", "batch_report.csv"}  # named as apply names them
     source = np.asarray(Image.open(folder / "two.png").resize((64, 48)), dtype=np.float32)
-    painted = np.asarray(Image.open(out / "two.png"), dtype=np.float32)
+    painted = np.asarray(Image.open(out / "two_starry-night.png"), dtype=np.float32)
     assert painted.shape == (48, 64, 3) and np.abs(painted - source).mean() > 10  # really stylised
     assert [r["status"] for r in _report(out)].count("done") == 4 and len(_report(out)) == 6
     assert all(r["worker"] and float(r["seconds"]) > 0 for r in result.rows if r["status"] == "done")
@@ -88,13 +89,13 @@ def test_corrupt_files_become_failed_rows_and_a_rerun_skips_everything(ray_insta
     # A half-written output from some other tool and a killed writer's temporary file: the re-run
     # repaints the first, removes the second and skips everything else without touching it.
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
-    (out / "two.png").write_bytes((out / "two.png").read_bytes()[:200])
-    assert not valid_output(out / "two.png")
-    (out / "a" / ".three.k2j4h.png.tmp").write_bytes(b"half")
+    (out / "two_starry-night.png").write_bytes((out / "two_starry-night.png").read_bytes()[:200])
+    assert not valid_output(out / "two_starry-night.png")
+    (out / "a" / ".three_starry-night.k2j4h.png.tmp").write_bytes(b"half")
     again = _run(plan_batch(folder, out, MODEL, ApplyConfig(size=64)), out, workers=1)
     assert again.counts == {"done": 1, "skipped": 3, "failed": 2, "pending": 0}
     assert {Path(r["input"]).name for r in again.rows if r["status"] == "done"} == {"two.png"}
-    assert valid_output(out / "two.png") and again.temp_removed == 1
+    assert valid_output(out / "two_starry-night.png") and again.temp_removed == 1
     assert not list(out.rglob("*.tmp"))
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")} == stamps
 
@@ -141,9 +142,9 @@ def test_a_killed_worker_loses_and_duplicates_nothing(ray_instance, tmp_path):
     assert killed and killed["finished_before"] < 24  # it really died mid-run
     assert result.counts == {"done": 24, "skipped": 0, "failed": 0, "pending": 0}
     assert result.duplicates == 0 and len({r["input"] for r in result.rows}) == 24
-    assert sorted(p.name for p in out.iterdir()) == sorted([f"p{i:02d}.png" for i in range(24)]
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"p{i:02d}_starry-night.png" for i in range(24)]
                                                            + ["batch_report.csv"])
-    assert all(valid_output(out / f"p{i:02d}.png") for i in range(24))
+    assert all(valid_output(out / f"p{i:02d}_starry-night.png") for i in range(24))
     workers = {r["worker"] for r in result.rows}
     assert len(workers) >= 2 and not list(out.glob(".*"))
 
@@ -166,13 +167,16 @@ def test_manifest_rows_choose_their_own_painting_and_options(ray_instance, tmp_p
     result = run_batch(items, out, BatchConfig(workers=1), ApplyConfig(size=64), default=MODEL)
     status = [r["status"] for r in result.rows]
     assert status == ["done", "done", "done", "failed", "failed"]
-    assert Image.open(out / "0.jpg").size == (64, 48) and Image.open(out / "wave" / "1.png").size == (48, 36)
+    assert Image.open(out / "0_starry-night.jpg").size == (64, 48)
+    assert Image.open(out / "wave" / "1.png").size == (48, 36)
+    assert (out / "2_painting.jpg").is_file()  # a row's own painting names its output
     assert [r["painting"] for r in result.rows[:3]] == ["model:starry-night", "model:great-wave",
                                                          "style:painting.png"]
     assert "no such file" in result.rows[3]["reason"] and "size" in result.rows[4]["reason"]
 
     with pytest.raises(ConfigError, match="both be written"):
-        (root / "dup.jsonl").write_text('{"input": "0.jpg"}\n{"input": "1.jpg", "output": "0.jpg"}\n')
+        (root / "dup.jsonl").write_text('{"input": "0.jpg"}\n'
+                                        '{"input": "1.jpg", "output": "0_starry-night.jpg"}\n')
         plan_batch(root / "dup.jsonl", out, MODEL)
     with pytest.raises(ConfigError, match="unknown manifest column"):
         (root / "typo.csv").write_text("input,strenght\n0.jpg,0.5\n")
@@ -190,7 +194,7 @@ def test_gatys_runs_one_optimisation_per_photo_on_whole_node_actors(ray_instance
     result = run_batch(plan_batch(root, out, painting, stylize=stylize), out, BatchConfig(), stylize=stylize,
                        default=painting)
     assert result.counts["done"] == 2 and (result.workers, result.cpus_per_worker) == (1, 2)
-    assert Image.open(out / "0.png").size == (32, 24)
+    assert Image.open(out / "0_painting.png").size == (32, 24)
 
 
 def test_without_ray_the_command_says_how_to_install_it(tmp_path, folder, monkeypatch, capsys):

@@ -52,7 +52,7 @@ def test_several_styles_and_options(tmp_path, photo_file, painting_file):
 @pytest.mark.parametrize("extra, expected", [
     (["--style-weight", "-1"], "style-weight must be"),
     (["--style-layers", "relu9_1"], "unknown layer 'relu9_1'"),
-    (["--size", "99999"], "use --size between"),
+    (["--size", "99999"], "size must be between 16 and 4096"),
     (["--model", "vgg16", "--weights", "default"], "no offline weights for vgg16"),
     (["--weights", "/nonexistent/vgg.pth"], "unknown weights"),
     (["--style-blend-weights", "1", "2"], "2 style blend weights for 1 style images"),
@@ -73,7 +73,7 @@ def test_bad_files_give_one_line_errors(tmp_path, photo_file, painting_file, cap
     cases = [
         ([str(tmp_path / "missing.jpg"), str(painting_file), "-o", str(tmp_path / "a.png")], "no such file"),
         ([str(corrupt), str(painting_file), "-o", str(tmp_path / "a.png")], "corrupt.jpg"),
-        ([str(photo_file), str(painting_file), "-o", str(tmp_path / "nodir" / "a.png")], "does not exist"),
+        ([str(photo_file), str(painting_file), "-o", str(corrupt / "a.png")], "is a file"),  # no folder there
         ([str(photo_file), str(painting_file), "-o", str(tmp_path / "a.gif2")], "unknown image extension"),
     ]
     for args, expected in cases:
@@ -87,7 +87,8 @@ def test_existing_output_survives_a_failed_run(tmp_path, photo_file, capsys):
     out = tmp_path / "keep.png"
     Image.new("RGB", (5, 5), "red").save(out)
     before = out.read_bytes()
-    rc = main(["stylize", str(photo_file), str(tmp_path / "missing.jpg"), "-o", str(out), *FAST])
+    rc = main(["stylize", str(photo_file), str(tmp_path / "missing.jpg"), "-o", str(out), "--overwrite",
+               *FAST])
     assert rc == 2 and out.read_bytes() == before
 
 

@@ -146,8 +146,8 @@ def test_cli_apply_on_a_clip_keeps_rate_audio_and_steadies(tmp_path, clip):
     assert main(["apply", "starry-night", str(source), "-o", str(tmp_path / "steady"), "-q"]) == 0
     assert main(["apply", "starry-night", str(source), "-o", str(tmp_path / "plain"), "-q",
                  "--temporal", "0", "--video-crf", "0"]) == 0
-    steady, rate, audio = read_video(tmp_path / "steady" / "clip.mp4")
-    plain, _, _ = read_video(tmp_path / "plain" / "clip.mp4")
+    steady, rate, audio = read_video(tmp_path / "steady" / "clip_starry-night.mp4")
+    plain, _, _ = read_video(tmp_path / "plain" / "clip_starry-night.mp4")
     assert len(steady) == len(plain) == len(src_frames) == 12 and audio == 1
     assert abs(rate - src_rate) < 0.5
     moves = list(T.motions(src_frames))

@@ -125,7 +125,7 @@ def test_one_format_rule_for_the_web_app_and_the_command_line(tmp_path: Path):
     assert run.returncode in (0, EXIT_PARTIAL), run.stderr
     assert "Traceback" not in run.stderr
     out = tmp_path / "out"
-    cli_ok = {fmt for fmt, path in files.items() if list(out.glob(f"{path.stem}.*"))}
+    cli_ok = {fmt for fmt, path in files.items() if list(out.glob(f"{path.stem}_painting.*"))}
     for fmt in {f for f, _ in REFUSED}:
         assert f"the {fmt} format is not one brushwork reads" in run.stderr, (fmt, run.stderr)
     # Web app: each file as an uploaded photo (the posterizing stand-in paints it).

@@ -34,8 +34,20 @@ DEFAULT_TOLERANCE = 1e-3
 TOLERANCE_WINDOW = 10
 #: From this output size up, multi-scale optimisation is switched on unless asked otherwise.
 MULTISCALE_AUTO_FROM = 384
-#: Largest output side accepted: one VGG19 pass at 4096 px needs roughly 20 GB of activations.
+#: Largest --size every command accepts: one VGG19 pass at 4096 px needs roughly 20 GB of
+#: activations. Fast networks paint in tiles, so without --size a larger photo keeps its own size.
 MAX_SIZE = 4096
+MIN_SIZE = 16
+
+
+def check_size(value: int, name: str = "size", low: int = MIN_SIZE, hint: str = "") -> None:
+    """The one size rule (``--size`` and the other sides in pixels) of every command and the web app."""
+    if not low <= value <= MAX_SIZE:
+        raise ConfigError(f"{name} must be between {low} and {MAX_SIZE} pixels, got {value}" + hint)
+
+
+#: Every command's --overwrite: without it, a result never replaces a file that exists.
+OVERWRITE_HELP = "replace output files that already exist (never the inputs)"
 
 
 def option(text: str, **kw):
@@ -231,11 +243,7 @@ def validate_stylize_config(config: StylizeConfig) -> None:
         raise ConfigError(f"tolerance must be a number in [0, 1), got {config.tolerance}")
     if config.learning_rate is not None and not config.learning_rate > 0:
         raise ConfigError(f"learning-rate must be > 0, got {config.learning_rate}")
-    if not 16 <= config.size <= MAX_SIZE:
-        raise ConfigError(
-            f"size {config.size} is out of range: use --size between 16 and {MAX_SIZE} "
-            "(memory grows with the square of the size; 512 takes ~1.5 GB)"
-        )
+    check_size(config.size, hint=" (memory grows with the square of the size; 512 takes ~1.5 GB)")
     if not 0.05 <= config.style_scale <= 4:
         raise ConfigError(f"style-scale must be between 0.05 and 4, got {config.style_scale}")
     if config.save_every < 0:
@@ -305,14 +313,14 @@ class ApplyConfig:
         check_precision(self.precision)
         if self.engine not in ("auto", "torch", "onnx"):
             raise ConfigError(f"engine must be one of auto, torch, onnx, got {self.engine!r}")
-        if self.size is not None and not 16 <= self.size <= 16384:
-            raise ConfigError(f"size must be between 16 and 16384, got {self.size}")
+        if self.size is not None:
+            check_size(self.size)
         if self.batch_size < 1:
             raise ConfigError("batch-size must be >= 1")
         if not 0 <= self.strength <= 1:
             raise ConfigError(f"strength must be between 0 and 1, got {self.strength}")
-        if self.stroke_size is not None and self.stroke_size != 0 and not 64 <= self.stroke_size <= 16384:
-            raise ConfigError(f"stroke-size must be 0 (off) or between 64 and 16384, got {self.stroke_size}")
+        if self.stroke_size is not None and self.stroke_size != 0:
+            check_size(self.stroke_size, "stroke-size", low=64, hint=" (or 0: off)")
         if not 0 <= self.detail <= 1:
             raise ConfigError(f"detail must be between 0 and 1, got {self.detail}")
         check_blend_weights(self.style_blend_weights)
@@ -433,8 +441,8 @@ def validate_train_config(c: TrainConfig) -> None:
             raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value}")
     if not 16 <= c.image_size <= 2048 or c.image_size % 4:
         raise ConfigError(f"image-size must be a multiple of 4 between 16 and 2048, got {c.image_size}")
-    if c.style_size is not None and not 16 <= c.style_size <= 4096:
-        raise ConfigError(f"style-size must be between 16 and 4096, got {c.style_size}")
+    if c.style_size is not None:
+        check_size(c.style_size, "style-size")
     for name in ("batch_size", "num_samples"):
         if getattr(c, name) < 1:
             raise ConfigError(f"{name.replace('_', '-')} must be >= 1")
@@ -476,8 +484,8 @@ class BatchConfig:
     workers: int = _help("actors, each loading the model once (0: as many as the CPUs allow)", default=0)
     cpus_per_worker: int = _help("CPUs (= inference threads) each actor reserves (0: 1 for fast networks, "
                                  "a whole node's CPUs for --gatys)", default=0)
-    overwrite: bool = _help("paint again outputs that already exist (default: keep them, so a re-run "
-                            "only does what is missing)", default=False)
+    overwrite: bool = _help(OVERWRITE_HELP + "; by default a batch keeps them, so a re-run only does "
+                            "what is missing", default=False)
     max_retries: int = _help("times a batch of photos is retried on a fresh actor when its worker dies",
                              default=3)
     gatys_options: tuple[str, ...] = _help("StylizeConfig settings for --gatys as KEY=VALUE, e.g. "
@@ -531,8 +539,7 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         for name in ("size", "eval_size"):
             value = getattr(self, name)
-            if not 16 <= value <= 4096:
-                raise ConfigError(f"{name.replace('_', '-')} must be between 16 and 4096, got {value}")
+            check_size(value, name.replace('_', '-'))
         if self.max_frames < 2:
             raise ConfigError(f"max-frames must be >= 2, got {self.max_frames}")
         unknown = [p for p in self.peers if p not in PEERS]
@@ -618,7 +625,7 @@ class WebServiceConfig:
             "max_video_seconds": self.max_video_seconds > 0,
             "max_video_frames": self.max_video_frames >= 1,
             "max_video_pixels": self.max_video_pixels > 0,
-            "max_size": 16 <= self.max_size <= 4096,
+            "max_size": MIN_SIZE <= self.max_size <= MAX_SIZE,
             "max_iterations": self.max_iterations >= 1,
             "job_time_limit": self.job_time_limit > 0,
             "preview_every": self.preview_every >= 1,

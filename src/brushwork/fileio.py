@@ -89,6 +89,50 @@ def check_output_dir(folder: str | os.PathLike) -> Path:
     return folder
 
 
+#: What every command says when a result would replace a file that exists.
+OVERWRITE_HINT = "add --overwrite to replace it, or give another output name"
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (hard links, symlinks and ``./`` spellings included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(os.path.abspath(a)) == Path(os.path.abspath(b))
+
+
+def replace_problem(target: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
+                    overwrite: bool = False) -> str | None:
+    """Why writing ``target`` would lose a file the user has, or None: the one rule of every command.
+
+    An output that is one of the run's inputs (a photo, a painting, a model) is refused even with
+    ``overwrite``: the result would replace what it is made from. An existing file is refused unless
+    ``overwrite``. Folders and other non-files are left to the callers' own messages."""
+    target = Path(target)
+    for source in inputs:
+        if same_file(target, source):
+            return f"{target}: is one of the inputs; the result would replace it (give another output name)"
+    if target.is_file() and not overwrite:
+        return f"{target}: exists; {OVERWRITE_HINT}"
+    return None
+
+
+def check_replace(target: str | os.PathLike, inputs: Sequence[str | os.PathLike] = (),
+                  overwrite: bool = False) -> None:
+    """:func:`replace_problem` as a one-line error, for a command with one result file."""
+    problem = replace_problem(target, inputs, overwrite)
+    if problem is not None:
+        raise BrushworkError(problem)
+
+
+def make_parent(path: str | os.PathLike) -> None:
+    """Create a result's missing folders (the one output-folder rule: every command creates them,
+    after its checks; :func:`check_output_dir` has already found the first existing one writable)."""
+    folder = Path(path).parent
+    if str(folder) and not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+
+
 def _temp_affixes(target: Path, limit: int) -> tuple[str, str]:
     """mkstemp's prefix and suffix for ``target``: its name when that fits, else a shortened stem and
     a hash of the whole name, so every temporary name stays within the ``limit`` bytes."""

@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from brushwork.errors import ImageError
-from brushwork.fileio import atomic_path, check_name_length, check_output_folder
+from brushwork.fileio import atomic_path, check_name_length, check_output_dir, check_output_folder
 
 #: Largest input we decode (pixels). Larger files are refused before their pixels are read:
 #: a decompression bomb or a scan that would need gigabytes just to be loaded.
@@ -316,7 +316,16 @@ def check_output_path(path: str | os.PathLike) -> None:
         raise ImageError(f"{path}: is a folder; give a file name such as {path / 'result.png'}")
     if path.exists() and not path.is_file():
         raise ImageError(f"{path}: exists and is not a regular file; give another output name")
-    check_output_folder(path, probe=True)
+    check_result_folder(path)
+
+
+def check_result_folder(path: Path) -> None:
+    """The result's folder can be written, or made and written (``fileio.make_parent`` makes it)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if folder.is_dir():
+        check_output_folder(path, probe=True)
+    else:
+        check_output_dir(folder)
 
 
 # --- folders ---------------------------------------------------------------------------------------

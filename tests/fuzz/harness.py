@@ -229,14 +229,19 @@ _TRAIN = ["--steps", "1", "--image-size", "32", "--batch-size", "1", "--width", 
 def _run(entry: str, case_path: Path, inputs: Path, out: Path, assets: Assets,
          timeout: float) -> tuple[str, str, int | None]:
     result = out / "result.png"
+    # --overwrite: the sentinel result may be replaced by a good run, so what is fuzzed is the input's
+    # checks (without it the existing file is refused first); a bad input must still leave it as it was.
     if entry in ("stylize_photo", "stylize_painting", "apply_file"):
         result.write_bytes(assets.sentinel)
         if entry == "stylize_photo":
-            argv = ["stylize", str(case_path), str(assets.painting), "-o", str(result), *_STYLIZE]
+            argv = ["stylize", str(case_path), str(assets.painting), "-o", str(result), "--overwrite",
+                    *_STYLIZE]
         elif entry == "stylize_painting":
-            argv = ["stylize", str(assets.good), str(case_path), "-o", str(result), *_STYLIZE]
+            argv = ["stylize", str(assets.good), str(case_path), "-o", str(result), "--overwrite",
+                    *_STYLIZE]
         else:
-            argv = ["apply", str(assets.model), str(case_path), "-o", str(result), "-q", *_APPLY]
+            argv = ["apply", str(assets.model), str(case_path), "-o", str(result), "-q", "--overwrite",
+                    *_APPLY]
         rc, err, exc = _call(argv, timeout)
         outcome, message = _single(rc, err, exc, case_path, result, assets.sentinel, out)
         return outcome, message, rc
@@ -249,23 +254,26 @@ def _run(entry: str, case_path: Path, inputs: Path, out: Path, assets: Assets,
 
 def _folder(case_path: Path, inputs: Path, out: Path, assets: Assets, timeout: float):
     """A folder with a good photo and the case; the case's would-be result exists already."""
-    from brushwork.fast.media import _target_name
+    from brushwork.fast.media import _target_name, style_label
 
     shutil.copy(assets.good, inputs / "good.png")
-    target = out / _target_name(Path(case_path.name))
-    existing = target if target.name != "good.png" and len(os.fsencode(target.name)) <= 255 else None
+    style = style_label(str(assets.model))
+    good = out / _target_name(Path("good.png"), style)
+    target = out / _target_name(Path(case_path.name), style)
+    existing = target if target != good and len(os.fsencode(target.name)) <= 255 else None
     if existing is not None:
         existing.write_bytes(assets.sentinel)
     keep = out / "keep.txt"
     keep.write_text("keep")
-    rc, err, exc = _call(["apply", str(assets.model), str(inputs), "-o", str(out), "-q", *_APPLY], timeout)
+    argv = ["apply", str(assets.model), str(inputs), "-o", str(out), "-q", "--overwrite", *_APPLY]
+    rc, err, exc = _call(argv, timeout)
     if (crash := _crashed(exc, err, out)) is not None:
         return (*crash, rc)
     if rc == 1:
         return "traceback", f"internal error: {err.strip()[-300:]}", rc
     if rc not in (0, 4):
         return "folder_stopped", f"exit {rc}: {err.strip()[-300:]}", rc
-    if not (out / "good.png").is_file() or not _decodes(out / "good.png"):
+    if not good.is_file() or not _decodes(good):
         return "partial_output", "the good photo was not written", rc
     if keep.read_text() != "keep":
         return "changed_existing", "keep.txt changed", rc

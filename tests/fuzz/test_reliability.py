@@ -66,7 +66,7 @@ def test_only_regular_files_are_read(tmp_path, kind, capsys):
     out = _png(tmp_path / "out.png", 8, 8)
     before = out.read_bytes()
     for argv in (["stylize", str(path), str(painting)], ["stylize", str(painting), str(path)]):
-        assert main([*argv, "-o", str(out), *GATYS]) == 2
+        assert main([*argv, "-o", str(out), "--overwrite", *GATYS]) == 2  # even when allowed to replace
         _one_line_error(capsys, path.name)
     assert out.read_bytes() == before
 
@@ -119,7 +119,8 @@ def test_folder_run_skips_bad_files_and_exits_partial(tmp_path, model, capsys):
         assert name in err
     assert "skipped 3 file(s) of 6" in err
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted(["a.png", "e.png", "L" * 244 + ".png"])  # later good files still written
+    # later good files still written, named after the photo and the model
+    assert written == sorted(["a_tiny.png", "e_tiny.png", "L" * 244 + "_tiny.png"])
 
 
 def test_long_names_fit_in_temporary_names(tmp_path):
@@ -155,9 +156,9 @@ def test_output_paths_checked_before_work(tmp_path, model, capsys):
     assert existing.read_text() == "keep"
     # a target name that is an existing folder: that input is skipped, named
     out = tmp_path / "out"
-    (out / "photo.png").mkdir(parents=True)
+    (out / "photo_tiny.png").mkdir(parents=True)  # named after the photo and the model
     assert main(["apply", str(model), str(photo), "-o", str(out), "-q"]) == 2
-    _one_line_error(capsys, "photo.png", "existing folder")
+    _one_line_error(capsys, "photo_tiny.png", "existing folder")
     # unwritable places, found before the work (root passes os.access: the check writes)
     assert main(["stylize", str(photo), str(photo), "-o", "/proc/nope.png", *GATYS]) == 2
     _one_line_error(capsys, "/proc")

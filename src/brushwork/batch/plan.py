@@ -48,6 +48,13 @@ class Painting:
     ref: str
 
     @property
+    def slug(self) -> str:
+        """Its part of the output names, as ``brushwork apply`` names them (``photo_starry-night.jpg``)."""
+        from brushwork.fast.media import style_label
+
+        return style_label(self.ref) if self.kind == "model" else style_label(None, [self.ref])
+
+    @property
     def label(self) -> str:
         return f"{self.kind}:{Path(self.ref).name if self.kind != 'model' else Path(self.ref).stem}"
 
@@ -110,7 +117,10 @@ def plan_folder(source: Path, output_dir: Path, painting: Painting) -> list[Item
         raise ConfigError(f"{source}: the output folder must not be the input folder (its photos would "
                           "count as finished outputs)")
     skipped: list[str] = []  # inputs apply would skip too (a pipe, an unwritable output): failed rows
-    jobs = [j for j in plan_jobs([str(source)], output_dir, skipped=skipped)
+    # overwrite=True: an existing output is the workers' call (kept unless --overwrite: the resume);
+    # plan_jobs still refuses outputs that would replace an input.
+    jobs = [j for j in plan_jobs([str(source)], output_dir, skipped=skipped, style=painting.slug,
+                                 overwrite=True, protected=[painting.ref])
             if not j.source.resolve().is_relative_to(out)]
     items = []
     for index, job in enumerate(jobs):
@@ -163,11 +173,6 @@ def _manifest_item(index: int, row: dict[str, str], base: Path, output_dir: Path
         if relative.is_absolute() or ".." in relative.parts:
             raise ConfigError(f"manifest row {index + 1}: output {relative} must be a path inside the output "
                               "folder")
-    else:
-        from brushwork.fast.media import _target_name  # the name `brushwork apply` gives a file
-
-        inside = source.is_relative_to(base)
-        relative = _target_name(source.relative_to(base) if inside else Path(source.name))
     chosen = [k for k in PAINT_COLUMNS if row.get(k)]
     if len(chosen) > 1:
         raise ConfigError(f"manifest row {index + 1}: give one of model, style or gatys, "
@@ -176,6 +181,11 @@ def _manifest_item(index: int, row: dict[str, str], base: Path, output_dir: Path
     if painting is None:
         raise ConfigError(f"manifest row {index + 1}: no model, style or gatys column and none given on the "
                           "command line")
+    if not row.get("output"):
+        from brushwork.fast.media import _target_name  # the name `brushwork apply` gives a file
+
+        inside = source.is_relative_to(base)
+        relative = _target_name(source.relative_to(base) if inside else Path(source.name), painting.slug)
     options = {k: row[k] for k in OPTION_COLUMNS if row.get(k)}
     return Item(index, str(source), str((output_dir / relative).resolve()), painting, options)
 
@@ -207,8 +217,13 @@ def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | 
             raise ConfigError(f"inputs {seen[item.target] + 1} and {item.index + 1} would both be written to "
                               f"{item.target}; give them different outputs")
         seen[item.target] = item.index
-        if item.source == item.target:
-            raise ConfigError(f"{item.source}: the output would replace the input")
+    sources = {i.source for i in items} | {i.painting.ref for i in items if i.painting.kind != "model"
+                                           or Path(i.painting.ref).is_file()}
+    for item in items:
+        if item.target in sources:
+            raise ConfigError(f"{item.target}: an output of the batch would replace one of its inputs; "
+                              "give another output")
+    for item in items:
         if not item.error:
             try:
                 item_config(item, apply or ApplyConfig(), stylize or StylizeConfig())

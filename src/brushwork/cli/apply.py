@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from brushwork.cli.flags import add_config_arguments, config_from_args
+from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config_from_args
 from brushwork.config import ApplyConfig
 from brushwork.errors import EXIT_PARTIAL, BrushworkError, ConfigError
 
@@ -30,9 +30,11 @@ def add_parser(sub) -> None:
     p.add_argument("--style", dest="paintings", action="append", metavar="PAINTING",
                    help="a painting for the arbitrary-style network (repeat to blend several)")
     p.add_argument("-o", "--output", required=True,
-                   help="output folder (created if missing); with one input file, a file name such as "
-                   "out.png writes that file")
+                   help="output folder (created if missing), where each result is named after its "
+                   "input and the style (photo_starry-night.jpg); with one input file, a file name "
+                   "such as out.png writes that file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_overwrite_flag(p)
     add_config_arguments(p, ApplyConfig)
     p.set_defaults(run=run)
 
@@ -40,9 +42,16 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
     from brushwork.fast.inference import load_stylizer
-    from brushwork.fast.media import VIDEO_SUFFIXES, apply_files, apply_video, plan_jobs, single_output
-    from brushwork.fileio import check_name_length, check_output_dir, check_output_folder
-    from brushwork.images import SAVE_FORMATS, check_output_path
+    from brushwork.fast.media import (
+        VIDEO_SUFFIXES,
+        apply_files,
+        apply_video,
+        plan_jobs,
+        single_output,
+        style_label,
+    )
+    from brushwork.fileio import check_name_length, check_output_dir, make_parent
+    from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
 
     config = config_from_args(ApplyConfig, args)
     model, inputs = (None, args.items) if args.paintings else (args.items[0], args.items[1:])
@@ -55,19 +64,24 @@ def run(args: argparse.Namespace) -> int:
     if single and output.suffix.lower() in SAVE_FORMATS:
         check_output_path(output)
     elif single:  # a video file
-        check_output_folder(output, probe=True)
-        check_name_length(output)
+        if output.is_dir() or (output.exists() and not output.is_file()):
+            raise ConfigError(f"-o {output}: exists and is not a regular file; give another output name")
+        check_result_folder(output)
     elif not output.is_dir() and output.suffix.lower() in {**SAVE_FORMATS, **VIDEO_SUFFIXES}:
         what = f"{inputs[0]} is a folder" if len(inputs) == 1 else f"{len(inputs)} inputs need one"
         raise ConfigError(f"-o {output}: named like a file, but {what}; give an output folder name")
     else:
         check_output_dir(output)
     skipped: list[str] = []
-    jobs = plan_jobs(inputs, output, skipped)
+    protected = [*(args.paintings or ()), *([model] if model and Path(model).is_file() else [])]
+    jobs = plan_jobs(inputs, output, skipped, style=style_label(model, args.paintings or ()),
+                     overwrite=args.overwrite, protected=protected)
     if not jobs:
         _nothing_done(skipped)
     stylizer = load_stylizer(model, config, styles=args.paintings)  # an unknown model: no folder made
-    if not single:
+    if single:
+        make_parent(output)
+    else:
         output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     images = [j for j in jobs if not j.video]

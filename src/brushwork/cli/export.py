@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from brushwork.cli.flags import add_overwrite_flag
 from brushwork.errors import ConfigError
 
 
@@ -17,6 +19,7 @@ def add_parser(sub) -> None:
     e.add_argument("--onnx", help="write an ONNX model here (dynamic height and width)")
     e.add_argument("--half", help="write an fp16 .safetensors copy here")
     e.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    add_overwrite_flag(e)
     e.set_defaults(run=run)
 
 
@@ -24,10 +27,24 @@ def run(args: argparse.Namespace) -> int:
     if not args.onnx and not args.half:
         raise ConfigError("say what to write: --onnx FILE.onnx and/or --half FILE.safetensors")
     from brushwork.fast.export import export_half, export_onnx, export_style_model
+    from brushwork.fileio import check_name_length, check_replace, make_parent, same_file
+    from brushwork.images import check_result_folder
 
     if bool(args.model) == bool(args.paintings):
         raise ConfigError("give a model to export, or --style PAINTING, not both")
+    targets = [Path(t) for t in (args.onnx, args.half) if t]
+    if len(targets) == 2 and same_file(*targets):
+        raise ConfigError(f"--onnx and --half both name {targets[0]}; give two file names")
+    inputs = [*(args.paintings or ()), *([args.model] if args.model and Path(args.model).is_file() else [])]
+    for target in targets:  # before minutes of work, and never over the model it is made from
+        check_name_length(target)
+        if target.is_dir() or (target.exists() and not target.is_file()):
+            raise ConfigError(f"{target}: exists and is not a regular file; give a file name")
+        check_replace(target, inputs, args.overwrite)
+        check_result_folder(target)
     source = args.model or export_style_model(args.paintings)
+    for target in targets:
+        make_parent(target)
     if args.onnx:
         print(f"wrote {export_onnx(source, args.onnx, args.opset)}")
     if args.half:

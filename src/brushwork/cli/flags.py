@@ -70,3 +70,11 @@ def config_from_args(config_cls: type, args: argparse.Namespace):
         if isinstance(value, list):
             values[key] = tuple(value)
     return config_cls(**values)
+
+
+def add_overwrite_flag(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite``, the same for every command that writes files (see fileio.replace_problem)."""
+    from brushwork.config import OVERWRITE_HELP
+
+    parser.add_argument("--overwrite", action="store_true",
+                        help=OVERWRITE_HELP + "; without it an existing output is refused")

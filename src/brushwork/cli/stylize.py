@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from brushwork.cli.flags import add_config_arguments, config_from_args
+from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config_from_args
 from brushwork.config import StylizeConfig
 from brushwork.errors import ConfigError, StoppedEarly
 
@@ -23,8 +23,10 @@ def add_parser(sub) -> None:
     p.add_argument("content", help="the photo, or a video (.mp4, .mov, .mkv, .webm, ...): every frame is "
                    "painted, tied to the one before by the optical flow (--temporal-weight)")
     p.add_argument("styles", nargs="+", metavar="style", help="painting(s); several are blended")
-    p.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, ...), or video")
+    p.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp, ...), or video; "
+                   "missing folders are created")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_overwrite_flag(p)
     add_config_arguments(p, StylizeConfig)
     p.set_defaults(run=run)
 
@@ -45,8 +47,8 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) ->
     """Gatys video (``brushwork.optimize_video``): one frame at a time, written atomically."""
     from brushwork.cli.progress import ProgressBar
     from brushwork.fast.media import VIDEO_SUFFIXES
-    from brushwork.fileio import check_name_length
-    from brushwork.images import open_image
+    from brushwork.fileio import check_name_length, check_replace, make_parent
+    from brushwork.images import check_result_folder, open_image
     from brushwork.optimize_video import stylize_video
 
     if output.suffix.lower() not in VIDEO_SUFFIXES:
@@ -57,11 +59,14 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) ->
     if config.save_every:
         raise ConfigError("--save-every is for images; a video is written when every frame is done")
     check_name_length(output)
+    check_replace(output, [args.content, *args.styles], args.overwrite)
+    check_result_folder(output)
     styles = [open_image(s) for s in args.styles]
     if config.style_blend_weights is not None and len(config.style_blend_weights) != len(styles):
         raise ConfigError(
             f"{len(config.style_blend_weights)} style blend weights for {len(styles)} style images"
         )
+    make_parent(output)
     started = time.perf_counter()
     with ProgressBar(quiet=args.quiet, unit="frame") as bar:
         try:
@@ -76,7 +81,7 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) ->
 
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
-    from brushwork.fileio import check_name_length, write_csv
+    from brushwork.fileio import check_name_length, check_replace, make_parent, write_csv
     from brushwork.images import check_output_path, open_image, save_image
     from brushwork.optimize import Iterate, check_sizes, scale_sizes, stylize
     from brushwork.progress import Progress
@@ -86,11 +91,16 @@ def run(args: argparse.Namespace) -> int:
     if _is_video(Path(args.content), output):
         return _run_video(args, config, output)
     check_output_path(output)
+    inputs = [args.content, *args.styles]
+    check_replace(output, inputs, args.overwrite)
     csv_path = output.with_name(f"{output.stem}_losses.csv")
     if config.save_every:  # the numbered images and the CSV are longer names beside the result
         last = sum(config.iterations_per_scale(len(scale_sizes(config.size, config.resolved_multiscale))))
         check_output_path(_numbered(output, last))
         check_name_length(csv_path)
+        for path in (csv_path, *(_numbered(output, i) for i in range(config.save_every, last + 1,
+                                                                     config.save_every))):
+            check_replace(path, inputs, args.overwrite)
     content = open_image(args.content)
     styles = [open_image(s) for s in args.styles]
     if config.style_blend_weights is not None and len(config.style_blend_weights) != len(styles):
@@ -98,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(config.style_blend_weights)} style blend weights for {len(styles)} style images"
         )
     check_sizes(content, styles, config, [args.content, *args.styles])  # before VGG is loaded
+    make_parent(output)
     history: list[dict] = []
     stops: list[str] = []  # "scale 2/2 converged at step N" of scales stopped by --tolerance
     bar = ProgressBar(quiet=args.quiet, unit="it")

@@ -9,8 +9,9 @@ Progress goes to a ``ProgressCallback``; nothing here prints.
 from __future__ import annotations
 
 import os
+import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +26,7 @@ from brushwork.config import ApplyConfig
 from brushwork.errors import BrushworkError, ConfigError, ImageError
 from brushwork.fast.inference import Stylizer, stylize_images
 from brushwork.fast.video import FrameStylizer
-from brushwork.fileio import NAME_MAX, atomic_path
+from brushwork.fileio import NAME_MAX, atomic_path, replace_problem
 from brushwork.images import (
     MIN_SIDE,
     SAVE_FORMATS,
@@ -42,6 +43,7 @@ from brushwork.progress import ProgressCallback, report
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
                   ".gif": "gif", ".avi": "avi"}
+_MODEL_SUFFIXES = {".safetensors", ".onnx", ".pt", ".pth"}
 _VIDEO_CODEC = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264", "webm": "libvpx-vp9",
                 "gif": "gif", "avi": "mpeg4"}
 _AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "aac"}
@@ -58,14 +60,29 @@ class Job:
     video: bool
 
 
-def _target_name(path: Path) -> Path:
-    if path.suffix.lower() in SAVE_FORMATS or path.suffix.lower() in VIDEO_SUFFIXES:
-        return path
-    return path.with_suffix(".png")
+def style_slug(name: str) -> str:
+    """A style's part of a file name: ``Starry Night.jpg`` -> ``starry-night``."""
+    stem = Path(name).stem if Path(name).suffix.lower() in {*SAVE_FORMATS, *_MODEL_SUFFIXES} else name
+    return re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-") or "style"
 
 
-def _job(source: Path, relative: Path, output_dir: Path) -> Job:
-    return Job(source, output_dir / _target_name(relative), source.suffix.lower() in VIDEO_SUFFIXES)
+def style_label(model: str | None, paintings: Sequence[str] = ()) -> str:
+    """What a result's name says painted it: a shipped model's name, a model file's or the paintings'
+    names (``a+b`` for a blend), so two styles of one photo never share a file name."""
+    if paintings:
+        return "+".join(style_slug(Path(p).name) for p in paintings)
+    return style_slug(Path(model).name if model else "style")
+
+
+def _target_name(path: Path, style: str | None = None) -> Path:
+    """A result's name: the input's (``.png`` for formats we cannot write), with ``_STYLE`` added."""
+    suffix = path.suffix if path.suffix.lower() in {*SAVE_FORMATS, *VIDEO_SUFFIXES} else ".png"
+    stem = f"{path.stem}_{style}" if style else path.stem
+    return path.with_name(stem + suffix)
+
+
+def _job(source: Path, relative: Path, output_dir: Path, style: str | None) -> Job:
+    return Job(source, output_dir / _target_name(relative, style), source.suffix.lower() in VIDEO_SUFFIXES)
 
 
 def single_output(inputs: list[str], output: Path) -> bool:
@@ -101,13 +118,17 @@ def _target_problem(job: Job) -> str | None:
     return None
 
 
-def plan_jobs(inputs: list[str], output_dir: Path, skipped: list[str] | None = None) -> list[Job]:
-    """One job per file; folders are walked recursively and keep their layout under ``output_dir``.
+def plan_jobs(inputs: list[str], output_dir: Path, skipped: list[str] | None = None,
+              style: str | None = None, overwrite: bool = False,
+              protected: Sequence[str | os.PathLike] = ()) -> list[Job]:
+    """One job per file; folders are walked recursively and keep their layout under ``output_dir``,
+    each result named ``NAME_STYLE.EXT`` (see :func:`style_label`).
 
     With ``skipped`` (a list), an input that cannot be a job (missing, a named pipe or device, a
-    result that could not be written) is named there, one line each, and the rest go ahead; without
-    it the first such input raises. When ``single_output(inputs, output_dir)``, ``output_dir`` is
-    the result file itself."""
+    result that could not be written, or would replace a file: see ``fileio.replace_problem``) is
+    named there, one line each, and the rest go ahead; without it the first such input raises.
+    ``protected``: the run's other inputs (paintings, the model file), never written over. When
+    ``single_output(inputs, output_dir)``, ``output_dir`` is the result file itself."""
     problems: list[str] = []
     jobs: list[Job] = []
     single = single_output(inputs, output_dir)
@@ -117,16 +138,19 @@ def plan_jobs(inputs: list[str], output_dir: Path, skipped: list[str] | None = N
         if problem is not None:
             problems.append(problem)
         elif path.is_dir():
+            _check_outside(path, output_dir)
             rejected: list[tuple[Path, str]] = []
-            jobs += [_job(f, f.relative_to(path), output_dir) for f in walk_files(path, rejected=rejected)]
+            jobs += [_job(f, f.relative_to(path), output_dir, style)
+                     for f in walk_files(path, rejected=rejected) if not _inside(f, output_dir)]
             problems += [message for _, message in rejected]
         elif single:
             jobs.append(_single_job(path, output_dir))
         else:
-            jobs.append(_job(path, Path(path.name), output_dir))
+            jobs.append(_job(path, Path(path.name), output_dir, style))
+    sources = [*(j.source for j in jobs), *protected]
     writable = []
     for job in jobs:
-        problem = _target_problem(job)
+        problem = _target_problem(job) or replace_problem(job.target, sources, overwrite)
         if problem is None:
             writable.append(job)
         else:
@@ -141,6 +165,18 @@ def plan_jobs(inputs: list[str], output_dir: Path, skipped: list[str] | None = N
         dup = next(t for t in targets if targets.count(t) > 1)
         raise ConfigError(f"two inputs would both be written to {dup}; apply them separately")
     return jobs
+
+
+def _check_outside(folder: Path, output_dir: Path) -> None:
+    """The output folder must not be the input folder: results and photos would mix, and the next run
+    would paint the results again. A folder inside it is fine: its files are never inputs."""
+    if output_dir.resolve() == folder.resolve():
+        raise ConfigError(f"-o {output_dir}: is the input folder {folder}; the results would mix with "
+                          "the photos; give another output folder")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def _single_job(source: Path, target: Path) -> Job:
