@@ -135,8 +135,8 @@ def test_the_installed_cli_paints_offline_outside_the_source_tree(venv: Path, tm
     with Image.open(sample) as photo:
         photo = np.asarray(photo.convert("RGB").resize(picture.size, Image.LANCZOS), dtype=np.float32)
     assert np.abs(painted - photo).mean() > 10, "the result is (nearly) the photo: nothing was painted"
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), \
-        "a shipped model needs no download and no cache"
+    # The cache may get the engine choice and an ONNX copy of the model, never the VGG weights.
+    assert not list((tmp_path / "cache").rglob("*vgg*")), "apply with a shipped model needs no VGG"
 
 
 def test_the_installed_web_app_serves_its_page_models_and_samples(venv: Path, tmp_path: Path):

@@ -35,8 +35,8 @@ SIZE = "64"
 NOT_RUN: dict[str, str] = {
     "make demo": "builds .venv and runs a minute of Gatys: the stylize commands below run its code path",
     "make test": "runs this test suite",
-    "python3 -m venv venv": "a venv: tests/test_install.py makes a fresh one",
-    ". venv/bin/activate": "shell state",
+    "python3 -m venv .venv": "a venv: tests/test_install.py makes a fresh one",
+    ". .venv/bin/activate": "shell state",
     "pip install torch==2.13.0": "installs from the network (tests/test_install.py installs the wheel)",
     "pip install .": "installs from the network: tests/test_install.py installs the same build, the wheel",
     "pip install build": "installs from the network (build is in the dev extra)",
