@@ -356,14 +356,15 @@ def onnx_graph(net, target: str | os.PathLike, meta: dict[str, str] | None = Non
 
 def arbitrary_graph(target: str | os.PathLike, opset: int = 17) -> Path:
     """Magenta's transfer network (our float port) as ONNX with two inputs, ``image`` [N, 3, H, W] and
-    ``style`` [N or 1, 100] (the style vector), so one graph serves every painting."""
+    ``style`` [1, 100] (one style vector for the batch), so one graph serves every painting; the style
+    maps feed the instance norms' scale and bias (:class:`~brushwork.networks.arbitrary.OneStyleTransfer`)."""
     import torch
 
-    from brushwork.networks.arbitrary import STYLE_DIM
+    from brushwork.networks.arbitrary import STYLE_DIM, OneStyleTransfer
     from brushwork.networks.arbitrary_weights import load_transfer_weights
 
     example = (torch.rand(1, 3, 64, 64), torch.rand(1, STYLE_DIM))
-    axes = {"image": PICTURE_AXES, "style": {0: "styles"}, "stylized": PICTURE_AXES}
-    meta = {"note": "RGB [0,1] and a style vector in; Magenta's arbitrary-style transfer network"}
-    return write_onnx(load_transfer_weights(), target, example, ["image", "style"], ["stylized"], axes,
-                      meta, opset)
+    axes = {"image": PICTURE_AXES, "stylized": PICTURE_AXES}
+    meta = {"note": "RGB [0,1] and one style vector [1, 100] in; Magenta's arbitrary-style transfer network"}
+    return write_onnx(OneStyleTransfer(load_transfer_weights()), target, example, ["image", "style"],
+                      ["stylized"], axes, meta, opset)

@@ -178,7 +178,7 @@ def arbitrary_digest() -> str:
 def arbitrary_session(threads: int = 0):
     """onnxruntime session of Magenta's transfer network with the style vector as a second input
     (exported once per machine from our float port): one session serves every painting."""
-    tag = f"{arbitrary_digest()[:24]}-arbitrary"
+    tag = f"{arbitrary_digest()[:24]}-arbitrary-cin"
 
     def build(target: Path) -> None:
         engines.arbitrary_graph(target)
@@ -191,7 +191,7 @@ def _run_session(session, x: torch.Tensor, style: torch.Tensor | None = None) ->
     padded, (h, w) = pad_to_multiple(x.float().cpu())
     feeds = {"image": padded.numpy()}
     if style is not None:
-        feeds["style"] = style.float().cpu().reshape(-1, style.shape[-1]).numpy()
+        feeds["style"] = style.float().cpu().reshape(1, style.shape[-1]).numpy()  # one style per call
     y = session.run(None, feeds)[0]
     return torch.from_numpy(y)[..., :h, :w].clamp(0, 1)
 
@@ -221,12 +221,19 @@ class TorchStylizer(Stylizer):
                                        self._probes))
 
     def _set_engine(self, choice: Choice) -> None:
+        if choice.engine == "onnx-fp32" and self.session is None:
+            try:
+                self.session = self._session()
+            except Exception as exc:  # noqa: BLE001 - export or onnxruntime failed
+                if choice.how == "asked":
+                    raise ConfigError(f"{self.name}: cannot run in onnxruntime "
+                                      f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                                      ) from None
+                choice = Choice("torch-fp32", "fallback", choice.ms)  # a cached choice that fails now
+        if choice.engine != "onnx-fp32":
+            self.session = None
         self.choice = choice
         self.bf16 = choice.engine == "torch-bf16"
-        if choice.engine == "onnx-fp32" and self.session is None:
-            self.session = self._session()
-        elif choice.engine != "onnx-fp32":
-            self.session = None
         self.runtime = choice.runtime
 
     def _session(self):
@@ -414,7 +421,10 @@ class ArbitraryStylizer(TorchStylizer):
     @torch.no_grad()
     def large(self, x: torch.Tensor, config: ApplyConfig, progress: ProgressCallback | None = None
               ) -> torch.Tensor:
-        return self._large(self._folded_for(x), x, config, progress)
+        # A network of its own: tiling rewires its norms, and the shared one may be running in another
+        # thread (the web app paints several pictures at once). Folding is cheap beside a tiled picture.
+        net = fold_style(load_transfer_weights(), self.vector_for(x)).eval().requires_grad_(False)
+        return self._large(net.to(self.device), x, config, progress)
 
 
 def load_stylizer(ref: str | os.PathLike | None = None, config: ApplyConfig | None = None, *,

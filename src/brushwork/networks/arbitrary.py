@@ -188,6 +188,23 @@ class ArbitraryTransfer(nn.Module):
         return self.trunk(content, [partial(_normalize, gamma=g, beta=b) for g, b in self.affines(vectors)])
 
 
+class OneStyleTransfer(nn.Module):
+    """:class:`ArbitraryTransfer` for one style vector per call (shared by the whole batch), with the style
+    maps feeding each instance norm's own scale and bias: exported to ONNX, every conditional norm is
+    one InstanceNormalization whose scale and bias come from the ``style`` input (no extra Mul and Add
+    over the activations), so one graph serves every painting at the cost of a folded network."""
+
+    def __init__(self, net: ArbitraryTransfer):
+        super().__init__()
+        self.net = net
+
+    def forward(self, content: torch.Tensor, style_vector: torch.Tensor) -> torch.Tensor:
+        """``content`` [N, 3, H, W] in [0, 1]; ``style_vector`` [1, 100]."""
+        affines = self.net.affines(style_vector[:1])
+        norms = [partial(F.instance_norm, weight=g[0], bias=b[0], eps=NORM_EPS) for g, b in affines]
+        return self.net.trunk(content, norms)
+
+
 @dataclass(frozen=True)
 class FoldedSpec:
     """Model-file description of a :class:`FoldedTransfer` (the shape is fixed: nothing to choose)."""
