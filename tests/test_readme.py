@@ -207,6 +207,10 @@ def check_outputs(argv: list[str], here: Path) -> None:
                      if (here / w).exists() and (i == 0 or words[i - 1] not in ("--style", "-o", "--output")))
         made = [p for p in _files(here / output) if p.suffix.lower() in (".jpg", ".png", ".mp4")]
         assert len(made) == inputs, (made, inputs)
+        # Folder results carry the style in their names (README, When things go wrong).
+        styles = [argv[i + 1] for i, w in enumerate(argv) if w == "--style"] or [argv[1]]
+        style = "+".join(Path(s).stem.replace("_", "-") for s in styles)
+        assert all(p.stem.endswith(f"_{style}") for p in made), (style, made)
     for flag in ("--onnx", "--half"):
         path = _value(argv, flag)
         if path:
