@@ -104,8 +104,8 @@ def test_the_wheel_holds_the_code_models_web_page_samples_and_licence(wheel: Pat
         metadata = archive.read("brushwork-0.1.0.dist-info/METADATA").decode()
     missing = sorted(_source_files() - names)
     assert not missing, f"files of src/brushwork missing from the wheel (pyproject package-data?): {missing}"
-    assert len([n for n in names if n.startswith("brushwork/models/") and n.endswith(".safetensors")]) \
-        == SHIPPED_MODELS
+    styles = [n for n in names if n.startswith("brushwork/models/") and n.count("/") == 2]
+    assert len([n for n in styles if n.endswith(".safetensors")]) == SHIPPED_MODELS
     assert {"brushwork/web/static/index.html", "brushwork/web/static/app.js",
             "brushwork/data/samples/canyon.jpg", "brushwork/data/samples/SOURCES.md"} <= names
     assert "brushwork-0.1.0.dist-info/licenses/LICENSE" in names
