@@ -28,10 +28,11 @@ $(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(DEV_STAMP)
 
+# --overwrite: out/demo*.png are the demo's own, so a second `make demo` replaces them (without it,
+# an existing output is refused).
 demo: setup
-	mkdir -p out
 	$(VENV)/bin/brushwork stylize $(SAMPLES)/canyon.jpg $(SAMPLES)/starry_night.jpg \
-		--size 384 --save-every 25 -o out/demo.png
+		--size 384 --save-every 25 --overwrite -o out/demo.png
 	@echo "result: $(CURDIR)/out/demo.png"
 
 test: setup-dev
