@@ -339,6 +339,48 @@ class ApplyConfig:
         return dataclasses.replace(self, **changes)
 
 
+# --- regions: a painting per region (apply and stylize) --------------------------------------
+#: Most regions a mask may have (distinct colours or grey levels, after JPEG noise is merged).
+MAX_REGIONS = 32
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """Where each painting goes: regions from a mask picture or found automatically, with their
+    settings (``brushwork.regions``); used by ``apply`` (models and ``--style``) and ``stylize``."""
+
+    mask: str | None = _help(
+        "a mask picture (any size, resized to the result): each distinct colour or grey level is a region, "
+        "named #rrggbb (or red, white, ...) or by its grey level 0-255", default=None)
+    regions: Literal["auto"] | None = _help(
+        "auto: find the person (MediaPipe's selfie segmentation): regions 'person' and 'background'",
+        default=None)
+    region: tuple[str, ...] = _help(
+        "NAME=PAINTING[:STRENGTH], NAME=MODEL[:STRENGTH] (apply) or NAME=none (left as the photo); repeat "
+        "for several; regions not named get the command's own painting or model", default=())
+    feather: float = _help("width in pixels of the soft edge between regions (0: hard edges)", default=8.0)
+    refine_edges: bool = _help(
+        "follow the photo's own edges with the soft edge (guided filter), so hair and outlines are not cut "
+        "out like stickers", default=True)
+
+    def __post_init__(self) -> None:
+        if self.mask and self.regions:
+            raise ConfigError("give --mask or --regions auto, not both")
+        if self.region and not (self.mask or self.regions):
+            raise ConfigError("--region needs regions: give --mask FILE or --regions auto")
+        if self.regions not in (None, "auto"):
+            raise ConfigError(f"regions must be auto, got {self.regions!r}")
+        if not 0 <= self.feather <= 256:
+            raise ConfigError(f"feather must be between 0 and 256 pixels, got {self.feather}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.mask or self.regions)
+
+    def replace(self, **changes) -> RegionConfig:
+        return dataclasses.replace(self, **changes)
+
+
 # --- fast networks: train ---------------------------------------------------------------------
 #: Steps of a run when neither --steps nor --epochs is given: enough for a clear style at batch 4.
 DEFAULT_STEPS = 2000

@@ -74,6 +74,8 @@ class Iterate:
 ProgressCallback = Callable[[Iterate], None]
 #: An extra term of the objective: image [1, 3, h, w] at the current scale -> scalar tensor.
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
+#: Builds the objective of one scale: (vgg, config, content [1, 3, h, w], style size) -> objective.
+ObjectiveFactory = Callable[[VGGFeatures, StylizeConfig, torch.Tensor, int], "losses.PerceptualObjective"]
 
 
 def scale_sizes(size: int, multiscale: bool) -> list[int]:
@@ -188,13 +190,15 @@ def stylize_tensor(
     *,
     start: torch.Tensor | None = None,
     extra_loss: ExtraLoss | None = None,
+    objective_factory: ObjectiveFactory | None = None,
 ) -> torch.Tensor:
     """Run the optimisation; returns the result as a tensor [1, 3, H, W] in [0, 1].
 
     ``start`` ([1, 3, H, W] in [0, 1], any size) replaces ``config.init`` as the starting picture
     (resized to the first scale), e.g. the previous video frame's result warped by the flow.
     ``extra_loss(image)`` is added to the objective at every step, with the image at the current
-    scale (a temporal loss, say); the progress losses show it as ``extra``."""
+    scale (a temporal loss, say); the progress losses show it as ``extra``. ``objective_factory(vgg,
+    config, content, style_size)`` replaces :func:`make_objective` at every scale (regions: guided Grams)."""
     if not style_images:
         raise ConfigError("at least one style image is needed")
     blend = list(config.style_blend_weights or [1.0] * len(style_images))
@@ -235,7 +239,8 @@ def stylize_tensor(
             style_size = max(16, round(size * config.style_scale))
             styles = [image_to_tensor(resize_longest(s, style_size), device) for s in style_images]
             with arithmetic(bf16):
-                objective = make_objective(vgg, config, content, styles, blend)
+                objective = (make_objective(vgg, config, content, styles, blend) if objective_factory is None
+                             else objective_factory(vgg, config, content, style_size))
             if image is None and start is not None:
                 image = F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
                                       align_corners=False).clamp(0, 1)

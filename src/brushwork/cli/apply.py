@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config_from_args
+from brushwork.cli.regions import add_region_arguments, region_config
 from brushwork.config import ApplyConfig
 from brushwork.errors import EXIT_PARTIAL, BrushworkError, ConfigError
 
@@ -36,6 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_overwrite_flag(p)
     add_config_arguments(p, ApplyConfig)
+    add_region_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
 
     config = config_from_args(ApplyConfig, args)
+    regions = region_config(args)
     model, inputs = (None, args.items) if args.paintings else (args.items[0], args.items[1:])
     if not inputs:
         raise ConfigError("no inputs: give image files, folders or videos after the model")
@@ -74,11 +77,24 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(output)
     skipped: list[str] = []
     protected = [*(args.paintings or ()), *([model] if model and Path(model).is_file() else [])]
+    if regions.active:
+        from brushwork.regions import region_inputs
+
+        protected += region_inputs(regions)
     jobs = plan_jobs(inputs, output, skipped, style=style_label(model, args.paintings or ()),
                      overwrite=args.overwrite, protected=protected)
     if not jobs:
         _nothing_done(skipped)
     stylizer = load_stylizer(model, config, styles=args.paintings)  # an unknown model: no folder made
+    painter = None
+    if regions.active:
+        from brushwork.cli.regions import warn
+        from brushwork.regions import RegionPainter
+
+        if any(j.video for j in jobs):
+            raise ConfigError("regions (--mask, --regions) work on pictures; a video's masks are not "
+                              "followed from frame to frame yet")
+        painter = RegionPainter(stylizer, config, regions, warn=warn)  # every region's setting checked
     if single:
         make_parent(output)
     else:
@@ -88,7 +104,12 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = list(skipped)
     if images:
         with ProgressBar(quiet=args.quiet, unit="img") as bar:
-            failures += apply_files(stylizer, images, config, progress=bar)
+            if painter is not None:
+                from brushwork.regions import apply_region_files
+
+                failures += apply_region_files(painter, images, progress=bar)
+            else:
+                failures += apply_files(stylizer, images, config, progress=bar)
     frames = 0
     for job in (j for j in jobs if j.video):
         try:

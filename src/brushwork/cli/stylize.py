@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config_from_args
+from brushwork.cli.regions import add_region_arguments, region_config
 from brushwork.config import StylizeConfig
 from brushwork.errors import ConfigError, StoppedEarly
 
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_overwrite_flag(p)
     add_config_arguments(p, StylizeConfig)
+    add_region_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -87,11 +89,19 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.progress import Progress
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
+    regions = region_config(args)
     output = Path(args.output)
     if _is_video(Path(args.content), output):
+        if regions.active:
+            raise ConfigError("regions (--mask, --regions) work on pictures; a video's masks are not "
+                              "followed from frame to frame yet")
         return _run_video(args, config, output)
     check_output_path(output)
     inputs = [args.content, *args.styles]
+    if regions.active:
+        from brushwork.regions import region_inputs
+
+        inputs += region_inputs(regions)
     check_replace(output, inputs, args.overwrite)
     csv_path = output.with_name(f"{output.stem}_losses.csv")
     if config.save_every:  # the numbered images and the CSV are longer names beside the result
@@ -133,7 +143,14 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        result = stylize(content, styles, config, callback=progress)
+        if regions.active:
+            from brushwork.cli.regions import warn
+            from brushwork.regions import stylize_regions
+
+            result = stylize_regions(content, styles, config, regions, callback=progress, warn=warn,
+                                     content_name=args.content)
+        else:
+            result = stylize(content, styles, config, callback=progress)
     except StoppedEarly as exc:  # NaN loss or Ctrl-C: keep the last good image
         bar.close()
         if exc.image is not None:
