@@ -1,0 +1,188 @@
+"""Regions benchmark: the issue-23 targets on held-out photos with people (person/background from
+``--regions auto``), for the arbitrary network, a per-style model and Gatys.
+
+* keep: the person left as the photo; SSIM (scikit-image map, grey) to the photo over the person's
+  pixels farther than 2 x feather from the mask's edge (target >= 0.98);
+* ratio: the background's style ratio (all reference layers, Gram matrices guided by the background's
+  mask) painted as a region / the same measured on the whole picture painted with that painting
+  (target <= 1.1);
+* two: person = painting B, background = painting A; each region's guided Gram loss to its own
+  painting must be lower than to the other's;
+* cost: the automatic mask at 512 px (target <= 60 ms) and what a region setting adds to the arbitrary
+  path's time (target <= 15 %), medians of repeated runs.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_regions.py [--gatys-size 256] [--photos a b]
+
+Writes benchmarks/results/regions.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig
+from brushwork.fast.inference import load_stylizer, stylize_image
+from brushwork.images import image_to_tensor, resize_longest
+from brushwork.metrics import REFERENCE_STYLE_LAYERS
+from brushwork.painters import loss_network
+from brushwork.regions import RegionPainter, guided_gram, person_regions, stylize_regions
+
+PHOTOS = Path("/work/shared/data/photos")
+STYLES = Path("/work/shared/data/styles")
+OUT = Path(__file__).resolve().parent / "results" / "regions.json"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def median_ms(fn, repeat: int = 5, warm: int = 1) -> tuple[float, float]:
+    for _ in range(warm):
+        fn()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), min(times)
+
+
+class GuidedLoss:
+    """Mean over relu1_1..relu5_1 of the relative Gram error of a picture's masked features to a painting."""
+
+    def __init__(self, size: int):
+        self.vgg = loss_network()
+        self.size = size
+        self.cache: dict[str, dict] = {}
+
+    @torch.no_grad()
+    def grams(self, image: Image.Image, weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        x = image_to_tensor(resize_longest(image, self.size))
+        feats = self.vgg(x, REFERENCE_STYLE_LAYERS)
+        out = {}
+        for name, f in feats.items():
+            m = torch.ones(f.shape[-2:]) if weight is None else F.interpolate(
+                weight[None, None], size=f.shape[-2:], mode="area")[0, 0]
+            out[name] = guided_gram(f, m)
+        return out
+
+    def loss(self, image: Image.Image, weight: torch.Tensor, painting: Path) -> float:
+        key = str(painting)
+        if key not in self.cache:
+            self.cache[key] = self.grams(Image.open(painting).convert("RGB"))
+        target = self.cache[key]
+        mine = self.grams(image, weight)
+        return float(np.mean([float(torch.mean((mine[n] - target[n]) ** 2) / torch.mean(target[n] ** 2))
+                              for n in REFERENCE_STYLE_LAYERS]))
+
+
+def kept_ssim(result: Image.Image, photo: Image.Image, hard: np.ndarray, feather: float) -> float:
+    """SSIM map mean over ``hard`` pixels farther than 2 x feather from its edge."""
+    import cv2
+    from skimage.metrics import structural_similarity
+
+    band = int(round(2 * feather))
+    inner = cv2.erode(hard.astype(np.uint8), np.ones((2 * band + 1, 2 * band + 1), np.uint8)) > 0
+    a = np.asarray(result.convert("L"), np.float32) / 255
+    b = np.asarray(photo.convert("L").resize(result.size), np.float32) / 255
+    _, full = structural_similarity(a, b, data_range=1.0, full=True)
+    return float(full[inner].mean()) if inner.any() else float("nan")
+
+
+def two_paintings(loss: GuidedLoss, picture: Image.Image, person, background, a: Path, b: Path) -> dict:
+    """Guided Gram losses of each region to both paintings (person painted with b, background with a)."""
+    out = {"person_to_b": loss.loss(picture, person, b), "person_to_a": loss.loss(picture, person, a),
+           "background_to_a": loss.loss(picture, background, a),
+           "background_to_b": loss.loss(picture, background, b)}
+    out["each_closer_to_its_own"] = (out["person_to_b"] < out["person_to_a"]
+                                     and out["background_to_a"] < out["background_to_b"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", nargs="+", default=["skimage_astronaut", "es_scene_loc6"])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--gatys-size", type=int, default=256)
+    parser.add_argument("--no-gatys", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    a, b = STYLES / "van_gogh_starry_night.jpg", STYLES / "hokusai_great_wave.jpg"
+    info = {"cpu": cpu_model(), "torch": torch.__version__,
+            "capability": torch.backends.cpu.get_cpu_capability(), "load_before": os.getloadavg(),
+            "size": args.size, "gatys_size": args.gatys_size,
+            "painting_a": a.name, "painting_b": b.name}
+    print(f"CPU {info['cpu']}, torch {info['torch']} capability {info['capability']}, "
+          f"load {info['load_before']}")
+    feather = RegionConfig().feather
+    apply = ApplyConfig(size=args.size)
+    default = load_stylizer(None, apply, styles=[a])
+    model = load_stylizer("starry-night", apply)
+    rows = []
+    for name in args.photos:
+        photo = resize_longest(Image.open(PHOTOS / f"{name}.jpg").convert("RGB"), args.size)
+        x = image_to_tensor(photo)
+        auto = RegionConfig(regions="auto", region=("person=none",))
+        regions = person_regions(x, auto)
+        person, background = regions.weights[0], regions.weights[1]
+        hard = (person > 0.5).numpy()
+        row: dict = {"photo": name, "person_share": float(hard.mean())}
+        row["mask_ms"] = median_ms(lambda x=x, auto=auto: person_regions(x, auto), repeat=20, warm=3)
+        whole = stylize_image(default, photo, apply)
+        row["arbitrary_ms"] = median_ms(lambda p=photo: stylize_image(default, p, apply))
+        keep_painter = RegionPainter(default, apply, auto)
+        kept = keep_painter.paint(photo)
+        row["arbitrary_region_ms"] = median_ms(lambda p=photo, k=keep_painter: k.paint(p))
+        row["arbitrary_region_added"] = row["arbitrary_region_ms"][0] / row["arbitrary_ms"][0] - 1
+        loss = GuidedLoss(args.size)
+        base = loss.loss(photo, background, a)
+        row["arbitrary_keep_ssim"] = kept_ssim(kept, photo, hard, feather)
+        row["arbitrary_ratio_vs_whole"] = (loss.loss(kept, background, a) / base) / (
+            loss.loss(whole, background, a) / base)
+        two_config = RegionConfig(regions="auto", region=(f"person={b}",))
+        two = RegionPainter(default, apply, two_config).paint(photo)
+        row["arbitrary_two"] = two_paintings(loss, two, person, background, a, b)
+        model_kept = RegionPainter(model, apply, auto).paint(photo)
+        row["model_keep_ssim"] = kept_ssim(model_kept, photo, hard, feather)
+        row["model_ratio_vs_whole"] = loss.loss(model_kept, background, a) / loss.loss(
+            stylize_image(model, photo, apply), background, a)
+        if not args.no_gatys:
+            g = StylizeConfig(size=args.gatys_size)
+            small = resize_longest(photo, args.gatys_size)
+            gx = image_to_tensor(small)
+            gregions = person_regions(gx, auto)
+            gperson, gback = gregions.weights
+            gloss = GuidedLoss(args.gatys_size)
+            paint_a = Image.open(a).convert("RGB")
+            started = time.perf_counter()
+            gwhole = stylize_regions(small, [paint_a], g, RegionConfig(mask=None, regions="auto"))
+            row["gatys_whole_s"] = time.perf_counter() - started
+            gkept = stylize_regions(small, [paint_a], g, auto)
+            row["gatys_keep_ssim"] = kept_ssim(gkept, small, (gperson > 0.5).numpy(), feather)
+            row["gatys_ratio_vs_whole"] = gloss.loss(gkept, gback, a) / gloss.loss(gwhole, gback, a)
+            gtwo = stylize_regions(small, [paint_a], g, RegionConfig(regions="auto", region=(f"person={b}",)))
+            row["gatys_two"] = two_paintings(gloss, gtwo, gperson, gback, a, b)
+        rows.append(row)
+        print(json.dumps(row, indent=1))
+    info["load_after"] = os.getloadavg()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
