@@ -201,7 +201,8 @@ def test_without_ray_the_command_says_how_to_install_it(tmp_path, folder, monkey
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     assert main(["batch", str(folder), "-o", str(tmp_path / "out"), "--model", "starry-night"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ['brushwork: error: this needs Ray: pip install "brushwork[cluster]"']
+    assert err == ['brushwork: error: this needs Ray: pip install ".[cluster]" in a brushwork clone '
+                   '(it is not on PyPI)']
 
 
 def test_bad_plans_are_refused_before_any_work(tmp_path, folder):

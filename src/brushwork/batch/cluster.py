@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from brushwork.config import BatchConfig
 from brushwork.errors import BrushworkError, ConfigError
 
-INSTALL_HINT = 'this needs Ray: pip install "brushwork[cluster]"'
+INSTALL_HINT = 'this needs Ray: pip install ".[cluster]" in a brushwork clone (it is not on PyPI)'
 
 
 class ClusterError(BrushworkError):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import ApplyConfig, BatchConfig
-from brushwork.errors import BrushworkError, ConfigError, PartialSuccess
+from brushwork.errors import BrushworkError, ConfigError, DiskFullError, PartialSuccess
 
 #: BatchConfig's fields: where an ApplyConfig field has the same name (``engine``: Ray's local|ray, not
 #: the network's runtime), the batch's flag is the one offered, and the ApplyConfig keeps its default.
@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
         "exist are skipped, so re-running after a crash or Ctrl-C only does what is missing. "
         "OUT_DIR/batch_report.csv lists every input. A model, painting or manifest that cannot work is "
         "refused in one line before Ray starts; Ray's own messages go to OUT_DIR/ray.log. "
-        "Needs Ray: pip install \"brushwork[cluster]\".")
+        "Needs Ray: pip install \".[cluster]\" in a brushwork clone.")
     p.add_argument("input", metavar="INPUT",
                    help="a folder of photos, one photo, or a manifest (.csv/.jsonl)")
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
@@ -73,6 +73,13 @@ def _painting(args: argparse.Namespace):
     return None
 
 
+def _named(row: dict) -> str:
+    """A failure line that names its file: the reason, after the input as the user gave it unless the
+    reason already starts with it."""
+    reason, source = str(row["reason"] or "failed"), str(row["input"])
+    return reason if reason.startswith(source) else f"{source}: {reason}"
+
+
 def _summary(result) -> str:
     c = result.counts
     rate = c["done"] / result.seconds if result.seconds else 0.0
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
     from brushwork.cli.ray_output import ray_output
     from brushwork.config import StylizeConfig
+    from brushwork.fileio import check_output_dir
 
     batch = config_from_args(BatchConfig, args)
     apply = config_from_args(ApplyConfig, argparse.Namespace(**{k: v for k, v in vars(args).items()
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         raise ConfigError(f"{args.input}: no input files found")
     check_plan(items, painting)  # before Ray starts: an unknown model or a bad painting, in one line
+    check_output_dir(args.output)  # and an output folder that takes no file (its ray.log first)
     log = None if args.quiet else Path(args.output) / RAY_LOG
     try:
         with ray_output(log) as terminal, ProgressBar(quiet=args.quiet, unit="img", file=terminal) as bar:
@@ -116,13 +125,16 @@ def run(args: argparse.Namespace) -> int:
     print(_summary(result))
     failed = [r for r in result.rows if r["status"] == "failed"]
     for row in failed[:_SHOWN_FAILURES]:
-        print(f"  failed: {row['reason'] or row['input']}", file=sys.stderr)
+        print(f"  failed: {_named(row)}", file=sys.stderr)
     if len(failed) > _SHOWN_FAILURES:
         print(f"  ... and {len(failed) - _SHOWN_FAILURES} more (see the report)", file=sys.stderr)
     if result.error:
         where = f"; Ray's messages are in {log}" if log is not None else ""
         raise ClusterError(f"the cluster failed part-way ({result.error}); {result.counts['pending']} "
                            f"input(s) pending: run the same command again to resume{where}")
+    if result.full:  # the disk filled up: its own exit code, whatever else happened
+        raise DiskFullError(f"{len(failed)} output(s) could not be written, the disk is full or failing "
+                            f"({result.full}); run the same command again once there is room")
     finished = result.counts["done"] + result.counts["skipped"]
     if failed and not finished:
         raise BrushworkError("no input could be painted")
