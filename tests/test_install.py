@@ -147,7 +147,7 @@ from fastapi.testclient import TestClient
 import brushwork
 from brushwork.config import WebServiceConfig
 from brushwork.web.app import create_app
-client = TestClient(create_app(WebServiceConfig(data_dir="web-data")))
+client = TestClient(create_app(WebServiceConfig(data_dir="web-data")), base_url="http://localhost")
 page = client.get("/")
 assert page.status_code == 200 and "<html" in page.text.lower(), page.status_code
 for asset in ("app.js", "style.css", "favicon.svg"):

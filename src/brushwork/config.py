@@ -703,3 +703,8 @@ class WebServiceConfig:
 
     def replace(self, **changes) -> WebServiceConfig:
         return dataclasses.replace(self, **changes)
+    allowed_host: tuple[str, ...] = _help(
+        "host names the server answers to besides localhost names and IP addresses (a request with "
+        "another Host header gets 400: DNS rebinding); give the names it is reached by",
+        default=(),
+    )

@@ -2,7 +2,8 @@
 
 Exit codes (docs/reliability.md): 0 everything done; 1 an unexpected failure (e.g. out of memory);
 2 bad input or option, nothing written; 3 NaN/inf loss (last good image kept); ``EXIT_PARTIAL`` (4)
-some inputs done and some skipped (each named on stderr and in the summary); 130 interrupted.
+some inputs done and some skipped (each named on stderr and in the summary); ``EXIT_DISK`` (5) a
+result could not be written: the disk is full or failing (ENOSPC, EDQUOT, EIO); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 #: too small, not a regular file, ...). 2 is argparse's and ours for "nothing done"; 4 lets a
 #: script tell "all done" (0) from "done except the files listed on stderr" (4).
 EXIT_PARTIAL = 4
+#: Exit code of a run stopped because a file could not be written: no space left (ENOSPC, EDQUOT,
+#: EFBIG) or an I/O error (EIO). Nothing half-written is left; free space and run it again.
+EXIT_DISK = 5
 
 
 class BrushworkError(Exception):
@@ -61,3 +65,17 @@ class PartialSuccess(BrushworkError):
     def __init__(self, message: str, skipped: list[str] | None = None):
         super().__init__(message)
         self.skipped = list(skipped or ())
+
+
+class DiskFullError(BrushworkError):
+    """A write failed for want of space (ENOSPC, EDQUOT, EFBIG) or because the device failed (EIO).
+
+    Its own class and exit code (``EXIT_DISK``): not the user's input, not a bug, and the cure is the
+    same for every command (free space, or another disk). Raised by ``fileio.atomic_path``, which
+    removes its temporary file first, so nothing half-written is left under any name."""
+
+    exit_code = EXIT_DISK
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path

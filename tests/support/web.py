@@ -218,4 +218,4 @@ def app_clients() -> Iterator[Callable]:
         from fastapi.testclient import TestClient
 
     with contextlib.ExitStack() as stack:
-        yield lambda app: stack.enter_context(TestClient(app))
+        yield lambda app: stack.enter_context(TestClient(app, base_url="http://localhost"))  # an allowed Host

@@ -1,4 +1,6 @@
-"""What can be checked in the driver before Ray starts: that every painting of a plan loads.
+"""What can be checked in the driver before Ray starts: that every painting of a plan loads, that the
+output folder takes files, and which outputs are already there (``check_outputs``): a batch with
+nothing left to do, or an unwritable output, ends in a second or two and starts no Ray.
 
 A model name with a typo, a painting that is missing or corrupt, a model file that is not one: each
 would otherwise surface inside a Ray actor (its constructor loads the run's painting), as pages of
@@ -8,6 +10,8 @@ that does not load makes that row a failed one, as a row with a bad option is.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from brushwork.batch.plan import Item, Painting
 from brushwork.errors import BrushworkError, ConfigError, ImageError
@@ -61,3 +65,17 @@ def check_plan(items: list[Item], default: Painting | None) -> None:
             except BrushworkError as exc:
                 problems[item.painting] = str(exc)
         item.error = problems[item.painting]
+
+
+def check_outputs(items: list[Item], output_dir: str | Path, overwrite: bool = False) -> set[int]:
+    """Before Ray: the output folder (made later, ``fileio.check_output_dir``) takes a file (a real
+    probe: root passes ``os.access`` on a read-only mount), and the free space is known. Returns the
+    indices of the items whose output already exists as a complete image (the workers would skip them:
+    ``worker.valid_output``); with ``overwrite`` none is."""
+    from brushwork.batch.worker import valid_output
+    from brushwork.fileio import check_output_dir
+
+    check_output_dir(output_dir)
+    if overwrite:
+        return set()
+    return {i.index for i in items if not i.error and i.target and valid_output(Path(i.target))}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +125,10 @@ def plan_folder(source: Path, output_dir: Path, painting: Painting) -> list[Item
             if not j.source.resolve().is_relative_to(out)]
     items = []
     for index, job in enumerate(jobs):
-        error = "a video: batch paints still images (use brushwork apply for videos)" if job.video else ""
-        items.append(Item(index, str(job.source.resolve()), str(job.target.resolve()), painting, error=error))
+        given = os.path.abspath(job.source)  # the path as given: a link is reported as the link
+        error = f"{given}: a video: batch paints still images (use brushwork apply for videos)" \
+            if job.video else ""
+        items.append(Item(index, given, str(job.target.resolve()), painting, error=error))
     for message in skipped:
         items.append(Item(len(items), message.split(": ", 1)[0], "", painting, error=message))
     return items
@@ -167,7 +170,7 @@ def _manifest_item(index: int, row: dict[str, str], base: Path, output_dir: Path
     source = Path(row.get("input", "")).expanduser()
     if not row.get("input"):
         raise ConfigError(f"manifest row {index + 1}: empty input")
-    source = (source if source.is_absolute() else base / source).resolve()
+    source = Path(os.path.abspath(source if source.is_absolute() else base / source))  # a link stays one
     if row.get("output"):
         relative = Path(row["output"])
         if relative.is_absolute() or ".." in relative.parts:
@@ -219,6 +222,7 @@ def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | 
         seen[item.target] = item.index
     sources = {i.source for i in items} | {i.painting.ref for i in items if i.painting.kind != "model"
                                            or Path(i.painting.ref).is_file()}
+    sources |= {str(Path(s).resolve()) for s in sources}  # inputs given through links
     for item in items:
         if item.target in sources:
             raise ConfigError(f"{item.target}: an output of the batch would replace one of its inputs; "

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brushwork.batch.checks import check_plan
+from brushwork.batch.checks import check_outputs, check_plan
 from brushwork.batch.cluster import plan_actors, ray_session
 from brushwork.batch.plan import Item, Painting
 from brushwork.batch.worker import RESULT_COLUMNS, StylizeActor, reason_of
 from brushwork.config import ApplyConfig, BatchConfig, StylizeConfig
 from brushwork.errors import BrushworkError
-from brushwork.fileio import write_csv
+from brushwork.fileio import make_parent, write_csv
 from brushwork.progress import ProgressCallback, report
 
 REPORT_NAME = "batch_report.csv"
@@ -47,6 +47,8 @@ class BatchResult:
     #: Temporary files of killed writers removed after the run.
     temp_removed: int = 0
     error: str = ""
+    #: The first failed row's reason when the disk filled up (or failed) during the run, else "".
+    full: str = ""
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,9 +119,11 @@ def run_batch(items: list[Item], output_dir: str | Path, config: BatchConfig | N
     config, apply, stylize = config or BatchConfig(), apply or ApplyConfig(), stylize or StylizeConfig()
     check_plan(items, default)  # before Ray starts: a painting that does not load is one line
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    there = check_outputs(items, out, config.overwrite)  # an unwritable output: one line, no Ray
+    make_parent(out / REPORT_NAME)
     rows: dict[int, dict] = {i.index: _row(i, "failed", i.error) for i in items if i.error}
-    todo = [i for i in items if not i.error]
+    rows.update({i.index: _row(i, "skipped", "output exists") for i in items if i.index in there})
+    todo = [i for i in items if i.index not in rows]  # nothing left: Ray is not started at all
     started, wall = time.perf_counter(), time.time()
     result = BatchResult([], out / REPORT_NAME, 0.0)
     painted = 0
@@ -158,5 +162,13 @@ def run_batch(items: list[Item], output_dir: str | Path, config: BatchConfig | N
         result.__post_init__()
         result.seconds = time.perf_counter() - started
         result.temp_removed = remove_temporaries(items)
+        result.full = _full_disk(result.rows)
         write_csv(result.report, result.rows, [c for c in RESULT_COLUMNS if c != "index"], line_end="\n")
     return result
+
+
+def _full_disk(rows: list[dict]) -> str:
+    """The first row that failed because the disk is full or failing (``fileio.disk_message``), or ""."""
+    return next((r["reason"] for r in rows if r["status"] == "failed" and "could not be written: " in
+                 str(r["reason"]) and ("no space left" in str(r["reason"]) or "input/output error" in
+                                       str(r["reason"]) or "quota" in str(r["reason"]))), "")

@@ -16,9 +16,11 @@ engine (and so torch, ~2 s) inside ``run``. That is deliberate: ``brushwork --he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -142,6 +144,18 @@ def _error(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. As the program itself (``argv`` None: the ``brushwork`` script,
+    ``python -m brushwork``), a Ctrl-C that arrives once the command has returned (while Python shuts
+    down: Ray, torch and the progress bar's threads) is ignored: the run is over and its code stands,
+    instead of the process dying of SIGINT (rc -2) after a finished run."""
+    code = _main(argv)
+    if argv is None:
+        with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import WebServiceConfig
@@ -29,9 +30,13 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the web app pulls in FastAPI and torch (~2 s), which
     # `brushwork --help` and the other commands must not pay (see brushwork.cli.main).
     from brushwork.web.app import create_app
+    from brushwork.web.security import exposure_warning
     from brushwork.web.server import run_server
 
     config: WebServiceConfig = config_from_args(WebServiceConfig, args)
+    warning = exposure_warning(config)
+    if warning:
+        print(f"brushwork: warning: {warning}", file=sys.stderr, flush=True)
     app = create_app(config)
     print(
         f"brushwork: serving on http://{config.host}:{config.port}/  (data: {config.data_path})", flush=True

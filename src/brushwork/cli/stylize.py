@@ -9,7 +9,7 @@ from pathlib import Path
 from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config_from_args
 from brushwork.cli.regions import add_region_arguments, region_config
 from brushwork.config import StylizeConfig
-from brushwork.errors import ConfigError, StoppedEarly
+from brushwork.errors import ConfigError, DiskFullError, StoppedEarly
 
 LOSS_COLUMNS = ("iteration", "scale", "width", "height", "total", "content", "style", "tv", "seconds")
 
@@ -83,9 +83,9 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) ->
 
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
-    from brushwork.fileio import check_name_length, check_replace, make_parent, write_csv
+    from brushwork.fileio import check_name_length, check_replace, make_parent, remove_partial, write_csv
     from brushwork.images import check_output_path, open_image, save_image
-    from brushwork.optimize import Iterate, check_sizes, scale_sizes, stylize
+    from brushwork.optimize import Iterate, check_sizes, scale_sizes
     from brushwork.progress import Progress
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
@@ -118,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
             f"{len(config.style_blend_weights)} style blend weights for {len(styles)} style images"
         )
     check_sizes(content, styles, config, [args.content, *args.styles])  # before VGG is loaded
-    make_parent(output)
+    _warn_space(output, content, config)
+    made = make_parent(output)
+    written: list[Path] = []  # --save-every files, taken back when the disk fills (DiskFullError)
     history: list[dict] = []
     stops: list[str] = []  # "scale 2/2 converged at step N" of scales stopped by --tolerance
     bar = ProgressBar(quiet=args.quiet, unit="it")
@@ -138,10 +140,50 @@ def run(args: argparse.Namespace) -> int:
         total = it.iteration if it.converged and last_scale else it.total_iterations
         bar(Progress(it.iteration, total, "it", info=info))
         if config.save_every and it.iteration % config.save_every == 0:
-            save_image(it.image(), _numbered(output, it.iteration))
+            written.append(_numbered(output, it.iteration))
+            save_image(it.image(), written[-1])
+            if csv_path not in written:
+                written.append(csv_path)
             write_csv(csv_path, history, LOSS_COLUMNS)
 
     started = time.perf_counter()
+    try:
+        result = _stylize_written(content, styles, config, regions, args, output, csv_path, history,
+                                  progress, bar)
+    except DiskFullError as exc:  # nothing partial: the --save-every files and the folders made go too
+        bar.close()
+        count = remove_partial(written, made)
+        if count:
+            exc.args = (f"{exc.args[0]}; removed the {count} --save-every file(s) of this run",)
+        raise
+    elapsed = time.perf_counter() - started
+    steps = f"{len(history)} steps"
+    print(f"wrote {output} ({result.width}x{result.height}) in {elapsed:.1f} s, {steps}"
+          + (f"; {'; '.join(stops)}" if stops else ""))
+    return 0
+
+
+def _warn_space(output: Path, content, config: StylizeConfig) -> None:
+    """Say before the run when the disk looks too small for what it will write (an uncompressed
+    estimate: the result, and each --save-every image)."""
+    from brushwork.cli.disk import warn_space
+    from brushwork.optimize import scale_sizes
+
+    scale = config.size / max(content.size) if config.size else 1.0
+    one = int(content.width * scale * content.height * scale * 3) + 4096
+    images = 1
+    if config.save_every:
+        last = sum(config.iterations_per_scale(len(scale_sizes(config.size, config.resolved_multiscale))))
+        images += last // config.save_every
+    warn_space(output.parent if str(output.parent) else Path("."), one * images)
+
+
+def _stylize_written(content, styles, config, regions, args, output, csv_path, history, progress, bar):
+    """The optimisation and the writes of ``run`` (its last good image on NaN or Ctrl-C)."""
+    from brushwork.fileio import write_csv
+    from brushwork.images import save_image
+    from brushwork.optimize import stylize
+
     try:
         if regions.active:
             from brushwork.cli.regions import warn
@@ -162,8 +204,4 @@ def run(args: argparse.Namespace) -> int:
         if config.save_every and history:
             write_csv(csv_path, history, LOSS_COLUMNS)
     save_image(result, output)
-    elapsed = time.perf_counter() - started
-    steps = f"{len(history)} steps"
-    print(f"wrote {output} ({result.width}x{result.height}) in {elapsed:.1f} s, {steps}"
-          + (f"; {'; '.join(stops)}" if stops else ""))
-    return 0
+    return result

@@ -6,12 +6,13 @@ a model file (``brushwork.fast.train``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
 from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import TrainConfig
-from brushwork.errors import EXIT_PARTIAL
+from brushwork.errors import EXIT_PARTIAL, DiskFullError
 
 #: Unreadable photos named on stderr at the end of a run (all of them are in OUTPUT/skipped.txt).
 SHOWN_SKIPPED = 10
@@ -39,6 +40,35 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _remove_run(training) -> None:
+    """A new run that the disk stopped before its first checkpoint: its files are partial (nothing can
+    resume them), so they go: the sample grids, the logs, the folders if empty."""
+    import shutil
+
+    from brushwork.fast.checkpoint import CHECKPOINT, FINAL_MODEL, LOSS_PLOT, LOSSES_CSV, SAMPLES, SKIPPED
+
+    shutil.rmtree(training.out / SAMPLES, ignore_errors=True)
+    for name in (CHECKPOINT, FINAL_MODEL, LOSSES_CSV, LOSS_PLOT, SKIPPED):
+        with contextlib.suppress(OSError):
+            (training.out / name).unlink()
+    with contextlib.suppress(OSError):
+        training.out.rmdir()
+
+
+def _warn_space(training) -> None:
+    """Warn before the loop when the disk looks too small: the checkpoint (weights and Adam's two
+    moments, and its temporary copy), the model file and the sample grids still to come."""
+    from brushwork.cli.disk import warn_space
+
+    weights = sum(p.numel() * p.element_size() for p in training.net.parameters())
+    config = training.config
+    grids = 0
+    if training.val_photos is not None and config.sample_every:
+        grid = training.val_photos.numel() * 2  # the photos and their results, a byte a channel
+        grids = grid * (max(0, training.total_steps - training.start) // config.sample_every + 1)
+    warn_space(training.out, weights * 7 + grids + 2**20)
+
+
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
     from brushwork.fast.train import StepInfo, Training, TrainingInterrupted
@@ -50,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
         training = Training(args.style_image, args.data, args.output, config, resume=args.resume,
                             download=download)
     main = training.dist.main  # under torchrun only the first process draws and prints
+    if training.finished:  # --resume of a finished run: nothing to do, no file touched
+        if main:
+            print(f"{training.out} is already finished ({training.start} of {training.total_steps} steps; "
+                  f"model in {training.out / 'model.safetensors'}); nothing to do, no file changed")
+        return 0
+    for note in training.notes if main else ():
+        print(f"brushwork: warning: {note}", file=sys.stderr)
+    if main:
+        _warn_space(training)
     with ProgressBar(quiet=args.quiet or not main, unit="step") as bar:
 
         def on_step(info: StepInfo) -> None:
@@ -62,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
             bar(Progress(training.start, training.total_steps, "step"))
         try:
             final = training.fit(on_step)
+        except DiskFullError as exc:  # checkpoints so far are whole: free space, then --resume
+            bar.close()
+            if main and (training.out / "checkpoint.safetensors").is_file():
+                exc.args = (f"{exc.args[0]}; the last checkpoint is whole: continue with --resume",)
+            elif main:  # nothing to resume from: take back what this run wrote (samples, logs, folder)
+                _remove_run(training)
+            raise
         except TrainingInterrupted as exc:
             bar.close()
             if main and exc.saved_step is not None:

@@ -240,6 +240,13 @@ class Training:
         epochs_steps = config.epochs * self.per_epoch if config.epochs else DEFAULT_STEPS
         self.total_steps = config.steps or epochs_steps
         self._build_net(resume, image_to_tensor(style))
+        #: --resume of a run that has already reached its last step: fit() changes no file and says so
+        self.finished = resume and self.start >= self.total_steps and (self.out / FINAL_MODEL).is_file()
+        #: things the front end should say (engines never print): a fallback taken, ...
+        self.notes: list[str] = []
+        self.val_photos = self.validation = None
+        if self.finished:
+            return  # nothing to train, sample or write: the loss network is not even loaded
         if vgg is None:
             vgg = load_vgg(config.loss_network, config.loss_weights, device=self.device,
                            progress=download if self.dist.main else None)
@@ -249,9 +256,16 @@ class Training:
             (self.out / SAMPLES).mkdir(parents=True, exist_ok=True)
             for folder in (self.out, self.out / SAMPLES):  # what a killed run was writing
                 remove_stale_temps(folder)
-        self.val_photos = None
         if self.dist.main and val_files:
             self.val_photos = validation_photos(self.val_source, config.num_samples, config.image_size)
+            if self.val_photos is None and train_files:  # every held-out photo unreadable: say so, use others
+                bad = sorted(str(p) for p in self.val_source.bad)[:3]
+                self.rejected.update(self.val_source.bad)
+                self.val_source = PhotoSource(train_files)
+                val_files = train_files
+                self.val_photos = validation_photos(self.val_source, config.num_samples, config.image_size)
+                self.notes.append("none of the validation photos could be read (" + ", ".join(bad)
+                                  + "); the sample grids and validation figures use training photos instead")
         if self.val_photos is not None and self.start == 0:
             save_image(torch.cat(list(self.val_photos), dim=2), self.out / SAMPLES / "photos.png")
 
@@ -284,6 +298,14 @@ class Training:
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.net, device_ids=ids)
+
+    def skipped_lines(self) -> list[str]:
+        """``skipped.txt``'s lines: a resumed run keeps those of the runs before it (it reads only
+        the photos of its own steps), then adds its own."""
+        lines: list[str] = []
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            lines = [line for line in (self.out / SKIPPED).read_text(encoding="utf-8").splitlines() if line]
+        return lines + [r for r in self.skipped.values() if r not in lines]
 
     @property
     def skipped(self) -> dict[Path, str]:
@@ -353,6 +375,8 @@ class Training:
     # --- the loop ---
     def fit(self, callback: Callable[[StepInfo], None] | None = None) -> Path:
         """Train from the start step to the last; returns the path of the final model file."""
+        if self.finished:
+            return self.out / FINAL_MODEL
         step = self.start
         self.net.train()
         try:
@@ -386,7 +410,7 @@ class Training:
         if self.rows and self.start >= self.total_steps:  # --resume of a finished run: refresh the logs only
             self._write_logs()
         save_transformer(final, self.net, self._metadata(step))
-        atomic_write_text(self.out / SKIPPED, "".join(f"{r}\n" for r in self.skipped.values()))
+        atomic_write_text(self.out / SKIPPED, "".join(f"{r}\n" for r in self.skipped_lines()))
         return final
 
     def _metadata(self, step: int) -> dict:

@@ -26,6 +26,7 @@ from brushwork.web.methods import Method, default_methods
 from brushwork.web.routes import catalogue, jobs, pages
 from brushwork.web.schemas import Problem, tune_openapi
 from brushwork.web.styles import Registry
+from brushwork.web.security import GuardMiddleware
 from brushwork.web.uploads import BodyLimitMiddleware
 
 #: Uploads decoded at once (CPU work in threads); a few keep the event loop, and so /api/health and
@@ -94,6 +95,8 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
         )
     app.add_exception_handler(RequestValidationError, _invalid)
     app.include_router(pages.router)
+    # Outermost: a foreign Host or a cross-site state change is refused before a body is read.
+    app.add_middleware(GuardMiddleware, config=config, page_headers=pages.PAGE_HEADERS)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(catalogue.router)
     app.include_router(jobs.router)

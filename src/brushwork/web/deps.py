@@ -45,3 +45,24 @@ def get_job(job_id: str, manager: Manager) -> Job:
 
 
 JobInPath = Annotated[Job, Depends(get_job)]
+
+
+def browser_token(request: Request) -> str | None:
+    """The token a browser got with its first submission (``web.security``): cookie or header."""
+    from brushwork.web.security import OWNER_COOKIE, OWNER_HEADER
+
+    return request.headers.get(OWNER_HEADER) or request.cookies.get(OWNER_COOKIE)
+
+
+def get_owned_job(job: JobInPath, request: Request, config: Config) -> Job:
+    """The job in the path, when this browser submitted it (only checked when the server is exposed:
+    ``--host`` beyond loopback); 403 otherwise."""
+    from brushwork.web.security import is_loopback, owns
+
+    if not is_loopback(config.host) and not owns(job.owner, browser_token(request)):
+        raise HTTPException(403, "this job was submitted from another browser; its photo, result and cancel "
+                            "are that browser's")
+    return job
+
+
+OwnedJob = Annotated[Job, Depends(get_owned_job)]

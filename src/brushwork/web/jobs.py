@@ -12,6 +12,8 @@ photo, the latest painted frame as the preview and an MP4 as the result; its pro
 from __future__ import annotations
 
 import collections
+import contextlib
+import errno
 import json
 import logging
 import re
@@ -25,8 +27,8 @@ from pathlib import Path
 from PIL import Image
 
 from brushwork.config import WebServiceConfig
-from brushwork.errors import BrushworkError
-from brushwork.fileio import atomic_path, atomic_write_text
+from brushwork.errors import BrushworkError, DiskFullError
+from brushwork.fileio import atomic_path, atomic_write_text, disk_errno, free_bytes, probe_writable
 from brushwork.images import open_image, save_image
 from brushwork.web.methods import ImageThunk, JobOptions, Method, StyleInput
 
@@ -48,6 +50,20 @@ FILES = {
 }
 #: Seconds between the preview frames a video job writes.
 VIDEO_PREVIEW_SECONDS = 1.0
+#: Seconds between the supervisor's looks at the worker threads (a dead one is replaced).
+SUPERVISE_SECONDS = 0.5
+#: Seconds a measurement of the data folder's writability is reused by /api/health.
+WRITABLE_CHECK_SECONDS = 2.0
+#: Below this many bytes free in the data folder, submissions are refused with 507 before any upload
+#: is read (one page: no file can grow there).
+MIN_FREE_BYTES = 4096
+
+
+def disk_text(code: int | None = None) -> str:
+    """What a user is told when the server's disk cannot take a job's files (no server path in it)."""
+    if code == errno.EIO:
+        return "the server could not store this job's files (a disk error); please try again later"
+    return "the server's disk is full, so this job's files could not be stored; please try again later"
 
 
 class QueueFull(BrushworkError):
@@ -95,6 +111,7 @@ class Job:
     fast_model: str | None = None
     second_style: str | None = None  # gallery id or "upload" of a blended second painting
     kind: str = "image"  # or "video": the photo is a video's first frame, the result an MP4
+    owner: str | None = None  # exposed servers: a hash of the submitting browser's token (web.security)
     # Runtime only: never stored.
     cancel_requested: bool = field(default=False, repr=False)
     version: int = field(default=0, repr=False)
@@ -119,6 +136,7 @@ class Job:
         "fast_model",
         "second_style",
         "kind",
+        "owner",
     )
 
     @property
@@ -186,6 +204,10 @@ class _Lane:
         self.busy = 0
         self.reserved = 0
         self.threads: list[threading.Thread] = []
+        #: worker thread name -> the id of the job it runs (what the supervisor fails if it dies)
+        self.current: dict[str, str] = {}
+        self.restarts = 0
+        self.started_threads = 0
 
     def has_room(self) -> bool:
         idle = self.workers - self.busy
@@ -208,8 +230,12 @@ class JobManager:
             if method.lane not in self.lanes:
                 self.lanes[method.lane] = _Lane(method.lane, workers.get(method.lane, 1), config.queue_size)
         self._janitor: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
         #: Measured seconds per iteration per megapixel of each method (for the page's estimate).
         self.speed: dict[str, float] = {}
+        #: The last failed write of the job store (for /api/health), and the last writability probe.
+        self.write_error: str | None = None
+        self._writable: tuple[float, str | None] = (-1e9, None)
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -217,14 +243,36 @@ class JobManager:
         self.recover()
         self.cleanup()
         for lane in self.lanes.values():
-            for i in range(lane.workers):
-                thread = threading.Thread(
-                    target=self._work, args=(lane,), name=f"{lane.name}-worker-{i}", daemon=True
-                )
-                thread.start()
-                lane.threads.append(thread)
+            for _ in range(lane.workers):
+                lane.threads.append(self._start_worker(lane))
         self._janitor = threading.Thread(target=self._janitor_loop, name="janitor", daemon=True)
         self._janitor.start()
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _start_worker(self, lane: _Lane) -> threading.Thread:
+        name = f"{lane.name}-worker-{lane.started_threads}"
+        thread = threading.Thread(target=self._work, args=(lane,), name=name, daemon=True)
+        lane.started_threads += 1
+        thread.start()
+        return thread
+
+    def _supervise(self) -> None:
+        """Replace any worker thread that died (the loop in ``_work`` catches everything, so this is the
+        second line: a bug there, or a thread killed some other way), failing the job it held."""
+        while not self.stopping.wait(SUPERVISE_SECONDS):
+            for lane in self.lanes.values():
+                for index, thread in enumerate(lane.threads):
+                    if thread.is_alive() or self.stopping.is_set():
+                        continue
+                    log.error("worker %s stopped; starting another", thread.name)
+                    with self.lock:
+                        job = self.jobs.get(lane.current.pop(thread.name, ""))
+                        if job is not None and job.status in ACTIVE:
+                            lane.busy = max(0, lane.busy - 1)
+                            self._finish(job, "failed", "internal error: the worker running this job stopped")
+                    lane.threads[index] = self._start_worker(lane)
+                    lane.restarts += 1
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop workers; running jobs end at their next iteration and are marked interrupted."""
@@ -279,7 +327,62 @@ class JobManager:
     def _save(self, job: Job) -> None:
         folder = self.job_dir(job.id)
         if folder.is_dir():
-            atomic_write_text(folder / "job.json", json.dumps(job.record(), indent=1))
+            try:
+                atomic_write_text(folder / "job.json", json.dumps(job.record(), indent=1))
+            except DiskFullError as exc:
+                self.write_error = str(exc)
+                raise
+            self.write_error = None
+
+    def _try_save(self, job: Job) -> bool:
+        """``_save``, for the bookkeeping of jobs already accepted: a record that cannot be written is
+        logged and the job goes on in memory (a restart marks it interrupted); never raises."""
+        try:
+            self._save(job)
+            return True
+        except Exception as exc:  # noqa: BLE001 - a full disk, a failing one: the worker must go on
+            if not isinstance(exc, DiskFullError):
+                self.write_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("could not write the record of job %s: %s", job.id, exc)
+            return False
+
+    # --- health -------------------------------------------------------------------------------
+    def free_bytes(self) -> int | None:
+        return free_bytes(self.root)
+
+    def disk_full(self) -> bool:
+        """Too little room for any upload (``MIN_FREE_BYTES``): submissions get 507 before reading."""
+        free = self.free_bytes()
+        return free is not None and free < MIN_FREE_BYTES
+
+    def writable(self) -> str | None:
+        """None when the job store takes a file (probed with a page of data, at most every
+        ``WRITABLE_CHECK_SECONDS``), else why not."""
+        when, problem = self._writable
+        if time.monotonic() - when >= WRITABLE_CHECK_SECONDS:
+            try:
+                probe_writable(self.root)
+                problem = None
+            except BrushworkError as exc:
+                problem = str(exc)
+            except OSError as exc:  # pragma: no cover - the folder vanished
+                problem = str(exc)
+            self._writable = (time.monotonic(), problem)
+        return problem
+
+    def health(self) -> dict:
+        """What /api/health adds to the lanes: the live workers, the free space, whether it can write."""
+        problem = self.writable()
+        alive = sum(t.is_alive() for lane in self.lanes.values() for t in lane.threads)
+        wanted = sum(lane.workers for lane in self.lanes.values())
+        return {
+            "workers_alive": alive,
+            "workers": wanted,
+            "restarts": sum(lane.restarts for lane in self.lanes.values()),
+            "free_bytes": self.free_bytes(),
+            "writable": problem is None,
+            "problem": problem or (None if alive == wanted else f"{wanted - alive} worker(s) not running"),
+        }
 
     # --- submission ---------------------------------------------------------------------------
     def submit(
@@ -293,6 +396,7 @@ class JobManager:
         second_style: str | None = None,
         video: bytes | None = None,
         frames: int = 0,
+        owner: str | None = None,
     ) -> Job:
         """Store the inputs and queue the job; QueueFull when its lane has no room. With ``video``
         (the upload's bytes; ``photo`` is then its first frame and ``frames`` its declared count) the
@@ -308,6 +412,7 @@ class JobManager:
             second_style=second_style,
             kind="image" if video is None else "video",
             total=frames,
+            owner=owner,
         )
         with self.lock:
             if not lane.has_room():
@@ -325,10 +430,14 @@ class JobManager:
             if style.second_painting is not None:
                 save_image(style.second_painting, folder / FILES["second_painting"])
             self._save(job)
-        except BaseException:
+        except BaseException as exc:
             with self.lock:
                 lane.reserved -= 1
             shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
+            code = disk_errno(exc, self.root) if isinstance(exc, Exception) else None
+            if code is not None:  # a full or failing disk: the API answers 507
+                self.write_error = str(exc).splitlines()[0] if str(exc) else "no space left"
+                raise DiskFullError(disk_text(code), self.root) from None
             raise
         with self.lock:
             lane.reserved -= 1
@@ -382,7 +491,10 @@ class JobManager:
             rate = (job.finished - job.started) / job.total / (job.width * job.height / 1e6)
             old = self.speed.get(job.method)
             self.speed[job.method] = rate if old is None else 0.5 * old + 0.5 * rate
-        self._save(job)
+        if not self._try_save(job) and status == "done":  # a result whose record cannot say "done"
+            job.status, job.error = "failed", disk_text()
+            with contextlib.suppress(OSError):
+                (self.job_dir(job.id) / FILES[job.result_kind]).unlink()
         self.touch(job)
 
     def stats(self) -> dict:
@@ -411,24 +523,48 @@ class JobManager:
             if self.stopping.is_set():
                 return None
             job = self.jobs[lane.waiting.popleft()]
-            lane.busy += 1
             job.status, job.started = "running", time.time()
-            self._save(job)
+            if not self._try_save(job):  # its record cannot be written: neither could its result
+                self._finish(job, "failed", disk_text())
+                return False
+            lane.busy += 1
+            lane.current[threading.current_thread().name] = job.id
             self.touch(job)
             return job
 
     def _work(self, lane: _Lane) -> None:
-        while True:
-            job = self._next(lane)
+        """A worker's loop: it survives anything a job or the disk throws (each job ends failed with
+        the reason); the supervisor replaces it should it die all the same."""
+        while not self.stopping.is_set():
+            try:
+                job = self._next(lane)
+            except Exception:  # noqa: BLE001 - never let bookkeeping kill the worker
+                log.exception("worker %s: could not take the next job", threading.current_thread().name)
+                time.sleep(0.1)
+                continue
             if job is None:
                 return
+            if job is False:
+                continue
             try:
                 self._run(job)
+            except Exception:  # noqa: BLE001 - _run catches a job's errors; this is the job store's
+                log.exception("job %s: could not be finished", job.id)
+                if job.status in ACTIVE:
+                    job.status, job.finished = "failed", time.time()
+                    job.error = "internal error: the job could not be finished"
+                    self.touch(job)
+            except BaseException:  # SystemExit and the like end the thread (the supervisor replaces it)
+                if job.status in ACTIVE:
+                    self._finish(job, "failed", "internal error: the worker running this job stopped")
+                raise
             finally:
                 with self.lock:
                     lane.busy -= 1
+                    lane.current.pop(threading.current_thread().name, None)
                     self.lock.notify_all()
-                self.cleanup()
+                with contextlib.suppress(Exception):
+                    self.cleanup()
 
     def _run(self, job: Job) -> None:
         method = self.methods[job.method]
@@ -450,11 +586,18 @@ class JobManager:
             self._finish(job, "done")
         except JobStopped as exc:
             self._finish(job, exc.status, exc.reason)
+        except DiskFullError as exc:  # a preview or the result that did not fit: no server path shown
+            log.warning("job %s: %s", job.id, exc)
+            self._finish(job, "failed", disk_text(errno.EIO if "input/output" in str(exc) else None))
         except BrushworkError as exc:
             self._finish(job, "failed", str(exc))
         except MemoryError:
             self._finish(job, "failed", "out of memory; try a smaller size")
         except Exception as exc:  # the job fails, the server goes on
+            code = disk_errno(exc, folder)
+            if code is not None:
+                self._finish(job, "failed", disk_text(code))
+                return
             log.exception("job %s failed", job.id)
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self._finish(job, "failed", f"internal error: {text}")

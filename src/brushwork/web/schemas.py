@@ -69,14 +69,25 @@ class Lane(BaseModel):
     capacity: int
 
 
+class Disk(BaseModel):
+    free_bytes: int | None = Field(description="free space in the data folder")
+    writable: bool = Field(description="a page of data was just written and removed there")
+
+
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "unhealthy"]
     version: str
     lanes: dict[str, Lane]
+    workers_alive: int = Field(description="worker threads running (every lane)")
+    workers: int = Field(description="worker threads configured (every lane)")
+    restarts: int = Field(description="dead workers the supervisor replaced since the start")
+    disk: Disk
+    problem: str | None = Field(None, description="why the service is unhealthy")
 
 
 ERROR_TEXT = {
     400: "a corrupt, truncated or empty upload",
+    403: "a request from another site or origin, or a job submitted from another browser (exposed servers)",
     404: "no such job, style or sample",
     408: "the request body did not arrive in time (--body-timeout); the connection is closed",
     409: "not possible in the job's state",
@@ -84,6 +95,8 @@ ERROR_TEXT = {
     415: "an upload that is not an image in a format brushwork reads (nor, as the photo, a video)",
     422: "a field missing, out of range or not valid for the method",
     429: "the queue is full; try again after Retry-After seconds",
+    503: "unhealthy: the data folder takes no file, or a worker is not running",
+    507: "the server's disk is full: the job's files cannot be stored; try again after Retry-After seconds",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from brushwork import __version__
@@ -18,10 +18,23 @@ JPEG = {200: {"content": {"image/jpeg": {}}}, **errors(404)}
 router = APIRouter(prefix="/api")
 
 
-@router.get("/health", tags=["service"], summary="Liveness and queue state", response_model=None,
-            responses={200: {"model": Health}})
-async def health(manager: Manager) -> dict:
-    return {"status": "ok", "version": __version__, "lanes": manager.stats()}
+@router.get("/health", tags=["service"], summary="Liveness, workers, free space and queue state",
+            response_model=None, responses={200: {"model": Health}, 503: {"model": Health,
+                                            "description": "unhealthy: see problem"}})
+async def health(manager: Manager) -> JSONResponse:
+    """503 when the data folder takes no file (probed with a page of data, every 2 s at most) or a
+    worker thread is not running (the supervisor restarts it within a second)."""
+    state = await run_in_threadpool(manager.health)
+    lanes = manager.stats()
+    for name, lane in manager.lanes.items():
+        lanes[name]["workers"] = sum(t.is_alive() for t in lane.threads)
+    ok = state["writable"] and state["workers_alive"] == state["workers"]
+    body = {"status": "ok" if ok else "unhealthy", "version": __version__, "lanes": lanes,
+            "workers_alive": state["workers_alive"], "workers": state["workers"],
+            "restarts": state["restarts"],
+            "disk": {"free_bytes": state["free_bytes"], "writable": state["writable"]},
+            "problem": None if ok else state["problem"]}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/methods", tags=["catalogue"], summary="Painting methods, their options and limits")

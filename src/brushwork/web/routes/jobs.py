@@ -21,12 +21,13 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from brushwork.config import WebServiceConfig
-from brushwork.errors import ImageError
+from brushwork.errors import DiskFullError, ImageError
 from brushwork.images import MIN_SIDE, check_side, open_image, resize_longest
-from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods
-from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull
+from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods, OwnedJob, browser_token
+from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull, disk_text
 from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, JobOptions, Method, StyleInput
 from brushwork.web.schemas import JobView, errors
+from brushwork.web.security import OWNER_COOKIE, is_loopback, new_token, token_hash
 from brushwork.web.styles import Registry, Style
 from brushwork.web.uploads import VIDEO_LIST, VideoUpload, decode_upload, read_limited, sniff_video
 
@@ -291,7 +292,7 @@ def check_photo_side(photo: Image.Image, size: int) -> None:
     responses={
         200: {"model": JobView, "description": "finished at once (the fast methods)", "links": JOB_LINKS},
         202: {"model": JobView, "description": "queued or running: follow it", "links": JOB_LINKS},
-        **errors(400, 404, 408, 413, 415, 422, 429),
+        **errors(400, 404, 408, 413, 415, 422, 429, 507),
     },
 )
 async def submit(
@@ -362,6 +363,8 @@ async def submit(
     entry = check_choices(chosen, registry, photo is not None, sample, style, painting is not None)
     if not manager.has_room(method):  # say so before spending time on the uploads
         raise HTTPException(429, manager.busy_message(method), headers={"Retry-After": "30"})
+    if manager.disk_full():  # no room for any upload: before reading them
+        raise HTTPException(507, disk_text(), headers={"Retry-After": "60"})
     photo_limit = max(config.max_upload_bytes, config.max_video_bytes)  # a photo, or a video (prepare)
     photo_bytes = await read_limited(photo, photo_limit, "photo") if photo else None
     painting_bytes = await read_limited(painting, config.max_upload_bytes, "painting") if painting else None
@@ -408,12 +411,18 @@ async def submit(
         return manager.submit(
             method, style_id, title, style_input, picture, options, second_id,
             video=photo_bytes if video is not None else None, frames=video.frames if video else 0,
+            owner=token_hash(token) if token else None,
         )
+
+    # Exposed servers: a job's files and cancel are the submitting browser's (web.security).
+    token = None if is_loopback(config.host) else (browser_token(request) or new_token())
 
     try:
         job = await anyio.to_thread.run_sync(prepare, limiter=request.app.state.decoding)
     except QueueFull as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": "30"}) from None
+    except DiskFullError as exc:  # the inputs did not fit: nothing of the job is left
+        raise HTTPException(507, str(exc), headers={"Retry-After": "60"}) from None
     status = 202
     if chosen.lane == "fast" and config.fast_inline_wait > 0 and job.kind == "image":  # videos: follow them
         deadline = time.monotonic() + config.fast_inline_wait
@@ -421,7 +430,11 @@ async def submit(
             await asyncio.sleep(INLINE_POLL_SECONDS)  # waits without holding a thread
         status = 200 if job.status in TERMINAL else 202
     location = {"Location": f"/api/jobs/{job.id}"}
-    return JSONResponse(job_view(job, manager), status_code=status, headers=location)
+    answer = JSONResponse(job_view(job, manager), status_code=status, headers=location)
+    if token and request.cookies.get(OWNER_COOKIE) != token:
+        answer.set_cookie(OWNER_COOKIE, token, max_age=int(config.max_age_hours * 3600), httponly=True,
+                          samesite="strict", path="/api/jobs")
+    return answer
 
 
 @router.get(
@@ -481,10 +494,10 @@ def _job_file(
     operation_id="job_result",
     responses={
         200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "the result (the job's kind)"},
-        **errors(404, 409, 422),
+        **errors(403, 404, 409, 422),
     },
 )
-async def job_result(job: JobInPath, manager: Manager, download: bool = False) -> FileResponse:
+async def job_result(job: OwnedJob, manager: Manager, download: bool = False) -> FileResponse:
     if job.status != "done":
         why = f"it {job.status}: {job.error}" if job.status in TERMINAL else f"it is {job.status}"
         raise HTTPException(409, f"this job has no result; {why}")
@@ -500,9 +513,9 @@ async def job_result(job: JobInPath, manager: Manager, download: bool = False) -
     "/{job_id}/preview",
     summary="The latest preview (Gatys)",
     operation_id="job_preview",
-    responses={200: {"content": {"image/jpeg": {}}}, **errors(404, 409)},
+    responses={200: {"content": {"image/jpeg": {}}}, **errors(403, 404, 409)},
 )
-async def job_preview(job: JobInPath, manager: Manager) -> FileResponse:
+async def job_preview(job: OwnedJob, manager: Manager) -> FileResponse:
     """409 while the job has no preview (not started; fast jobs make none): the job exists."""
     return _job_file(manager, job, "preview", "image/jpeg", missing=409)
 
@@ -511,9 +524,9 @@ async def job_preview(job: JobInPath, manager: Manager) -> FileResponse:
     "/{job_id}/photo",
     summary="The photo as the job uses it (for before/after)",
     operation_id="job_photo",
-    responses={200: {"content": {"image/png": {}}}, **errors(404)},
+    responses={200: {"content": {"image/png": {}}}, **errors(403, 404)},
 )
-async def job_photo(job: JobInPath, manager: Manager) -> FileResponse:
+async def job_photo(job: OwnedJob, manager: Manager) -> FileResponse:
     return _job_file(manager, job, "photo", "image/png")
 
 
@@ -522,9 +535,9 @@ async def job_photo(job: JobInPath, manager: Manager) -> FileResponse:
     summary="Cancel a queued or running job",
     operation_id="cancel_job",
     response_model=None,
-    responses={200: {"model": JobView}, **errors(404, 409)},
+    responses={200: {"model": JobView}, **errors(403, 404, 409)},
 )
-async def cancel_job(job: JobInPath, manager: Manager) -> dict:
+async def cancel_job(job: OwnedJob, manager: Manager) -> dict:
     if job.status in TERMINAL:
         raise HTTPException(409, f"this job has already finished ({job.status})")
     await run_in_threadpool(manager.cancel, job)
