@@ -212,3 +212,58 @@ def test_sigint_as_a_finished_run_exits_is_not_a_signal_death(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr[-500:])
 
+
+
+# --- batch: plans and checks its outputs before Ray --------------------------------------------------
+@pytest.fixture()
+def no_ray(monkeypatch):
+    ray = pytest.importorskip("ray")
+
+    def init(*args, **kwargs):
+        raise AssertionError("ray.init was called")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+
+
+def test_batch_with_nothing_left_to_do_starts_no_ray(tmp_path, capsys, no_ray):
+    from brushwork.batch.plan import Painting, plan_batch
+
+    source = tmp_path / "in"
+    for i in range(3):
+        noise(source / f"p{i}.png", seed=i)
+    out = tmp_path / "out"
+    for item in plan_batch(source, out, Painting("model", "starry-night")):  # a finished earlier run
+        noise(Path(item.target), seed=7)
+    started = time.perf_counter()
+    assert main(["batch", str(source), "-o", str(out), "--model", "starry-night", "-q"]) == 0
+    assert time.perf_counter() - started <= 2.0
+    assert "0 painted, 3 skipped (already there)" in capsys.readouterr().out
+    assert (out / "batch_report.csv").read_text().count(",skipped,") == 3
+
+
+def test_batch_on_a_read_only_output_is_refused_before_ray(tmp_path, capsys, no_ray):
+    noise(tmp_path / "in" / "a.png")
+    with tmpfs(tmp_path / "ro") as mount:
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        started = time.perf_counter()
+        code = main(["batch", str(tmp_path / "in"), "-o", str(mount / "out"), "--model", "starry-night",
+                     "-q"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "not writable" in err and len(err.strip().splitlines()) == 1, err
+        assert time.perf_counter() - started <= 2.0
+
+
+def test_batch_reports_a_link_under_its_own_name_and_names_failed_files(tmp_path, capsys, no_ray):
+    from brushwork.batch.plan import Painting, plan_batch
+
+    source = tmp_path / "in"
+    real = noise(tmp_path / "elsewhere" / "real.png")
+    source.mkdir()
+    (source / "link.png").symlink_to(real)
+    (source / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    plan = plan_batch(source, tmp_path / "out", Painting("model", "starry-night"))
+    items = {Path(i.source).name: i for i in plan}
+    assert items["link.png"].source == str(source / "link.png")  # not .../elsewhere/real.png
+    assert items["clip.mp4"].error.startswith(str(source / "clip.mp4"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import math
 import os
@@ -170,6 +171,7 @@ def model_session(path: Path, net: nn.Module, threads: int = 0):
                  _SESSIONS_KEPT)
 
 
+@functools.cache
 def arbitrary_digest() -> str:
     """What names the arbitrary network's weights: the digest of the peer package's transfer graph."""
     return engines.file_digest(find_magenta_file(TRANSFER_FILE))
