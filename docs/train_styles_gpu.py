@@ -5,9 +5,9 @@ How the shipped models were made (see docs/fast.md), in two steps:
 1. ``python docs/train_styles_gpu.py run --data PHOTOS --styles-dir PAINTINGS --out RUNS --minutes 6``
    fine-tunes Magenta's arbitrary-style network (``--init arbitrary``) for every painting in
    ``STYLES`` and every recipe in ``VARIANTS``, one process each on the same GPU, until the deadline
-   (a run that is stopped saves its checkpoint, as Ctrl-C would). Then it packs every run's final
-   weights (fp16) and losses into ONE file, ``RUNS/bundle.safetensors`` (a few MB), which is what
-   comes back from a borrowed GPU machine.
+   (``Training.fit(stop=...)``: a stopped run writes its checkpoint and model file). Then it packs
+   every run's final weights (fp16) and losses into ONE file, ``RUNS/bundle.safetensors`` (a few MB),
+   which is what comes back from a borrowed GPU machine.
 2. ``python docs/train_styles_gpu.py unpack RUNS/bundle.safetensors --out models/`` writes one
    ordinary model file per run (``brushwork apply models/NAME.safetensors ...`` works on each) and its
    losses CSV; the runs are then measured against the peer (benchmarks/bench_fast_quality.py) and
@@ -56,22 +56,11 @@ VARIANTS = {
 def run_one(style: Path, data: Path, out: Path, variant: str, deadline: float, device: str) -> None:
     """One training run in this process, stopped (checkpoint saved) at ``deadline`` (time.time())."""
     from brushwork.config import TrainConfig
-    from brushwork.fast.train import Training, TrainingInterrupted
+    from brushwork.fast.train import Training
 
     config = TrainConfig(**RECIPE, **VARIANTS[variant], device=device)
-    training = Training(style, data, out, config)
-
-    def stop_at_deadline(info) -> None:
-        if time.time() > deadline:
-            raise KeyboardInterrupt
-
-    try:
-        training.fit(stop_at_deadline)
-    except TrainingInterrupted as exc:
-        step = exc.saved_step or training.start
-        training.net.eval()
-        training._write_logs()
-        training._finish(step)  # the final model file, as a finished run writes it
+    # The public stop hook: the run ends at the deadline as a finished one (checkpoint, logs, model file).
+    Training(style, data, out, config).fit(stop=lambda info: time.time() > deadline)
 
 
 def run(args: argparse.Namespace) -> int:

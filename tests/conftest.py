@@ -114,7 +114,7 @@ def style_image(tmp_path_factory) -> Path:
 
 
 #: A training run small enough for a test: a 4-channel network, one residual block, 32 px crops.
-TINY_TRAIN = dict(image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
+TINY_TRAIN = dict(recipe="johnson", image_size=32, batch_size=2, width=4, res_blocks=1, loss_weights="random",
                   style_layers=("relu1_2", "relu2_2", "relu3_1"), sample_every=0, checkpoint_every=2,
                   num_samples=2, content_weight=1.0, style_weight=1e3)
 

@@ -261,8 +261,8 @@ def test_models_says_what_its_numbers_mean(capsys):
 
 def test_train_help_names_what_is_trained():
     text = " ".join(_help("train").split())
-    assert "By default it is a TransformerNet (Johnson et al. 2016) trained from random weights" in text
-    assert "With --init arbitrary it is Magenta's arbitrary-style network" in text
+    assert "magenta, the default, is how the shipped models were made: Magenta's arbitrary-style" in text
+    assert "johnson is the old default: a TransformerNet (Johnson et al. 2016) from random weights" in text
 
 
 def test_evaluate_writes_only_where_it_is_told(tmp_path, monkeypatch, photo_file, painting_file):

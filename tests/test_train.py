@@ -216,8 +216,9 @@ def test_config_validation():
         TrainConfig(image_size=30)
     with pytest.raises(ConfigError, match="content-weight"):
         TrainConfig(content_weight=-1)
-    assert TrainConfig().resolved_style_layers == ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
-    assert TrainConfig(loss_network="vgg16").resolved_style_layers[-1] == "relu4_3"
+    johnson = TrainConfig(recipe="johnson")
+    assert johnson.resolved_style_layers == ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
+    assert TrainConfig(recipe="johnson", loss_network="vgg16").resolved_style_layers[-1] == "relu4_3"
 
 
 def test_cli_errors_are_one_line(tmp_path, style_image, capsys):
@@ -232,9 +233,12 @@ def test_cli_errors_are_one_line(tmp_path, style_image, capsys):
 
 def test_cli_trains(tmp_path, photos, style_image, capsys):
     code = main(["train", str(style_image), "--data", str(photos), "-o", str(tmp_path), "--steps", "2",
-                 "--image-size", "32", "--batch-size", "1", "--width", "4", "--res-blocks", "0",
+                 "--recipe", "johnson", "--image-size", "32", "--batch-size", "1", "--width", "4",
+                 "--res-blocks", "0",
                  "--loss-weights", "random", "--style-layers", "relu1_2", "relu2_1", "-q"])
-    assert code == 0, capsys.readouterr().err
+    # The photo check before training read notes.txt (among the first 8 files): it is named, exit 4.
+    err = capsys.readouterr().err
+    assert code == 4 and "notes.txt" in err, err
     assert (tmp_path / "model.safetensors").is_file()
 
 
@@ -243,7 +247,8 @@ def test_torchrun_two_processes(tmp_path, photos, style_image):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "brushwork", "train", str(style_image), "--data", str(photos), "-o", str(tmp_path),
-           "--steps", "3", "--image-size", "32", "--batch-size", "2", "--width", "4", "--res-blocks", "1",
+           "--recipe", "johnson", "--steps", "3", "--image-size", "32", "--batch-size", "2", "--width", "4",
+           "--res-blocks", "1",
            "--loss-weights", "random", "--style-layers", "relu1_2", "relu2_1", "-q"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -382,8 +382,44 @@ class RegionConfig:
 
 
 # --- fast networks: train ---------------------------------------------------------------------
-#: Steps of a run when neither --steps nor --epochs is given: enough for a clear style at batch 4.
+#: Steps of a Johnson-recipe run when neither --steps nor --epochs is given: a clear style at batch 4.
 DEFAULT_STEPS = 2000
+#: ``--recipe`` presets: the values of every setting the user leaves unset (None). ``magenta`` is how the
+#: shipped models were made (docs/train_styles_gpu.py, recipe b; read from their metadata): Magenta's
+#: arbitrary-style network with the painting's style folded in, relative losses on Gatys's layers with
+#: relu1_1 x4 (palette), content at relu4_2, style weight 5, lr 3e-4, the painting at 512 px. Its batch
+#: (4; the GPU runs used 8, not compared here) and steps (50) are for a CPU: the validation curve of a
+#: held-out painting on 8 held-out photos gave style ratio 0.69x / 0.68x the arbitrary network's at
+#: steps 25 / 50, SSIM 1.07x / 1.01x (docs/fast.md, benchmarks/results/train_cpu_curve.csv).
+#: ``johnson`` is the old default (Johnson et al. 2016: a TransformerNet from random weights, raw summed
+#: Gram MSEs on relu1_2..relu4_4): kept for old runs
+#: (--resume of a run made before --recipe existed) and for training a network of another shape.
+RECIPES: dict[str, dict] = {
+    "magenta": dict(init="arbitrary", loss_scaling="relative", content_layer="relu4_2",
+                    style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                    style_layer_weights=(4.0, 1.0, 1.0, 1.0, 1.0), style_weight=5.0, lr=3e-4, style_size=512,
+                    batch_size=4, sample_every=25),
+    "johnson": dict(loss_scaling="raw", style_weight=0.05, lr=1e-3, batch_size=4, sample_every=100),
+}
+#: Steps of a run of each recipe when neither --steps nor --epochs is given.
+RECIPE_STEPS = {"magenta": 50, "johnson": DEFAULT_STEPS}
+RECIPE_HELP = ("magenta (default): fine-tune Magenta's arbitrary-style network with the painting folded in, "
+               "relative losses on relu1_1..relu5_1 (how the shipped models were made; beats the arbitrary "
+               "network on its painting in minutes on a CPU); johnson: a TransformerNet from random weights "
+               "with raw Gram losses (the old default; for --resume of runs made before --recipe, or a net "
+               "of "
+               "your own shape via --width/--channels). A flag you give overrides the preset's value")
+
+
+def _recipe_default(name: str) -> str:
+    """``(default: magenta X, johnson Y)`` for a flag whose default comes from --recipe."""
+    def shown(value) -> str:
+        if value is None:
+            return "-"
+        return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return " (default: " + "; ".join(f"{r} {shown(v.get(name))}" for r, v in RECIPES.items()) + ")"
+
+
 #: Default content / style layers per loss network (Johnson et al. used VGG16's).
 CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
 STYLE_LAYERS = {
@@ -391,27 +427,35 @@ STYLE_LAYERS = {
     "vgg19": ("relu1_2", "relu2_2", "relu3_4", "relu4_4"),
 }
 #: Fields that may change between a run and its --resume (they do not change the result).
-RESUMABLE_CHANGES = ("steps", "epochs", "sample_every", "checkpoint_every", "device", "num_samples")
+RESUMABLE_CHANGES = ("steps", "epochs", "sample_every", "checkpoint_every", "device", "num_samples",
+                     "recipe", "minutes", "val_photos", "val_size")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run; the one home of their defaults (the CLI derives its flags)."""
+    """Settings of one training run; the one home of their defaults (the CLI derives its flags).
 
+    Settings left None take the value of ``recipe`` (``RECIPES``) when the config is made, so a config
+    always holds the values the run uses."""
+
+    recipe: Literal["magenta", "johnson"] = _help(RECIPE_HELP, default="magenta")
     image_size: int = _help("side of the square training crops in pixels", default=256)
-    batch_size: int = _help("photos per step (per process under torchrun)", default=4)
-    steps: int | None = _help(f"optimiser steps (default: {DEFAULT_STEPS} unless --epochs)", default=None)
+    batch_size: int | None = _help(
+        "photos per step (per process under torchrun)" + _recipe_default("batch_size"), default=None)
+    steps: int | None = _help("optimiser steps, unless --epochs (default: " + "; ".join(
+        f"{r} {n}" for r, n in RECIPE_STEPS.items()) + ")", default=None)
     epochs: int | None = _help("passes over the training photos (instead of --steps)", default=None)
-    lr: float = _help("Adam learning rate", default=1e-3)
+    minutes: float | None = _help("stop after this many minutes of this invocation (checkpoint and model "
+                                  "saved; --resume continues); the steps still bound the run", default=None)
+    lr: float | None = _help("Adam learning rate" + _recipe_default("lr"), default=None)
     content_weight: float = _help(
         "weight of the content loss (MSE of loss-network features; see docs/fast.md for the scale)",
         default=1.0,
     )
-    style_weight: float = _help(
-        "weight of the style loss (sum over layers of the MSE of Grams normalised by C*H*W); "
-        "0.05 suits our caffe-VGG19 scale (the shipped models used 0.04); higher paints more and "
-        "keeps less of the photo", default=0.05,
-    )
+    style_weight: float | None = _help(
+        "weight of the style loss: higher paints more and keeps less of the photo (relative losses: 5 is "
+        "the shipped models'; raw: the sum over layers of Gram MSEs, 0.05 suits the caffe-VGG19 scale)"
+        + _recipe_default("style_weight"), default=None)
     tv_weight: float = _help("weight of the total-variation loss on [0,1] pixels; 0 turns it off",
                              default=0.0)
     temporal_weight: float = _help(
@@ -423,14 +467,18 @@ class TrainConfig:
         "weights of the loss network: default (offline caffe VGG19), torchvision, caffe, random, a file",
         default="default",
     )
-    content_layer: str | None = _help("content layer (default: relu2_2)", default=None)
+    content_layer: str | None = _help("content layer (default: magenta relu4_2; johnson relu2_2)",
+                                      default=None)
     style_layers: tuple[str, ...] | None = _help(
-        "style layers (default: relu1_2 relu2_2 relu3_4 relu4_4 for vgg19, relu3_3 relu4_3 for vgg16)",
+        "style layers (default: magenta relu1_1 relu2_1 relu3_1 relu4_1 relu5_1; johnson relu1_2 relu2_2 "
+        "relu3_4 relu4_4 for vgg19, relu1_2 relu2_2 relu3_3 relu4_3 for vgg16)",
         default=None,
     )
     style_layer_weights: tuple[float, ...] | None = _help(
-        "per-style-layer weights, or NAME:WEIGHT in --style-layers (default: equal)", default=None)
-    style_size: int | None = _help("longest side of the style image (default: --image-size)", default=None)
+        "per-style-layer weights, or NAME:WEIGHT in --style-layers (default: magenta 4 1 1 1 1 with its own "
+        "layers; otherwise equal)", default=None)
+    style_size: int | None = _help("longest side of the style image (default: magenta 512; johnson "
+                                   "--image-size)", default=None)
     width: int = _help("channels of the first conv (32 = Johnson et al.; 16 is ~4x faster)", default=32)
     res_blocks: int = _help("residual blocks (5 = Johnson et al.)", default=5)
     channels: tuple[int, ...] | None = _help(
@@ -441,28 +489,52 @@ class TrainConfig:
     seed: int = _help("random seed: initial weights, photo order and crops (deterministic on CPU)", default=0)
     val_fraction: float = _help("share of the photos held out for validation samples", default=0.05)
     num_samples: int = _help("validation photos stylised in every sample grid", default=4)
-    sample_every: int = _help("write a sample grid, the loss plot and validation loss every N steps",
-                              default=100)
+    sample_every: int | None = _help("write a sample grid, the loss plot and the validation figures every N "
+                                     "steps" + _recipe_default("sample_every"), default=None)
+    val_data: str | None = _help(
+        "folder of photos to validate on, none of them trained on (default: a seeded --val-fraction of "
+        "--data, left out of training)", default=None)
+    val_photos: int = _help(
+        "validation photos measured every --sample-every steps: style ratio (the reference VGG19's Gram "
+        "error "
+        "of the result to the painting / the untouched photo's, relu1_1..relu5_1; lower = more of the "
+        "painting) and grey SSIM to the photo, each also against the arbitrary-style network's on the same "
+        "photos (0 = off)", default=8)
+    val_size: int = _help("longest side of the validation photos in pixels", default=512)
     checkpoint_every: int = _help("write checkpoint.safetensors every N steps (0: only at the end)",
                                   default=50)
     device: str = _help("torch device (cpu, cuda, cuda:1, ...)", default="cpu")
     init: str | None = _help(
         "start from the weights of this model file (fine-tuning, e.g. with other loss weights; its "
-        "architecture must match), or 'arbitrary': Magenta's arbitrary-style network with this "
-        "painting's style folded in (its fixed shape replaces --width/--channels/--res-blocks)",
+        "architecture must match), 'arbitrary': Magenta's arbitrary-style network with this "
+        "painting's style folded in (its fixed shape replaces --width/--channels/--res-blocks), or "
+        "'random': a TransformerNet from random weights (default: magenta arbitrary; johnson random)",
         default=None)
-    loss_scaling: Literal["raw", "relative"] = _help(
-        "raw: plain MSEs, style summed over layers (the weights above are tuned to caffe-VGG19 "
-        "magnitudes); relative: each layer's term divided by its target's mean square and the "
-        "style layers averaged, as in Gatys (style 2 / content 1 is clearly painted)", default="raw")
+    loss_scaling: Literal["raw", "relative"] | None = _help(
+        "raw: plain MSEs, style summed over layers (weights tuned to caffe-VGG19 magnitudes); relative: each "
+        "layer's term divided by its target's mean square and the style layers averaged, as in Gatys"
+        + _recipe_default("loss_scaling"), default=None)
 
     def __post_init__(self) -> None:
-        if self.style_layers is not None:  # "relu1_1:4,relu2_1" -> names + weights, as for stylize
+        given_layers = self.style_layers is not None
+        if given_layers:  # "relu1_1:4,relu2_1" -> names + weights, as for stylize
             names, spec_weights = parse_layer_spec(self.style_layers)
             object.__setattr__(self, "style_layers", names)
             if spec_weights is not None and self.style_layer_weights is None:
                 object.__setattr__(self, "style_layer_weights", spec_weights)
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
+        for name, value in RECIPES[self.recipe].items():
+            if name == "style_layer_weights" and given_layers:
+                continue  # the preset's weights belong to its own layers
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         validate_train_config(self)
+
+    @property
+    def default_steps(self) -> int:
+        """Steps of a run given neither --steps nor --epochs."""
+        return RECIPE_STEPS[self.recipe]
 
     @property
     def resolved_content_layer(self) -> str:
@@ -488,6 +560,11 @@ def validate_train_config(c: TrainConfig) -> None:
     for name in ("batch_size", "num_samples"):
         if getattr(c, name) < 1:
             raise ConfigError(f"{name.replace('_', '-')} must be >= 1")
+    if c.val_photos < 0:
+        raise ConfigError(f"val-photos must be >= 0, got {c.val_photos}")
+    check_size(c.val_size, "val-size", low=32)
+    if c.minutes is not None and not 0 < c.minutes < float("inf"):
+        raise ConfigError(f"minutes must be a number > 0, got {c.minutes}")
     if c.steps is not None and c.epochs is not None:
         raise ConfigError("give --steps or --epochs, not both")
     for name in ("steps", "epochs"):

@@ -222,7 +222,8 @@ _STYLIZE = ["--size", "32", "--iterations", "1", "--weights", "random", "--no-mu
             "--content-layers", "relu2_1", "--style-layers", "relu1_1", "relu2_1"]
 #: apply at a small --size: a 9000x9000 canvas is decoded and checked in full, then painted small.
 _APPLY = ["--size", "64"]
-_TRAIN = ["--steps", "1", "--image-size", "32", "--batch-size", "1", "--width", "4", "--res-blocks", "0",
+_TRAIN = ["--recipe", "johnson", "--val-photos", "0",
+          "--steps", "1", "--image-size", "32", "--batch-size", "1", "--width", "4", "--res-blocks", "0",
           "--loss-weights", "random", "--style-layers", "relu1_2", "relu2_1", "-q"]
 
 
@@ -290,9 +291,12 @@ def _folder(case_path: Path, inputs: Path, out: Path, assets: Assets, timeout: f
 
 
 def _train(case_path: Path, inputs: Path, out: Path, assets: Assets, timeout: float):
-    """``train`` with the case as its only photo: refused photo -> exit 2 naming it, and no model."""
+    """``train`` with the case beside 7 good photos (a run needs at least 8 readable ones): refused
+    photo -> exit 2 naming it, and no model."""
     keep = out / "keep.txt"
     keep.write_text("keep")
+    for i in range(7):
+        shutil.copy(assets.good, inputs / f"good{i}.png")
     rc, err, exc = _call(["train", str(assets.painting), "--data", str(inputs), "-o", str(out), *_TRAIN],
                          timeout)
     lines = _error_lines(err)

@@ -27,7 +27,15 @@ LOSSES_CSV = "losses.csv"
 LOSS_PLOT = "loss_plot.png"
 SAMPLES = "samples"
 SKIPPED = "skipped.txt"
-CSV_FIELDS = ("step", "epoch", "content", "style", "tv", "total", "images_per_s", "val_total")
+#: Seconds of training so far (every invocation of the run, setting up included): the curve's minutes.
+ELAPSED_FIELD = "elapsed_s"
+#: CPU seconds of the training process so far (every invocation): on a shared machine, CPU seconds / cores
+#: is what the wall time would have been with the cores to itself.
+CPU_FIELD = "cpu_s"
+#: Validation figures (``brushwork.fast.validation``), on the rows of the steps that were validated.
+VALIDATION_FIELDS = ("val_style", "val_deep", "val_ssim", "val_style_x", "val_ssim_x")
+CSV_FIELDS = ("step", "epoch", "content", "style", "tv", "total", "images_per_s", "val_total",
+              *VALIDATION_FIELDS, ELAPSED_FIELD, CPU_FIELD)
 #: Column of the ``--temporal-weight`` term, written (after ``tv``) only by runs that have it.
 TEMPORAL_FIELD = "temporal"
 
@@ -80,8 +88,11 @@ def check_resume(meta: dict, config: TrainConfig, style_hash: str) -> None:
     changed = [k for k in new if k not in RESUMABLE_CHANGES and json.dumps(old.get(k)) != json.dumps(new[k])]
     if changed:
         k = changed[0]
+        # Runs made before --recipe existed used what is now --recipe johnson.
+        hint = " (it was made before --recipe existed: add --recipe johnson)" \
+            if "recipe" not in json.loads(meta["config"]) and config.recipe != "johnson" else ""
         raise ConfigError(f"cannot resume: the checkpoint was trained with {k}={old.get(k)!r}, "
-                          f"now {new[k]!r}; pass the same options (or start a new output folder)")
+                          f"now {new[k]!r}; pass the same options (or start a new output folder){hint}")
     if meta.get("style_sha256") != style_hash:
         raise ConfigError("cannot resume: the checkpoint was trained on a different style image")
 

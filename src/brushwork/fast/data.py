@@ -18,6 +18,8 @@ from PIL import Image
 from brushwork.errors import ConfigError, ImageError
 from brushwork.images import MIN_SIDE, check_side, image_to_tensor, open_image, walk_files
 
+#: Fewest readable photos a run trains on: fewer would be learnt by heart, not generalised from.
+MIN_PHOTOS = 8
 #: Most elongated photo a square crop is taken from: the crop first scales the short side up to the
 #: crop size, so a 16x100000 strip would become gigapixels; such a photo is skipped and named.
 MAX_ASPECT = 32
@@ -111,6 +113,41 @@ class PhotoSource:
                 self.bad[path] = str(exc)
         first = next(iter(self.bad.values()), "")
         raise ConfigError(f"none of the {len(self.files)} photo(s) could be used (first: {first})")
+
+
+def check_enough_photos(source: PhotoSource, folder: str | os.PathLike, minimum: int = MIN_PHOTOS) -> None:
+    """Refuse, before any work, a training set with fewer than ``minimum`` readable photos (opens them
+    until that many are found, so a large folder costs only ``minimum`` reads)."""
+    readable = 0
+    for path in source.files:
+        if readable >= minimum:
+            return
+        try:
+            check_photo(open_image(path), path)
+            readable += 1
+        except ImageError as exc:
+            source.bad[path] = str(exc)
+    if readable < minimum:
+        first = next(iter(source.bad.values()), "")
+        raise ConfigError(f"{folder}: {readable} readable photo(s) of {len(source.files)}; "
+                          f"training needs at least {minimum}"
+                          + (f" (first unreadable: {first})" if first else ""))
+
+
+def validation_pictures(source: PhotoSource, count: int) -> list[Image.Image]:
+    """Up to ``count`` distinct readable photos, whole (the validation figures' photos)."""
+    pictures, seen = [], set()
+    for index in range(len(source)):
+        if len(pictures) == count:
+            break
+        try:
+            i, image = source.load(index)
+        except ConfigError:  # none readable
+            break
+        if i not in seen:
+            seen.add(i)
+            pictures.append(image)
+    return pictures
 
 
 def validation_photos(source: PhotoSource, count: int, size: int) -> torch.Tensor | None:

@@ -22,6 +22,9 @@ _MIN_TITLE_CHARS = 24
 
 def plot_title(style_name: str, config: TrainConfig) -> str:
     """``painting.jpg: vgg19, channels 32-64-128-64-32, 5 res blocks, style weight 0.05``."""
+    if config.init == "arbitrary":
+        return (f"{style_name}: Magenta's network with the painting folded in, {config.loss_network}, "
+                f"{config.loss_scaling} losses, style weight {config.style_weight:g}, lr {config.lr:g}")
     spec = TransformerSpec(config.width, config.res_blocks, config.channels, config.edge_kernel)
     return (f"{style_name}: {config.loss_network}, channels {'-'.join(map(str, spec.plan))}, "
             f"{spec.res_blocks} res blocks, style weight {config.style_weight:g}")
@@ -45,11 +48,36 @@ def _fit_title(fig: Figure, ax, title: str) -> None:
         text.set_text(textwrap.fill(title, chars))
 
 
-def loss_figure(rows: list[dict], title: str) -> Figure:
-    """Weighted loss terms against the step, log scale; validation loss as dots."""
-    fig = Figure(figsize=(7, 4), dpi=100)
+def _validation_panel(ax, rows: list[dict], baseline: dict | None) -> None:
+    """Held-out figures against the step: style ratio (lower = more of the painting) and SSIM, as solid
+    lines, with the arbitrary-style network's on the same photos dashed."""
+    val = [r for r in rows if r.get("val_style")]
+    steps = [int(r["step"]) for r in val]
+    for key, base_key, color, label in (("val_style", "style", "C2", "style ratio"),
+                                        ("val_ssim", "ssim", "C0", "SSIM")):
+        ax.plot(steps, [float(r[key]) for r in val], "o-", color=color, markersize=3, label=label)
+        if baseline:
+            ax.axhline(baseline[base_key], color=color, linestyle="--", linewidth=1,
+                       label=f"{label}, arbitrary network")
+    last = val[-1]
+    ax.set_title(f"held-out photos: style {float(last['val_style_x']):.2f}x, SSIM "
+                 f"{float(last['val_ssim_x']):.2f}x the arbitrary network's", fontsize="small")
+    ax.set_xlabel("step")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+
+
+def loss_figure(rows: list[dict], title: str, baseline: dict | None = None) -> Figure:
+    """Weighted loss terms against the step, log scale; validation loss as dots; and, when the run
+    measured them, the validation figures against the arbitrary-style network's (a second panel)."""
+    validated = any(r.get("val_style") for r in rows)
+    fig = Figure(figsize=(12 if validated else 7, 4), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    if validated:
+        ax, val_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [7, 5]})
+        _validation_panel(val_ax, rows, baseline)
+    else:
+        ax = fig.subplots()
     steps = [int(r["step"]) for r in rows]
     window = max(1, len(rows) // 50)  # per-step losses are noisy: draw a running mean over them
     for key, color in (("total", "C0"), ("content", "C1"), ("style", "C2"), ("tv", "C3"), ("temporal", "C4")):
@@ -76,9 +104,9 @@ def loss_figure(rows: list[dict], title: str) -> Figure:
     return fig
 
 
-def plot_losses(path: Path, rows: list[dict], title: str) -> None:
+def plot_losses(path: Path, rows: list[dict], title: str, baseline: dict | None = None) -> None:
     """The loss figure as a PNG, written atomically."""
-    fig = loss_figure(rows, title)
+    fig = loss_figure(rows, title, baseline)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
 

@@ -2,8 +2,12 @@
 
 The net sees random crops of photos; a frozen VGG (the loss network) compares its output with
 the photo (content loss at one layer) and with the painting (Gram matrices at several layers).
-The loss is ``losses.PerceptualObjective`` with ``scaling="raw"`` and every style layer weighted 1
-(a sum over layers), exactly the formula the shipped models were trained with.
+The loss is ``losses.PerceptualObjective``. ``TrainConfig.recipe`` picks the defaults: ``magenta`` (the
+default; how the shipped models were made) fine-tunes Magenta's network with the painting's style folded
+in, with relative losses averaged over relu1_1..relu5_1; ``johnson`` trains a TransformerNet from random
+weights with ``scaling="raw"`` and every style layer weighted 1 (a sum over layers), the old formula.
+Every ``sample_every`` steps held-out photos are measured against the arbitrary-style network
+(``brushwork.fast.validation``: style ratio and SSIM), into the losses CSV and the plot.
 
 Reproducibility by construction: every random choice (the net's initial weights, the order of
 photos in each epoch, each crop and flip) is derived from ``seed`` and the step number, never
@@ -11,7 +15,7 @@ from a running generator. A checkpoint therefore only needs the weights, the opt
 the step, and ``--resume`` continues exactly where an uninterrupted run would be (on CPU the
 result is bit-identical). The same scheme shards data across ``torchrun`` processes.
 
-Loss scale (why the default weights look odd): our VGG takes [0, 1] RGB and feeds the caffe
+Loss scale of the johnson recipe (why its weights look odd): our VGG takes [0, 1] RGB and feeds the caffe
 weights 0-255 BGR, so its activations are far larger than those of torchvision-normalised
 VGGs. Measured on the shipped photos with VGG19 (caffe weights), 256 px, Grams normalised by
 C·H·W: content MSE at relu2_2 between a photo and a painting ~1.3e5; summed style MSE between a
@@ -24,7 +28,9 @@ back, which is what the shipped models are. Hence the default 0.05. See docs/fas
 
 Nothing here prints or draws: each step is reported to ``callback`` as a ``StepInfo``; an
 interrupted run raises ``TrainingInterrupted`` (a ``KeyboardInterrupt``) saying whether a
-checkpoint was saved; ``Training.skipped`` names the photos that could not be read.
+checkpoint was saved; ``Training.skipped`` names the photos that could not be read. A run ends early,
+as a finished one (checkpoint, logs and model file written at that step), when ``fit(stop=...)`` says so
+or ``TrainConfig.minutes`` have passed; ``--resume`` continues it bit-identically.
 """
 
 from __future__ import annotations
@@ -44,10 +50,12 @@ import torch.distributed as torch_dist
 from safetensors import safe_open
 from torch.nn.parallel import DistributedDataParallel
 
-from brushwork.config import DEFAULT_STEPS, TrainConfig
-from brushwork.errors import BrushworkError, ConfigError
+from brushwork.config import TrainConfig
+from brushwork.errors import BrushworkError, ConfigError, ImageError
 from brushwork.fast.checkpoint import (
     CHECKPOINT,
+    CPU_FIELD,
+    ELAPSED_FIELD,
     FINAL_MODEL,
     LOSS_PLOT,
     LOSSES_CSV,
@@ -61,16 +69,21 @@ from brushwork.fast.checkpoint import (
     write_losses,
 )
 from brushwork.fast.data import (
+    MIN_PHOTOS,
     PhotoSource,
+    check_enough_photos,
     list_photos,
     seeded_generator,
     split_photos,
     steps_per_epoch,
     training_batch,
     validation_photos,
+    validation_pictures,
 )
+from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.fast.motion import draw_motion, moved_photos, temporal_loss
 from brushwork.fast.report import plot_losses, plot_title, sample_grid
+from brushwork.fast.validation import Validation
 from brushwork.fileio import atomic_write_text, check_output_dir, remove_stale_temps, sha256_file
 from brushwork.images import MIN_SIDE, check_side, image_to_tensor, open_image, resize_longest, save_image
 from brushwork.losses import PerceptualObjective
@@ -84,6 +97,11 @@ from brushwork.progress import ProgressCallback
 
 #: ``--init`` value that starts from Magenta's arbitrary-style network (see ``_build_net``).
 ARBITRARY = "arbitrary"
+#: ``--init`` value of a TransformerNet from random weights (the johnson recipe's None).
+RANDOM = "random"
+#: Files a run writes in its output folder: one holding any of them belongs to another run (or to this
+#: one: --resume), and a new run there is refused rather than overwrite them.
+RUN_FILES = (CHECKPOINT, FINAL_MODEL, LOSSES_CSV, LOSS_PLOT, SKIPPED)
 #: Last key of ``seeded_generator(seed, step, rank, MOTION_STREAM)``: the synthetic motion of a step's
 #: batch (``--temporal-weight``), a stream apart from the crops' ``(seed, step, rank, k)``.
 MOTION_STREAM = -1
@@ -108,6 +126,13 @@ class StepInfo:
     epoch: int
     losses: dict[str, float]  # content, style, tv, total (weighted)
     images_per_s: float
+    #: seconds of training so far, over every invocation of the run (``--resume`` adds to it)
+    elapsed_s: float = 0.0
+    #: seconds until the run ends: the remaining steps at this invocation's pace (validation and
+    #: checkpoints included), or the ``minutes`` budget if that comes first; None before a pace is known
+    eta_s: float | None = None
+    #: the validation figures (``brushwork.fast.validation.FIELDS``) when this step was validated
+    validation: dict[str, float] | None = None
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -157,7 +182,7 @@ def _spec(config: TrainConfig) -> TransformerSpec:
 def is_folded_model(init: str | None) -> bool:
     """``--init`` names a model file of Magenta's network with a style folded in (a shipped
     per-style model): the net to fine-tune is then a ``FoldedTransfer``."""
-    if not init or init == ARBITRARY or not Path(init).is_file():
+    if not init or init in (ARBITRARY, RANDOM) or not Path(init).is_file():
         return False
     return json.loads(read_metadata(init).get("architecture", "{}")).get("kind") == FoldedSpec.kind
 
@@ -202,6 +227,29 @@ def training_objective(vgg: VGGFeatures, style: torch.Tensor, config: TrainConfi
     return objective
 
 
+def check_run_folder(out: Path, data: str | os.PathLike, resume: bool) -> None:
+    """Refuse an output folder that would lose files: one holding another run's files (unless this is
+    its --resume), or one inside the photo folder (its samples would become training photos)."""
+    try:
+        inside = out.resolve().is_relative_to(Path(data).resolve())
+    except OSError:
+        inside = False
+    if inside:
+        raise ConfigError(f"{out}: the output folder is inside the photo folder {data}; its samples would "
+                          "be read as training photos: choose a folder outside it")
+    if resume or not out.is_dir():
+        return
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if (out / SAMPLES).is_dir() and any((out / SAMPLES).iterdir()):
+        found.append(SAMPLES + "/")
+    if found:
+        has_checkpoint = CHECKPOINT in found
+        raise ConfigError(f"{out} already holds a {'checkpoint' if has_checkpoint else 'training run'} "
+                          f"({', '.join(found)}); "
+                          + ("pass --resume to continue it or " if has_checkpoint else "")
+                          + "choose another output folder (nothing there was changed)")
+
+
 def _finite_or_raise(total: torch.Tensor, step: int) -> None:
     if not torch.isfinite(total):
         raise BrushworkError(f"loss became {total.item()} at step {step}; "
@@ -221,23 +269,36 @@ class Training:
                  resume: bool = False, vgg: VGGFeatures | None = None,
                  download: ProgressCallback | None = None):
         self.config = config = config or TrainConfig()
+        self._clock = time.perf_counter()  # this invocation's start: elapsed_s counts from here
+        self._cpu_clock = time.process_time()
         self._updating = False  # inside optimizer.step(): a checkpoint now would hold half-updated weights
         self.device = _device(config)
         self.out = check_output_dir(output_dir)  # a file there, or no way to write: fail before any work
+        check_run_folder(self.out, data, resume)
         self.style_path = Path(style_image)
         style = open_image(self.style_path)
+        if min(style.size) < MIN_PAINTING_SIDE:
+            raise ImageError(f"{self.style_path}: {style.width}x{style.height} pixels is too small to show a "
+                             f"style; give a painting at least {MIN_PAINTING_SIDE} px on each side")
         check_side(style, str(self.style_path), config.style_size or config.image_size, MIN_SIDE,
                    "--style-size")
         self.style_hash = sha256_file(self.style_path)
         self.rejected: dict[Path, str] = {}  # pipes, devices... in the photo folder: never opened
         self.files = list_photos(data, self.rejected)
-        train_files, val_files = split_photos(self.files, config.val_fraction, config.seed)
+        if config.val_data:
+            val_files = list_photos(config.val_data, self.rejected)
+            train_files = [f for f in self.files if f.resolve() not in {v.resolve() for v in val_files}]
+        else:
+            train_files, val_files = split_photos(self.files, config.val_fraction, config.seed)
         self.source, self.val_source = PhotoSource(train_files), PhotoSource(val_files)
+        every = PhotoSource(self.files)
+        check_enough_photos(every, data, MIN_PHOTOS)  # a few reads: stops at the MIN_PHOTOS-th good one
+        self.rejected.update(every.bad)
         self.dist = init_distributed(self.device)
         if self.dist.world > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.dist.rank)))
         self.per_epoch = steps_per_epoch(len(train_files), config.batch_size, self.dist.world)
-        epochs_steps = config.epochs * self.per_epoch if config.epochs else DEFAULT_STEPS
+        epochs_steps = config.epochs * self.per_epoch if config.epochs else config.default_steps
         self.total_steps = config.steps or epochs_steps
         self._build_net(resume, image_to_tensor(style))
         #: --resume of a run that has already reached its last step: fit() changes no file and says so
@@ -268,6 +329,16 @@ class Training:
                                   + "); the sample grids and validation figures use training photos instead")
         if self.val_photos is not None and self.start == 0:
             save_image(torch.cat(list(self.val_photos), dim=2), self.out / SAMPLES / "photos.png")
+        self.validation = None
+        if self.dist.main and val_files and config.val_photos and config.sample_every:
+            pictures = validation_pictures(self.val_source, config.val_photos)
+            if pictures:
+                self.validation = Validation(pictures, style, config.val_size, vgg, self.device)
+                self.validation.set_baseline(self._arbitrary_network(image_to_tensor(style)))
+
+    def _arbitrary_network(self, style: torch.Tensor) -> FoldedTransfer:
+        """What the run is measured against: Magenta's network with this painting's style vector."""
+        return fold_style(load_transfer_weights(), predict_style(style)).to(self.device).eval()
 
     def _build_net(self, resume: bool, style: torch.Tensor) -> None:
         """The net (seeded, warm-started or restored), its optimiser, and the step to start from."""
@@ -281,7 +352,7 @@ class Training:
             self.net = FoldedTransfer().to(self.device)
         else:
             self.net = TransformerNet(_spec(config)).to(self.device)
-        if config.init and config.init != ARBITRARY and not resume:
+        if config.init and config.init not in (ARBITRARY, RANDOM) and not resume:
             init_from(self.net, Path(config.init))
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.start, self.rows = 0, []
@@ -294,6 +365,8 @@ class Training:
         elif checkpoint.is_file() and self.dist.main:
             raise ConfigError(f"{self.out} already holds a checkpoint; pass --resume to continue it "
                               "or choose another output folder")
+        self._elapsed_before = float(self.rows[-1].get(ELAPSED_FIELD) or 0) if self.rows else 0.0
+        self._cpu_before = float(self.rows[-1].get(CPU_FIELD) or 0) if self.rows else 0.0
         self.model = self.net
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -342,18 +415,33 @@ class Training:
         losses["total"] = losses["total"] + losses["temporal"]
         return losses
 
-    def _log(self, step: int, epoch: int, values: dict[str, float], ips: float) -> None:
-        """Main process: the CSV row, samples, checkpoint and loss plot due after ``step``."""
-        config, last = self.config, step == self.total_steps
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds of training over every invocation of this run (setting up included)."""
+        return self._elapsed_before + time.perf_counter() - self._clock
+
+    def _log(self, step: int, epoch: int, values: dict[str, float], ips: float, last: bool = False
+             ) -> dict[str, float] | None:
+        """Main process: the CSV row, samples, validation, checkpoint and loss plot due after ``step``
+        (``last``: the run ends here); returns the validation figures when they were measured."""
+        config, last = self.config, last or step == self.total_steps
         self.rows.append({"step": step, "epoch": epoch, **{k: f"{v:.6g}" for k, v in values.items()},
                           "images_per_s": f"{ips:.3f}", "val_total": ""})
-        if config.sample_every and (step % config.sample_every == 0 or last) and self.val_photos is not None:
+        due = bool(config.sample_every) and (step % config.sample_every == 0 or last)
+        figures = None
+        if due and self.val_photos is not None:
             self.rows[-1]["val_total"] = f"{self._sample(step):.6g}"
             self.net.train()
+        if due and self.validation is not None:
+            figures = self.validation.figures(self.net)
+            self.rows[-1].update({k: f"{v:.6g}" for k, v in figures.items()})
+        self.rows[-1][ELAPSED_FIELD] = f"{self.elapsed_s:.1f}"
+        self.rows[-1][CPU_FIELD] = f"{self._cpu_before + time.process_time() - self._cpu_clock:.1f}"
         if config.checkpoint_every and step % config.checkpoint_every == 0 or last:
             self._save_checkpoint(step)
-        if config.sample_every and step % config.sample_every == 0 or last:
+        if due:
             self._write_logs()
+        return figures
 
     @torch.no_grad()
     def _sample(self, step: int) -> float:
@@ -370,14 +458,31 @@ class Training:
 
     def _write_logs(self) -> None:
         write_losses(self.out / LOSSES_CSV, self.rows)
-        plot_losses(self.out / LOSS_PLOT, self.rows, plot_title(self.style_path.name, self.config))
+        baseline = self.validation.baseline if self.validation is not None else None
+        plot_losses(self.out / LOSS_PLOT, self.rows, plot_title(self.style_path.name, self.config), baseline)
+
+    def _stop_now(self, wanted: bool) -> bool:
+        """Whether every process stops after this step (under torchrun: if any of them wants to)."""
+        if self.dist.world == 1:
+            return wanted
+        flag = torch.tensor([1.0 if wanted else 0.0], device=self.device)
+        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MAX)
+        return bool(flag.item() > 0)
 
     # --- the loop ---
-    def fit(self, callback: Callable[[StepInfo], None] | None = None) -> Path:
-        """Train from the start step to the last; returns the path of the final model file."""
+    def fit(self, callback: Callable[[StepInfo], None] | None = None,
+            stop: Callable[[StepInfo], bool] | None = None) -> Path:
+        """Train from the start step to the last; returns the path of the final model file.
+
+        ``stop(info)`` is asked after every step (``TrainConfig.minutes`` adds a deadline): when it says
+        True, the run ends there as a finished one would (checkpoint, logs, validation and the model file
+        written at that step), and ``--resume`` with the same settings continues it bit-identically.
+        """
         if self.finished:
             return self.out / FINAL_MODEL
         step = self.start
+        began_fit = time.perf_counter()
+        deadline = began_fit + self.config.minutes * 60 if self.config.minutes else None
         self.net.train()
         try:
             while step < self.total_steps:
@@ -387,10 +492,22 @@ class Training:
                 seconds = time.perf_counter() - began
                 epoch = (step - 1) // self.per_epoch + 1
                 ips = self.config.batch_size * self.dist.world / max(seconds, 1e-9)
+                info = StepInfo(step, self.total_steps, epoch, values, ips, self.elapsed_s)
+                wanted = (deadline is not None and time.perf_counter() >= deadline) or \
+                    (stop is not None and bool(stop(info)))
+                ending = self._stop_now(wanted) if step < self.total_steps else False
                 if self.dist.main:
-                    self._log(step, epoch, values, ips)
+                    info.validation = self._log(step, epoch, values, ips, last=ending)
+                now = time.perf_counter()
+                pace = (now - began_fit) / (step - self.start)  # validation and checkpoints included
+                info.eta_s = 0.0 if ending else pace * (self.total_steps - step)
+                if deadline is not None:
+                    info.eta_s = min(info.eta_s, max(0.0, deadline - now))
+                info.elapsed_s = self.elapsed_s
                 if callback is not None:
-                    callback(StepInfo(step, self.total_steps, epoch, values, ips))
+                    callback(info)
+                if ending:
+                    break
         except KeyboardInterrupt:
             saved = self.dist.main and step > self.start and not self._updating
             if saved:
