@@ -101,12 +101,13 @@ def test_stroke_size_keeps_stroke_scale_and_adds_detail():
     soft = stylize_image(stylizer, photo, ApplyConfig(stroke_size=320, detail=0.0))
     sharp = stylize_image(stylizer, photo, ApplyConfig(stroke_size=320, detail=0.5))
     direct = stylize_image(stylizer, photo, ApplyConfig(stroke_size=0))
-    small = stylize_image(stylizer, photo.resize((320, 192), Image.Resampling.BOX),
+    # painted at the size of stroke_size^2 pixels of area: 640x384 -> 413x248
+    small = stylize_image(stylizer, photo.resize((413, 248), Image.Resampling.BOX),
                           ApplyConfig(stroke_size=0))
     assert soft.size == sharp.size == direct.size == photo.size
 
     def low(image):  # what is left at the stroke size
-        return _t(image.resize((320, 192), Image.Resampling.BOX))
+        return _t(image.resize((413, 248), Image.Resampling.BOX))
 
     def detail(image):  # second differences: the finest detail
         t = _t(image).mean(1)

@@ -285,8 +285,9 @@ class ApplyConfig:
     style_blend_weights: tuple[float, ...] | None = _help(
         "with several --style paintings: their relative weights (default: equal)", default=None)
     stroke_size: int | None = _help(
-        "paint pictures larger than this (longest side, px) at this size and upscale, with detail from "
-        "a full-size pass, so strokes keep their size relative to the picture; 0 = paint at full size "
+        "paint pictures of more than this squared in pixels (512: 0.26 MP) at that area and upscale, with "
+        "detail from a full-size pass, so strokes keep their size relative to the picture and panoramas "
+        "their structure; 0 = paint at full size "
         "(default: 512 with --style; off for trained models, which then take one pass)", default=None)
     detail: float = _help("share of a full-size pass's fine detail added to a picture painted at "
                           "--stroke-size (0 = soft, 1 = all)", default=0.5)

@@ -555,7 +555,7 @@ def stylize_images(stylizer: Stylizer, images: list[torch.Tensor], config: Apply
     if stroke != config.stroke_size:
         config = config.replace(stroke_size=stroke)
     for i, x in enumerate(images):
-        if config.stroke_size and max(x.shape[-2:]) > config.stroke_size:
+        if config.stroke_size and x.shape[-2] * x.shape[-1] > config.stroke_size ** 2:
             results[i] = finish(_at_stroke_size(stylizer, x, config), x, config, stylizer.pixel_strength)
             done += 1
             report(progress, done, len(images), "img")
@@ -587,7 +587,9 @@ def _one(stylizer: Stylizer, x: torch.Tensor, config: ApplyConfig) -> torch.Tens
 
 
 def _at_stroke_size(stylizer: Stylizer, x: torch.Tensor, config: ApplyConfig) -> torch.Tensor:
-    """Paint a large picture with the strokes it would get at ``config.stroke_size``.
+    """Paint a large picture with the strokes it would get at ``config.stroke_size``: at the size
+    whose *area* is ``stroke_size``² (a 1600x300 panorama is painted at 1182x222 with stroke size 512,
+    not at 512x96 as by its long side, where the mountain dissolves; a square picture as before).
 
     A feed-forward network paints strokes of a fixed size in pixels, so a 2048 px photo painted
     directly gets strokes a quarter of their size at 512 px: crisp, but far less of the painting
@@ -597,7 +599,7 @@ def _at_stroke_size(stylizer: Stylizer, x: torch.Tensor, config: ApplyConfig) ->
     keep their size relative to the picture and the result is not soft.
     """
     h, w = x.shape[-2:]
-    scale = config.stroke_size / max(h, w)
+    scale = config.stroke_size / math.sqrt(h * w)
     small = F.interpolate(x, size=(max(8, round(h * scale)), max(8, round(w * scale))), mode="area")
     coarse = _one(stylizer, small, config)
     if config.detail > 0:
