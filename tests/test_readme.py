@@ -3,7 +3,7 @@
 Each ``sh`` line (continuations joined, comments dropped, ``a && b`` split) is one command line. A
 ``brushwork`` command is run through ``brushwork.cli.main`` in a fresh folder of its own that holds
 the README's placeholders, made from the bundled samples: ``photo.jpg``, ``painting.jpg``, ``a.jpg``,
-``b.jpg``, ``my_painting.jpg``, ``photos/``, ``paintings/``, ``art/``, ``clip.mp4`` (a 4-frame pan
+``b.jpg``, ``my_painting.jpg``, ``mask.png`` (black left, white right), ``photos/``, ``paintings/``, ``art/``, ``clip.mp4`` (a 4-frame pan
 over the canyon), ``shop.csv`` and ``my_style/model.safetensors`` (a shipped model). The only
 changes made to a command are tiny sizes and step counts (``tiny``); then its exit code must be 0 and
 its outputs must exist. A command that cannot run in a test is listed in ``NOT_RUN`` with the reason;
@@ -137,6 +137,9 @@ def placeholders(tmp_path_factory) -> Path:
     write_video(root / "clip.mp4", pan(np.asarray(canyon), frames=4, size=(64, 48)), fps=8)
     (root / "shop.csv").write_text("input,model,style,size\nphoto.jpg,starry-night,,\n"
                                    "photos/canyon.jpg,,painting.jpg,48\n")
+    mask = np.zeros((canyon.height, canyon.width), np.uint8)  # mask.png: black left, white right
+    mask[:, canyon.width // 2:] = 255
+    Image.fromarray(mask).save(root / "mask.png")
     (root / "my_style").mkdir()
     shutil.copy(ROOT / "src" / "brushwork" / "models" / "starry_night.safetensors",
                 root / "my_style" / "model.safetensors")
