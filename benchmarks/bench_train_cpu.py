@@ -134,10 +134,11 @@ def plot(args: argparse.Namespace) -> int:
     from matplotlib.figure import Figure
 
     out = Path(args.out)
-    rows = [r for r in csv.DictReader((out / "model" / "losses.csv").open()) if r.get("val_style_x")]
+    source = Path(args.losses) if args.losses else out / "model" / "losses.csv"
+    rows = [r for r in csv.DictReader(source.open()) if r.get("val_style_x")]
     minutes = [float(r["elapsed_s"]) / 60 for r in rows]
     if args.csv:
-        keep = ("step", "elapsed_s", "val_style", "val_deep", "val_ssim", "val_style_x", "val_ssim_x")
+        keep = ("step", "elapsed_s", "cpu_s", "val_style", "val_deep", "val_ssim", "val_style_x", "val_ssim_x")
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keep, extrasaction="ignore")
             writer.writeheader()
@@ -179,6 +180,7 @@ def main() -> int:
     q.add_argument("--out", required=True)
     q.add_argument("--png", required=True)
     q.add_argument("--csv")
+    q.add_argument("--losses", help="the run's losses.csv (default: OUT/model/losses.csv)")
     q.set_defaults(func=plot)
     args = p.parse_args()
     return args.func(args)
