@@ -197,3 +197,23 @@ def test_run_killed_by_sigkill_resumes_bit_identically(tmp_path, photos, style_i
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = list(csv.DictReader((tmp_path / "b" / LOSSES_CSV).open()))
     assert [int(r["step"]) for r in rows] == list(range(1, 8))
+
+
+def test_run_made_before_recipes_resumes_with_johnson(tmp_path, photos, style_image, vgg):
+    """A checkpoint whose config has no ``recipe`` (made when johnson was the default) says what to add."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    train(style_image, photos, tmp_path, TrainConfig(**TINY_TRAIN, steps=2), vgg=vgg)
+    path = tmp_path / CHECKPOINT
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    old = json.loads(meta["config"])
+    del old["recipe"]
+    save_file(tensors, str(path), metadata={**meta, "config": json.dumps(old)})
+    plain = {k: v for k, v in TINY_TRAIN.items() if k != "recipe"}
+    with pytest.raises(ConfigError, match="made before --recipe existed: add --recipe johnson"):
+        train(style_image, photos, tmp_path, TrainConfig(**plain, steps=3), vgg=vgg, resume=True)
+    final = train(style_image, photos, tmp_path, TrainConfig(**TINY_TRAIN, steps=3), vgg=vgg, resume=True)
+    assert read_metadata(final)["steps"] == "3"
