@@ -77,6 +77,24 @@ def resolve_model(ref: str | os.PathLike) -> Path:
     raise ConfigError(f"{ref}: no such model file or shipped style (shipped: {', '.join(names) or 'none'})")
 
 
+def onnx_copy(model: str | os.PathLike | None = None) -> Path:
+    """The ONNX file that ``--engine onnx`` runs for ``model`` (a file or shipped name; an ``.onnx``
+    model is its own file), or with no model Magenta's transfer network with the style vector as an
+    input: exported into the cache once per machine by :func:`model_session` / :func:`arbitrary_session`.
+    The web page's Live mode sends these very files to the browser, so it paints with the same graphs."""
+    if model is None:
+        session = arbitrary_session()
+    else:
+        path = resolve_model(model)
+        if path.suffix.lower() == ".onnx":
+            return path
+        session = model_session(path, load_transformer(path)[0])
+    source = getattr(session, "_model_path", None)  # onnxruntime keeps the path of the file it read
+    if not source:
+        raise ConfigError("this onnxruntime does not say which file its session read")
+    return Path(source)
+
+
 class Stylizer:
     """A loaded model: ``batch(x)`` for same-sized images, ``large(x)`` for one image in tiles.
 

@@ -22,11 +22,12 @@ from starlette.concurrency import run_in_threadpool
 from brushwork import __version__
 from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import JobManager
+from brushwork.web.live import IsolationMiddleware
 from brushwork.web.methods import Method, default_methods
-from brushwork.web.routes import catalogue, jobs, pages
+from brushwork.web.routes import catalogue, jobs, live, pages
 from brushwork.web.schemas import Problem, tune_openapi
-from brushwork.web.styles import Registry
 from brushwork.web.security import GuardMiddleware
+from brushwork.web.styles import Registry
 from brushwork.web.uploads import BodyLimitMiddleware
 
 #: Uploads decoded at once (CPU work in threads); a few keep the event loop, and so /api/health and
@@ -86,6 +87,7 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
         limit=config.max_upload_bytes + max(config.max_upload_bytes, config.max_video_bytes) + 2**20,
         timeout=config.body_timeout,
     )
+    app.add_middleware(IsolationMiddleware)  # COOP/COEP: WebAssembly threads for the Live mode
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -100,6 +102,7 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(catalogue.router)
     app.include_router(jobs.router)
+    app.include_router(live.router)
     generated = app.openapi
 
     def openapi() -> dict:

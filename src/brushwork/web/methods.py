@@ -297,6 +297,13 @@ class ModelMethod:
             return "no trained models are installed (train one with brushwork train, or use the fast method)"
         return None
 
+    def model_ref(self, model_id: str) -> str | os.PathLike:
+        """The file or shipped name of one of this method's models (the Live mode serves its ONNX copy)."""
+        entry = self._models.get(model_id)
+        if entry is None:
+            raise ConfigError(f"no trained model {model_id!r} on this server")
+        return entry.ref
+
     def painter(self, model_id: str) -> FastPainter:
         """The loaded painter of one model (loaded on first use, then shared by every job)."""
         entry = self._models.get(model_id)

@@ -1,5 +1,7 @@
 """The page itself: one static HTML file with a strict Content-Security-Policy (its scripts and
-styles come from /static, mounted by ``create_app``; nothing is loaded from other sites)."""
+styles come from /static, mounted by ``create_app``; nothing is loaded from other sites). Scripts may
+compile WebAssembly ('wasm-unsafe-eval': the Live mode's onnxruntime-web) and nothing else more; the
+cross-origin isolation headers come from ``web.live.IsolationMiddleware``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from fastapi.responses import FileResponse
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",

@@ -639,8 +639,20 @@ async function resumeFromAddress() {
   }
 }
 
+// Live camera: its script, styles and the onnxruntime-web runtime load only when it is opened.
+async function openLive() {
+  try {
+    const live = await import("/static/live.js");
+    await live.openLive();
+  } catch (err) {
+    showError(`Live could not start: ${err.message}`);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   wire();
   updateOutputs();
+  $("live-open").addEventListener("click", openLive);
+  if (location.hash === "#live") openLive();
   loadCatalogue().then(resumeFromAddress).catch((err) => showError(err.message));
 });
