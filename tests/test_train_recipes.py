@@ -112,6 +112,10 @@ def test_minutes_budget_ends_the_run_with_a_model(tmp_path, photos, style_image,
     config = TrainConfig(**TINY_TRAIN, steps=50, minutes=1e-6)
     final = train(style_image, photos, tmp_path, config, vgg=vgg)
     assert read_metadata(final)["steps"] == "1"
+    # train() takes the stop hook too.
+    other = train(style_image, photos, tmp_path / "b", config.replace(minutes=None), vgg=vgg,
+                  stop=lambda info: info.step == 2)
+    assert read_metadata(other)["steps"] == "2"
     # --minutes may change on --resume (it bounds one invocation, not the result).
     final = train(style_image, photos, tmp_path, config.replace(minutes=None, steps=2), vgg=vgg, resume=True)
     assert read_metadata(final)["steps"] == "2"

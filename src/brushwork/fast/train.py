@@ -551,7 +551,8 @@ class Training:
 def train(style_image: str | os.PathLike, data: str | os.PathLike, output_dir: str | os.PathLike,
           config: TrainConfig | None = None, *, resume: bool = False,
           callback: Callable[[StepInfo], None] | None = None, vgg: VGGFeatures | None = None,
-          download: ProgressCallback | None = None) -> Path:
+          download: ProgressCallback | None = None,
+          stop: Callable[[StepInfo], bool] | None = None) -> Path:
     """Train a fast style network for one painting; returns the path of the final model file.
 
     Args:
@@ -565,10 +566,11 @@ def train(style_image: str | os.PathLike, data: str | os.PathLike, output_dir: s
         callback: called with a ``StepInfo`` after every step.
         vgg: a loss network to reuse (default: loaded from ``config.loss_weights``).
         download: hears the loss network's weight download, if one is needed.
+        stop: asked after every step; True ends the run there as a finished one (``Training.fit``).
 
     >>> import brushwork
     >>> config = brushwork.TrainConfig(steps=500)
     >>> brushwork.train("painting.jpg", "photos/", "runs/mine", config)  # doctest: +SKIP
     """
     run = Training(style_image, data, output_dir, config, resume=resume, vgg=vgg, download=download)
-    return run.fit(callback)
+    return run.fit(callback, stop)
