@@ -1,0 +1,145 @@
+"""Live mode in headless Chromium (WASM backend): frame rate, load time and memory over a long run.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_live.py                 # 10-minute memory run
+    nice -n 10 .venv/bin/python benchmarks/bench_live.py --minutes 2 --seconds 10
+
+The real ``brushwork serve`` and Debian's Chromium with a fake camera (a y4m pan over a held-out photo,
+tests/support/live.py): 640x480 for the 320x240 case, 640x360 for 640x360. Figures are camera to
+screen: painted frames shown per second, automatic resolution drop off, stabiliser on (the default)
+unless the row says otherwise. Load time: from navigation to the page's load event, and from pressing
+Live camera to the first painted frame (runtime import, WebAssembly compile, model download, session,
+camera), first visit (empty cache) and again (browser cache). Memory: Chromium's processes' PSS summed,
+every 15 s. The machine is shared: os.getloadavg() is recorded beside every figure. Writes
+benchmarks/results/live.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.live import camera_args, camera_clip, chromium_rss  # noqa: E402
+from support.web import CHROMIUM, serve_cli  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "live.json"
+
+
+def cpu() -> dict:
+    import torch
+
+    from brushwork.fast.engines import _cpuinfo
+
+    model, flags = _cpuinfo()
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "avx_vnni")
+    return {"model": model, "cores": os.cpu_count(), "machine": platform.machine(),
+            "flags": [f for f in wanted if f in flags.split()],
+            "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "note": "onnxruntime-web's WebAssembly build uses 128-bit SIMD whatever the CPU has"}
+
+
+def until(page, condition: str, timeout: float = 120.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = page.evaluate(f"() => {condition}")
+        if value:
+            return value
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {condition}")
+
+
+def status(page) -> dict:
+    return page.evaluate("() => window.brushworkLive.status()")
+
+
+def open_live(context, url: str) -> tuple[object, dict]:
+    page = context.new_page()
+    start = time.perf_counter()
+    page.goto(url)
+    loaded = time.perf_counter()
+    page.click("#live-open")
+    until(page, "window.brushworkLive && window.brushworkLive.status().frames >= 1")
+    first = time.perf_counter()
+    return page, {"page_s": round(loaded - start, 3), "open_to_first_frame_s": round(first - loaded, 3),
+                  "total_s": round(first - start, 3), "load": os.getloadavg()}
+
+
+def rate(page, style: str, side: int, steady: float, seconds: float) -> dict:
+    page.evaluate(f"() => window.brushworkLive.selectStyle('{style}')")
+    until(page, f"window.brushworkLive.status().style === '{style}'")
+    page.evaluate(f"() => {{ window.brushworkLive.setResolution({side}, false); "
+                  f"window.brushworkLive.setSteady({steady}); }}")
+    time.sleep(3)  # the first frames at a new size
+    before, start = status(page)["frames"], time.perf_counter()
+    time.sleep(seconds)
+    after = status(page)
+    frames = after["frames"] - before
+    return {"style": style, "size": f"{after['width']}x{after['height']}", "steady": steady,
+            "fps": round(frames / (time.perf_counter() - start), 2), "frames": frames,
+            "network_ms": round(after["runMs"], 1), "stabiliser_ms": round(after["steadyMs"], 1),
+            "threads": after["threads"], "load": os.getloadavg()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the memory run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds each frame-rate row is timed")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    result: dict = {"cpu": cpu(), "chromium": CHROMIUM, "load_start": os.getloadavg(), "rows": []}
+    print(json.dumps(result["cpu"]))
+    with tempfile.TemporaryDirectory() as tmp, serve_cli(Path(tmp) / "data", timeout=60) as url, \
+            sync_playwright() as playwright:
+        for size, side in (((640, 480), 320), ((640, 360), 640)):
+            clip = camera_clip(Path(tmp) / f"clip{size[1]}.y4m", size=size, frames=60, fps=15)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=camera_args(clip))
+            context = browser.new_context()
+            page, load = open_live(context, url)
+            result.setdefault("load_time", {"first_visit": load})
+            if side == 320:
+                page.close()
+                page, again = open_live(context, url)  # the runtime and the model from the browser cache
+                result["load_time"]["cached"] = again
+                print("load", json.dumps(result["load_time"]))
+            for style, steady in (("model:starry_night", 0.7), ("model:starry_night", 0.0),
+                                  ("painting:starry_night", 0.7)):
+                row = rate(page, style, side, steady, args.seconds)
+                result["rows"].append(row)
+                print(json.dumps(row))
+            if side == 320:  # the long run: the defaults (stabiliser on, automatic drop on)
+                page.evaluate("() => { window.brushworkLive.setResolution(320, true); "
+                              "window.brushworkLive.setSteady(0.7); }")
+                samples, start = [], time.perf_counter()
+                while time.perf_counter() - start < args.minutes * 60:
+                    s = status(page)
+                    heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
+                    pss = round(chromium_rss() / 2**20, 1)
+                    samples.append({"t": round(time.perf_counter() - start, 1), "pss_mb": pss,
+                                    "js_heap_mb": round(heap / 2**20, 1), "frames": s["frames"],
+                                    "size": f"{s['width']}x{s['height']}", "load": os.getloadavg()[0]})
+                    print(json.dumps(samples[-1]))
+                    time.sleep(15)
+                after_minute = [x["pss_mb"] for x in samples if x["t"] >= 60] or [samples[-1]["pss_mb"]]
+                result["memory"] = {"minutes": args.minutes, "samples": samples,
+                                    "first_after_1_min_mb": after_minute[0],
+                                    "max_after_1_min_mb": max(after_minute),
+                                    "growth_after_1_min": round(max(after_minute) / after_minute[0] - 1, 3)}
+                print("memory", json.dumps({k: v for k, v in result["memory"].items() if k != "samples"}))
+            browser.close()
+    result["load_end"] = os.getloadavg()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
