@@ -6,6 +6,7 @@ rotation, ICC profiles (converted to sRGB), grayscale, palette, alpha, CMYK and 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -115,11 +116,22 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_INPUT_PIXELS) -> I
     return decode_image(read_input_file(path), name=str(path), max_pixels=max_pixels)
 
 
+@contextlib.contextmanager
+def quiet_decoding():
+    """Decode inside this: Pillow's warnings on malformed files ("Truncated File Read", "Corrupt EXIF
+    data", "Tag data larger than file" from a broken TIFF...) are not printed, so a user sees only
+    our one-line error (or the painted picture, when the file decodes after all); the decompression
+    bomb warning is raised, to be refused as one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
     """Decode image bytes (the type is sniffed from the content, never from a file name)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with quiet_decoding():
             image = Image.open(io.BytesIO(data))
             check_input_format(image.format, name)
             width, height = image.size

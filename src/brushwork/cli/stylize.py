@@ -38,11 +38,38 @@ def _numbered(path: Path, iteration: int) -> Path:
 
 
 def _is_video(content: Path, output: Path) -> bool:
-    """A video content is painted frame by frame (an animated GIF only when the output is a video)."""
+    """A video content is painted frame by frame (a GIF only when the output is a video). What the
+    content is comes from its bytes (``brushwork.filetype``: a JPEG named clip.mp4 is painted as the
+    picture it is); from its name only when the bytes are of no type we know."""
     from brushwork.fast.media import VIDEO_SUFFIXES
+    from brushwork.filetype import sniff_file
 
+    kind = sniff_file(content)
+    if kind.known:
+        return kind.kind == "video" or (kind.kind == "gif" and output.suffix.lower() in VIDEO_SUFFIXES)
     suffix = content.suffix.lower()
     return suffix in VIDEO_SUFFIXES and (suffix != ".gif" or output.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def _check_picture_output(content: Path, output: Path) -> None:
+    """A picture (by its bytes) asked to be painted into a video name: refused in one line that says
+    what the content really is."""
+    from brushwork.fast.media import VIDEO_SUFFIXES
+    from brushwork.filetype import sniff_file
+
+    kind = sniff_file(content)
+    if kind.known and output.suffix.lower() in VIDEO_SUFFIXES:
+        lies = content.suffix.lower() in VIDEO_SUFFIXES and kind.kind != "gif"
+        what = f"{kind.name}{', whatever its name says,' if lies else ''}"
+        raise ConfigError(f"-o {output}: {content} is {what} not a video; give an image name "
+                          "(.png, .jpg, .webp, ...)")
+
+
+def _video_name(content: Path) -> str:
+    from brushwork.filetype import sniff_file
+
+    kind = sniff_file(content)
+    return kind.name if kind.kind == "video" else "a video"
 
 
 def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) -> int:
@@ -54,7 +81,8 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) ->
     from brushwork.optimize_video import stylize_video
 
     if output.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ConfigError(f"-o {output}: {args.content} is a video; give a video name "
+        raise ConfigError(f"-o {output}: {args.content} is {_video_name(Path(args.content))}; "
+                          "give a video name "
                           f"({', '.join(sorted(VIDEO_SUFFIXES))})")
     if output.is_dir() or (output.exists() and not output.is_file()):
         raise ConfigError(f"-o {output}: exists and is not a regular file; give another output name")
@@ -96,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("regions (--mask, --regions) work on pictures; a video's masks are not "
                               "followed from frame to frame yet")
         return _run_video(args, config, output)
+    _check_picture_output(Path(args.content), output)
     check_output_path(output)
     inputs = [args.content, *args.styles]
     if regions.active:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from brushwork.errors import BrushworkError
 from brushwork.evaluation.video import VIDEO_SUFFIXES, is_video_file, read_frames
-from brushwork.images import decode_image, normalize_image, read_input_file, walk_files
+from brushwork.images import decode_image, normalize_image, quiet_decoding, read_input_file, walk_files
 
 #: Files taken from a folder (a file named on its own is always tried, whatever its suffix).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -76,7 +76,7 @@ def load_input(path: Path, max_frames: int) -> Input:
         return item
     item.frames = [first]
     try:
-        with Image.open(io.BytesIO(data)) as raw:
+        with quiet_decoding(), Image.open(io.BytesIO(data)) as raw:
             count = getattr(raw, "n_frames", 1)  # only animated formats have frames
             for index in range(1, min(count, max_frames)):
                 raw.seek(index)

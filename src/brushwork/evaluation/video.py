@@ -106,5 +106,9 @@ def save_strip(sources: list[Image.Image], per_frame: list[Image.Image], result:
 
 
 def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
+    """A video container by its bytes (``brushwork.filetype``); by its name when they are unknown."""
+    from brushwork.filetype import sniff_file
+
+    kind = sniff_file(path)
+    return kind.kind == "video" if kind.known else path.suffix.lower() in VIDEO_SUFFIXES
 

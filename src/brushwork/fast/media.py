@@ -23,10 +23,11 @@ import torch
 from PIL import Image, ImageSequence
 
 from brushwork.config import ApplyConfig
-from brushwork.errors import BrushworkError, ConfigError, ImageError
+from brushwork.errors import BrushworkError, ConfigError, DiskFullError, ImageError
 from brushwork.fast.inference import Stylizer, stylize_images
 from brushwork.fast.video import FrameStylizer
-from brushwork.fileio import NAME_MAX, atomic_path, replace_problem
+from brushwork.fileio import NAME_MAX, atomic_path, disk_error, replace_problem
+from brushwork.filetype import FileType, sniff_file
 from brushwork.images import (
     MIN_SIDE,
     SAVE_FORMATS,
@@ -34,6 +35,7 @@ from brushwork.images import (
     file_kind,
     image_to_tensor,
     open_image,
+    quiet_decoding,
     resize_longest,
     resize_to,
     save_image,
@@ -74,15 +76,41 @@ def style_label(model: str | None, paintings: Sequence[str] = ()) -> str:
     return style_slug(Path(model).name if model else "style")
 
 
-def _target_name(path: Path, style: str | None = None) -> Path:
-    """A result's name: the input's (``.png`` for formats we cannot write), with ``_STYLE`` added."""
-    suffix = path.suffix if path.suffix.lower() in {*SAVE_FORMATS, *VIDEO_SUFFIXES} else ".png"
+def is_video_input(path: Path, kind: FileType | None = None) -> bool:
+    """Whether ``apply`` paints ``path`` frame by frame: a video container or a GIF (an animation
+    keeps its frames), judged from its bytes (``brushwork.filetype``); from its name only when the
+    bytes are of no type we know (a corrupt file is then refused as what its name says)."""
+    kind = sniff_file(path) if kind is None else kind
+    if kind.known:
+        return kind.kind in ("video", "gif")
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _is_gif(path: Path) -> bool:
+    kind = sniff_file(path)
+    return kind.kind == "gif" if kind.known else path.suffix.lower() == ".gif"
+
+
+def _target_name(path: Path, style: str | None = None, kind: FileType | None = None) -> Path:
+    """A result's name: the input's (``.png`` for formats we cannot write), with ``_STYLE`` added.
+    With the input's ``kind`` (its bytes), a name that lies about it is not carried over: a JPEG
+    named ``clip.mp4`` gives ``clip_STYLE.jpg``, an MP4 named ``photo.jpg`` ``photo_STYLE.mp4``."""
+    suffix = path.suffix.lower()
+    if kind is not None and kind.kind == "image" and suffix not in SAVE_FORMATS:
+        suffix = kind.suffix if kind.suffix in SAVE_FORMATS else ".png"
+    elif kind is not None and kind.kind in ("video", "gif") and suffix not in VIDEO_SUFFIXES:
+        suffix = kind.suffix
+    elif suffix in {*SAVE_FORMATS, *VIDEO_SUFFIXES}:
+        suffix = path.suffix
+    else:
+        suffix = ".png"
     stem = f"{path.stem}_{style}" if style else path.stem
     return path.with_name(stem + suffix)
 
 
 def _job(source: Path, relative: Path, output_dir: Path, style: str | None) -> Job:
-    return Job(source, output_dir / _target_name(relative, style), source.suffix.lower() in VIDEO_SUFFIXES)
+    kind = sniff_file(source)
+    return Job(source, output_dir / _target_name(relative, style, kind), is_video_input(source, kind))
 
 
 def single_output(inputs: list[str], output: Path) -> bool:
@@ -180,10 +208,14 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _single_job(source: Path, target: Path) -> Job:
-    video_in = source.suffix.lower() in VIDEO_SUFFIXES
+    kind = sniff_file(source)
+    video_in = is_video_input(source, kind)
     if video_in != (target.suffix.lower() in VIDEO_SUFFIXES):
         kinds = ("a video", "an image") if video_in else ("an image", "a video")
-        raise ConfigError(f"-o {target}: {source} is {kinds[0]} but {target.name} names {kinds[1]}; "
+        what = kinds[0]
+        if kind.known and video_in != (source.suffix.lower() in VIDEO_SUFFIXES):  # its name lies
+            what = f"{kind.name}, whatever its name says,"
+        raise ConfigError(f"-o {target}: {source} is {what} but {target.name} names {kinds[1]}; "
                           "give a matching extension or an output folder")
     return Job(source, target, video_in)
 
@@ -248,13 +280,18 @@ def _stylize_one(stylizer: Stylizer, job: Job, x: torch.Tensor, config: ApplyCon
 
 
 def _save_result(y: torch.Tensor, job: Job, failures: list[str]) -> None:
-    """Write one result atomically; a result that cannot be written is that file's failure only."""
+    """Write one result atomically; a result that cannot be written is that file's failure only, but
+    a full or failing disk (DiskFullError) ends the run: every later result would fail the same way."""
     try:
         job.target.parent.mkdir(parents=True, exist_ok=True)
         save_image(y, job.target)
+    except DiskFullError:
+        raise
     except BrushworkError as exc:
         failures.append(f"{job.source}: {exc}")
     except OSError as exc:
+        if (full := disk_error(exc, job.target)) is not None:
+            raise full from None
         failures.append(f"{job.source}: cannot write {job.target} ({exc.strerror or exc})")
 
 
@@ -365,7 +402,7 @@ def apply_video(stylizer: Stylizer | None, source: Path, target: Path, config: A
     Gatys video, ``brushwork.optimize_video``) replaces the fast network as what paints the frames."""
     fmt = VIDEO_SUFFIXES[target.suffix.lower()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "gif" and source.suffix.lower() == ".gif":
+    if fmt == "gif" and _is_gif(source):
         return apply_gif(stylizer, source, target, config, progress, frames)
     try:
         inp = av.open(str(source))
@@ -426,9 +463,10 @@ def apply_gif(stylizer: Stylizer | None, source: Path, target: Path, config: App
               progress: ProgressCallback | None = None, frames_runner: FrameRunner | None = None) -> int:
     """Animated GIF through Pillow: per-frame durations and looping kept, an adaptive palette per frame."""
     try:
-        gif = Image.open(source)
-        frames = [f.convert("RGB") for f in ImageSequence.Iterator(gif)]
-        durations = [f.info.get("duration", 100) for f in ImageSequence.Iterator(gif)]
+        with quiet_decoding():
+            gif = Image.open(source)
+            frames = [f.convert("RGB") for f in ImageSequence.Iterator(gif)]
+            durations = [f.info.get("duration", 100) for f in ImageSequence.Iterator(gif)]
     except Exception as exc:
         raise ImageError(f"{source}: not a readable GIF ({exc})") from None
     if config.size is not None:

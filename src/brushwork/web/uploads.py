@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import warnings
 from dataclasses import dataclass
 
 import anyio
@@ -26,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brushwork.config import WebServiceConfig
 from brushwork.errors import ImageError
-from brushwork.images import INPUT_FORMATS, decode_image
+from brushwork.filetype import HEAD_BYTES, sniff_bytes
+from brushwork.images import INPUT_FORMATS, decode_image, quiet_decoding
 
 #: Formats accepted from a browser: the command line's own rule (brushwork.images.INPUT_FORMATS);
 #: anything else is 415 whatever its name or content type.
@@ -35,17 +35,10 @@ FORMAT_LIST = ", ".join(sorted(ALLOWED_FORMATS))
 READ_CHUNK = 1 << 20
 #: Headers of an answer that ends the connection (a refused body may still be streaming in).
 CLOSE = {"Connection": "close"}
-#: Leading bytes of the common accepted formats: a file that starts like one but does not open is
-#: corrupt (400), not of another type (415).
-SIGNATURES = (
-    b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
-    b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ", b"qoif", b"8BPS", b"icns", b"DDS ",
-)
-
-
 def looks_like_image(data: bytes) -> bool:
-    riff_webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
-    return data.startswith(SIGNATURES) or riff_webp or data[4:12] in (b"ftypavif", b"ftypavis")
+    """Leading bytes of an accepted picture format (the command line's rule, ``brushwork.filetype``):
+    a file that starts like one but does not open is corrupt (400), not of another type (415)."""
+    return sniff_bytes(data[:HEAD_BYTES]).kind in ("image", "gif")
 
 
 async def read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -65,10 +58,9 @@ async def read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
 def sniff(data: bytes, what: str, max_pixels: int) -> tuple[str, int, int]:
     """(format, width, height) from the header alone; 415 for non-images, 413 for too many pixels."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                fmt, (width, height) = image.format or "", image.size
+        # Pillow's warnings on malformed files stay out of the log
+        with quiet_decoding(), Image.open(io.BytesIO(data)) as image:
+            fmt, (width, height) = image.format or "", image.size
     except (
         UnidentifiedImageError,
         Image.DecompressionBombError,
@@ -102,8 +94,7 @@ VIDEO_LIST = "MP4, MOV, MKV, WebM, AVI"
 
 def looks_like_video(data: bytes) -> bool:
     """Leading bytes of an MP4/MOV (a top-level box), Matroska/WebM (EBML) or AVI (RIFF) file."""
-    mp4 = data[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
-    return mp4 or data.startswith(b"\x1a\x45\xdf\xa3") or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
+    return sniff_bytes(data[:HEAD_BYTES]).kind == "video"
 
 
 @dataclass(frozen=True)
