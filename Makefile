@@ -62,7 +62,14 @@ fuzz-cli: setup-dev
 		--entries stylize_photo stylize_painting apply_file apply_folder train_data
 	$(PY) tests/fuzz/atheris_decode.py -atheris_runs=20000
 
-fuzz: fuzz-cli fuzz-web
+fuzz: fuzz-cli fuzz-web fuzz-faults
+
+# The disk filled at 50 random points of stylize, apply, train and export (a real tmpfs: needs root,
+# skipped with the reason otherwise): exit 0 or 5, one line, nothing partial; `make test` runs 2 each.
+# Figures in benchmarks/results/fuzz.json, key `faults`.
+.PHONY: fuzz-faults
+fuzz-faults: setup-dev
+	$(PY) tests/fuzz/run_fuzz.py --entries faults --fault-points 50 --kills 0
 
 # The web API fuzzed from its own OpenAPI (schemathesis on a real server, all phases; `make test`
 # runs a short version): figures in benchmarks/results/schemathesis.json. Then the web upload as an

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork.config import MAX_REGIONS, ApplyConfig, RegionConfig, StylizeConfig
-from brushwork.errors import ConfigError, ImageError
+from brushwork.errors import ConfigError, DiskFullError, ImageError
 from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image
 
 PERSON, BACKGROUND = "person", "background"
@@ -548,8 +548,8 @@ def apply_region_files(painter: RegionPainter, jobs: Sequence, progress=None) ->
             result = painter.paint(image, str(job.source))
             job.target.parent.mkdir(parents=True, exist_ok=True)
             save_image(result, job.target)
-        except ConfigError:
-            raise  # a --region the picture's regions do not have: the run's error, not this file's
+        except (ConfigError, DiskFullError):
+            raise  # a --region the picture's regions do not have, or a full disk: the run's error
         except BrushworkError as exc:
             failures.append(str(exc) if str(job.source) in str(exc) else f"{job.source}: {exc}")
         except (OSError, RuntimeError, ValueError, MemoryError) as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config_from_args
 from brushwork.cli.regions import add_region_arguments, region_config
 from brushwork.config import ApplyConfig
-from brushwork.errors import EXIT_PARTIAL, BrushworkError, ConfigError
+from brushwork.errors import EXIT_PARTIAL, BrushworkError, ConfigError, DiskFullError
 
 
 def add_parser(sub) -> None:
@@ -42,12 +42,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from brushwork.cli.progress import ProgressBar
     from brushwork.fast.inference import load_stylizer
     from brushwork.fast.media import (
         VIDEO_SUFFIXES,
-        apply_files,
-        apply_video,
         plan_jobs,
         single_output,
         style_label,
@@ -95,13 +92,36 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("regions (--mask, --regions) work on pictures; a video's masks are not "
                               "followed from frame to frame yet")
         painter = RegionPainter(stylizer, config, regions, warn=warn)  # every region's setting checked
-    if single:
-        make_parent(output)
-    else:
-        output.mkdir(parents=True, exist_ok=True)
+    made = make_parent(output if single else output / "result")  # the folders this run makes
     started = time.perf_counter()
     images = [j for j in jobs if not j.video]
     failures: list[str] = list(skipped)
+    try:
+        frames = _paint(args, jobs, images, stylizer, painter, config, failures)
+    except DiskFullError as exc:  # exit 5, one line; the results written before it are whole
+        if made:  # no empty folder left behind (the layout's sub-folders, then the folders made)
+            from brushwork.fileio import remove_partial
+
+            inner = sorted((p for p in made[0].rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            remove_partial(folders=[*inner, *made])
+        exc.args = (f"{exc.args[0]}; the results written before it are whole",)
+        raise
+    done = len(jobs) + len(skipped) - len(failures)
+    seconds = time.perf_counter() - started
+    extra = f" ({frames} video frames)" if frames else ""
+    if done == 0:
+        _nothing_done(failures)
+    _list_skipped(failures, done)
+    print(f"wrote {done} file(s){extra} to {output} in {seconds:.1f} s with {stylizer.name} "
+          f"({stylizer.runtime})" + (f"; skipped {len(failures)} (listed on stderr)" if failures else ""))
+    return EXIT_PARTIAL if failures else 0
+
+
+def _paint(args, jobs, images, stylizer, painter, config, failures: list[str]) -> int:
+    """Paint the image jobs, then the videos; failures are appended; returns the video frames."""
+    from brushwork.cli.progress import ProgressBar
+    from brushwork.fast.media import apply_files, apply_video
+
     if images:
         with ProgressBar(quiet=args.quiet, unit="img") as bar:
             if painter is not None:
@@ -115,19 +135,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             with ProgressBar(quiet=args.quiet, unit="frame") as bar:
                 frames += apply_video(stylizer, job.source, job.target, config, progress=bar)
+        except DiskFullError:
+            raise
         except BrushworkError as exc:
             failures.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - one broken video must not end a folder run
             failures.append(f"{job.source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    done = len(jobs) + len(skipped) - len(failures)
-    seconds = time.perf_counter() - started
-    extra = f" ({frames} video frames)" if frames else ""
-    if done == 0:
-        _nothing_done(failures)
-    _list_skipped(failures, done)
-    print(f"wrote {done} file(s){extra} to {output} in {seconds:.1f} s with {stylizer.name} "
-          f"({stylizer.runtime})" + (f"; skipped {len(failures)} (listed on stderr)" if failures else ""))
-    return EXIT_PARTIAL if failures else 0
+    return frames
 
 
 def _nothing_done(messages: list[str]) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from brushwork.cli.flags import add_overwrite_flag
-from brushwork.errors import ConfigError
+from brushwork.errors import ConfigError, DiskFullError
 
 
 def add_parser(sub) -> None:
@@ -43,10 +43,15 @@ def run(args: argparse.Namespace) -> int:
         check_replace(target, inputs, args.overwrite)
         check_result_folder(target)
     source = args.model or export_style_model(args.paintings)
-    for target in targets:
-        make_parent(target)
-    if args.onnx:
-        print(f"wrote {export_onnx(source, args.onnx, args.opset)}")
-    if args.half:
-        print(f"wrote {export_half(source, args.half)}")
+    made = [folder for target in targets for folder in make_parent(target)]
+    try:
+        if args.onnx:
+            print(f"wrote {export_onnx(source, args.onnx, args.opset)}")
+        if args.half:
+            print(f"wrote {export_half(source, args.half)}")
+    except DiskFullError:  # nothing partial: the folders this run made go too (when still empty)
+        from brushwork.fileio import remove_partial
+
+        remove_partial(folders=made)
+        raise
     return 0
