@@ -3,7 +3,8 @@
 Each ``sh`` line (continuations joined, comments dropped, ``a && b`` split) is one command line. A
 ``brushwork`` command is run through ``brushwork.cli.main`` in a fresh folder of its own that holds
 the README's placeholders, made from the bundled samples: ``photo.jpg``, ``painting.jpg``, ``a.jpg``,
-``b.jpg``, ``my_painting.jpg``, ``mask.png`` (black left, white right), ``photos/``, ``paintings/``, ``art/``, ``clip.mp4`` (a 4-frame pan
+``b.jpg``, ``my_painting.jpg``, ``mask.png`` (black left, white right), ``photos/``,
+``paintings/``, ``art/``, ``clip.mp4`` (a 4-frame pan
 over the canyon), ``shop.csv`` and ``my_style/model.safetensors`` (a shipped model). The only
 changes made to a command are tiny sizes and step counts (``tiny``); then its exit code must be 0 and
 its outputs must exist. A command that cannot run in a test is listed in ``NOT_RUN`` with the reason;
