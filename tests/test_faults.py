@@ -267,3 +267,27 @@ def test_batch_reports_a_link_under_its_own_name_and_names_failed_files(tmp_path
     items = {Path(i.source).name: i for i in plan}
     assert items["link.png"].source == str(source / "link.png")  # not .../elsewhere/real.png
     assert items["clip.mp4"].error.startswith(str(source / "clip.mp4"))
+
+
+def test_batch_warns_before_ray_when_the_disk_looks_too_small(tmp_path, capsys, no_ray):
+    """The estimate (pixels x bytes per pixel of the output format) against the free space, said
+    before Ray starts; an estimate is a warning, not a refusal (the run then starts: here it meets
+    the stub of ray.init)."""
+    from brushwork.batch.checks import output_bytes
+    from brushwork.batch.plan import Painting, plan_batch
+
+    source = tmp_path / "in"
+    for i in range(4):
+        noise(source / f"p{i}.png", size=(400, 300), seed=i)
+    items = plan_batch(source, tmp_path / "elsewhere", Painting("model", "starry-night"))
+    assert 4 * 400 * 300 * 1.4 < output_bytes(items) < 4 * 400 * 300 * 1.6  # PNG outputs
+    assert output_bytes(items, size=200) < output_bytes(items) / 3.5  # --size 200 of 400 px
+    with tmpfs(tmp_path / "small", size="256k") as mount:
+        assert main(["batch", str(source), "-o", str(mount / "out"), "--model", "starry-night", "-q"]) != 0
+        err = capsys.readouterr().err
+        assert "brushwork: warning:" in err and "free" in err and "may write about" in err, err
+        assert err.index("warning") < err.index("ray.init was called")  # said before Ray starts
+        assert main(["batch", str(source), "-o", str(mount / "out"), "--model", "starry-night", "-q",
+                     "--size", "32"]) != 0
+        err = capsys.readouterr().err
+        assert "warning" not in err and "ray.init was called" in err  # room enough: no warning

@@ -94,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.batch.cluster import ClusterError, require_ray
 
     require_ray()  # before any planning: one line saying how to install it
-    from brushwork.batch.checks import check_plan
+    from brushwork.batch.checks import check_plan, output_bytes
     from brushwork.batch.plan import gatys_config, plan_batch
     from brushwork.batch.run import run_batch
+    from brushwork.cli.disk import warn_space
     from brushwork.cli.progress import ProgressBar
     from brushwork.cli.ray_output import ray_output
     from brushwork.config import StylizeConfig
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.input}: no input files found")
     check_plan(items, painting)  # before Ray starts: an unknown model or a bad painting, in one line
     check_output_dir(args.output)  # and an output folder that takes no file (its ray.log first)
+    warn_space(args.output, output_bytes(items, apply.size))  # a warning: the estimate may be wrong
     log = None if args.quiet else Path(args.output) / RAY_LOG
     try:
         with ray_output(log) as terminal, ProgressBar(quiet=args.quiet, unit="img", file=terminal) as bar:
