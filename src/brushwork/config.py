@@ -723,6 +723,11 @@ class WebServiceConfig:
     cors_origins: tuple[str, ...] = _help(
         "origins allowed to call the API from other web sites; empty keeps CORS closed", default=()
     )
+    allowed_host: tuple[str, ...] = _help(
+        "host names the server answers to besides localhost names and IP addresses (a request with "
+        "another Host header gets 400: DNS rebinding); give the names it is reached by",
+        default=(),
+    )
     header_timeout: float = _help(
         "seconds a client may take to send a request's headers; slower connections are closed",
         default=10.0,
@@ -781,8 +786,3 @@ class WebServiceConfig:
 
     def replace(self, **changes) -> WebServiceConfig:
         return dataclasses.replace(self, **changes)
-    allowed_host: tuple[str, ...] = _help(
-        "host names the server answers to besides localhost names and IP addresses (a request with "
-        "another Host header gets 400: DNS rebinding); give the names it is reached by",
-        default=(),
-    )

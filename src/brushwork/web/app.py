@@ -95,10 +95,10 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
         )
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.include_router(pages.router)
     # Outermost: a foreign Host or a cross-site state change is refused before a body is read.
     app.add_middleware(GuardMiddleware, config=config, page_headers=pages.PAGE_HEADERS)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(catalogue.router)
     app.include_router(jobs.router)
