@@ -138,7 +138,8 @@ def plot(args: argparse.Namespace) -> int:
     rows = [r for r in csv.DictReader(source.open()) if r.get("val_style_x")]
     minutes = [float(r["elapsed_s"]) / 60 for r in rows]
     if args.csv:
-        keep = ("step", "elapsed_s", "cpu_s", "val_style", "val_deep", "val_ssim", "val_style_x", "val_ssim_x")
+        keep = ("step", "elapsed_s", "cpu_s", "val_style", "val_deep", "val_ssim", "val_style_x",
+                "val_ssim_x")
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keep, extrasaction="ignore")
             writer.writeheader()
