@@ -257,3 +257,15 @@ def test_models_lists_the_engine_chosen_here(capsys):
     assert main(["models"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert f"{chosen.runtime} (1 model)" in last and "not measured yet" in last
+
+
+def test_exporting_the_arbitrary_graph_leaves_the_shared_network_in_eval_mode(tmp_path):
+    """torch.onnx.export restores the exported module's mode recursively: exporting a fresh wrapper
+    around the cached network once left that network training for every later user (found by a
+    shuffled run of the suite: test_arbitrary_network's frozen-weights check failed after it)."""
+    from brushwork.networks.arbitrary_weights import load_transfer_weights
+
+    shared = load_transfer_weights()
+    assert not shared.training
+    engines.arbitrary_graph(tmp_path / "arbitrary.onnx")
+    assert not shared.training and not any(m.training for m in shared.modules())

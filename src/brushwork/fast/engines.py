@@ -300,6 +300,10 @@ def write_onnx(net, target: str | os.PathLike, example: tuple, input_names: list
     from brushwork.fileio import atomic_path
 
     target = Path(target)
+    # Eval first: torch.onnx.export puts the module back in the mode it found it in, recursively, so a
+    # fresh wrapper (training by default) around a shared, cached network would leave that network in
+    # training mode for every later user of the cache.
+    net.eval()
     with atomic_path(target) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, example, str(tmp), dynamo=False, input_names=input_names,
