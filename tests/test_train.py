@@ -174,11 +174,12 @@ def test_resume_refuses_changed_settings(tmp_path, photos, style_image, vgg):
     with pytest.raises(ConfigError, match="edge_kernel"):
         train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4, edge_kernel=5),
               vgg=vgg, resume=True)
-    # Resuming a finished run (e.g. after Ctrl-C, to get model.safetensors) trains nothing more.
-    (tmp_path / "loss_plot.png").unlink()
+    # Resuming a finished run trains nothing more and changes no file (issue 27: it says so instead).
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     again = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=4), vgg=vgg,
                   resume=True)
-    assert load_transformer(again)[1]["steps"] == "4" and (tmp_path / "loss_plot.png").is_file()
+    assert load_transformer(again)[1]["steps"] == "4"
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def _drop_from_checkpoint_config(path, key):
