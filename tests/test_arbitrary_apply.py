@@ -135,7 +135,7 @@ def test_train_init_arbitrary_fine_tunes_magentas_network(tmp_path):
     rng = np.random.default_rng(0)
     photos = tmp_path / "photos"
     photos.mkdir()
-    for i in range(4):
+    for i in range(8):  # training refuses fewer than 8 readable photos
         pixels = (rng.random((6, 8, 3)) * 255).astype(np.uint8)
         Image.fromarray(pixels).resize((64, 48)).save(photos / f"{i}.png")
     config = TrainConfig(init="arbitrary", loss_scaling="relative", image_size=32, batch_size=2, steps=3,

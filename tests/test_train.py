@@ -257,3 +257,18 @@ def test_torchrun_two_processes(tmp_path, photos, style_image):
     assert meta["world_size"] == "2" and meta["steps"] == "3"
     rows = list(csv.DictReader((tmp_path / "losses.csv").open()))
     assert len(rows) == 3 and float(rows[0]["images_per_s"]) > 0
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_with_resume(tmp_path, photos, style_image,
+                                                                             vgg):
+    """Its folder holds sample grids and a log but no checkpoint: a plain run there is refused (another
+    run's files), --resume has nothing to continue, so it starts the run again in its own folder."""
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "step_000000.png").write_bytes(b"grid")
+    (tmp_path / "losses.csv").write_text("step,total\n")
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), vgg=vgg)
+    final = train(style_image, photos, tmp_path, TrainConfig(**TINY, steps=2), vgg=vgg, resume=True)
+    assert load_transformer(final)[1]["steps"] == "2"
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train(style_image, photos, tmp_path / "empty", TrainConfig(**TINY, steps=2), vgg=vgg, resume=True)

@@ -157,13 +157,14 @@ def _main(out: str, data: str, style: str, config_json: str) -> None:
     import torch
 
     from brushwork.config import TrainConfig
-    from brushwork.fast.checkpoint import CHECKPOINT
     from brushwork.fast.train import Training
 
     torch.set_num_threads(1)  # one thread: the same sums in the same order in every process
     config = dict(json.loads(config_json))
     config["style_layers"] = tuple(config["style_layers"])
-    resume = (Path(out) / CHECKPOINT).is_file()
+    # As a user would: --resume once the run has begun (a run killed before its first checkpoint starts
+    # again in its folder; see Training).
+    resume = Path(out).is_dir() and any(Path(out).iterdir())
     training = Training(style, data, out, TrainConfig(**config), resume=resume)
     print("ready", training.start, flush=True)
     began = time.perf_counter()

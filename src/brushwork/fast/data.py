@@ -115,9 +115,12 @@ class PhotoSource:
         raise ConfigError(f"none of the {len(self.files)} photo(s) could be used (first: {first})")
 
 
-def check_enough_photos(source: PhotoSource, folder: str | os.PathLike, minimum: int = MIN_PHOTOS) -> None:
+def check_enough_photos(source: PhotoSource, folder: str | os.PathLike, minimum: int = MIN_PHOTOS,
+                        rejected: dict[Path, str] | None = None) -> None:
     """Refuse, before any work, a training set with fewer than ``minimum`` readable photos (opens them
-    until that many are found, so a large folder costs only ``minimum`` reads)."""
+    until that many are found, so a large folder costs only ``minimum`` reads). ``rejected``: the
+    folder's entries never opened (pipes, sockets, broken links: ``list_photos``), counted and named
+    in the message too, so a refusal says which file was not a photo."""
     readable = 0
     for path in source.files:
         if readable >= minimum:
@@ -128,8 +131,10 @@ def check_enough_photos(source: PhotoSource, folder: str | os.PathLike, minimum:
         except ImageError as exc:
             source.bad[path] = str(exc)
     if readable < minimum:
-        first = next(iter(source.bad.values()), "")
-        raise ConfigError(f"{folder}: {readable} readable photo(s) of {len(source.files)}; "
+        unusable = {**(rejected or {}), **source.bad}
+        first = next(iter(unusable.values()), "")
+        total = len(source.files) + len(rejected or {})
+        raise ConfigError(f"{folder}: {readable} readable photo(s) of {total}; "
                           f"training needs at least {minimum}"
                           + (f" (first unreadable: {first})" if first else ""))
 

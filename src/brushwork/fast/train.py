@@ -250,6 +250,11 @@ def check_run_folder(out: Path, data: str | os.PathLike, resume: bool) -> None:
                           + "choose another output folder (nothing there was changed)")
 
 
+def _started_here(out: Path) -> bool:
+    """Whether ``out`` holds the files a run writes before its first checkpoint (logs, sample grids)."""
+    return any((out / name).exists() for name in RUN_FILES) or (out / SAMPLES).is_dir()
+
+
 def _finite_or_raise(total: torch.Tensor, step: int) -> None:
     if not torch.isfinite(total):
         raise BrushworkError(f"loss became {total.item()} at step {step}; "
@@ -275,6 +280,8 @@ class Training:
         self.device = _device(config)
         self.out = check_output_dir(output_dir)  # a file there, or no way to write: fail before any work
         check_run_folder(self.out, data, resume)
+        if resume and not (self.out / CHECKPOINT).is_file() and _started_here(self.out):
+            resume = False  # killed before its first checkpoint: nothing to continue; it starts again here
         self.style_path = Path(style_image)
         style = open_image(self.style_path)
         if min(style.size) < MIN_PAINTING_SIDE:
@@ -292,7 +299,8 @@ class Training:
             train_files, val_files = split_photos(self.files, config.val_fraction, config.seed)
         self.source, self.val_source = PhotoSource(train_files), PhotoSource(val_files)
         every = PhotoSource(self.files)
-        check_enough_photos(every, data, MIN_PHOTOS)  # a few reads: stops at the MIN_PHOTOS-th good one
+        # a few reads: stops at the MIN_PHOTOS-th good one
+        check_enough_photos(every, data, MIN_PHOTOS, self.rejected)
         self.rejected.update(every.bad)
         self.dist = init_distributed(self.device)
         if self.dist.world > 1 and self.device.type == "cuda":
