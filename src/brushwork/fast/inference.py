@@ -270,10 +270,14 @@ class TorchStylizer(Stylizer):
             "torch-fp32": lambda: self._torch(x, False), "torch-bf16": lambda: self._torch(x, True)}
         try:
             self.session = self._session()
-            runners["onnx-fp32"] = lambda: _run_session(self.session, x)
+            runners["onnx-fp32"] = lambda: _run_session(self.session, x, self._probe_style())
         except Exception:  # noqa: BLE001 - no ONNX copy (export or onnxruntime failed): not a candidate
             pass
         return runners
+
+    def _probe_style(self) -> torch.Tensor | None:
+        """The style vector a probe feeds the session: None for a model's own graph."""
+        return None
 
     def batch(self, x: torch.Tensor) -> torch.Tensor:
         if self.session is not None:
@@ -404,16 +408,8 @@ class ArbitraryStylizer(TorchStylizer):
     def _session(self):
         return arbitrary_session(self.threads)
 
-    def _probes(self) -> dict[str, Callable[[], object]]:
-        x = torch.rand(engines.PROBE_SHAPE)
-        runners: dict[str, Callable[[], object]] = {
-            "torch-fp32": lambda: self._torch(x, False), "torch-bf16": lambda: self._torch(x, True)}
-        try:
-            self.session = self._session()
-            runners["onnx-fp32"] = lambda: _run_session(self.session, x, self.vector)
-        except Exception:  # noqa: BLE001 - no ONNX copy: not a candidate
-            pass
-        return runners
+    def _probe_style(self) -> torch.Tensor:
+        return self.vector  # the arbitrary graph takes the style vector as an input
 
     def vector_for(self, photo: torch.Tensor) -> torch.Tensor:
         """The style vector for one photo [1,3,H,W]: the paintings', moved toward the photo's own."""
