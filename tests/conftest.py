@@ -126,3 +126,14 @@ def vgg():
     from brushwork.networks.weights import load_vgg
 
     return load_vgg("vgg19", "random", progress=False)
+
+
+def save_tiny_model(path: Path, width: int = 4, res_blocks: int = 0) -> Path:
+    """A seeded random TransformerNet saved as a model file: the CLI tests' stand-in for a trained model
+    (milliseconds a picture; its output clearly differs from its input)."""
+    from brushwork.networks.model_files import save_transformer
+    from brushwork.networks.transformer import TransformerNet, TransformerSpec
+
+    torch.manual_seed(0)
+    save_transformer(path, TransformerNet(TransformerSpec(width=width, res_blocks=res_blocks)), {"steps": 0})
+    return path

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import save_tiny_model
 from PIL import Image
 
 from brushwork.cli import main
@@ -19,8 +20,6 @@ from brushwork.errors import ConfigError
 from brushwork.fast import engines, inference
 from brushwork.fast.inference import engine_candidates, load_stylizer, paint
 from brushwork.networks import arbitrary
-from brushwork.networks.model_files import save_transformer
-from brushwork.networks.transformer import TransformerNet, TransformerSpec
 
 SAMPLES = Path(__file__).resolve().parent.parent / "src" / "brushwork" / "data" / "samples"
 #: onnxruntime against PyTorch, both fp32, on [0, 1] pictures: measured max 3e-6 (tiny net) and
@@ -40,10 +39,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_transformer(path, TransformerNet(TransformerSpec(width=8, res_blocks=1)), {"steps": 0})
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", width=8, res_blocks=1)
 
 
 @pytest.fixture()

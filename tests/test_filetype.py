@@ -10,21 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from brushwork.batch.plan import Painting, plan_folder
 from brushwork.cli import main
 from brushwork.fast.media import is_video_input, plan_jobs
 from brushwork.filetype import UNKNOWN, sniff_bytes, sniff_file
-from brushwork.networks.model_files import save_transformer
-from brushwork.networks.transformer import TransformerNet, TransformerSpec
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from conftest import make_photo  # noqa: E402
+from conftest import make_photo, save_tiny_model  # noqa: E402
 
 STYLIZE = ["--size", "32", "--weights", "random", "--no-multiscale", "-q", "--content-layers", "relu2_1",
            "--style-layers", "relu1_1", "--iterations", "1"]
@@ -56,10 +53,7 @@ def _mp4(path: Path, frames: int = 3) -> Path:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_transformer(path, TransformerNet(TransformerSpec(width=4, res_blocks=0)), {"steps": 0})
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 def test_signatures():

@@ -11,14 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import save_tiny_model
 from PIL import Image
 
 from brushwork.cli import main
 from brushwork.config import MAX_SIZE, ApplyConfig, EvaluateConfig, StylizeConfig
 from brushwork.errors import EXIT_PARTIAL, ConfigError
-from brushwork.networks.model_files import save_transformer
-from brushwork.networks.transformer import TransformerNet, TransformerSpec
 
 GATYS = ["--size", "32", "--iterations", "1", "--weights", "random", "--no-multiscale", "-q"]
 
@@ -32,10 +30,7 @@ def _png(path: Path, w: int = 48, h: int = 32, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "My Model.safetensors"
-    save_transformer(path, TransformerNet(TransformerSpec(width=4, res_blocks=0)), {"steps": 0})
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "My Model.safetensors")
 
 
 def _error(capsys, *words: str) -> str:

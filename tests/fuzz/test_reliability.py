@@ -9,15 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import save_tiny_model
 from PIL import Image
 
 from brushwork.cli import main
 from brushwork.errors import EXIT_PARTIAL, ImageError
 from brushwork.fileio import atomic_path
 from brushwork.images import MIN_SIDE, open_image, read_input_file
-from brushwork.networks.model_files import save_transformer
-from brushwork.networks.transformer import TransformerNet, TransformerSpec
 
 GATYS = ["--size", "32", "--iterations", "1", "--weights", "random", "--no-multiscale", "-q"]
 
@@ -30,10 +28,7 @@ def _png(path: Path, w: int = 48, h: int = 32, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_transformer(path, TransformerNet(TransformerSpec(width=4, res_blocks=0)), {"steps": 0})
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 def _one_line_error(capsys, *names: str) -> str:
