@@ -137,3 +137,11 @@ def save_tiny_model(path: Path, width: int = 4, res_blocks: int = 0) -> Path:
     torch.manual_seed(0)
     save_transformer(path, TransformerNet(TransformerSpec(width=width, res_blocks=res_blocks)), {"steps": 0})
     return path
+
+
+def noise_png(path: Path, w: int = 48, h: int = 32, seed: int = 0) -> Path:
+    """Seeded uniform noise saved as PNG (folders made): an input the CLI tests paint in milliseconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(path)
+    return path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import save_tiny_model
+from conftest import noise_png, save_tiny_model
 from PIL import Image
 
 from brushwork.cli import main
@@ -20,12 +20,6 @@ from brushwork.errors import EXIT_PARTIAL, ConfigError
 
 GATYS = ["--size", "32", "--iterations", "1", "--weights", "random", "--no-multiscale", "-q"]
 
-
-def _png(path: Path, w: int = 48, h: int = 32, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +36,13 @@ def _error(capsys, *words: str) -> str:
 
 # --- apply ---------------------------------------------------------------------------------------------
 def test_apply_never_writes_over_its_input(tmp_path, model, capsys):
-    photo = _png(tmp_path / "photo.png")
+    photo = noise_png(tmp_path / "photo.png")
     before = photo.read_bytes()
     for extra in ([], ["--overwrite"]):  # not even when asked to overwrite
         assert main(["apply", str(model), str(photo), "-o", str(photo), "-q", *extra]) == 2
         _error(capsys, "photo.png", "one of the inputs")
         assert photo.read_bytes() == before
-    painting = _png(tmp_path / "painting.png", 64, 64, seed=3)
+    painting = noise_png(tmp_path / "painting.png", 64, 64, seed=3)
     kept = painting.read_bytes()
     assert main(["apply", "--style", str(painting), str(photo), "-o", str(painting), "-q", "--overwrite",
                  "--size", "32"]) == 2
@@ -57,7 +51,7 @@ def test_apply_never_writes_over_its_input(tmp_path, model, capsys):
 
 
 def test_apply_refuses_an_existing_file_unless_overwrite(tmp_path, model, capsys):
-    photo, out = _png(tmp_path / "photo.png"), tmp_path / "result.png"
+    photo, out = noise_png(tmp_path / "photo.png"), tmp_path / "result.png"
     out.write_bytes(b"someone's picture")
     assert main(["apply", str(model), str(photo), "-o", str(out), "-q"]) == 2
     _error(capsys, "result.png", "exists", "--overwrite")
@@ -68,10 +62,10 @@ def test_apply_refuses_an_existing_file_unless_overwrite(tmp_path, model, capsys
 
 def test_folder_results_carry_the_style_so_two_styles_never_collide(tmp_path, model, capsys):
     photos = tmp_path / "photos"
-    _png(photos / "photo.jpg")
-    _png(photos / "sub" / "b.png", seed=1)
+    noise_png(photos / "photo.jpg")
+    noise_png(photos / "sub" / "b.png", seed=1)
     out = tmp_path / "out"
-    painting = _png(tmp_path / "My Painting.png", 64, 64, seed=5)
+    painting = noise_png(tmp_path / "My Painting.png", 64, 64, seed=5)
     assert main(["apply", "starry-night", str(photos), "-o", str(out), "-q", "--size", "32"]) == 0
     assert main(["apply", str(model), str(photos), "-o", str(out), "-q", "--size", "32"]) == 0
     assert main(["apply", "--style", str(painting), str(photos / "photo.jpg"), "-o", str(out), "-q",
@@ -86,8 +80,8 @@ def test_folder_results_carry_the_style_so_two_styles_never_collide(tmp_path, mo
 
 def test_a_folder_rerun_keeps_what_exists(tmp_path, model, capsys):
     photos = tmp_path / "photos"
-    _png(photos / "a.png")
-    _png(photos / "b.png", seed=1)
+    noise_png(photos / "a.png")
+    noise_png(photos / "b.png", seed=1)
     out = tmp_path / "out"
     assert main(["apply", str(model), str(photos), "-o", str(out), "-q"]) == 0
     (out / "a_my-model.png").write_bytes(b"edited by hand")
@@ -103,7 +97,7 @@ def test_a_folder_rerun_keeps_what_exists(tmp_path, model, capsys):
 
 def test_apply_output_folder_rules(tmp_path, model, capsys):
     photos = tmp_path / "photos"
-    _png(photos / "a.png")
+    noise_png(photos / "a.png")
     assert main(["apply", str(model), str(photos), "-o", str(photos), "-q"]) == 2
     _error(capsys, "is the input folder")
     # inside the input folder is fine: those files are never taken for photos, now or next time
@@ -119,7 +113,7 @@ def test_apply_output_folder_rules(tmp_path, model, capsys):
 
 # --- stylize -------------------------------------------------------------------------------------------
 def test_stylize_never_writes_over_its_inputs_or_an_existing_file(tmp_path, capsys):
-    photo, painting = _png(tmp_path / "photo.png"), _png(tmp_path / "painting.png", seed=2)
+    photo, painting = noise_png(tmp_path / "photo.png"), noise_png(tmp_path / "painting.png", seed=2)
     before = {p: p.read_bytes() for p in (photo, painting)}
     for target in (photo, painting):
         assert main(["stylize", str(photo), str(painting), "-o", str(target), "--overwrite", *GATYS]) == 2
@@ -166,8 +160,8 @@ def test_batch_plans_refuse_outputs_that_are_inputs_and_name_the_style(tmp_path)
     from brushwork.batch.plan import Painting, plan_batch
 
     root = tmp_path / "shop"
-    _png(root / "0.jpg")
-    _png(root / "1.jpg", seed=1)
+    noise_png(root / "0.jpg")
+    noise_png(root / "1.jpg", seed=1)
     out = tmp_path / "out"
     items = plan_batch(root, out, Painting("model", "starry-night"))
     assert sorted(Path(i.target).name for i in items) == ["0_starry-night.jpg", "1_starry-night.jpg"]
@@ -175,7 +169,7 @@ def test_batch_plans_refuse_outputs_that_are_inputs_and_name_the_style(tmp_path)
     manifest.write_text("input,output\n0.jpg,\n1.jpg,0.jpg\n")  # row 2 into row 1's photo
     with pytest.raises(ConfigError, match="replace one of its inputs"):
         plan_batch(manifest, root, Painting("model", "starry-night"))
-    painting = _png(root / "Kiss.png", seed=4)
+    painting = noise_png(root / "Kiss.png", seed=4)
     manifest.write_text("input,output\n0.jpg,\n1.jpg,Kiss.png\n")  # row 2 into the painting
     with pytest.raises(ConfigError, match="replace one of its inputs"):
         plan_batch(manifest, root, Painting("style", str(painting)))
@@ -192,7 +186,7 @@ def test_one_size_limit_for_every_command(tmp_path, model, capsys):
         with pytest.raises(ConfigError) as exc:
             make(size=too_big)
         messages.add(str(exc.value).split(" (")[0])
-    photo = _png(tmp_path / "p.png")
+    photo = noise_png(tmp_path / "p.png")
     assert main(["apply", str(model), str(photo), "-o", str(tmp_path / "x.png"), "-q", "--size",
                  str(too_big)]) == 2
     messages.add(_error(capsys).removeprefix("brushwork: error: ").split(" (")[0])

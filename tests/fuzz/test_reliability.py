@@ -7,9 +7,8 @@ import os
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import save_tiny_model
+from conftest import noise_png, save_tiny_model
 from PIL import Image
 
 from brushwork.cli import main
@@ -19,11 +18,6 @@ from brushwork.images import MIN_SIDE, open_image, read_input_file
 
 GATYS = ["--size", "32", "--iterations", "1", "--weights", "random", "--no-multiscale", "-q"]
 
-
-def _png(path: Path, w: int = 48, h: int = 32, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +51,8 @@ def test_only_regular_files_are_read(tmp_path, kind, capsys):
         path.symlink_to("/dev/zero" if kind == "dev_zero" else "/dev/urandom")
     with pytest.raises(ImageError, match="x.jpg|s.jpg"):
         read_input_file(path)  # returns at once: a pipe would block a plain open() forever
-    painting = _png(tmp_path / "p.png")
-    out = _png(tmp_path / "out.png", 8, 8)
+    painting = noise_png(tmp_path / "p.png")
+    out = noise_png(tmp_path / "out.png", 8, 8)
     before = out.read_bytes()
     for argv in (["stylize", str(path), str(painting)], ["stylize", str(painting), str(path)]):
         assert main([*argv, "-o", str(out), "--overwrite", *GATYS]) == 2  # even when allowed to replace
@@ -78,7 +72,7 @@ def test_reads_are_bounded(tmp_path, monkeypatch):
 def test_thin_images_refused_before_any_network(tmp_path, size, model, capsys):
     thin = tmp_path / "thin.png"
     Image.new("RGB", size, (90, 20, 200)).save(thin)
-    painting = _png(tmp_path / "p.png")
+    painting = noise_png(tmp_path / "p.png")
     if max(size) > 32:  # an 8x8 picture is simply enlarged to --size 32 by stylize; apply keeps it 8x8
         assert main(["stylize", str(thin), str(painting), "-o", str(tmp_path / "r.png"), *GATYS]) == 2
         _one_line_error(capsys, "thin.png", "16 px")
@@ -90,8 +84,8 @@ def test_thin_images_refused_before_any_network(tmp_path, size, model, capsys):
 
 
 def test_default_layers_need_16_px_at_the_first_scale(tmp_path, capsys):
-    photo = _png(tmp_path / "wide.png", 400, 10)  # at --size 256: 256x6, too thin for relu5_1
-    painting = _png(tmp_path / "p.png")
+    photo = noise_png(tmp_path / "wide.png", 400, 10)  # at --size 256: 256x6, too thin for relu5_1
+    painting = noise_png(tmp_path / "p.png")
     code = main(["stylize", str(photo), str(painting), "-o", str(tmp_path / "r.png"), "--size", "256",
                  "--weights", "random", "--iterations", "1", "-q"])
     assert code == 2
@@ -101,12 +95,12 @@ def test_default_layers_need_16_px_at_the_first_scale(tmp_path, capsys):
 def test_folder_run_skips_bad_files_and_exits_partial(tmp_path, model, capsys):
     src = tmp_path / "in"
     src.mkdir()
-    _png(src / "a.png")
+    noise_png(src / "a.png")
     Image.new("RGB", (1, 5000)).save(src / "b_thin.png")
     os.mkfifo(src / "c_pipe.png")
     (src / "d_dev.png").symlink_to("/dev/zero")
-    _png(src / "e.png", seed=1)
-    _png(src / ("L" * 244 + ".png"), seed=2)  # its temporary name used to overflow NAME_MAX
+    noise_png(src / "e.png", seed=1)
+    noise_png(src / ("L" * 244 + ".png"), seed=2)  # its temporary name used to overflow NAME_MAX
     out = tmp_path / "out"
     assert main(["apply", str(model), str(src), "-o", str(out), "-q", "--batch-size", "1"]) == EXIT_PARTIAL
     err = capsys.readouterr().err
@@ -129,14 +123,14 @@ def test_long_names_fit_in_temporary_names(tmp_path):
 
 
 def test_output_names_too_long_refused_before_work(tmp_path, capsys):
-    photo, painting = _png(tmp_path / "p.png"), _png(tmp_path / "s.png")
+    photo, painting = noise_png(tmp_path / "p.png"), noise_png(tmp_path / "s.png")
     out = tmp_path / ("m" * 252 + ".png")
     assert main(["stylize", str(photo), str(painting), "-o", str(out), *GATYS]) == 2
     _one_line_error(capsys, "too long")
 
 
 def test_output_paths_checked_before_work(tmp_path, model, capsys):
-    photo = _png(tmp_path / "photo.png")
+    photo = noise_png(tmp_path / "photo.png")
     existing = tmp_path / "notes.txt"
     existing.write_text("keep")
     # apply/train -o EXISTING_FILE
@@ -144,7 +138,7 @@ def test_output_paths_checked_before_work(tmp_path, model, capsys):
     _one_line_error(capsys, "notes.txt")
     data = tmp_path / "data"
     data.mkdir()
-    _png(data / "x.png")
+    noise_png(data / "x.png")
     assert main(["train", str(photo), "--data", str(data), "-o", str(existing), "--steps", "1",
                  "--loss-weights", "random", "-q"]) == 2
     _one_line_error(capsys, "notes.txt")
@@ -162,7 +156,7 @@ def test_output_paths_checked_before_work(tmp_path, model, capsys):
 
 
 def test_apply_single_output_file(tmp_path, model, capsys):
-    photo = _png(tmp_path / "photo.jpg")
+    photo = noise_png(tmp_path / "photo.jpg")
     assert main(["apply", str(model), str(photo), "-o", str(tmp_path / "out.png"), "-q"]) == 0
     assert (tmp_path / "out.png").is_file() and open_image(tmp_path / "out.png").size == (48, 32)
     # several inputs and a file name: refused, nothing made
@@ -172,7 +166,7 @@ def test_apply_single_output_file(tmp_path, model, capsys):
 
 
 def test_unknown_model_leaves_no_folder(tmp_path, capsys):
-    photo = _png(tmp_path / "photo.png")
+    photo = noise_png(tmp_path / "photo.png")
     assert main(["apply", "no-such-style", str(photo), "-o", str(tmp_path / "new"), "-q"]) == 2
     _one_line_error(capsys, "no-such-style")
     assert not (tmp_path / "new").exists()
@@ -182,7 +176,7 @@ def test_train_lists_non_regular_photos(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     os.mkfifo(data / "pipe.png")
-    style = _png(tmp_path / "style.png", 40, 40)
+    style = noise_png(tmp_path / "style.png", 40, 40)
     code = main(["train", str(style), "--data", str(data), "-o", str(tmp_path / "o"), "--steps", "1",
                  "--loss-weights", "random", "-q"])
     assert code == 2

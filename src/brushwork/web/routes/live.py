@@ -85,19 +85,23 @@ async def live_model(style_id: str, request: Request, registry: Gallery, methods
     return _send(await _graph(lambda: _files(request).model(ref)), request)
 
 
+def _require_arbitrary(methods) -> None:
+    """404 unless this server paints any painting (its graphs would have nothing to serve)."""
+    if _arbitrary(methods) is None:
+        raise HTTPException(404, "the any-painting network is not installed on this server")
+
+
 @router.get("/arbitrary.onnx", summary="The any-painting network as ONNX, the style vector its second input",
             response_class=Response, responses=ONNX)
 async def live_arbitrary(request: Request, methods: Methods) -> Response:
-    if _arbitrary(methods) is None:
-        raise HTTPException(404, "the any-painting network is not installed on this server")
+    _require_arbitrary(methods)
     return _send(await _graph(_files(request).arbitrary), request)
 
 
 @router.get("/predictor.onnx", summary="The style predictor as ONNX (image 1x256x256x3 in, vector out)",
             response_class=Response, responses=ONNX)
 async def live_predictor(request: Request, methods: Methods) -> Response:
-    if _arbitrary(methods) is None:
-        raise HTTPException(404, "the any-painting network is not installed on this server")
+    _require_arbitrary(methods)
     return _send(await _graph(_files(request).predictor), request)
 
 
