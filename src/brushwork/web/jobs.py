@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -486,15 +486,20 @@ class JobManager:
             self.lock.notify_all()
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:
-        job.status, job.error, job.finished = status, error, time.time()
-        if status == "done" and job.started and job.total and job.width and job.kind == "image":
-            rate = (job.finished - job.started) / job.total / (job.width * job.height / 1e6)
-            old = self.speed.get(job.method)
-            self.speed[job.method] = rate if old is None else 0.5 * old + 0.5 * rate
-        if not self._try_save(job) and status == "done":  # a result whose record cannot say "done"
-            job.status, job.error = "failed", disk_text()
+        """End ``job``: its record is on disk before anyone is told (a client that sees "done" finds
+        the job's folder complete, with no record still being written)."""
+        ended = replace(job, status=status, error=error, finished=time.time())
+        saved = self._try_save(ended)
+        if not saved and status == "done":  # a result whose record cannot say "done"
+            ended.status, ended.error = "failed", disk_text()
             with contextlib.suppress(OSError):
                 (self.job_dir(job.id) / FILES[job.result_kind]).unlink()
+        if ended.status == "done" and job.started and job.total and job.width and job.kind == "image":
+            rate = (ended.finished - job.started) / job.total / (job.width * job.height / 1e6)
+            old = self.speed.get(job.method)
+            self.speed[job.method] = rate if old is None else 0.5 * old + 0.5 * rate
+        with self.lock:
+            job.status, job.error, job.finished = ended.status, ended.error, ended.finished
         self.touch(job)
 
     def stats(self) -> dict:
