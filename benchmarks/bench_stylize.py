@@ -284,8 +284,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-trace", action="store_true", help="time-to-quality: skip the traced run")
     p.add_argument("--time-only", action="store_true",
                    help="time-to-quality: the wall times only (no cached 300-step peer run; for 1024 px)")
+    p.add_argument("--peer-quality", type=Path, default=None,
+                   help="time-only: also measure our pictures against the peer's 300-step quality recorded "
+                   "in this earlier time-to-quality result (e.g. results/bench_stylize_ttq.json)")
     p.add_argument("-o", "--output", type=Path, default=None, help="JSON results file")
     return p.parse_args(argv)
+
+
+def cpu_model() -> str:
+    from brushwork.fast.engines import cpu_model as model
+
+    return model()
+
+
+def cpu_capability() -> str:
+    """What PyTorch's kernels use here (``ATEN_CPU_CAPABILITY`` caps it, as the children inherit)."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def time_to_quality_main(args: argparse.Namespace) -> int:
@@ -293,10 +309,16 @@ def time_to_quality_main(args: argparse.Namespace) -> int:
 
     sizes = args.sizes if args.sizes != sorted(DEFAULT_STEPS) else [512]
     if args.time_only:
-        rows = [row for size in sizes for row in ttq.measure_time(size, args.threads, args.pairs)]
+        earlier = json.loads(args.peer_quality.read_text())["rows"] if args.peer_quality else []
+        recorded = {(r["pair"], r["size"]): r["peer"] for r in earlier if "style_ratio_deep" in r["peer"]}
+        rows = [row for size in sizes for row in ttq.measure_time(
+            size, args.threads, args.pairs, {p: q for (p, s), q in recorded.items() if s == size},
+            extra=["--precision", args.precisions[0]] if args.precisions[0] != "auto" else [])]
         for r in rows:
+            quality = (f"; deep style ratio {r['deep_ratio_vs_peer']:.2f}x, "
+                       f"SSIM {r['ssim_vs_peer']:.2f}x the peer's" if "ssim_vs_peer" in r else "")
             print(f"{r['pair']} {r['size']} px: brushwork {r['brushwork']['wall_s']:.0f} s, pastiche 300 "
-                  f"steps ~{r['peer']['wall_s_estimated']:.0f} s, ratio {r['time_ratio']:.3f}")
+                  f"steps ~{r['peer']['wall_s_estimated']:.0f} s, ratio {r['time_ratio']:.3f}{quality}")
     else:
         rows = ttq.measure(sizes, threads=args.threads, pairs=args.pairs, do_trace=not args.no_trace)
         print(ttq.table(rows))
@@ -304,6 +326,9 @@ def time_to_quality_main(args: argparse.Namespace) -> int:
     output = args.output or RESULTS.with_name("bench_stylize_ttq.json")
     result = {"benchmark": "bench_stylize --time-to-quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
               "method": ttq.__doc__, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                                                 "cpu": cpu_model(), "capability": cpu_capability(),
+                                                 "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+                                                 "precision": args.precisions[0],
                                                  "threads": args.threads, "load_avg_at_end": os.getloadavg()},
               "rows": rows}
     tmp = output.with_suffix(".tmp")

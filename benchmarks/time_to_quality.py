@@ -77,7 +77,7 @@ def run_default(pair: tuple[str, str], size: int, out: Path, threads: int, extra
     """brushwork's default command as a user runs it: wall time and peak memory of the process."""
     content, style = peer_runs.pair_paths(pair)
     cmd = [sys.executable, "-c", CLI_WITH_PEAK, "stylize", str(content), str(style), "-o", str(out),
-           "--size", str(size), "--quiet", *extra]
+           "--size", str(size), "--quiet", "--overwrite", *extra]
     env = peer_runs.child_env(threads)
     env["PYTHONPATH"] = str(ROOT / "src")
     started = time.perf_counter()
@@ -159,16 +159,34 @@ def measure(sizes: list[int], threads: int = 2, pairs: list[int] | None = None, 
     return rows
 
 
-def measure_time(size: int, threads: int = 2, pairs: list[int] | None = None) -> list[dict]:
+def measure_time(size: int, threads: int = 2, pairs: list[int] | None = None,
+                 peer_quality: dict[str, dict] | None = None, extra: list[str] | None = None) -> list[dict]:
     """Time only, where the peer's full run is too long to cache (1024 px: over an hour here):
-    brushwork's default command against the peer's start-up + 300 x its median step, timed now."""
+    brushwork's default command against the peer's start-up + 300 x its median step, timed now.
+
+    With ``peer_quality`` (pair name -> the reference numbers of the peer's 300-step picture, from an
+    earlier full run: its picture is deterministic, so its quality does not change between runs),
+    our picture's quality is measured too and compared with it."""
+    from brushwork.config import EvaluateConfig
+    from brushwork.metrics import ReferenceLoss
+
+    ruler = ReferenceLoss(size=EvaluateConfig().eval_size) if peer_quality else None
     rows = []
     for i in pairs if pairs is not None else range(len(peer_runs.PAIRS)):
         pair = peer_runs.PAIRS[i]
+        name = peer_runs.pair_name(pair)
         peer = peer_runs.peer_timing(pair, size, steps=4, threads=threads)
-        ours = run_default(pair, size, ours_path(pair, size), threads, [])
-        rows.append({"pair": peer_runs.pair_name(pair), "size": size, "peer": peer, "brushwork": ours,
-                     "time_ratio": ours["wall_s"] / peer["wall_s_estimated"], "load_avg": os.getloadavg()})
+        out = ours_path(pair, size)
+        ours = run_default(pair, size, out, threads, extra or [])
+        row = {"pair": name, "size": size, "peer": peer, "brushwork": ours,
+               "time_ratio": ours["wall_s"] / peer["wall_s_estimated"], "load_avg": os.getloadavg()}
+        if peer_quality and name in peer_quality:
+            ours.update(quality(out, pair, size, ruler), image=str(out.relative_to(ROOT)))
+            peer_q = peer_quality[name]
+            peer.update({k: peer_q[k] for k in ("style_ratio_deep", "ssim", "style_ratio_all")})
+            row["deep_ratio_vs_peer"] = ours["style_ratio_deep"] / peer_q["style_ratio_deep"]
+            row["ssim_vs_peer"] = ours["ssim"] / peer_q["ssim"]
+        rows.append(row)
         print(json.dumps(rows[-1], default=str), file=sys.stderr)
     return rows
 

@@ -99,7 +99,10 @@ def test_stroke_size_keeps_stroke_scale_and_adds_detail():
     photo = open_image(CANYON).resize((640, 384))
     stylizer = load_stylizer(None, styles=[STARRY])
     soft = stylize_image(stylizer, photo, ApplyConfig(stroke_size=320, detail=0.0))
-    sharp = stylize_image(stylizer, photo, ApplyConfig(stroke_size=320, detail=0.5))
+    sharp = stylize_image(stylizer, photo, ApplyConfig(stroke_size=320, detail=0.5, detail_above=1.0))
+    # 640x384 is 2.4x the stroke area: under the default detail_above (4x) the costly pass is skipped
+    default = stylize_image(stylizer, photo, ApplyConfig(stroke_size=320, detail=0.5))
+    assert _t(default).equal(_t(soft))
     direct = stylize_image(stylizer, photo, ApplyConfig(stroke_size=0))
     # painted at the size of stroke_size^2 pixels of area: 640x384 -> 413x248
     small = stylize_image(stylizer, photo.resize((413, 248), Image.Resampling.BOX),

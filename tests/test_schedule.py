@@ -32,10 +32,10 @@ def test_schedule_defaults_and_explicit_iterations():
     config = StylizeConfig()
     sizes = scale_sizes(config.size, config.resolved_multiscale)
     assert sizes == [256, 512]  # default 512 px: one coarse scale, then the full size
-    assert config.iterations_per_scale(len(sizes)) == [100, 50]  # most at the cheap scale
-    assert StylizeConfig(size=1024).iterations_per_scale(3) == [100, 50, 25]
+    assert config.iterations_per_scale(len(sizes)) == [40, 20]  # most at the cheap scale
+    assert StylizeConfig(size=1024).iterations_per_scale(3) == [40, 20, 20]
     assert StylizeConfig(optimizer="adam").iterations_per_scale(2) == [200, 100]
-    assert StylizeConfig().iterations_per_scale(6)[-1] == 25  # never fewer than 25
+    assert StylizeConfig().iterations_per_scale(6)[-1] == 20  # never fewer than 20
     assert config.resolved_tolerance > 0
     given = StylizeConfig(iterations=300)
     assert given.iterations_per_scale(2) == [300, 300]  # --iterations means what it says
