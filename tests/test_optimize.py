@@ -226,3 +226,29 @@ def test_vgg16_runs_with_its_own_layers(photo, painting):
     assert result.size == (32, 21) and log[-1].losses["total"] < log[0].losses["total"]
     with pytest.raises(ConfigError, match="unknown layer 'relu5_4'"):
         stylize(photo, painting, StylizeConfig(**{**TINY, "model": "vgg16", "style_layers": ("relu5_4",)}))
+
+
+def test_an_overshooting_step_is_undone_and_the_optimiser_restarts():
+    """L-BFGS without a line search can jump to a picture with many times the loss (the demo's
+    384 px scale went 3.8 -> 649 and never recovered in its 20 steps): that step is undone."""
+    from brushwork.optimize import OVERSHOOT, _optimize_scale
+
+    target = torch.full((1, 3, 8, 8), 0.7)
+    calls, bad = [], {4}  # the 4th evaluation sees a picture as bad as an overshoot makes
+
+    def objective(image):
+        calls.append(image.detach().clone())
+        total = ((image - target) ** 2).sum()
+        if len(calls) in bad:
+            total = total * 1e4
+        return {"total": total}
+
+    log = []
+    out = _optimize_scale(objective, torch.full((1, 3, 8, 8), 0.2), StylizeConfig(tolerance=0.0),
+                          render=lambda t: None, callback=log.append, iterations=8, done=0, total=8,
+                          scale=0, scales=1)
+    totals = [it.losses["total"] for it in log]
+    assert len(log) == 8
+    assert all(t <= OVERSHOOT * min(totals[:k]) for k, t in enumerate(totals) if k)  # the bad one: never kept
+    assert calls[4].equal(calls[2])  # it went back to the picture before the step that overshot
+    assert float(((out - target) ** 2).sum()) < 0.1 * totals[0]  # and went on converging

@@ -25,8 +25,8 @@ POOLINGS = ("max", "avg")
 #: half of the one before (at least MIN_SCALE_ITERATIONS). The layout and palette are found at the
 #: cheap coarse scale (a 256 px step costs ~1/4 of a 512 px one); larger scales start from the
 #: upsampled picture and only refine texture. L-BFGS's 40 + 20 at 512 px: traced in fp32 on the three
-#: benchmark pairs (docs/gatys.md, "Without bf16"), the coarse scale's deep style ratio is within
-#: 0.03 of its step-100 value by step 40, and through the full-size scale the deep ratio rises while
+#: benchmark pairs (docs/gatys.md, "Without bf16"), the coarse scale's deep style ratio is 0.02-0.07
+#: from its step-100 value by step 40, and through the full-size scale the deep ratio rises while
 #: SSIM gains little after step 20; 40 + 20 keeps the peer's quality at 0.4x the steps' time of 100 + 50.
 DEFAULT_FIRST_SCALE_ITERATIONS = {"lbfgs": 40, "adam": 200}
 MIN_SCALE_ITERATIONS = 20
