@@ -85,6 +85,20 @@ def test_size_strength_and_preserve_colors(tmp_path, model_path):
     assert kept < 0.02 and kept < lost + 0.02
 
 
+def test_api_keeps_the_settings_of_the_config_it_is_given(tmp_path, model_path):
+    """``brushwork.apply(model, photo, config=...)``: the config's size, strength and colours are
+    used (the keywords' defaults used to overwrite them); a keyword that is given still wins."""
+    import brushwork
+
+    photo = Image.open(_photo(tmp_path / "p.png", 64, 48))
+    config = ApplyConfig(size=32, strength=0.0, preserve_colors=True)
+    kept = brushwork.apply(str(model_path), photo, config=config)
+    assert kept.size == (32, 24)
+    assert np.abs(np.asarray(kept, np.int16) - np.asarray(photo.resize((32, 24), Image.Resampling.LANCZOS),
+                                                          np.int16)).mean() < 3  # strength 0: the photo
+    assert brushwork.apply(str(model_path), photo, config=config, size=48).size == (48, 36)
+
+
 def test_tile_layout_covers_with_overlap():
     cases = [(100, 40, 8), (1000, 256, 32), (40, 40, 8), (257, 256, 16), (3000, 1024, 64)]
     for length, tile, overlap in cases:

@@ -190,6 +190,12 @@ class StylizeConfig:
     def replace(self, **changes) -> StylizeConfig:
         return dataclasses.replace(self, **changes)
 
+    def to_apply_config(self) -> ApplyConfig:
+        """The fast-network settings this run implies (``--init fast``): the same precision, device
+        and blend of paintings, so the start picture is painted the way the run was asked to be."""
+        return ApplyConfig(precision=self.precision, device=self.device,
+                           style_blend_weights=self.style_blend_weights)
+
 
 def parse_layer_spec(
     specs: tuple[str, ...] | list[str] | str,

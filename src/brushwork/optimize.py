@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork import losses
-from brushwork.config import TOLERANCE_WINDOW, ApplyConfig, StylizeConfig
+from brushwork.config import TOLERANCE_WINDOW, StylizeConfig
 from brushwork.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
 from brushwork.images import (
     MIN_SIDE,
@@ -171,9 +171,8 @@ def fast_start(content_image: Image.Image, style_images: Sequence[Image.Image], 
     strokes and only has to refine them."""
     from brushwork.fast.inference import paint  # lazy: the network is loaded only for this init
 
-    apply_config = ApplyConfig(style_blend_weights=config.style_blend_weights, device=config.device)
     picture = paint(None, resize_longest(content_image, config.size), styles=list(style_images),
-                    config=apply_config)
+                    config=config.to_apply_config())
     return image_to_tensor(resize_to(picture, *size), config.device)
 
 

@@ -649,7 +649,7 @@ def stylize_image(stylizer: Stylizer, image: Image.Image, config: ApplyConfig) -
 
 def paint(model: Stylizer | str | os.PathLike | None, photo: Image.Image | str | os.PathLike, *,
           styles: Sequence[Image.Image | str | os.PathLike] | None = None, size: int | None = None,
-          preserve_colors: bool = False, strength: float = 1.0,
+          preserve_colors: bool | None = None, strength: float | None = None,
           config: ApplyConfig | None = None) -> Image.Image:
     """Paint ``photo`` with a fast style network; exported as ``brushwork.apply``.
 
@@ -661,11 +661,12 @@ def paint(model: Stylizer | str | os.PathLike | None, photo: Image.Image | str |
         styles: paintings (PIL images or files) for the arbitrary-style network, instead of a
             model: any painting in about a second; several are blended
             (``config.style_blend_weights``).
-        size: longest side of the result in pixels (default: the photo's size).
-        preserve_colors: keep the photo's colours (luminance-only transfer).
-        strength: 1 = fully stylised, 0 = the photo (with ``styles``: the photo's own style).
-        config: the other settings (tiling, batch size, threads, device); ``size``,
-            ``preserve_colors`` and ``strength`` given here replace its values.
+        size: longest side of the result in pixels (default: ``config.size``, else the photo's).
+        preserve_colors: keep the photo's colours (luminance-only transfer; default: the config's).
+        strength: 1 = fully stylised, 0 = the photo (with ``styles``: the photo's own style;
+            default: the config's).
+        config: every setting (default ``ApplyConfig()``); only the keywords above that are given
+            replace its values.
 
     Returns:
         The painted picture (PIL RGB).
@@ -674,7 +675,8 @@ def paint(model: Stylizer | str | os.PathLike | None, photo: Image.Image | str |
     >>> picture = brushwork.apply("starry-night", "photo.jpg", size=512)  # doctest: +SKIP
     >>> picture = brushwork.apply(None, "photo.jpg", styles=["my_painting.jpg"])  # doctest: +SKIP
     """
-    config = (config or ApplyConfig()).replace(size=size, preserve_colors=preserve_colors, strength=strength)
+    given = {"size": size, "preserve_colors": preserve_colors, "strength": strength}
+    config = (config or ApplyConfig()).replace(**{k: v for k, v in given.items() if v is not None})
     stylizer = model if isinstance(model, Stylizer) else load_stylizer(model, config, styles=styles)
     image = photo if isinstance(photo, Image.Image) else open_image(photo)
     return stylize_image(stylizer, image, config)
