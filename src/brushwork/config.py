@@ -378,8 +378,13 @@ class RegionConfig:
     refine_edges: bool = _help(
         "follow the photo's own edges with the soft edge (guided filter), so hair and outlines are not cut "
         "out like stickers", default=True)
+    mask_smoothing: float = _help(
+        "videos with --regions auto: share of the previous frames' person mask kept where the picture did "
+        "not move (a moving average against flicker; 0: each frame's own mask)", default=0.7)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.mask_smoothing < 1:
+            raise ConfigError(f"mask smoothing must be in [0, 1), got {self.mask_smoothing}")
         if self.mask and self.regions:
             raise ConfigError("give --mask or --regions auto, not both")
         if self.region and not (self.mask or self.regions):

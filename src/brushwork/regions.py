@@ -271,6 +271,44 @@ def _segmentation_runner(variant: str) -> Callable[[np.ndarray], np.ndarray]:
         return run
 
 
+class MaskStabilizer:
+    """Steadies the person's soft weight in consecutive video frames: an exponential moving average
+    ``w_t = w_{t−1} + (1 − k)·(w_new − w_{t−1})`` with ``k = keep`` where the picture did not change,
+    falling to 0 (this frame's own mask) where it moved by ``MOTION`` or more (mean absolute change of
+    the blurred input at the network's size), so a moving person is not trailed by a ghost of the
+    mask. It is applied to the final, edge-refined weight: the guided filter follows each frame's own
+    noise too, and that flicker is steadied with the network's. A scene cut (mean change over ``CUT``)
+    or a new size starts afresh. Streaming: it keeps only the previous frame."""
+
+    MOTION = 0.08
+    CUT = 0.25
+
+    def __init__(self, keep: float):
+        if not 0 <= keep < 1:
+            raise ValueError(f"mask smoothing must be in [0, 1), got {keep}")
+        self.keep = keep
+        self._x: np.ndarray | None = None
+        self._w: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._x = self._w = None
+
+    def __call__(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """``x``: the network's input [1, 3, h, w]; ``weight``: the person's soft weight [H, W] -> the
+        steady one."""
+        x = cv2.blur(np.ascontiguousarray(x[0].transpose(1, 2, 0)), (5, 5))
+        out = weight
+        if (self.keep > 0 and self._x is not None and self._x.shape == x.shape
+                and self._w is not None and self._w.shape == weight.shape):
+            change = np.abs(x - self._x).mean(-1)
+            if float(change.mean()) < self.CUT:
+                k = self.keep * np.clip(1 - cv2.blur(change, (9, 9)) / self.MOTION, 0, 1)
+                k = cv2.resize(k.astype(np.float32), weight.shape[::-1], interpolation=cv2.INTER_LINEAR)
+                out = (self._w + (1 - k) * (weight - self._w)).astype(np.float32)
+        self._x, self._w = x, out
+        return out
+
+
 def person_probability(photo: torch.Tensor) -> torch.Tensor:
     """The selfie network's person probability [H, W] for a photo [1, 3, H, W] in [0, 1] (bilinear up)."""
     variant, small = network_input(photo)
@@ -280,11 +318,14 @@ def person_probability(photo: torch.Tensor) -> torch.Tensor:
 
 
 def person_regions(photo: torch.Tensor, config: RegionConfig, name: str = "the photo",
-                   warn: Warn = _ignore) -> Regions:
+                   warn: Warn = _ignore, stabilizer: MaskStabilizer | None = None) -> Regions:
     """Regions ``person`` and ``background`` of a photo [1, 3, H, W], refined to its edges."""
     p = person_probability(photo).numpy()
     p = np.clip((p - PERSON_LOW) / (PERSON_HIGH - PERSON_LOW), 0, 1).astype(np.float32)
     weights = soften(np.stack([p, 1 - p]), _grey(photo), config.feather, config.refine_edges)
+    if stabilizer is not None:  # a video's frame: steadied against the frames before
+        person = stabilizer(network_input(photo)[1], weights[0])
+        weights = np.stack([person, 1 - person])
     if (weights[0] > 0.5).mean() < MIN_PERSON_SHARE:
         warn(f"{name}: no person found (MediaPipe's selfie segmentation sees none); the whole picture "
              "gets the background's setting")
@@ -308,9 +349,10 @@ class RegionSource:
         keys, _ = mask_labels(self.mask, self.mask.size, Path(self.config.mask).name)
         return [k[0] for k in keys], [set(k) for k in keys]
 
-    def regions(self, photo: torch.Tensor, name: str = "the photo", warn: Warn = _ignore) -> Regions:
+    def regions(self, photo: torch.Tensor, name: str = "the photo", warn: Warn = _ignore,
+                stabilizer: MaskStabilizer | None = None) -> Regions:
         if self.config.regions == "auto":
-            return person_regions(photo, self.config, name, warn)
+            return person_regions(photo, self.config, name, warn, stabilizer)
         assert self.mask is not None
         return regions_from_mask(self.mask, photo, self.config, Path(self.config.mask).name, warn)
 
@@ -379,26 +421,88 @@ class RegionPainter:
 
     def paint_tensor(self, x: torch.Tensor, name: str = "the photo") -> torch.Tensor:
         """One photo [1, 3, H, W] (at its final size) -> the painted picture [1, 3, H, W]."""
+        return self.paint_batch([x], [self.source.regions(x, name, self.warn)])[0]
+
+    def paint_batch(self, xs: list[torch.Tensor], regions: list[Regions]) -> list[torch.Tensor]:
+        """Pictures [1, 3, H, W] with their regions -> painted; each setting's network runs on all of
+        them at once (a video's frames in a batch)."""
         from brushwork.fast.inference import stylize_images
 
-        regions = self.source.regions(x, name, self.warn)
-        groups = _group(regions, self.settings)
-        painted = [(s, w) for s, w in groups.values() if s.kind != NONE]
-        keep = sum((w for s, w in groups.values() if s.kind == NONE), torch.zeros(x.shape[-2:]))
-        out = keep[None, None] * x
-        if not painted:
-            return out
-        stylizers = [self._stylizer(s) for s, _ in painted]
-        for (setting, w), stylizer in zip(painted, stylizers):
-            y = stylize_images(stylizer, [x], self._config(setting))[0]
-            out = out + w[None, None] * y
-        return out.clamp(0, 1)
+        outs: list[torch.Tensor] = []
+        painted_all: dict[tuple, tuple[RegionSetting, list[torch.Tensor | None]]] = {}
+        for k, (x, found) in enumerate(zip(xs, regions)):
+            groups = _group(found, self.settings)
+            keep = sum((w for s, w in groups.values() if s.kind == NONE), torch.zeros(x.shape[-2:]))
+            outs.append(keep[None, None] * x)
+            for key, (setting, w) in groups.items():
+                if setting.kind != NONE:
+                    entry = painted_all.setdefault(key, (setting, [None] * len(xs)))
+                    entry[1][k] = w
+        for setting, weights in painted_all.values():
+            which = [k for k, w in enumerate(weights) if w is not None and float(w.max()) > 0]
+            if not which:
+                continue
+            ys = stylize_images(self._stylizer(setting), [xs[k] for k in which], self._config(setting))
+            for k, y in zip(which, ys):
+                outs[k] = outs[k] + weights[k][None, None] * y
+        return [o.clamp(0, 1) for o in outs]
 
     def paint(self, photo: Image.Image, name: str = "the photo") -> Image.Image:
         image = photo.convert("RGB")
         if self.config.size is not None:
             image = resize_longest(image, self.config.size)
         return tensor_to_image(self.paint_tensor(image_to_tensor(image), name))
+
+
+class RegionFrames:
+    """Paints consecutive video frames (H×W×3 uint8, one size) with regions: a ``FrameRunner`` for
+    ``fast.media.apply_video``. ``--regions auto``: the person is found again in every frame and its mask
+    steadied over time (``MaskStabilizer``, ``RegionConfig.mask_smoothing``); ``--mask FILE``: the
+    mask's regions, made once at the video's size from its first frame, are held fixed. The painted
+    frames are then steadied as without regions (``ApplyConfig.temporal``, along the optical flow).
+
+    ``mask_change`` records, per frame after the first, the mean absolute change of the first region's
+    soft weight (the person's, with ``auto``) from the frame before: the mask's flicker."""
+
+    def __init__(self, painter: RegionPainter, name: str = "the video"):
+        from brushwork.temporal import Stabilizer
+
+        self.painter, self.name = painter, name
+        smoothing = painter.source.config.mask_smoothing
+        self.stabilizer = MaskStabilizer(smoothing) if smoothing > 0 else None
+        self.temporal = Stabilizer(painter.config.temporal) if painter.config.temporal > 0 else None
+        self.fixed: Regions | None = None
+        self.mask_change: list[float] = []
+        self._last: torch.Tensor | None = None
+        self._warned = False
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            self.painter.warn(message)
+
+    def frame_regions(self, x: torch.Tensor) -> Regions:
+        source = self.painter.source
+        if source.config.regions == "auto":
+            found = source.regions(x, self.name, self._warn_once, self.stabilizer)
+        else:
+            if self.fixed is None or self.fixed.weights.shape[-2:] != x.shape[-2:]:
+                self.fixed = source.regions(x, self.name, self.painter.warn)
+            found = self.fixed
+        if self._last is not None and self._last.shape == found.weights[0].shape:
+            self.mask_change.append(float((found.weights[0] - self._last).abs().mean()))
+        self._last = found.weights[0]
+        return found
+
+    def run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        if not frames:
+            return []
+        xs = [torch.tensor(f).permute(2, 0, 1)[None].float().div_(255) for f in frames]
+        outs = self.painter.paint_batch(xs, [self.frame_regions(x) for x in xs])
+        arrays = [y[0].permute(1, 2, 0).numpy() for y in outs]
+        if self.temporal is not None:
+            arrays = [self.temporal(f, y) for f, y in zip(frames, arrays)]
+        return [(np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8) for a in arrays]
 
 
 # --- stylize: Gatys with guided Grams -------------------------------------------------------------

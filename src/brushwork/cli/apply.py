@@ -88,9 +88,6 @@ def run(args: argparse.Namespace) -> int:
         from brushwork.cli.regions import warn
         from brushwork.regions import RegionPainter
 
-        if any(j.video for j in jobs):
-            raise ConfigError("regions (--mask, --regions) work on pictures; a video's masks are not "
-                              "followed from frame to frame yet")
         painter = RegionPainter(stylizer, config, regions, warn=warn)  # every region's setting checked
     made = make_parent(output if single else output / "result")  # the folders this run makes
     started = time.perf_counter()
@@ -134,7 +131,12 @@ def _paint(args, jobs, images, stylizer, painter, config, failures: list[str]) -
     for job in (j for j in jobs if j.video):
         try:
             with ProgressBar(quiet=args.quiet, unit="frame") as bar:
-                frames += apply_video(stylizer, job.source, job.target, config, progress=bar)
+                runner = None
+                if painter is not None:  # regions: the mask found again (auto) or held, per frame
+                    from brushwork.regions import RegionFrames
+
+                    runner = RegionFrames(painter, str(job.source))
+                frames += apply_video(stylizer, job.source, job.target, config, progress=bar, frames=runner)
         except DiskFullError:
             raise
         except BrushworkError as exc:
