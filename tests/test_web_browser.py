@@ -282,3 +282,71 @@ def test_server_answers_bad_requests_and_stays_up(server):
     response = httpx.post(f"{server}/api/jobs", data=form)
     assert response.status_code == 422 and "strength must be between 0 and 1" in response.json()["detail"]
     assert httpx.get(f"{server}/api/health").json()["status"] == "ok"
+
+
+def test_repaint_after_a_restart_and_after_a_reload(browser, tmp_path: Path):
+    """A job interrupted by a server restart shows "Try again", which paints it again from the job's
+    stored photo and uploaded painting (nothing chosen again); a reload keeps "Paint it" working."""
+    from support.web import free_port, start_cli_server, stop_cli_server
+
+    mine = tmp_path / "my_painting.png"
+    make_painting(96, 96).save(mine)
+    data, port = tmp_path / "data", free_port()
+    process, url = start_cli_server(data, port=port)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.wait_for_selector(".card img")
+        page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+        with page.expect_file_chooser() as chooser:
+            page.click("#upload-card")
+        chooser.value.set_files(str(mine))
+        page.check('input[name="method"][value="gatys"]', force=True)
+        _set_range(page, "#size", 64)
+        _set_range(page, "#iterations", 500)
+        page.click("#go")
+        page.wait_for_function(
+            "() => /Iteration/.test(document.getElementById('progress-text').textContent)", timeout=90_000
+        )
+        first = _job(url, page)
+        process.kill()  # the server dies mid-job
+        process.wait()
+        process.log.close()
+        process, url = start_cli_server(data, port=port)
+        page.reload()
+        page.wait_for_selector("#retry:not([hidden])", timeout=20_000)
+        assert page.inner_text("#status-badge") == "failed" and "interrupted" in page.inner_text("#error")
+        # No broken-image icon under "After": either hidden, or a picture that loaded.
+        after = page.eval_on_selector(
+            "#after", "el => ({hide: el.hidden, ok: el.complete && el.naturalWidth > 0})"
+        )
+        assert after["hide"] or after["ok"], after
+        _set_range(page, "#iterations", 5)
+        page.click("#retry")
+        page.wait_for_selector("#download:not([hidden])", timeout=90_000)
+        again = _job(url, page)
+        assert again["id"] != first["id"] and again["status"] == "done"
+        assert again["style"] == "upload" and again["method"] == "gatys" and again["options"]["size"] == 64
+        # The stored inputs were sent again: the same photo and the same painting.
+        for kind in ("photo", "painting"):
+            old = httpx.get(f"{url}/api/jobs/{first['id']}/{kind}").content
+            new = httpx.get(f"{url}/api/jobs/{again['id']}/{kind}").content
+            pixels = [np.asarray(Image.open(io.BytesIO(b))) for b in (old, new)]
+            assert np.array_equal(*pixels), kind
+
+        # A reload of a finished job: "Paint it" paints it again (Fast, now), with no file chosen.
+        page.reload()
+        page.wait_for_selector("#download:not([hidden])", timeout=20_000)
+        page.check('input[name="method"][value="fast"]', force=True)
+        page.wait_for_function("() => document.getElementById('photo-label').textContent.includes('photo')")
+        page.click("#go")
+        page.wait_for_function(
+            f"() => !location.hash.includes('{again['id']}')"
+            " && document.getElementById('status-badge').textContent === 'done'",
+            timeout=60_000,
+        )
+        assert page.is_hidden("#error")
+        fast = _job(url, page)
+        assert fast["method"] == "fast" and fast["style"] == "upload"
+    finally:
+        stop_cli_server(process)

@@ -19,6 +19,14 @@ import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from brushwork.errors import ImageError
+
+try:  # HEIC/HEIF (iPhone photos) through pillow-heif: Pillow opens them like any other format
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    _HEIF = frozenset({"HEIF"})
+except ImportError:  # pragma: no cover - a dependency; without it HEIC is refused as unknown
+    _HEIF = frozenset()
 from brushwork.fileio import atomic_path, check_name_length, check_output_dir, check_output_folder
 
 #: Largest input we decode (pixels). Larger files are refused before their pixels are read:
@@ -32,6 +40,9 @@ MAX_INPUT_BYTES = int(os.environ.get("BRUSHWORK_MAX_FILE_BYTES", 1 << 30))
 #: exact need of other layers is ``optimize.needed_side``). 16 for apply and training photos: one
 #: number to remember, and a strip thinner than that is no photo.
 MIN_SIDE = 16
+#: Smallest photo (either side, as uploaded) the web app paints: a 1x1 or 20x20 picture has nothing to
+#: paint, and enlarging it only gives a flat square.
+MIN_PHOTO_SIDE = 32
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                 ".tif": "TIFF", ".tiff": "TIFF"}
 
@@ -42,7 +53,11 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 INPUT_FORMATS = frozenset({
     "AVIF", "BMP", "CUR", "DDS", "DIB", "GIF", "ICNS", "ICO", "JPEG", "JPEG2000", "MPO", "PCX",
     "PNG", "PPM", "PSD", "QOI", "SGI", "TGA", "TIFF", "WEBP",
-})
+}) | _HEIF
+
+
+#: Formats decoded in draft mode (reduced in the decoder) when a caller needs fewer pixels.
+DRAFT_FORMATS = ("JPEG", "MPO")
 
 
 def check_input_format(fmt: str | None, name: str = "image") -> None:
@@ -128,12 +143,20 @@ def quiet_decoding():
         yield
 
 
-def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
-    """Decode image bytes (the type is sniffed from the content, never from a file name)."""
+def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_INPUT_PIXELS,
+                 reduce_to: int | None = None) -> Image.Image:
+    """Decode image bytes (the type is sniffed from the content, never from a file name).
+
+    ``reduce_to``: the longest side the caller needs at most. A JPEG larger than that is decoded in
+    draft mode (libjpeg's DCT scaling by 1/2, 1/4 or 1/8, to the smallest scale still at least that
+    size), so a 48 MP phone photo never holds its full pixels in memory. ``max_pixels`` bounds the
+    pixels actually decoded, not the file's nominal size."""
     try:
         with quiet_decoding():
             image = Image.open(io.BytesIO(data))
             check_input_format(image.format, name)
+            if reduce_to is not None and image.format in DRAFT_FORMATS and max(image.size) > reduce_to:
+                image.draft("RGB", longest_size(*image.size, reduce_to))
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(

@@ -161,15 +161,17 @@ def wait_until_healthy(url: str, timeout: float, alive: Callable[[], bool]) -> b
 
 
 def start_cli_server(
-    data_dir: str | os.PathLike, *extra_args: str, timeout: float = 60.0
+    data_dir: str | os.PathLike, *extra_args: str, timeout: float = 60.0, port: int | None = None
 ) -> tuple[subprocess.Popen, str]:
     """Start ``python -m brushwork serve`` as a user starts it, on a free loopback port, and wait
     until it answers; returns the process (the caller stops it) and its URL.
 
+    ``port``: a given one (a restart on the same address), else a free one.
+
     Its output goes to a temporary file (a pipe nobody reads would fill up and stall the server
     under load), shown only if it fails to start.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     command = [sys.executable, "-m", "brushwork", "serve", "--port", str(port),
                "--data-dir", str(Path(data_dir)), "--log-level", "warning", *extra_args]

@@ -26,19 +26,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from brushwork.config import WebServiceConfig
 from brushwork.errors import ImageError
 from brushwork.filetype import HEAD_BYTES, sniff_bytes
-from brushwork.images import INPUT_FORMATS, decode_image, quiet_decoding
+from brushwork.images import DRAFT_FORMATS, INPUT_FORMATS, decode_image, longest_size, quiet_decoding
 
 #: Formats accepted from a browser: the command line's own rule (brushwork.images.INPUT_FORMATS);
 #: anything else is 415 whatever its name or content type.
 ALLOWED_FORMATS = INPUT_FORMATS
-FORMAT_LIST = ", ".join(sorted(ALLOWED_FORMATS))
+#: What a message names as accepted, for people: the formats photos and paintings come in.
+COMMON_FORMATS = "JPEG, PNG, WebP, HEIC, GIF, TIFF, BMP or AVIF"
+#: ISO-BMFF brands of HEIC/HEIF pictures: their files start like an MP4 ("ftyp") but are images.
+HEIF_BRANDS = (b"ftypheic", b"ftypheix", b"ftypheim", b"ftypheis", b"ftyphevc", b"ftypmif1", b"ftypmsf1")
 READ_CHUNK = 1 << 20
 #: Headers of an answer that ends the connection (a refused body may still be streaming in).
 CLOSE = {"Connection": "close"}
 def looks_like_image(data: bytes) -> bool:
     """Leading bytes of an accepted picture format (the command line's rule, ``brushwork.filetype``):
     a file that starts like one but does not open is corrupt (400), not of another type (415)."""
-    return sniff_bytes(data[:HEAD_BYTES]).kind in ("image", "gif")
+    return data[4:12] in HEIF_BRANDS or sniff_bytes(data[:HEAD_BYTES]).kind in ("image", "gif")
 
 
 async def read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -55,12 +58,18 @@ async def read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-def sniff(data: bytes, what: str, max_pixels: int) -> tuple[str, int, int]:
-    """(format, width, height) from the header alone; 415 for non-images, 413 for too many pixels."""
+def sniff(data: bytes, what: str, max_pixels: int, reduce_to: int | None = None) -> tuple[str, int, int]:
+    """(format, width, height) from the header alone; 415 for non-images, 413 for too many pixels.
+
+    ``reduce_to``: as in ``images.decode_image``, a JPEG over that size is decoded reduced, and the
+    pixel limit holds for the pixels decoded (a 48 MP phone photo is decoded at 1/4 or 1/8)."""
     try:
         # Pillow's warnings on malformed files stay out of the log
         with quiet_decoding(), Image.open(io.BytesIO(data)) as image:
             fmt, (width, height) = image.format or "", image.size
+            if reduce_to is not None and fmt in DRAFT_FORMATS and max(width, height) > reduce_to:
+                image.draft("RGB", longest_size(width, height, reduce_to))
+                width, height = image.size
     except (
         UnidentifiedImageError,
         Image.DecompressionBombError,
@@ -75,9 +84,9 @@ def sniff(data: bytes, what: str, max_pixels: int) -> tuple[str, int, int]:
             ) from None
         if looks_like_image(data):
             raise HTTPException(400, f"the {what} is a corrupt or truncated image file") from None
-        raise HTTPException(415, f"the {what} is not an image file ({FORMAT_LIST})") from None
+        raise HTTPException(415, f"the {what} is not an image file ({COMMON_FORMATS})") from None
     if fmt not in ALLOWED_FORMATS:
-        raise HTTPException(415, f"the {what} is a {fmt or 'unknown'} file; send one of {FORMAT_LIST}")
+        raise HTTPException(415, f"the {what} is a {fmt or 'unknown'} file; send a {COMMON_FORMATS} picture")
     if width * height > max_pixels:
         raise HTTPException(
             413,
@@ -196,11 +205,12 @@ def _first_frame(container, stream, codec: str) -> Image.Image:
     raise HTTPException(400, "the video has no frame that can be decoded (corrupt or truncated)")
 
 
-def decode_upload(data: bytes, what: str, max_pixels: int) -> Image.Image:
-    """Sniff, then decode to upright sRGB RGB (brushwork.images); 4xx with a message otherwise."""
-    sniff(data, what, max_pixels)
+def decode_upload(data: bytes, what: str, max_pixels: int, reduce_to: int | None = None) -> Image.Image:
+    """Sniff, then decode to upright sRGB RGB (brushwork.images); 4xx with a message otherwise.
+    ``reduce_to``: the longest side needed (a larger JPEG is decoded reduced, in draft mode)."""
+    sniff(data, what, max_pixels, reduce_to)
     try:
-        return decode_image(data, name=f"the {what}", max_pixels=max_pixels)
+        return decode_image(data, name=f"the {what}", max_pixels=max_pixels, reduce_to=reduce_to)
     except ImageError as exc:
         raise HTTPException(400, str(exc)) from None
 

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from brushwork.config import WebServiceConfig
 from brushwork.errors import DiskFullError, ImageError
-from brushwork.images import MIN_SIDE, check_side, open_image, resize_longest
+from brushwork.images import MIN_PHOTO_SIDE, MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods, OwnedJob, browser_token
 from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull, disk_text
 from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, JobOptions, Method, StyleInput
@@ -82,6 +82,11 @@ def job_view(job: Job, manager: JobManager) -> dict:
             "cancel": f"{base}/cancel",
         },
     }
+    # The stored inputs a page needs to paint the job again (after a reload, a failure or a restart).
+    if job.style == "upload":
+        view["urls"]["painting"] = f"{base}/painting"
+    if job.second_style == "upload":
+        view["urls"]["second_painting"] = f"{base}/painting?second=true"
     if job.preview:
         view["urls"]["preview"] = f"{base}/preview?v={job.preview}"
     if job.status == "done":
@@ -252,12 +257,13 @@ def check_painting_size(art: Image.Image, what: str, minimum: int) -> None:
         )
 
 
-def decode_photo(data: bytes, config: WebServiceConfig) -> Image.Image:
-    """An uploaded photo that is no video: within the image upload limit, decoded (uploads.decode_upload)."""
+def decode_photo(data: bytes, config: WebServiceConfig, size: int | None = None) -> Image.Image:
+    """An uploaded photo that is no video: within the image upload limit, decoded (uploads.decode_upload);
+    a JPEG larger than ``size`` (the job's output size) is decoded reduced, in draft mode."""
     if len(data) > config.max_upload_bytes:
         raise HTTPException(413, f"the photo is larger than the {config.max_upload_mb:g} MB upload limit")
     try:
-        return decode_upload(data, "photo", config.max_pixels)
+        return decode_upload(data, "photo", config.max_pixels, reduce_to=size)
     except HTTPException as exc:
         if exc.status_code == 415 and "not an image" in str(exc.detail):
             raise HTTPException(415, f"{exc.detail}, nor a video ({VIDEO_LIST})") from None
@@ -277,8 +283,15 @@ def video_options(method: Method, options: JobOptions, video: VideoUpload) -> Jo
 
 
 def check_photo_side(photo: Image.Image, size: int) -> None:
-    """The command line's rule (``images.check_side``): at the size it is painted at, the photo needs
-    ``MIN_SIDE`` px a side, or a thin strip (1x5000) fails inside the network as an internal error."""
+    """A photo needs ``MIN_PHOTO_SIDE`` px a side as sent (a 1x1 picture would be painted into a flat
+    square), and, the command line's rule (``images.check_side``), ``MIN_SIDE`` px a side at the size it
+    is painted at, or a thin strip (1x5000) fails inside the network as an internal error."""
+    if min(photo.size) < MIN_PHOTO_SIDE:
+        raise HTTPException(
+            422,
+            f"the photo is {photo.width}x{photo.height} pixels, too small to paint; "
+            f"please use one at least {MIN_PHOTO_SIDE} px on each side",
+        )
     try:
         check_side(photo, "the photo", size, MIN_SIDE, what="size")
     except ImageError as exc:
@@ -379,7 +392,7 @@ async def submit(
     def load_painting(data: bytes | None, gallery: Style | None, what: str) -> Image.Image:
         if data is None:
             return open_image(gallery.painting)
-        art = decode_upload(data, what, config.max_pixels)
+        art = decode_upload(data, what, config.max_pixels, reduce_to=PAINTING_STORE_SIZE)
         check_painting_size(art, what, chosen.min_painting_side)
         return resize_longest(art, PAINTING_STORE_SIZE)
 
@@ -391,7 +404,7 @@ async def submit(
             options = video_options(chosen, options, video)
             picture = video.first_frame
         elif photo_bytes is not None:
-            picture = decode_photo(photo_bytes, config)
+            picture = decode_photo(photo_bytes, config, options.size)
         else:
             picture = open_image(registry.samples[sample].path)
         check_photo_side(picture, options.size)
@@ -530,6 +543,17 @@ async def job_preview(job: OwnedJob, manager: Manager) -> FileResponse:
 )
 async def job_photo(job: OwnedJob, manager: Manager) -> FileResponse:
     return _job_file(manager, job, "photo", "image/png")
+
+
+@router.get(
+    "/{job_id}/painting",
+    summary="An uploaded painting as the job stored it (to paint it again)",
+    operation_id="job_painting",
+    responses={200: {"content": {"image/png": {}}}, **errors(403, 404)},
+)
+async def job_painting(job: OwnedJob, manager: Manager, second: bool = False) -> FileResponse:
+    """404 for a gallery painting (its id is the job's ``style``): only uploads are stored."""
+    return _job_file(manager, job, "second_painting" if second else "painting", "image/png")
 
 
 @router.post(

@@ -214,8 +214,14 @@ function showBefore(url) {
   document.querySelectorAll(".compare .handle, .compare .tag, #compare-range").forEach((el) => { el.hidden = true; });
 }
 
+function hideAfter() {
+  $("after").hidden = true;
+  document.querySelectorAll(".compare .handle, .compare .tag, #compare-range").forEach((el) => { el.hidden = true; });
+}
+
 function showAfter(url) {
   const after = $("after");
+  if (url === state.brokenAfter) { hideAfter(); return; }
   after.hidden = false;
   document.querySelectorAll(".compare .handle, .compare .tag, #compare-range").forEach((el) => { el.hidden = false; });
   if (after.getAttribute("src") !== url) after.src = url;
@@ -497,8 +503,11 @@ function render(job) {
   $("bar-fill").style.setProperty("width", `${pct}%`);
   $("bar").setAttribute("aria-valuenow", String(Math.round(pct)));
   $("progress-text").textContent = describe(job);
-  if (job.urls.preview && job.status !== "done") showAfter(job.urls.preview);
+  // A failed job shows no "After": its last preview may be gone with the server that made it.
+  if (job.urls.preview && !isOver(job)) showAfter(job.urls.preview);
+  if (job.status === "failed") hideAfter();
   $("cancel").hidden = isOver(job);
+  $("retry").hidden = !(job.status === "failed" || job.status === "cancelled");
   if (job.status === "done") {
     refreshMethods();
     stopFollowing();
@@ -597,8 +606,12 @@ function wire() {
   $("photo-thumb").addEventListener("load", updateOutputs);
   $("job-form").addEventListener("submit", submit);
   $("cancel").addEventListener("click", cancel);
+  $("retry").addEventListener("click", () => $("job-form").requestSubmit());
   $("compare-range").addEventListener("input", (e) => setCompare(e.target.value));
-  $("after").addEventListener("error", () => { if (state.job && state.job.status !== "done") $("after").hidden = true; });
+  $("after").addEventListener("error", () => { // never a broken-image icon: hide it, and do not show it again
+    state.brokenAfter = $("after").getAttribute("src");
+    hideAfter();
+  });
 }
 
 function fillForm(job) {
@@ -625,6 +638,47 @@ function fillForm(job) {
   updateMethods();
 }
 
+async function fileFrom(url, name) {
+  // A stored input of an earlier job, as a File the form can send again.
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`the server answered ${response.status}`);
+  const blob = await response.blob();
+  return new File([blob], name, { type: blob.type || "image/png" });
+}
+
+async function adoptInputs(job) {
+  // After a reload (or a restart) the page knows the job but not its files: take the job's stored
+  // photo and uploaded paintings, so "Paint it" and "Try again" work without choosing them again.
+  // A video job's stored photo is only its first frame: the video itself must be chosen again.
+  try {
+    if (job.kind !== "video" && !state.photoFile && !state.sample) {
+      state.photoFile = await fileFrom(job.urls.photo, "photo.png");
+      state.photoIsVideo = false;
+      $("photo-label").textContent = "the photo of this painting";
+      $("dropzone").classList.add("has-photo");
+      const thumb = $("photo-thumb");
+      thumb.src = job.urls.photo;
+      thumb.hidden = false;
+    }
+    if (job.urls.painting && !state.paintingFile) {
+      const file = await fileFrom(job.urls.painting, "painting.png");
+      state.paintingFile = file;
+      const art = $("upload-art");
+      art.innerHTML = "";
+      const img = document.createElement("img");
+      img.alt = "";
+      img.src = job.urls.painting;
+      art.appendChild(img);
+      $("upload-credit").textContent = "your painting";
+      $("upload-radio").checked = true;
+      updateMethods();
+    }
+    if (job.urls.second_painting && !state.secondFile) {
+      chooseSecond(await fileFrom(job.urls.second_painting, "second painting.png"));
+    }
+  } catch (err) { /* the inputs are gone (deleted with old jobs): the user chooses them again */ }
+}
+
 async function resumeFromAddress() {
   const match = /^#job=([0-9a-f]{32})$/.exec(location.hash);
   if (!match) return;
@@ -633,6 +687,7 @@ async function resumeFromAddress() {
     fillForm(body);
     startJob(body);
     if (!isOver(body)) setBusy(true);
+    await adoptInputs(body);
   } catch (err) {
     history.replaceState(null, "", location.pathname);
     showError(`That earlier painting is no longer here. ${err.message}`);
