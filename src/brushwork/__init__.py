@@ -5,6 +5,8 @@ The public API, one function per capability::
     import brushwork
     picture = brushwork.stylize("photo.jpg", ["painting.jpg"], brushwork.StylizeConfig(size=512))
     picture = brushwork.apply("starry-night", "photo.jpg")              # a fast per-style network
+    picture = brushwork.apply("starry-night", "photo.jpg",              # the person left as the photo
+                              regions=brushwork.RegionConfig(regions="auto", region=("person=none",)))
     model = brushwork.train("painting.jpg", "photos/", "runs/mine", brushwork.TrainConfig(steps=500))
     report = brushwork.evaluate(brushwork.EvaluateConfig(contents=("photos/",), styles=("art/",),
                                                          output="report"))  # writes report/report.html
@@ -32,10 +34,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ApplyConfig": ("brushwork.config", "ApplyConfig"),
     "TrainConfig": ("brushwork.config", "TrainConfig"),
     "EvaluateConfig": ("brushwork.config", "EvaluateConfig"),
+    "RegionConfig": ("brushwork.config", "RegionConfig"),
     "BrushworkError": ("brushwork.errors", "BrushworkError"),
     "Iterate": ("brushwork.optimize", "Iterate"),
-    "stylize": ("brushwork.optimize", "stylize"),
-    "apply": ("brushwork.fast.inference", "paint"),
+    "stylize": ("brushwork.regions", "stylize"),
+    "apply": ("brushwork.regions", "apply"),
     "load_stylizer": ("brushwork.fast.inference", "load_stylizer"),
     "train": ("brushwork.fast.train", "train"),
     "evaluate": ("brushwork.evaluation.run", "evaluate"),
@@ -44,17 +47,18 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names resolve lazily below
-    from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig, TrainConfig
+    from brushwork.config import ApplyConfig, EvaluateConfig, RegionConfig, StylizeConfig, TrainConfig
     from brushwork.errors import BrushworkError
     from brushwork.evaluation.run import evaluate
     from brushwork.fast.inference import load_stylizer
-    from brushwork.fast.inference import paint as apply
     from brushwork.fast.train import train
     from brushwork.images import open_image, save_image
-    from brushwork.optimize import Iterate, stylize
+    from brushwork.optimize import Iterate
+    from brushwork.regions import apply, stylize
 
 __all__ = [  # spelled out (not derived from _EXPORTS) so linters and IDEs can read it
-    "ApplyConfig", "BrushworkError", "EvaluateConfig", "Iterate", "StylizeConfig", "TrainConfig",
+    "ApplyConfig", "BrushworkError", "EvaluateConfig", "Iterate", "RegionConfig", "StylizeConfig",
+    "TrainConfig",
     "__version__",
     "apply", "evaluate", "load_stylizer", "open_image", "save_image", "stylize", "train",
 ]

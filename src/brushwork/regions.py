@@ -661,3 +661,96 @@ def apply_region_files(painter: RegionPainter, jobs: Sequence, progress=None) ->
             failures.append(f"{job.source}: could not be painted ({text})")
         report(progress, done, len(jobs), "img")
     return failures
+
+
+# --- the Python API: brushwork.apply and brushwork.stylize with regions ------------------------------
+def apply(model, photo, *, styles=None, size: int | None = None, preserve_colors: bool | None = None,
+          strength: float | None = None, config: ApplyConfig | None = None,
+          regions: RegionConfig | None = None, warn: Warn | None = None) -> Image.Image:
+    """Paint ``photo`` with a fast style network; exported as ``brushwork.apply``.
+
+    Args:
+        model: a loaded ``Stylizer`` (reuse it for many photos), a ``.safetensors``/``.onnx`` file,
+            or a shipped style name (``brushwork models`` lists them, e.g. ``"starry-night"``);
+            None with ``styles``.
+        photo: a PIL image or an image file.
+        styles: paintings (PIL images or files) for the arbitrary-style network, instead of a
+            model: any painting in about a second; several are blended
+            (``config.style_blend_weights``).
+        size: longest side of the result in pixels (default: ``config.size``, else the photo's).
+        preserve_colors: keep the photo's colours (luminance-only transfer; default: the config's).
+        strength: 1 = fully stylised, 0 = the photo (with ``styles``: the photo's own style;
+            default: the config's).
+        config: every setting (default ``ApplyConfig()``); only the keywords above that are given
+            replace its values.
+        regions: a painting per region (docs/regions.md): ``RegionConfig(mask="mask.png")`` (each
+            flat colour of the mask picture a region) or ``RegionConfig(regions="auto")`` (``person``
+            and ``background``), with ``region=("person=none", "background=great_wave.jpg:0.6")``:
+            a painting file, a model or ``none`` (the photo) per region; regions not named get
+            ``model``/``styles``. Also ``feather`` and ``refine_edges``. None: the whole picture.
+        warn: called with a one-line warning where the picture is still painted (a mask of one
+            colour, no person found); default: ignored.
+
+    Returns:
+        The painted picture (PIL RGB).
+
+    Raises:
+        ConfigError, ImageError: a ``region`` name the mask does not have, an unreadable mask.
+
+    >>> import brushwork
+    >>> picture = brushwork.apply("starry-night", "photo.jpg", size=512)  # doctest: +SKIP
+    >>> picture = brushwork.apply(None, "photo.jpg", styles=["my_painting.jpg"])  # doctest: +SKIP
+    >>> picture = brushwork.apply("starry-night", "photo.jpg", regions=brushwork.RegionConfig(
+    ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
+    """
+    from brushwork.fast.inference import Stylizer, load_stylizer, paint
+
+    if regions is None or not regions.active:
+        return paint(model, photo, styles=styles, size=size, preserve_colors=preserve_colors,
+                     strength=strength, config=config)
+    given = {"size": size, "preserve_colors": preserve_colors, "strength": strength}
+    config = (config or ApplyConfig()).replace(**{k: v for k, v in given.items() if v is not None})
+    painter = RegionPainter(None, config, regions, warn=warn or _ignore)  # regions checked before loading
+    painter.default = model if isinstance(model, Stylizer) else load_stylizer(model, config, styles=styles)
+    image = photo if isinstance(photo, Image.Image) else open_image(photo)
+    return painter.paint(image, "the photo" if isinstance(photo, Image.Image) else str(photo))
+
+
+def stylize(content, style, config: StylizeConfig | None = None, *, regions: RegionConfig | None = None,
+            warn: Warn | None = None, vgg=None, callback=None, start: torch.Tensor | None = None,
+            extra_loss=None, **overrides) -> Image.Image:
+    """Stylise ``content`` with one or several ``style`` images (Gatys); exported as
+    ``brushwork.stylize``. Returns a PIL image.
+
+    Args:
+        content: the photo (a PIL image or a file).
+        style: a painting, or several (blended by ``config.style_blend_weights``).
+        config: every setting (default ``StylizeConfig()``); ``**overrides`` replace its fields.
+        regions: a painting per region (docs/regions.md), painted with spatially guided Gram matrices:
+            ``RegionConfig(mask="mask.png", region=("white=none", "red=great_wave.jpg"))`` or
+            ``RegionConfig(regions="auto", region=("person=none",))``; regions not named get ``style``;
+            ``none`` regions stay the photo. None: the whole picture. (Not with ``start`` or
+            ``extra_loss``.)
+        warn: called with a one-line warning where the picture is still painted; default: ignored.
+        vgg, callback, start, extra_loss: as ``brushwork.optimize.stylize``.
+
+    >>> from brushwork import stylize, StylizeConfig
+    >>> result = stylize("photo.jpg", "painting.jpg", StylizeConfig(size=256))  # doctest: +SKIP
+    >>> result = stylize("photo.jpg", "painting.jpg", regions=RegionConfig(
+    ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
+    """
+    from brushwork.optimize import stylize as plain
+
+    if regions is None or not regions.active:
+        return plain(content, style, config, vgg=vgg, callback=callback, start=start, extra_loss=extra_loss,
+                     **overrides)
+    if start is not None or extra_loss is not None:
+        raise ConfigError("stylize with regions takes no start picture or extra loss")
+    config = config or StylizeConfig()
+    if overrides:
+        config = config.replace(**overrides)
+    styles = [style] if isinstance(style, (Image.Image, str, os.PathLike)) else list(style)
+    image = content if isinstance(content, Image.Image) else open_image(content)
+    return stylize_regions(image, [s if isinstance(s, Image.Image) else open_image(s) for s in styles],
+                           config, regions, callback=callback, warn=warn or _ignore, vgg=vgg,
+                           content_name="the photo" if isinstance(content, Image.Image) else str(content))
