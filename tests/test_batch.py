@@ -392,3 +392,42 @@ def test_an_actor_whose_painting_does_not_load_fails_its_rows_instead_of_dying(t
     (row,) = actor.paint([Item(0, str(photo), str(tmp_path / "out.png"), missing)])
     assert row["status"] == "failed" and "gone.safetensors: no such model file" in row["reason"]
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.slow
+def test_manifest_rows_take_a_mask_or_auto_and_their_own_regions(ray_instance, tmp_path):
+    from PIL import ImageDraw
+
+    root = tmp_path / "shop"
+    for i in range(4):
+        _photo(root / f"{i}.png", i, size=(64, 48))
+    mask = Image.new("L", (32, 24), 0)
+    ImageDraw.Draw(mask).rectangle((16, 0, 32, 24), fill=255)
+    mask.save(root / "half.png")
+    (root / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a picture")
+    painting = _photo(root / "paintings" / "p.png", 7)
+    manifest = root / "list.csv"
+    manifest.write_text("input,output,style,mask,region,feather\n"
+                        "0.png,half.png,paintings/p.png,half.png,white=none,2\n"
+                        "1.png,auto.png,paintings/p.png,auto,person=none,\n"
+                        "2.png,bad.png,paintings/p.png,corrupt.png,white=none,\n"
+                        "3.png,plain.png,paintings/p.png,,,\n"
+                        "0.png,nomask.png,paintings/p.png,,white=none,\n")
+    out = tmp_path / "out"
+    items = plan_batch(manifest, out, None, ApplyConfig(size=64))
+    assert items[4].error and "needs regions" in items[4].error  # a region with no mask: refused in the plan
+    assert items[0].regions == {"mask": str((root / "half.png").resolve()), "region": ["white=none"],
+                                "feather": "2"}
+    result = run_batch(items, out, BatchConfig(workers=1), ApplyConfig(size=64, engine="torch"))
+    status = [r["status"] for r in result.rows]
+    assert status == ["done", "done", "failed", "done", "failed"], result.rows
+    reason = result.rows[2]["reason"]
+    assert "corrupt.png" in reason and "\n" not in reason and "Traceback" not in reason, reason
+    assert not (out / "bad.png").exists()
+    photo = np.asarray(Image.open(root / "0.png"), float)
+    half = np.asarray(Image.open(out / "half.png"), float)
+    plain = np.asarray(Image.open(out / "plain.png"), float)
+    assert np.array_equal(half[:, 40:], photo[:, 40:])  # the white half, beyond 2x feather: the photo
+    assert np.abs(half[:, :24] - photo[:, :24]).mean() > 5  # the black half painted
+    assert (out / "auto.png").is_file() and painting.is_file()
+    assert np.abs(plain - np.asarray(Image.open(root / "3.png"), float)).mean() > 5

@@ -9,6 +9,14 @@ and may give it its own painting and options::
     shop/123.jpg,,great-wave,,,1024,,,,,
     shop/124.jpg,124_kiss.png,,paintings/kiss.jpg,,,0.7,,,,
 
+and its own regions (docs/regions.md): ``mask`` is a mask picture or ``auto`` (person / background),
+``region`` the row's ``NAME=VALUE`` settings separated by ``;`` (``person=none;background=wave.jpg:0.6``),
+``feather`` the soft edge's width::
+
+    input,model,mask,region
+    shop/125.jpg,great-wave,auto,person=none
+    shop/126.jpg,,masks/126.png,white=none;red=paintings/kiss.jpg
+
 Relative paths are relative to the manifest's folder; an output is ``OUT/`` + the ``output`` column,
 else the input's path relative to the manifest's folder (its file name when it lies elsewhere).
 Output paths are a pure function of the plan, which is what makes re-runs exactly-once: an output
@@ -36,7 +44,9 @@ MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 PAINT_COLUMNS = ("model", "style", "gatys")
 #: Manifest columns that change one row's settings (fields of ApplyConfig, or of StylizeConfig for Gatys).
 OPTION_COLUMNS = ("size", "strength", "preserve_colors", "stroke_size", "detail", "seed")
-COLUMNS = ("input", "output", *PAINT_COLUMNS, *OPTION_COLUMNS)
+#: Manifest columns that give a row regions (``RegionConfig``: mask file or auto, settings, feather).
+REGION_COLUMNS = ("mask", "region", "feather")
+COLUMNS = ("input", "output", *PAINT_COLUMNS, *OPTION_COLUMNS, *REGION_COLUMNS)
 KINDS = PAINT_COLUMNS
 
 
@@ -70,11 +80,53 @@ class Item:
     painting: Painting
     options: dict[str, str] = field(default_factory=dict)
     error: str = ""
+    #: The row's regions: ``mask`` (an absolute file path or ``auto``), ``region`` (settings, paths
+    #: absolute), ``feather``; empty: the whole picture.
+    regions: dict[str, typing.Any] = field(default_factory=dict)
 
     def to_row(self) -> dict[str, typing.Any]:
         """A flat record for Ray Data (strings and ints only)."""
         return {"index": self.index, "input": self.source, "output": self.target, "kind": self.painting.kind,
-                "ref": self.painting.ref, "options": json.dumps(self.options, sort_keys=True)}
+                "ref": self.painting.ref, "options": json.dumps(self.options, sort_keys=True),
+                "regions": json.dumps(self.regions, sort_keys=True)}
+
+
+def region_config(item: Item):
+    """The item's ``RegionConfig`` (None without regions); raises ConfigError for settings that cannot
+    work (a ``region`` without a ``mask``, a bad feather)."""
+    from brushwork.config import RegionConfig
+
+    if not item.regions:
+        return None
+    mask = item.regions.get("mask", "")
+    feather = item.regions.get("feather", "")
+    try:
+        extra = {"feather": float(feather)} if feather else {}
+    except ValueError:
+        raise ConfigError(f"feather must be a number of pixels, got {feather!r}") from None
+    auto = mask == "auto"
+    return RegionConfig(mask=None if auto or not mask else mask, regions="auto" if auto else None,
+                        region=tuple(item.regions.get("region", ())), **extra)
+
+
+def _region_specs(text: str, base: Path) -> list[str]:
+    """``a=x.jpg:0.5;b=none`` -> specs with the paintings' and model files' paths made absolute."""
+    specs = []
+    for spec in (s.strip() for s in text.split(";")):
+        if not spec:
+            continue
+        name, sep, value = spec.partition("=")
+        head, colon, tail = value.strip().rpartition(":")
+        strength = colon and head and tail.replace(".", "", 1).isdigit()
+        path, suffix = (head, f":{tail}") if strength else (value, "")
+        path = path.strip()
+        if sep and path and path.lower() != "none":
+            candidate = Path(path).expanduser()
+            candidate = candidate if candidate.is_absolute() else base / candidate
+            if candidate.exists():
+                path = str(candidate.resolve())
+        specs.append(f"{name.strip()}{sep}{path}{suffix}")
+    return specs
 
 
 def resolve_ref(kind: str, ref: str, base: Path) -> str:
@@ -190,7 +242,17 @@ def _manifest_item(index: int, row: dict[str, str], base: Path, output_dir: Path
         inside = source.is_relative_to(base)
         relative = _target_name(source.relative_to(base) if inside else Path(source.name), painting.slug)
     options = {k: row[k] for k in OPTION_COLUMNS if row.get(k)}
-    return Item(index, str(source), str((output_dir / relative).resolve()), painting, options)
+    regions: dict[str, typing.Any] = {}
+    if row.get("mask"):
+        mask = row["mask"]
+        regions["mask"] = "auto" if mask.lower() == "auto" else str(
+            (Path(mask).expanduser() if Path(mask).expanduser().is_absolute() else base / mask).resolve())
+    if row.get("region"):
+        regions["region"] = _region_specs(row["region"], base)
+    if row.get("feather"):
+        regions["feather"] = row["feather"]
+    return Item(index, str(source), str((output_dir / relative).resolve()), painting, options,
+                regions=regions)
 
 
 def plan_manifest(path: Path, output_dir: Path, default: Painting | None) -> list[Item]:
@@ -222,6 +284,7 @@ def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | 
         seen[item.target] = item.index
     sources = {i.source for i in items} | {i.painting.ref for i in items if i.painting.kind != "model"
                                            or Path(i.painting.ref).is_file()}
+    sources |= {i.regions["mask"] for i in items if i.regions.get("mask", "auto") != "auto"}
     sources |= {str(Path(s).resolve()) for s in sources}  # inputs given through links
     for item in items:
         if item.target in sources:
@@ -231,6 +294,7 @@ def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | 
         if not item.error:
             try:
                 item_config(item, apply or ApplyConfig(), stylize or StylizeConfig())
+                region_config(item)
             except BrushworkError as exc:
                 item.error = str(exc)
     return items
