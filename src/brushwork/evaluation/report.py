@@ -89,10 +89,13 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_tables(out: Path, rows: list[dict], summary: list[dict]) -> dict[str, Path]:
-    """results.csv (one row per result) and summary.csv (one row per method)."""
+def write_tables(out: Path, rows: list[dict], summary: list[dict],
+                 extra: tuple[str, ...] | list[str] = ()) -> dict[str, Path]:
+    """results.csv (one row per result; ``extra`` columns after the others, e.g. the per-region
+    measures) and summary.csv (one row per method)."""
     files = {"results": out / "results.csv", "summary": out / "summary.csv"}
-    for name, table, columns in (("results", rows, COLUMNS), ("summary", summary, SUMMARY_COLUMNS)):
+    tables = (("results", rows, (*COLUMNS, *extra)), ("summary", summary, SUMMARY_COLUMNS))
+    for name, table, columns in tables:
         write_csv(files[name], [{k: _cell(row.get(k, "")) for k in columns} for row in table], columns,
                   line_end="\n")
     return files

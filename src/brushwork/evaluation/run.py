@@ -27,6 +27,7 @@ from brushwork.config import EvaluateConfig
 from brushwork.errors import BrushworkError, ConfigError, StylizeInterrupted
 from brushwork.evaluation.inputs import Input, load_inputs
 from brushwork.evaluation.methods import Method, expand_methods, parse_method
+from brushwork.evaluation.regions import region_config
 from brushwork.evaluation.report import COLUMNS, brushwork_version, summarise, write_report, write_tables
 from brushwork.evaluation.video import flicker, save_strip, steady, temporal_strength
 from brushwork.fileio import atomic_path, atomic_write_text
@@ -256,6 +257,12 @@ def evaluate(config: EvaluateConfig, progress: ProgressCallback | None = None,
     methods = [parse_method(s, config) for s in expand_methods(config)]
     if any(m.uses_style for m in methods) and not config.styles:
         raise ConfigError("no style images: give --styles FILES_OR_FOLDERS")
+    regions = region_config(config)
+    region_names: list[str] = []
+    if regions is not None:  # the mask is read (a corrupt one refused) before any work
+        from brushwork.evaluation.regions import region_names as names_of
+
+        region_names = names_of(regions)
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "cache"
@@ -288,7 +295,20 @@ def evaluate(config: EvaluateConfig, progress: ProgressCallback | None = None,
         report(progress, done + 1, len(jobs), "result", label)
         if on_row is not None:
             on_row(row)
+    extra: list[str] = []
+    if regions is not None:  # per-region columns, measured on each still result's lossless PNG
+        from brushwork.evaluation.regions import measure_regions, region_columns
+
+        extra = region_columns(region_names)
+        for job, row in zip(jobs, rows):
+            row.update(dict.fromkeys(extra, math.nan))
+            if row["status"] != "ok" or job.content.is_video or not row.get("image"):
+                continue
+            with Image.open(out / row["image"]) as stored:
+                result = stored.convert("RGB")
+            style = job.style.image if job.style is not None and not job.style.error else None
+            row.update(measure_regions(result, job.content.frames[0], style, regions, reference))
     summary = summarise(rows)
-    files = write_tables(out, rows, summary)
+    files = write_tables(out, rows, summary, extra)
     files.update(write_report(out, config, rows, summary, contents, styles, methods))
     return Evaluation(config=config, rows=rows, summary=summary, files=files, computed=computed, output=out)
