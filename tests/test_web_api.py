@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from support.web import GatedMethod, PosterizeMethod, app_clients
 
-from brushwork.config import WebServiceConfig
+from brushwork.config import StylizeConfig, WebServiceConfig
 from brushwork.errors import ConfigError
 from brushwork.models import shipped_models
 from brushwork.web.app import create_app
@@ -87,7 +87,9 @@ def test_health_methods_styles_samples(make_client):
     assert health["status"] == "ok" and set(health["lanes"]) == {"fast", "gatys"}  # fast and model share
     methods = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
     assert list(methods) == ["fast", "model", "gatys"]
-    assert methods["gatys"]["available"] and methods["gatys"]["defaults"]["size"] == 384
+    # Quality's defaults are the command line's (StylizeConfig): its size and its schedule.
+    assert methods["gatys"]["available"] and methods["gatys"]["defaults"]["size"] == StylizeConfig().size
+    assert methods["gatys"]["defaults"]["iterations"] is None
     fast = methods["fast"]
     assert fast["available"] and fast["title"] == "Fast" and fast["takes"] == "painting"
     assert {"strength", "second_painting"} <= set(fast["options"]) and fast["defaults"]["strength"] == 1.0
@@ -239,7 +241,7 @@ def test_gatys_job_streams_progress_and_delivers_a_png(make_client):
 def test_uploaded_photo_and_painting(make_client):
     client = make_client()
     files = {
-        "photo": ("holiday.jpg", png_bytes(make_photo(40, 30), "JPEG"), "image/jpeg"),
+        "photo": ("holiday.jpg", png_bytes(make_photo(48, 36), "JPEG"), "image/jpeg"),
         "painting": ("art.png", png_bytes(make_painting(30, 30)), "image/png"),
     }
     response = submit(

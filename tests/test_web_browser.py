@@ -80,6 +80,13 @@ def _set_range(page, selector: str, value: int) -> None:
     )
 
 
+def _wait_text(page, selector: str, text: str) -> None:
+    """Wait until ``selector`` shows ``text``: the page checks a chosen file (bytes, decode) first."""
+    page.wait_for_function(
+        "([sel, text]) => document.querySelector(sel).textContent.includes(text)", arg=[selector, text]
+    )
+
+
 def _job(server: str, page) -> dict:
     """The job the page shows (its id is in the address), as the API reports it."""
     match = re.search(r"#job=([0-9a-f]{32})$", page.url)
@@ -103,11 +110,13 @@ def test_fast_with_my_own_painting_strength_and_a_blend(server, browser, tmp_pat
     page.goto(server)
     page.wait_for_selector(".card img")
     page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+    _wait_text(page, "#photo-label", "canyon.jpg")
     # "Your own painting": the card opens a file chooser; the file lands in the hidden input.
     with page.expect_file_chooser() as chooser:
         page.click("#upload-card")
     chooser.value.set_files(str(mine))
-    assert page.is_checked("#upload-radio") and "my_painting.png" in page.inner_text("#upload-credit")
+    _wait_text(page, "#upload-credit", "my_painting.png")
+    assert page.is_checked("#upload-radio")
     # Fast stays selected: any painting, no trained-model choice for an upload, the strength slider shown.
     assert page.is_checked('input[name="method"][value="fast"]')
     assert page.is_hidden("#model-row") and page.is_visible("#strength") and page.is_hidden("#iterations")
@@ -133,6 +142,7 @@ def test_fast_with_my_own_painting_strength_and_a_blend(server, browser, tmp_pat
     with page.expect_file_chooser() as chooser:
         page.click("#second-upload")
     chooser.value.set_files(str(second))
+    _wait_text(page, "#second-upload", "second.png")
     _set_range(page, "#mix", 30)
     assert page.inner_text("#mix-out") == "first 70 % · second 30 %"
     page.click("#go")
@@ -162,7 +172,8 @@ def test_a_video_is_painted_and_played(server, browser, tmp_path: Path):
     page.wait_for_selector(".card img")
     assert "video" in page.inner_text("#photo-hint")
     page.set_input_files("#photo-input", str(clip))
-    assert page.is_hidden("#error") and "clip.mp4 (video)" in page.inner_text("#photo-label")
+    _wait_text(page, "#photo-label", "clip.mp4 (video)")
+    assert page.is_hidden("#error")
     page.click("#go")
     page.wait_for_selector("#download:not([hidden])", timeout=60_000)
     job = _job(server, page)
@@ -189,11 +200,12 @@ def test_upload_paint_compare_download(server, browser, tmp_path: Path):
     page.set_input_files(
         "#photo-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}]
     )
-    assert "does not look like a picture" in page.inner_text("#error")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "is not a picture" in page.inner_text("#error")
 
     page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+    _wait_text(page, "#photo-label", "canyon.jpg")
     assert page.is_hidden("#error")
-    assert "canyon.jpg" in page.inner_text("#photo-label")
 
     # Keyboard: the first painting is selected; the arrow key moves to the next one.
     page.focus('input[name="style"]:checked')
@@ -301,6 +313,8 @@ def test_repaint_after_a_restart_and_after_a_reload(browser, tmp_path: Path):
         with page.expect_file_chooser() as chooser:
             page.click("#upload-card")
         chooser.value.set_files(str(mine))
+        _wait_text(page, "#upload-credit", "my_painting.png")
+        _wait_text(page, "#photo-label", "canyon.jpg")
         page.check('input[name="method"][value="gatys"]', force=True)
         _set_range(page, "#size", 64)
         _set_range(page, "#iterations", 500)
@@ -350,3 +364,48 @@ def test_repaint_after_a_restart_and_after_a_reload(browser, tmp_path: Path):
         assert fast["method"] == "fast" and fast["style"] == "upload"
     finally:
         stop_cli_server(process)
+
+
+def test_files_are_checked_in_the_page_and_a_video_rules_out_quality(server, browser, tmp_path: Path):
+    """Before anything is sent, the page reads each file's bytes and decodes the picture: a text file
+    named .jpg, a JPEG cut short and a 1x1 photo are refused there in one sentence naming the common
+    formats; a video disables Quality with the reason."""
+    from support.clips import load_photo, pan, write_video
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = _watch(page)
+    posts: list[str] = []
+    page.on("request", lambda req: posts.append(req.url) if req.method == "POST" else None)
+    page.goto(server)
+    page.wait_for_selector(".card img")
+
+    def refused(name: str, data: bytes, mime: str) -> str:
+        page.evaluate("document.getElementById('error').hidden = true")
+        page.set_input_files("#photo-input", files=[{"name": name, "mimeType": mime, "buffer": data}])
+        page.wait_for_selector("#error:not([hidden])")
+        return page.inner_text("#error")
+
+    text = refused("holiday.jpg", b"a shopping list, not a photo\n" * 20, "image/jpeg")
+    assert "holiday.jpg” is not a picture" in text and "JPEG, PNG, WebP, HEIC" in text, text
+    assert "ICNS" not in text and "DDS" not in text and len(text) < 160, text
+    cut = (SAMPLES / "canyon.jpg").read_bytes()[:300]
+    assert "damaged or cut short" in refused("cut.jpg", cut, "image/jpeg")
+    tiny = io.BytesIO()
+    Image.new("RGB", (1, 1), (90, 90, 90)).save(tiny, format="PNG")
+    assert "1×1 pixels, too small to paint" in refused("dot.png", tiny.getvalue(), "image/png")
+    page.click("#go")  # none of them was taken as the photo
+    assert "choose a photo" in page.inner_text("#error")
+    assert not [u for u in posts if u.endswith("/api/jobs")], posts
+
+    # A video: Quality is disabled, with the reason; a photo again enables it.
+    page.check('input[name="method"][value="gatys"]', force=True)
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, pan(load_photo(), 4, (96, 64)), fps=4)
+    page.set_input_files("#photo-input", str(clip))
+    page.wait_for_function("() => document.querySelector('input[name=method][value=gatys]').disabled")
+    assert page.is_checked('input[name="method"][value="fast"]')
+    assert "Quality paints photos only" in page.inner_text("#method-note")
+    page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+    page.wait_for_function("() => !document.querySelector('input[name=method][value=gatys]').disabled")
+    assert "Quality paints photos only" not in page.inner_text("#method-note")
+    assert not problems, problems

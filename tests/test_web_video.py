@@ -128,7 +128,9 @@ def test_a_short_clip_is_painted_with_progress_in_frames(make_client, clips, tmp
     assert running == sorted(running) and any(0 < n < FRAMES for n in running), running
     assert all(0 <= n <= FRAMES for n in running)
     done = states[-1]
-    assert done["progress"] == {"iteration": FRAMES, "total": FRAMES, "percent": 100.0, "losses": {}}
+    assert done["progress"] == {
+        "iteration": FRAMES, "total": FRAMES, "percent": 100.0, "losses": {}, "eta_seconds": None
+    }
     assert (done["width"], done["height"]) == SIZE
 
     result = client.get(done["urls"]["result"])

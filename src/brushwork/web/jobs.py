@@ -112,7 +112,9 @@ class Job:
     second_style: str | None = None  # gallery id or "upload" of a blended second painting
     kind: str = "image"  # or "video": the photo is a video's first frame, the result an MP4
     owner: str | None = None  # exposed servers: a hash of the submitting browser's token (web.security)
+    note: str | None = None  # why it stopped before ``total`` ("converged at step N of M: ...")
     # Runtime only: never stored.
+    eta: float | None = field(default=None, repr=False)  # seconds left, from the live rate
     cancel_requested: bool = field(default=False, repr=False)
     version: int = field(default=0, repr=False)
 
@@ -137,6 +139,7 @@ class Job:
         "second_style",
         "kind",
         "owner",
+        "note",
     )
 
     @property
@@ -161,6 +164,7 @@ class _Reporter:
         self.job = job
         self.deadline = deadline
         self.last_preview = 0.0
+        self.first_step: tuple[float, int] | None = None  # (monotonic time, iteration) of the first step
 
     def check(self) -> None:
         if self.job.cancel_requested:
@@ -174,8 +178,20 @@ class _Reporter:
                 f"stopped after {limit:g} s, the time limit per job; try a smaller size or fewer iterations",
             )
 
-    def step(self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None) -> None:
+    def step(self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None,
+             eta: float | None = None, note: str | None = None) -> None:
         job = self.job
+        now = time.monotonic()
+        if self.first_step is None:
+            self.first_step = (now, iteration)
+        elif eta is None and total and iteration > self.first_step[1]:
+            # The live rate since the first step (its warm-up left out): a video's frames, or any method
+            # that gives no estimate of its own.
+            started, first = self.first_step
+            eta = (total - iteration) * (now - started) / (iteration - first)
+        job.eta = None if eta is None else round(max(0.0, eta), 1)
+        if note is not None:
+            job.note = note
         every = self.manager.config.preview_every
         if job.kind == "video":  # steps are batches of frames: a preview a second, and the last frame
             due = time.monotonic() - self.last_preview >= VIDEO_PREVIEW_SECONDS or iteration >= total

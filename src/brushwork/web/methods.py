@@ -26,7 +26,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from brushwork.config import DEFAULT_TOLERANCE, ApplyConfig, StylizeConfig
+from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.models import shipped_models
@@ -48,15 +48,19 @@ MODEL_OPTIONS = ("size", "strength", "preserve_colors")
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What a job may choose. Defaults are the page's starting values."""
+    """What a job may choose; a request leaves out what its method's ``defaults`` fill in. Every default
+    is the config dataclasses' own (StylizeConfig, ApplyConfig): nothing here repeats one, so a web
+    picture is the command line's picture at the same size."""
 
-    size: int = 384
-    iterations: int = 150
+    size: int = StylizeConfig.size  # type: ignore[assignment]
+    #: Gatys iterations per scale; None = StylizeConfig's schedule (40 + 20 L-BFGS steps at 512 px),
+    #: each scale stopped early by its tolerance rule, as ``brushwork stylize`` runs it.
+    iterations: int | None = StylizeConfig.iterations  # type: ignore[assignment]
     style_weight: float = StylizeConfig.style_weight  # type: ignore[assignment]
     content_weight: float = StylizeConfig.content_weight  # type: ignore[assignment]
-    preserve_colors: bool = False
+    preserve_colors: bool = StylizeConfig.preserve_colors  # type: ignore[assignment]
     #: 1 = fully painted; less mixes in the photo's own style (fast) or the photo itself (model).
-    strength: float = 1.0
+    strength: float = ApplyConfig.strength  # type: ignore[assignment]
     #: Share of the second painting in a blend (0..1); None when the job blends nothing.
     second_weight: float | None = None
 
@@ -75,10 +79,14 @@ class StyleInput:
 
 
 class Reporter(Protocol):
-    """What a method tells the job runner; ``check`` raises when the job must stop."""
+    """What a method tells the job runner; ``check`` raises when the job must stop.
+
+    ``eta``: the method's own estimate of the seconds left (else the runner's, from the live rate);
+    ``note``: why the run stops sooner than ``total`` ("converged at step N of M")."""
 
     def step(
-        self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None
+        self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None,
+        eta: float | None = None, note: str | None = None,
     ) -> None: ...
 
     def check(self) -> None: ...
@@ -148,28 +156,73 @@ class GatysMethod:
     def models(self) -> dict[str, str]:
         return {}
 
-    def painter(self, options: JobOptions) -> GatysPainter:
-        config = StylizeConfig(
+    def config(self, options: JobOptions) -> StylizeConfig:
+        """The command line's StylizeConfig with the job's choices: its schedule (multi-scale from
+        384 px, 40 + 20 L-BFGS steps at 512 px) and tolerance rule unless the job gives iterations."""
+        return StylizeConfig(
             size=options.size,
             iterations=options.iterations,
             style_weight=options.style_weight,
             content_weight=options.content_weight,
             preserve_colors=options.preserve_colors,
             weights=self.weights,
-            # The page's iteration slider is the most a job runs at its one size (its time
-            # estimate counts them); the --tolerance rule may stop it sooner.
-            multiscale=False,
-            tolerance=DEFAULT_TOLERANCE,
         )
-        return GatysPainter(config)
+
+    def painter(self, options: JobOptions) -> GatysPainter:
+        return GatysPainter(self.config(options))
+
+    def plan(self, options: JobOptions) -> list[tuple[int, int]]:
+        """(longest side, most iterations) of each scale, smallest first."""
+        from brushwork.optimize import scale_sizes
+
+        config = self.config(options)
+        sizes = scale_sizes(config.size, config.resolved_multiscale)
+        return list(zip(sizes, config.iterations_per_scale(len(sizes)), strict=True))
 
     def run(
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
     ) -> Image.Image:
+        from brushwork.optimize import Iterate, stylize
+
         if style.painting is None:
             raise ConfigError("the quality method needs a painting; pick one from the gallery or upload one")
         reporter.check()
-        return self.painter(options).paint(photo, style.painting, callback=_reporting(reporter))
+        painter = self.painter(options)
+        plan = self.plan(options)
+        rate = _LiveRate()
+        note: list[str] = []
+
+        def progress(it: Iterate) -> None:
+            # Seconds left from the live rate (seconds per megapixel-step, over the last steps), with
+            # each later scale's steps weighed by its pixels; an upper bound where a scale converges.
+            megapixels = it.width * it.height / 1e6
+            per_mp = rate.add(it.seconds / max(megapixels, 1e-9))
+            aspect = it.width * it.height / max(it.width, it.height) ** 2
+            done_here = it.iteration - sum(n for _, n in plan[: it.scale])
+            left = (plan[it.scale][1] - done_here) * megapixels
+            left += sum(n * side * side * aspect / 1e6 for side, n in plan[it.scale + 1:])
+            if it.converged:
+                left -= (plan[it.scale][1] - done_here) * megapixels
+                if it.scale == it.scales - 1:
+                    note[:] = [f"converged at step {it.iteration} of {it.total_iterations}: the loss fell by "
+                               f"less than {painter.config.resolved_tolerance:.1%} a step"]
+            reporter.step(it.iteration, it.total_iterations, it.losses, it.image,
+                          eta=max(0.0, left * per_mp), note=note[0] if note else None)
+
+        return stylize(photo, style.painting, painter.config, vgg=painter.vgg, callback=progress)
+
+
+class _LiveRate:
+    """The median of the last few measurements: a slow first step (warm-up) or one stall is ignored."""
+
+    def __init__(self, window: int = 7):
+        self.window = window
+        self.values: list[float] = []
+
+    def add(self, value: float) -> float:
+        self.values = [*self.values[-(self.window - 1):], value]
+        ordered = sorted(self.values)
+        return ordered[len(ordered) // 2]
 
 
 class ArbitraryMethod:

@@ -26,6 +26,9 @@ class Progress(BaseModel):
     total: int
     percent: float
     losses: dict[str, float]
+    eta_seconds: float | None = Field(
+        None, description="while running: seconds left, from the live rate (Gatys: an upper bound)"
+    )
 
 
 class JobUrls(BaseModel):
@@ -57,6 +60,7 @@ class JobView(BaseModel):
     started: float | None
     finished: float | None
     error: str | None
+    note: str | None = Field(None, description="why it stopped before its last step (converged at step N)")
     progress: Progress
     queue_position: int | None
     urls: JobUrls

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -54,6 +56,12 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
                 "reason": reason,
                 "defaults": method.defaults.to_dict(),
                 "seconds_per_iteration_per_megapixel": manager.speed.get(method.name),
+                # Gatys: the command line's schedule for each size the page offers ((side, most steps)
+                # per scale, smallest first), for its time estimate and its "auto" label.
+                "plans": {
+                    str(size): method.plan(dataclasses.replace(method.defaults, size=size))
+                    for size in range(MIN_SIZE, config.max_size + 1, 32)
+                } if hasattr(method, "plan") else None,
                 "limits": {
                     "size": [MIN_SIZE, config.max_size],
                     "iterations": [1, config.max_iterations],

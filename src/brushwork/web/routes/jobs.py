@@ -73,7 +73,9 @@ def job_view(job: Job, manager: JobManager) -> dict:
             "total": job.total,
             "percent": round(percent, 1),
             "losses": {k: v for k, v in job.losses.items() if math.isfinite(v)},
+            "eta_seconds": job.eta if job.status == "running" else None,
         },
+        "note": job.note,
         "queue_position": manager.queue_position(job) if job.status == "queued" else None,
         "urls": {
             "self": base,
@@ -131,7 +133,7 @@ def job_options(
         raise HTTPException(
             422, f"size must be between {MIN_SIZE} and {config.max_size} pixels, got {options.size}"
         )
-    if not 1 <= options.iterations <= config.max_iterations:
+    if options.iterations is not None and not 1 <= options.iterations <= config.max_iterations:
         raise HTTPException(
             422, f"iterations must be between 1 and {config.max_iterations}, got {options.iterations}"
         )

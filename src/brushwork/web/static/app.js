@@ -26,7 +26,9 @@ const state = {
   videoSeconds: 20,
   photoIsVideo: false, // the chosen photo file is a video (painted by the fast methods only)
 };
-const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff"];
+// What the page names as accepted (the server reads a few rarer formats too).
+const COMMON_FORMATS = "JPEG, PNG, WebP, HEIC, GIF, TIFF, BMP or AVIF";
+const MIN_PHOTO_SIDE = 32; // the server's images.MIN_PHOTO_SIDE: smaller photos are refused
 const WEIGHT = { base: 0.8, per: 40 }; // Gatys style weight = base * 10^(slider / per): 47 -> 12 (the default), 100 -> 253
 const UPLOAD = "__upload__";
 
@@ -71,7 +73,7 @@ async function loadCatalogue() {
     $("size").max = gatys.limits.size[1];
     $("iterations").max = Math.min(500, gatys.limits.iterations[1]);
     $("size").value = gatys.defaults.size;
-    $("iterations").value = gatys.defaults.iterations;
+    $("iterations").value = gatys.defaults.iterations || 0; // 0: the command line's schedule
     $("style-weight").value = weightToSlider(gatys.defaults.style_weight);
   }
   const fast = state.methods.fast;
@@ -152,20 +154,56 @@ async function refreshMethods() {
 }
 
 // --- photo ------------------------------------------------------------------------------------
-function checkImageFile(file, what) {
+async function sniffFile(file) {
+  // What the file is, from its first bytes (never its name or declared type): "browser" for the
+  // pictures this browser decodes itself, "server" for those only the server reads (HEIC, TIFF, PSD…),
+  // "video" for a video container, null for anything else.
+  const b = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+  const text = (from, to) => String.fromCharCode(...b.slice(from, to));
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "browser"; // JPEG
+  if (text(1, 4) === "PNG" || text(0, 3) === "GIF" || text(0, 2) === "BM") return "browser";
+  if (text(0, 4) === "RIFF" && text(8, 12) === "WEBP") return "browser";
+  const brand = text(4, 12);
+  if (brand === "ftypavif" || brand === "ftypavis") return "browser";
+  if (["ftypheic", "ftypheix", "ftypheim", "ftypheis", "ftyphevc", "ftypmif1", "ftypmsf1"].includes(brand)) return "server";
+  if (["ftyp", "moov", "mdat", "free", "wide", "skip"].includes(text(4, 8))) return "video";
+  if (b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return "video"; // Matroska/WebM
+  if (text(0, 4) === "RIFF" && text(8, 12) === "AVI ") return "video";
+  if (text(0, 4) === "II*\0" || text(0, 4) === "MM\0*" || text(0, 4) === "8BPS" || text(0, 4) === "qoif") return "server";
+  return null;
+}
+
+async function checkImageFile(file, what) {
+  // Checked here, before anything is sent: its bytes, then the picture itself, decoded by the page.
   if (!file) return `No ${what} was chosen.`;
-  if (what === "photo" && file.type.startsWith("video/")) {
+  const kind = await sniffFile(file);
+  if (kind === "video" && what === "photo") {
     if (file.size <= state.videoMB * 1024 * 1024) return null;
     return `“${file.name}” is ${(file.size / 1048576).toFixed(1)} MB; the limit for a video is ${state.videoMB} MB. Please use a shorter video.`;
   }
-  if (file.type && !ACCEPTED.includes(file.type)) {
-    return `“${file.name}” does not look like a picture. Please choose a JPEG, PNG or WebP image for the ${what}.`;
+  if (!kind || kind === "video") {
+    return `“${file.name}” is not a picture. Please choose a ${COMMON_FORMATS} image for the ${what}.`;
   }
   if (file.size > state.maxUploadMB * 1024 * 1024) {
     return `“${file.name}” is ${(file.size / 1048576).toFixed(1)} MB; the limit is ${state.maxUploadMB} MB. Please use a smaller picture.`;
   }
+  if (kind === "browser") {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch (err) {
+      return `“${file.name}” could not be opened: it looks like a picture but is damaged or cut short. Please choose another ${what}.`;
+    }
+    const [w, h] = [bitmap.width, bitmap.height];
+    bitmap.close();
+    if (what === "photo" && Math.min(w, h) < MIN_PHOTO_SIDE) {
+      return `“${file.name}” is only ${w}×${h} pixels, too small to paint. Please use a photo at least ${MIN_PHOTO_SIDE} px on each side.`;
+    }
+  }
   return null;
 }
+
+function isVideoKind(file) { return sniffFile(file).then((kind) => kind === "video"); }
 
 function setPhotoPreview(url, label) {
   const thumb = $("photo-thumb");
@@ -178,14 +216,15 @@ function setPhotoPreview(url, label) {
   if (!state.job) showBefore(url);
 }
 
-function choosePhoto(file) {
-  const problem = checkImageFile(file, "photo");
+async function choosePhoto(file) {
+  const problem = await checkImageFile(file, "photo");
   if (problem) { showError(problem); return; }
   showError("");
   state.photoFile = file;
   state.sample = null;
   document.querySelectorAll(".sample").forEach((b) => b.setAttribute("aria-pressed", "false"));
-  state.photoIsVideo = file.type.startsWith("video/");
+  state.photoIsVideo = await isVideoKind(file);
+  updateMethods(); // Quality paints photos only
   if (state.photoIsVideo) { // no picture to show yet: the job's photo is the video's first frame
     $("photo-thumb").hidden = true;
     $("photo-label").textContent = `${file.name} (video)`;
@@ -201,6 +240,7 @@ function chooseSample(sample, button) {
   state.photoFile = null;
   state.photoIsVideo = false;
   $("photo-input").value = "";
+  updateMethods();
   document.querySelectorAll(".sample").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
   setPhotoPreview(sample.image, sample.title);
 }
@@ -233,8 +273,8 @@ function selectedStyle() {
   return checked ? checked.value : null;
 }
 
-function choosePainting(file) {
-  const problem = checkImageFile(file, "painting");
+async function choosePainting(file) {
+  const problem = await checkImageFile(file, "painting");
   if (problem) { showError(problem); return; }
   showError("");
   state.paintingFile = file;
@@ -249,8 +289,8 @@ function choosePainting(file) {
   updateMethods();
 }
 
-function chooseSecond(file) {
-  const problem = checkImageFile(file, "second painting");
+async function chooseSecond(file) {
+  const problem = await checkImageFile(file, "second painting");
   if (problem) { showError(problem); return; }
   showError("");
   state.secondFile = file;
@@ -304,7 +344,7 @@ function updateMethods() {
   const fastInput = document.querySelector('input[name="method"][value="fast"]');
   const gatysInput = document.querySelector('input[name="method"][value="gatys"]');
   fastInput.disabled = !(can.fast || can.model);
-  gatysInput.disabled = !can.gatys;
+  gatysInput.disabled = !can.gatys || state.photoIsVideo; // Gatys paints photos only
   if (fastInput.disabled && fastInput.checked && !gatysInput.disabled) gatysInput.checked = true;
   if (gatysInput.disabled && gatysInput.checked && !fastInput.disabled) fastInput.checked = true;
   const shown = selectedMethod();
@@ -324,7 +364,11 @@ function updateMethods() {
   } else if (shown === "gatys" && fastInput.disabled && fast && !fast.available) {
     note = `Fast painting is not available here: ${fast.reason}.`;
   }
+  if (state.photoIsVideo && can.gatys) {
+    note = (note ? `${note} ` : "") + "Quality paints photos only: a video is painted with Fast, frame by frame.";
+  }
   $("method-note").textContent = note;
+  gatysInput.closest(".segment").title = state.photoIsVideo ? "Quality paints photos only, not videos" : "";
   document.querySelectorAll(".gatys-only").forEach((el) => el.classList.toggle("off", shown !== "gatys"));
   document.querySelectorAll(".fast-only").forEach((el) => el.classList.toggle("off", shown !== "fast"));
   // Only the any-painting network blends; a trained model paints its own painting alone.
@@ -358,18 +402,21 @@ function updateOutputs() {
   $("strength-out").textContent = strength === 100 ? "100 % (full)" : `${strength} %`;
   const mix = Number($("mix").value);
   $("mix-out").textContent = `first ${100 - mix} % · second ${mix} %`;
-  $("iterations-out").textContent = $("iterations").value;
+  const plan = gatysPlan();
+  const steps = plan.map(([, n]) => n);
+  $("iterations-out").textContent = Number($("iterations").value) ? `${$("iterations").value} per scale`
+    : `auto (${steps.join(" + ") || "the command line’s"} steps, stops once converged)`;
   const method = apiMethod();
   const rate = state.methods[method] && state.methods[method].seconds_per_iteration_per_megapixel;
   if (method === "gatys" && rate) {
-    // Measured on this server by its last jobs; the photo's shape decides the pixel count.
+    // Measured on this server by its last jobs; the photo's shape decides the pixel count, and each
+    // scale's steps are weighed by its pixels.
     const thumb = $("photo-thumb");
     const [w, h] = thumb.naturalWidth ? [thumb.naturalWidth, thumb.naturalHeight]
       : state.job && state.job.width ? [state.job.width, state.job.height] : [4, 3];
     const aspect = Math.min(w, h) / Math.max(w, h);
-    const size = Number($("size").value);
-    const seconds = rate * Number($("iterations").value) * (size * size * aspect) / 1e6;
-    $("estimate").textContent = `about ${formatDuration(seconds)} here`;
+    const work = plan.reduce((sum, [side, n]) => sum + n * side * side * aspect / 1e6, 0);
+    $("estimate").textContent = `at most about ${formatDuration(rate * work)} here`;
   } else if (method === "gatys") {
     $("estimate").textContent = "";
   } else {
@@ -377,10 +424,28 @@ function updateOutputs() {
   }
 }
 
+function gatysPlan() {
+  // (side, most steps) of each scale of a Quality job at the chosen size: the server's plan (the
+  // command line's schedule), or the slider's steps at each of its scales.
+  const gatys = state.methods.gatys;
+  const size = Number($("size").value);
+  const plans = gatys && gatys.plans;
+  if (!plans) return [];
+  const sizes = Object.keys(plans).map(Number);
+  const near = sizes.reduce((a, b) => (Math.abs(b - size) < Math.abs(a - size) ? b : a), sizes[0]);
+  const plan = plans[String(near)] || [];
+  const chosen = Number($("iterations").value);
+  return plan.map(([side, n]) => [side * size / near, chosen || n]);
+}
+
 function formatDuration(seconds) {
-  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
-  const minutes = Math.round(seconds / 60);
-  return minutes === 1 ? "a minute" : `${minutes} minutes`;
+  // Honest to the second under two minutes, then to the minute with its seconds (1 min 40 s).
+  const s = Math.max(1, Math.round(seconds));
+  if (s < 90) return `${s} s`;
+  const minutes = Math.floor(s / 60);
+  const rest = s % 60;
+  if (minutes >= 10) return `${Math.round(s / 60)} min`;
+  return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
 }
 
 // --- jobs -------------------------------------------------------------------------------------
@@ -398,7 +463,8 @@ async function submit(event) {
   form.append("method", method);
   form.append("size", $("size").value);
   if (method === "gatys") {
-    form.append("iterations", $("iterations").value);
+    // Left at "auto", the job runs the command line's schedule (and its tolerance rule).
+    if (Number($("iterations").value)) form.append("iterations", $("iterations").value);
     form.append("style_weight", styleWeight().toFixed(4));
   } else {
     form.append("strength", (Number($("strength").value) / 100).toFixed(2));
@@ -492,9 +558,25 @@ function stopFollowing() {
 
 const isOver = (job) => ["done", "failed", "cancelled"].includes(job.status);
 
+const TITLE = document.title;
+
+function showTitle(job) {
+  // The tab's title follows a job: "42 % · painting", then "done" (seen from another tab).
+  if (job.status === "running" && job.progress.total) {
+    document.title = `${Math.round(job.progress.percent)} % · painting · ${TITLE}`;
+  } else if (job.status === "queued") {
+    document.title = `waiting · ${TITLE}`;
+  } else if (job.status === "done" || job.status === "failed") {
+    document.title = `${job.status === "done" ? "✓ done" : "✗ failed"} · ${TITLE}`;
+  } else {
+    document.title = TITLE;
+  }
+}
+
 function render(job) {
   if (!state.job || job.id !== state.job.id) return;
   state.job = job;
+  showTitle(job);
   const badge = $("status-badge");
   badge.hidden = false;
   badge.className = `badge ${job.status}`;
@@ -538,16 +620,20 @@ function describe(job) {
     return job.queue_position ? `Waiting for a free painter: number ${job.queue_position} in the queue.` : "Waiting to start…";
   }
   if (job.status === "running") {
-    if (job.kind === "video" && job.progress.total) return `Frame ${job.progress.iteration} of ${job.progress.total}`;
+    const eta = job.progress.eta_seconds;
+    const left = eta === null || eta === undefined ? "" : ` · about ${formatDuration(eta)} left`;
+    if (job.kind === "video" && job.progress.total) return `Frame ${job.progress.iteration} of ${job.progress.total}${left}`;
     if (!job.progress.total) return "Starting: loading the painting network…";
     const loss = job.progress.losses.total;
     const lossText = loss === undefined ? "" : ` · loss ${loss.toPrecision(3)}`;
-    return `Iteration ${job.progress.iteration} of ${job.progress.total}${lossText}`;
+    const note = job.note ? ` · ${job.note.split(":")[0]}` : "";
+    return `Iteration ${job.progress.iteration} of ${job.progress.total}${lossText}${left}${note}`;
   }
   if (job.status === "done") {
     const seconds = job.finished - (job.started || job.created);
     if (job.kind === "video") return `Finished in ${formatDuration(seconds)}: ${job.progress.total} frames at ${job.width}×${job.height} px, ${job.style_title}.`;
-    return `Finished in ${formatDuration(seconds)}: ${job.width}×${job.height} px, ${job.style_title}. Drag the slider to compare.`;
+    const why = job.note ? ` Stopped early: ${job.note}.` : "";
+    return `Finished in ${formatDuration(seconds)}: ${job.width}×${job.height} px, ${job.style_title}.${why} Drag the slider to compare.`;
   }
   if (job.status === "cancelled") return "Cancelled.";
   return "Stopped.";
@@ -618,7 +704,7 @@ function fillForm(job) {
   const o = job.options;
   $("size").value = o.size;
   state.sizeTouched = true; // the job's size stays, whatever method is picked next
-  $("iterations").value = o.iterations;
+  $("iterations").value = o.iterations || 0;
   $("style-weight").value = weightToSlider(o.style_weight);
   $("strength").value = Math.round(100 * (o.strength === undefined ? 1 : o.strength));
   $("preserve").checked = o.preserve_colors;
@@ -674,7 +760,7 @@ async function adoptInputs(job) {
       updateMethods();
     }
     if (job.urls.second_painting && !state.secondFile) {
-      chooseSecond(await fileFrom(job.urls.second_painting, "second painting.png"));
+      await chooseSecond(await fileFrom(job.urls.second_painting, "second painting.png"));
     }
   } catch (err) { /* the inputs are gone (deleted with old jobs): the user chooses them again */ }
 }
