@@ -96,7 +96,7 @@ async function loadCatalogue() {
     if (style.methods.includes("model") && style.methods.length > 1) { // model-only cards say so below
       const pill = document.createElement("span");
       pill.className = "pill";
-      pill.textContent = "trained model";
+      pill.textContent = "has a trained model";
       pill.title = "a network trained for this painting alone can paint it too";
       card.appendChild(pill);
     }
@@ -482,6 +482,7 @@ async function submit(event) {
   form.append("preserve_colors", $("preserve").checked ? "true" : "false");
   stopFollowing();
   setBusy(true);
+  state.focusWhenOver = true; // a job started here: its end moves the focus to the result
   try {
     const { body } = await api("/api/jobs", { method: "POST", body: form });
     startJob(body);
@@ -608,11 +609,21 @@ function render(job) {
     link.setAttribute("download", `brushwork-${job.style}.${video ? "mp4" : "png"}`);
     link.textContent = video ? "Download MP4" : "Download PNG";
     link.hidden = false;
+    moveFocus(link);
   } else if (job.status === "failed" || job.status === "cancelled") {
     stopFollowing();
     setBusy(false);
     if (job.status === "failed") showError(`The painting could not be finished: ${job.error}.`);
+    moveFocus($("retry"));
   }
+}
+
+function moveFocus(target) {
+  // Keyboard users land on what comes next (Download, or Try again), not at the top of the page.
+  if (!state.focusWhenOver) return;
+  state.focusWhenOver = false;
+  target.focus({ preventScroll: true });
+  target.scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
 function describe(job) {
