@@ -405,6 +405,7 @@ def test_files_are_checked_in_the_page_and_a_video_rules_out_quality(server, bro
     page.wait_for_function("() => document.querySelector('input[name=method][value=gatys]').disabled")
     assert page.is_checked('input[name="method"][value="fast"]')
     assert "Quality paints photos only" in page.inner_text("#method-note")
+    assert "time left is shown while it runs" in page.inner_text("#estimate")  # not "about a second"
     page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
     page.wait_for_function("() => !document.querySelector('input[name=method][value=gatys]').disabled")
     assert "Quality paints photos only" not in page.inner_text("#method-note")

@@ -419,6 +419,8 @@ function updateOutputs() {
     $("estimate").textContent = `at most about ${formatDuration(rate * work)} here`;
   } else if (method === "gatys") {
     $("estimate").textContent = "";
+  } else if (state.photoIsVideo) { // frames take a second or so each at 512 px here: no promise of "a second"
+    $("estimate").textContent = "longer for a video: the time left is shown while it runs";
   } else {
     $("estimate").textContent = "about a second";
   }
