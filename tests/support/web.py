@@ -123,14 +123,11 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_in_thread(app, port: int | None = None, timeout: float = 20.0) -> Iterator[str]:
     """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    import uvicorn
-
-    from brushwork.web.server import uvicorn_config
+    from brushwork.web.server import make_server
 
     port = port or free_port()
-    settings = uvicorn_config(app, app.state.config, "warning", host="127.0.0.1", port=port,
-                              timeout_graceful_shutdown=2)
-    server = uvicorn.Server(settings)
+    server = make_server(app, app.state.config, "warning", host="127.0.0.1", port=port,
+                         timeout_graceful_shutdown=2)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ The job pools start and stop with the app's lifespan.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import anyio
 from fastapi import FastAPI, Request
@@ -79,6 +80,7 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
         responses={422: {"model": Problem, "description": "a field missing or of the wrong type"}},
     )
     app.state.config = config
+    app.state.stopping = threading.Event()  # set by web.server.Server on shutdown: long answers end
     app.state.methods = methods
     app.state.manager = manager
     app.state.registry = Registry(config, methods)

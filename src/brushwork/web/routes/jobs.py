@@ -443,7 +443,8 @@ async def submit(
     status = 202
     if chosen.lane == "fast" and config.fast_inline_wait > 0 and job.kind == "image":  # videos: follow them
         deadline = time.monotonic() + config.fast_inline_wait
-        while job.status not in TERMINAL and time.monotonic() < deadline:
+        stopping = request.app.state.stopping
+        while job.status not in TERMINAL and time.monotonic() < deadline and not stopping.is_set():
             await asyncio.sleep(INLINE_POLL_SECONDS)  # waits without holding a thread
         status = 200 if job.status in TERMINAL else 202
     location = {"Location": f"/api/jobs/{job.id}"}
@@ -472,10 +473,12 @@ async def get_job(job: JobInPath, manager: Manager) -> dict:
     responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
 )
 async def job_events(job: JobInPath, manager: Manager, request: Request) -> StreamingResponse:
+    stopping = request.app.state.stopping
+
     async def stream():
         seen, quiet = -1, 0.0
         yield "retry: 2000\n\n"
-        while True:
+        while not stopping.is_set():  # the server is stopping: the stream ends (the page retries)
             if job.version != seen:
                 seen, quiet = job.version, 0.0
                 yield f"event: job\ndata: {json.dumps(job_view(job, manager))}\n\n"

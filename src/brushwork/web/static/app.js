@@ -538,19 +538,26 @@ function follow(job) {
   }
 }
 
-function poll() {
+// Polling waits 1 s between looks; while the server does not answer it waits twice as long after
+// each failure, up to 30 s, and says when it tries again (not a request and a console error a second).
+const POLL = { first: 1000, most: 30000 };
+
+function poll(delay = POLL.first) {
   clearTimeout(state.pollTimer);
   state.pollTimer = setTimeout(async () => {
     if (!state.job) return;
     try {
       const { body } = await api(state.job.urls.self);
+      if (delay > POLL.first) showError(""); // the server is back
       render(body);
-      if (!isOver(body)) poll();
+      if (isOver(body)) return;
+      if (delay > POLL.first) follow(body); else poll(); // back: its progress stream again
     } catch (err) {
-      showError(err.message);
-      poll();
+      const next = Math.min(2 * delay, POLL.most);
+      showError(`${err.message} Trying again in ${Math.round(next / 1000)} s.`);
+      poll(next);
     }
-  }, 1000);
+  }, delay);
 }
 
 function stopFollowing() {
