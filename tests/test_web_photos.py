@@ -213,3 +213,19 @@ def test_a_running_job_reports_seconds_left(client):
     assert seen and all(eta is not None and eta >= 0 for _, eta in seen), seen
     # The ETA falls as the job goes on.
     assert seen[-1][1] <= seen[0][1] or seen[-1][0] == seen[0][0], seen
+
+
+def test_the_measured_speed_counts_each_scale_at_its_own_size(client):
+    """A multi-scale Quality job's coarse steps cost a quarter of the fine ones: the server's measured
+    speed (the page's estimate before a job) counts each step at its own size, not all at the result's."""
+    photo = encode(make_photo(80, 60), "PNG")
+    response = client.post(
+        "/api/jobs", data={"style": "starry_night", "method": "gatys", "size": "384", "iterations": "2"},
+        files={"photo": ("p.png", photo, "image/png")},
+    )
+    job = finished(client, response.json()["id"])
+    assert job["status"] == "done" and (job["width"], job["height"]) == (384, 288), job
+    gatys = next(m for m in client.get("/api/methods").json()["methods"] if m["name"] == "gatys")
+    work = 2 * (192 * 144 + 384 * 288) / 1e6  # two steps at each of the two scales
+    elapsed = job["finished"] - job["started"]
+    assert abs(gatys["seconds_per_iteration_per_megapixel"] * work / elapsed - 1) < 0.01

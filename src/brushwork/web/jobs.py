@@ -115,6 +115,7 @@ class Job:
     note: str | None = None  # why it stopped before ``total`` ("converged at step N of M: ...")
     # Runtime only: never stored.
     eta: float | None = field(default=None, repr=False)  # seconds left, from the live rate
+    work: float = field(default=0.0, repr=False)  # megapixel-steps done, when the method says (Gatys)
     cancel_requested: bool = field(default=False, repr=False)
     version: int = field(default=0, repr=False)
 
@@ -179,8 +180,10 @@ class _Reporter:
             )
 
     def step(self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None,
-             eta: float | None = None, note: str | None = None) -> None:
+             eta: float | None = None, note: str | None = None, megapixels: float | None = None) -> None:
         job = self.job
+        if megapixels is not None:
+            job.work += megapixels
         now = time.monotonic()
         if self.first_step is None:
             self.first_step = (now, iteration)
@@ -511,7 +514,10 @@ class JobManager:
             with contextlib.suppress(OSError):
                 (self.job_dir(job.id) / FILES[job.result_kind]).unlink()
         if ended.status == "done" and job.started and job.total and job.width and job.kind == "image":
-            rate = (ended.finished - job.started) / job.total / (job.width * job.height / 1e6)
+            # Seconds per megapixel-step: each step counted at its own size where the method says it
+            # (a Gatys job's coarse scales are a quarter of the pixels), else at the result's size.
+            work = job.work or job.total * job.width * job.height / 1e6
+            rate = (ended.finished - job.started) / work
             old = self.speed.get(job.method)
             self.speed[job.method] = rate if old is None else 0.5 * old + 0.5 * rate
         with self.lock:

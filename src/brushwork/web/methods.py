@@ -26,7 +26,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from brushwork.config import ApplyConfig, StylizeConfig
+from brushwork.config import ApplyConfig, StylizeConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.models import shipped_models
@@ -34,7 +34,7 @@ from brushwork.networks.arbitrary_weights import PREDICTOR_FILE, TRANSFER_FILE, 
 from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, PaintStep
 
 ImageThunk = Callable[[], Image.Image]
-#: Smallest output side a job may ask for (the largest is the server's ``max_size``).
+#: Smallest output side a job may ask for (the largest: ``largest_size``).
 MIN_SIZE = 32
 #: Style and content weights a job may ask for (both ends included).
 WEIGHT_LIMITS = (0, 10000)
@@ -82,11 +82,12 @@ class Reporter(Protocol):
     """What a method tells the job runner; ``check`` raises when the job must stop.
 
     ``eta``: the method's own estimate of the seconds left (else the runner's, from the live rate);
-    ``note``: why the run stops sooner than ``total`` ("converged at step N of M")."""
+    ``note``: why the run stops sooner than ``total`` ("converged at step N of M"); ``megapixels``: the
+    size of this step's picture (Gatys' scales differ), for the server's measured speed."""
 
     def step(
         self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None,
-        eta: float | None = None, note: str | None = None,
+        eta: float | None = None, note: str | None = None, megapixels: float | None = None,
     ) -> None: ...
 
     def check(self) -> None: ...
@@ -207,7 +208,7 @@ class GatysMethod:
                     note[:] = [f"converged at step {it.iteration} of {it.total_iterations}: the loss fell by "
                                f"less than {painter.config.resolved_tolerance:.1%} a step"]
             reporter.step(it.iteration, it.total_iterations, it.losses, it.image,
-                          eta=max(0.0, left * per_mp), note=note[0] if note else None)
+                          eta=max(0.0, left * per_mp), note=note[0] if note else None, megapixels=megapixels)
 
         return stylize(photo, style.painting, painter.config, vgg=painter.vgg, callback=progress)
 
@@ -397,3 +398,9 @@ def default_methods(gatys_weights: str = "default") -> dict[str, Method]:
     """Fast (any painting), Fast (trained model) and Quality, in the order the page offers them."""
     methods: list[Method] = [ArbitraryMethod(), ModelMethod(), GatysMethod(gatys_weights)]
     return {m.name: m for m in methods}
+
+
+def largest_size(method: Method, config: WebServiceConfig) -> int:
+    """The largest output side a job of ``method`` may ask for: the fast lane's ``fast_max_size`` (2048 px:
+    one network pass), else the server's ``max_size`` (Gatys optimises every pixel, many times)."""
+    return config.fast_max_size if method.lane == "fast" else config.max_size
