@@ -119,6 +119,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--gatys-size", type=int, default=256)
     parser.add_argument("--no-gatys", action="store_true")
+    parser.add_argument("--cost-only", action="store_true",
+                        help="only the cost targets (mask ms, what a region adds), runs interleaved; "
+                        "writes results/regions_cost.json")
+    parser.add_argument("--reps", type=int, default=9, help="--cost-only: interleaved runs of each")
     args = parser.parse_args()
     torch.set_num_threads(2)
     a, b = STYLES / "van_gogh_starry_night.jpg", STYLES / "hokusai_great_wave.jpg"
@@ -131,6 +135,8 @@ def main() -> None:
     feather = RegionConfig().feather
     apply = ApplyConfig(size=args.size)
     default = load_stylizer(None, apply, styles=[a])
+    if args.cost_only:
+        return cost_only(args, info, default, apply)
     model = load_stylizer("starry-night", apply)
     rows = []
     for name in args.photos:
@@ -182,6 +188,36 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
     print(f"wrote {OUT}")
+
+
+def cost_only(args, info: dict, default, apply: ApplyConfig) -> None:
+    """The two cost targets, the plain and the region runs interleaved (A B A B ...) so that a change
+    of the shared machine's load hits both alike; medians over ``--reps``."""
+    rows = []
+    for name in args.photos:
+        photo = resize_longest(Image.open(PHOTOS / f"{name}.jpg").convert("RGB"), args.size)
+        x = image_to_tensor(photo)
+        auto = RegionConfig(regions="auto", region=("person=none",))
+        painter = RegionPainter(default, apply, auto)
+        mask = median_ms(lambda x=x, auto=auto: person_regions(x, auto), repeat=30, warm=3)
+        plain, region = [], []
+        stylize_image(default, photo, apply)
+        painter.paint(photo)
+        for _ in range(args.reps):
+            for fn, into in ((lambda p=photo: stylize_image(default, p, apply), plain),
+                             (lambda p=photo, k=painter: k.paint(p), region)):
+                started = time.perf_counter()
+                fn()
+                into.append((time.perf_counter() - started) * 1000)
+        row = {"photo": name, "mask_ms": mask, "arbitrary_ms": statistics.median(plain),
+               "arbitrary_region_ms": statistics.median(region)}
+        row["arbitrary_region_added"] = row["arbitrary_region_ms"] / row["arbitrary_ms"] - 1
+        rows.append(row)
+        print(json.dumps(row))
+    info["load_after"] = os.getloadavg()
+    out = OUT.with_name("regions_cost.json")
+    out.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
