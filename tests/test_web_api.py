@@ -192,7 +192,8 @@ def test_page_static_files_and_offline_docs(make_client):
         assert empty == {"type": "string", "maxLength": 0}, name
     for name in ("painting", "second_painting"):
         assert fields[name]["anyOf"][0].get("contentMediaType"), name
-    assert fields["size"]["anyOf"][0]["maximum"] == 1024 and "canyon" in fields["sample"]["anyOf"][0]["enum"]
+    # The largest size any method takes: the fast lane's fast_max_size (Gatys: max_size, 1024).
+    assert fields["size"]["anyOf"][0]["maximum"] == 2048 and "canyon" in fields["sample"]["anyOf"][0]["enum"]
     assert "second_style" in fields and "fast" in fields["method"]["description"]
 
 

@@ -1,5 +1,8 @@
-"""The web app as a studio people keep open (issue 25): how the server stops with pages still following
-their jobs.
+"""The web app as a studio people keep open (issue 25): big results and JPEG downloads, and how the
+server stops with pages still following their jobs.
+
+The API (stand-in methods): fast jobs paint up to ``fast_max_size`` (2048 px), Quality up to ``max_size``
+(1024 px); a picture's result downloads as a JPEG too.
 
 The real ``brushwork serve``: SIGTERM with a progress stream open ends the stream at once (a complete
 answer, no traceback in the log) and the server exits without waiting out uvicorn's graceful time-out.
@@ -9,17 +12,90 @@ again; once the server is back it shows the job again.
 
 from __future__ import annotations
 
+import io
 import signal
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
-from support.web import CHROMIUM, CHROMIUM_ARGS, free_port, start_cli_server, stop_cli_server
+from conftest import make_photo
+from PIL import Image
+from support.web import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PosterizeMethod,
+    app_clients,
+    free_port,
+    start_cli_server,
+    stop_cli_server,
+)
 
-pytestmark = pytest.mark.slow
+from brushwork.config import WebServiceConfig
+from brushwork.web.app import create_app
+from brushwork.web.methods import GatysMethod
+
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
+
+
+@pytest.fixture
+def client(tmp_path: Path):
+    with app_clients() as open_client:
+        config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random")
+        yield open_client(create_app(config, {"fast": PosterizeMethod(), "gatys": GatysMethod("random")}))
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _post(client, method: str, size: int, **form):
+    style = "posterize" if method == "fast" else "starry_night"
+    return client.post(
+        "/api/jobs", data={"style": style, "method": method, "size": str(size), **form},
+        files={"photo": ("p.png", _png(make_photo(160, 120)), "image/png")},
+    )
+
+
+def test_fast_jobs_paint_up_to_2048_px_and_quality_up_to_1024(client):
+    limits = {m["name"]: m["limits"]["size"] for m in client.get("/api/methods").json()["methods"]}
+    assert limits == {"fast": [32, 2048], "gatys": [32, 1024]}, limits
+    response = _post(client, "fast", 2048)
+    assert response.status_code == 200, response.text  # answered inline: a fast job
+    job = response.json()
+    assert job["status"] == "done" and (job["width"], job["height"]) == (2048, 1536), job
+    assert Image.open(io.BytesIO(client.get(job["urls"]["result"]).content)).size == (2048, 1536)
+    for method, size, largest in (("fast", 2080, 2048), ("gatys", 1056, 1024)):
+        response = _post(client, method, size)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == (
+            f"size must be between 32 and {largest} pixels for the {method} method, got {size}"
+        )
+    schema = client.get("/openapi.json").json()
+    form = schema["components"]["schemas"]
+    sizes = [v["properties"]["size"] for v in form.values() if "size" in v.get("properties", {})]
+    assert '"maximum": 2048' in str(sizes).replace("'", '"'), sizes  # the form's documented range
+
+
+def test_a_picture_downloads_as_jpeg_too(client):
+    job = _post(client, "fast", 256).json()
+    assert job["status"] == "done", job
+    png = Image.open(io.BytesIO(client.get(job["urls"]["result"]).content)).convert("RGB")
+    assert job["urls"]["download_jpeg"].endswith("/result?format=jpeg&download=true")
+    answer = client.get(job["urls"]["download_jpeg"])
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    assert answer.headers["content-disposition"] == (
+        f'attachment; filename="brushwork-posterize-{job["id"][:8]}.jpg"'
+    )
+    jpeg = Image.open(io.BytesIO(answer.content))
+    assert jpeg.format == "JPEG" and jpeg.size == png.size
+    difference = np.abs(np.asarray(jpeg, np.float32) - np.asarray(png, np.float32)).mean()
+    assert difference < 8.0, difference  # quality 92, a posterised picture (hard edges, the worst case): 5.3
+    assert client.get(f"{job['urls']['result']}?format=gif").status_code == 422
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +130,7 @@ def _start_quality_job(page, url: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_sigterm_closes_open_progress_streams_at_once(tmp_path):
     process, url = start_cli_server(tmp_path / "data", "--gatys-weights", "random")
     try:
@@ -102,6 +179,7 @@ def test_sigterm_closes_open_progress_streams_at_once(tmp_path):
         stop_cli_server(process)
 
 
+@pytest.mark.slow
 def test_the_page_backs_off_while_the_server_is_down(browser, tmp_path):
     data, port = tmp_path / "data", free_port()
     process, url = start_cli_server(data, "--gatys-weights", "random", port=port)

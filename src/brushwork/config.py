@@ -730,7 +730,11 @@ class WebServiceConfig:
     max_pixels: int = _help(
         "largest accepted upload in pixels (decompression-bomb guard)", default=40_000_000
     )
-    max_size: int = _help("largest output side a job may ask for, in pixels", default=1024)
+    max_size: int = _help("largest output side a Gatys (quality) job may ask for, in pixels", default=1024)
+    fast_max_size: int = _help(
+        "largest output side a fast job (the any-painting network or a trained model) may ask for, in pixels",
+        default=2048,
+    )
     max_video_mb: float | None = _help(
         "largest accepted video upload in megabytes (default: --max-upload-mb)", default=None
     )
@@ -781,6 +785,7 @@ class WebServiceConfig:
             "max_video_frames": self.max_video_frames >= 1,
             "max_video_pixels": self.max_video_pixels > 0,
             "max_size": MIN_SIZE <= self.max_size <= MAX_SIZE,
+            "fast_max_size": MIN_SIZE <= self.fast_max_size <= MAX_SIZE,
             "max_iterations": self.max_iterations >= 1,
             "job_time_limit": self.job_time_limit > 0,
             "preview_every": self.preview_every >= 1,

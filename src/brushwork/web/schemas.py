@@ -39,6 +39,7 @@ class JobUrls(BaseModel):
     preview: str | None = Field(None, description="once a preview exists (Gatys)")
     result: str | None = Field(None, description="once done")
     download: str | None = Field(None, description="once done")
+    download_jpeg: str | None = Field(None, description="once done, a picture's result as a JPEG")
     painting: str | None = Field(None, description="an uploaded painting, as stored (to paint it again)")
     second_painting: str | None = Field(None, description="an uploaded second painting, as stored")
 

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from brushwork import __version__
 from brushwork.web.deps import Config, Gallery, Manager, Methods
-from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS
+from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, largest_size
 from brushwork.web.schemas import Health, errors
 from brushwork.web.styles import Registry
 
@@ -63,7 +63,7 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
                     for size in range(MIN_SIZE, config.max_size + 1, 32)
                 } if hasattr(method, "plan") else None,
                 "limits": {
-                    "size": [MIN_SIZE, config.max_size],
+                    "size": [MIN_SIZE, largest_size(method, config)],
                     "iterations": [1, config.max_iterations],
                     "style_weight": list(WEIGHT_LIMITS),
                     "content_weight": list(WEIGHT_LIMITS),

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import math
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
@@ -25,7 +26,15 @@ from brushwork.errors import DiskFullError, ImageError
 from brushwork.images import MIN_PHOTO_SIDE, MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods, OwnedJob, browser_token
 from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull, disk_text
-from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, JobOptions, Method, StyleInput
+from brushwork.web.methods import (
+    MIN_SIZE,
+    UNIT_LIMITS,
+    WEIGHT_LIMITS,
+    JobOptions,
+    Method,
+    StyleInput,
+    largest_size,
+)
 from brushwork.web.schemas import JobView, errors
 from brushwork.web.security import OWNER_COOKIE, is_loopback, new_token, token_hash
 from brushwork.web.styles import Registry, Style
@@ -94,6 +103,8 @@ def job_view(job: Job, manager: JobManager) -> dict:
     if job.status == "done":
         view["urls"]["result"] = f"{base}/result"
         view["urls"]["download"] = f"{base}/result?download=true"
+        if job.kind == "image":
+            view["urls"]["download_jpeg"] = f"{base}/result?format=jpeg&download=true"
         view["width"], view["height"] = job.width, job.height
     return view
 
@@ -129,9 +140,11 @@ def job_options(
         strength=defaults.strength if strength is None else strength,
         second_weight=(0.5 if second_weight is None else second_weight) if blends else None,
     )
-    if not MIN_SIZE <= options.size <= config.max_size:
+    largest = largest_size(method, config)
+    if not MIN_SIZE <= options.size <= largest:
         raise HTTPException(
-            422, f"size must be between {MIN_SIZE} and {config.max_size} pixels, got {options.size}"
+            422, f"size must be between {MIN_SIZE} and {largest} pixels for the {method.name} method, "
+            f"got {options.size}"
         )
     if options.iterations is not None and not 1 <= options.iterations <= config.max_iterations:
         raise HTTPException(
@@ -227,7 +240,7 @@ def form_rules(config: WebServiceConfig, methods: dict[str, Method], registry: R
         "style": {"enum": sorted(registry.styles)},
         "second_style": {"enum": sorted(s.id for s in registry.styles.values() if s.painting is not None)},
         "method": {"enum": list(methods)},
-        "size": {"minimum": MIN_SIZE, "maximum": config.max_size},
+        "size": {"minimum": MIN_SIZE, "maximum": max(largest_size(m, config) for m in methods.values())},
         "iterations": {"minimum": 1, "maximum": config.max_iterations},
         "style_weight": {"minimum": low, "maximum": high},
         "content_weight": {"minimum": low, "maximum": high},
@@ -508,24 +521,46 @@ def _job_file(
     return FileResponse(path, media_type=media, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
+#: Quality of a result downloaded as JPEG (``format=jpeg``): no visible loss, a fraction of the PNG's bytes.
+JPEG_QUALITY = 92
+
+
+def _as_jpeg(path) -> bytes:
+    with Image.open(path) as image:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return out.getvalue()
+
+
 @router.get(
     "/{job_id}/result",
-    summary="The result: a PNG, or an MP4 for a video",
+    summary="The result: a PNG (or a JPEG with format=jpeg), or an MP4 for a video",
     operation_id="job_result",
     responses={
-        200: {"content": {"image/png": {}, "video/mp4": {}}, "description": "the result (the job's kind)"},
+        200: {"content": {"image/png": {}, "image/jpeg": {}, "video/mp4": {}},
+              "description": "the result (the job's kind)"},
         **errors(403, 404, 409, 422),
     },
 )
-async def job_result(job: OwnedJob, manager: Manager, download: bool = False) -> FileResponse:
+async def job_result(
+    job: OwnedJob, manager: Manager, download: bool = False, format: Literal["png", "jpeg"] = "png"
+) -> Response:
     if job.status != "done":
         why = f"it {job.status}: {job.error}" if job.status in TERMINAL else f"it is {job.status}"
         raise HTTPException(409, f"this job has no result; {why}")
     video = job.kind == "video"
+    if video and format == "jpeg":
+        raise HTTPException(422, "this job's result is a video (MP4); format=jpeg is for pictures")
     headers = {}
+    suffix = "mp4" if video else "jpg" if format == "jpeg" else "png"
     if download:
-        suffix = "mp4" if video else "png"
         headers["Content-Disposition"] = f'attachment; filename="brushwork-{job.style}-{job.id[:8]}.{suffix}"'
+    if format == "jpeg":
+        path = manager.file(job.id, job.result_kind)
+        if path is None:
+            raise HTTPException(404, f"this job has no {job.result_kind} image yet")
+        data = await run_in_threadpool(_as_jpeg, path)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store", **headers})
     return _job_file(manager, job, job.result_kind, "video/mp4" if video else "image/png", headers)
 
 

@@ -374,6 +374,11 @@ function updateMethods() {
   // Only the any-painting network blends; a trained model paints its own painting alone.
   $("blend-box").hidden = method !== "fast";
   $("blend-fields").hidden = !$("blend-on").checked;
+  const limits = state.methods[method] && state.methods[method].limits;
+  if (limits) { // the fast methods paint up to 2048 px, Quality up to 1024 (the server's limits)
+    $("size").max = limits.size[1];
+    if (Number($("size").value) > limits.size[1]) $("size").value = limits.size[1];
+  }
   if (method !== state.lastMethod && !state.sizeTouched && state.methods[method]) {
     $("size").value = state.methods[method].defaults.size; // each method's own starting size
   }
@@ -504,6 +509,7 @@ function startJob(job) {
   // The address remembers the job: a reload (or a bookmark) comes back to it.
   history.replaceState(null, "", `#job=${job.id}`);
   $("download").hidden = true;
+  $("download-jpeg").hidden = true;
   $("progress").hidden = false;
   $("compare").hidden = false;
   $("placeholder").hidden = true;
@@ -618,6 +624,12 @@ function render(job) {
     link.setAttribute("download", `brushwork-${job.style}.${video ? "mp4" : "png"}`);
     link.textContent = video ? "Download MP4" : "Download PNG";
     link.hidden = false;
+    const jpeg = $("download-jpeg"); // the same picture, a tenth of the bytes (for sharing)
+    jpeg.hidden = !job.urls.download_jpeg;
+    if (job.urls.download_jpeg) {
+      jpeg.href = job.urls.download_jpeg;
+      jpeg.setAttribute("download", `brushwork-${job.style}.jpg`);
+    }
     moveFocus(link);
   } else if (job.status === "failed" || job.status === "cancelled") {
     stopFollowing();
