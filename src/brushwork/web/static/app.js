@@ -264,7 +264,18 @@ function showAfter(url) {
   if (url === state.brokenAfter) { hideAfter(); return; }
   after.hidden = false;
   document.querySelectorAll(".compare .handle, .compare .tag, #compare-range").forEach((el) => { el.hidden = false; });
-  if (after.getAttribute("src") !== url) after.src = url;
+  if (after.getAttribute("src") === url) return;
+  // One picture loads at a time: a newer preview (or the result) waits for the one still loading,
+  // instead of aborting it (no flicker, no aborted requests when previews come fast).
+  if (after.getAttribute("src") && !after.complete) { state.pendingAfter = url; return; }
+  state.pendingAfter = null;
+  after.src = url;
+}
+
+function loadPendingAfter() {
+  const next = state.pendingAfter;
+  state.pendingAfter = null;
+  if (next && state.job) showAfter(next);
 }
 
 // --- style ------------------------------------------------------------------------------------
@@ -506,6 +517,7 @@ function setBusy(busy) {
 
 function startJob(job) {
   state.job = job;
+  state.pendingAfter = null; // a picture of the job before is not shown for this one
   // The address remembers the job: a reload (or a bookmark) comes back to it.
   history.replaceState(null, "", `#job=${job.id}`);
   $("download").hidden = true;
@@ -603,7 +615,7 @@ function render(job) {
   $("progress-text").textContent = describe(job);
   // A failed job shows no "After": its last preview may be gone with the server that made it.
   if (job.urls.preview && !isOver(job)) showAfter(job.urls.preview);
-  if (job.status === "failed") hideAfter();
+  if (job.status === "failed") { state.pendingAfter = null; hideAfter(); }
   $("cancel").hidden = isOver(job);
   $("retry").hidden = !(job.status === "failed" || job.status === "cancelled");
   if (job.status === "done") {
@@ -729,7 +741,9 @@ function wire() {
   $("after").addEventListener("error", () => { // never a broken-image icon: hide it, and do not show it again
     state.brokenAfter = $("after").getAttribute("src");
     hideAfter();
+    loadPendingAfter();
   });
+  $("after").addEventListener("load", loadPendingAfter);
 }
 
 function fillForm(job) {
