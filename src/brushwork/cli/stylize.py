@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if _is_video(Path(args.content), output):
         if regions.active:
-            raise ConfigError("regions (--mask, --regions) work on pictures; a video's masks are not "
-                              "followed from frame to frame yet")
+            raise ConfigError("stylize takes regions (--mask, --regions) on pictures only; for a video "
+                              "use brushwork apply, which follows the mask from frame to frame")
         return _run_video(args, config, output)
     _check_picture_output(Path(args.content), output)
     check_output_path(output)
