@@ -210,3 +210,99 @@ def test_the_page_backs_off_while_the_server_is_down(browser, tmp_path):
     finally:
         page.close()
         stop_cli_server(process)
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory):
+    """The real command line with its real methods (the any-painting network paints Fast)."""
+    try:
+        process, url = start_cli_server(tmp_path_factory.mktemp("studio-data"), timeout=60)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield url
+    stop_cli_server(process)
+
+
+RECT = "el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }"
+
+
+def _touch(cdp, kind: str, x: float, y: float) -> None:
+    points = [] if kind == "touchEnd" else [{"x": x, "y": y}]
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+
+def _swipe(page, cdp, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> None:
+    """A finger put down at ``start``, moved to ``end`` in ``steps`` and lifted (Chromium's touch input)."""
+    _touch(cdp, "touchStart", *start)
+    for i in range(1, steps + 1):
+        _touch(cdp, "touchMove", start[0] + (end[0] - start[0]) * i / steps,
+               start[1] + (end[1] - start[1]) * i / steps)
+        page.wait_for_timeout(16)
+    _touch(cdp, "touchEnd", *end)
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.slow
+def test_phone_paste_camera_split_and_downloads(real_server, browser):
+    """On a phone: the camera button is there (a still photo, capture=environment), a pasted picture
+    becomes the photo, Fast goes up to 2048 px, the result offers PNG and JPEG, and over the result a
+    vertical swipe scrolls the page while only a sideways drag moves the before/after split."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(real_server)
+        page.wait_for_selector(".card img")
+        camera = page.eval_on_selector("#camera-input", "el => [el.accept, el.getAttribute('capture')]")
+        assert camera == ["image/*", "environment"] and page.is_visible("#camera-button")
+        # Paste: a copied picture (the clipboard's File) becomes the photo.
+        data = list((SAMPLES / "canyon.jpg").read_bytes())
+        page.evaluate(
+            """(bytes) => {
+              const file = new File([new Uint8Array(bytes)], "image.jpeg", {type: "image/jpeg"});
+              const data = new DataTransfer();
+              data.items.add(file);
+              document.body.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+            }""",
+            data,
+        )
+        page.wait_for_function(
+            "() => document.getElementById('photo-label').textContent.includes('pasted picture.jpg')"
+        )
+        assert page.eval_on_selector("#size", "el => el.max") == "2048"  # Fast
+        page.check('input[name="method"][value="gatys"]', force=True)
+        assert page.eval_on_selector("#size", "el => el.max") == "1024"  # Quality
+        page.check('input[name="method"][value="fast"]', force=True)
+        _set_range(page, "#size", 256)
+        page.click("#go")
+        page.wait_for_selector("#download:not([hidden])", timeout=90_000)
+        jpeg = page.get_attribute("#download-jpeg", "href")
+        assert page.is_visible("#download-jpeg") and jpeg.endswith("format=jpeg&download=true"), jpeg
+        assert httpx.get(real_server + jpeg).headers["content-type"] == "image/jpeg"
+        page.wait_for_selector("#compare-range:not([hidden])")
+
+        cdp = context.new_cdp_session(page)
+        page.eval_on_selector("#compare", "el => el.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        left, top, width, height = page.eval_on_selector("#compare", RECT)
+        split = "() => getComputedStyle(document.getElementById('compare')).getPropertyValue('--pos').trim()"
+        before, scrolled = page.evaluate(split), page.evaluate("() => scrollY")
+        # A vertical swipe (down: the page scrolls back up) starting at a quarter of the width, where a
+        # touch on the range jumped the split: the page scrolls, the split stays.
+        x, y = left + width * 0.25, top + height * 0.2
+        _swipe(page, cdp, (x, y), (x + 3, y + 160))
+        assert page.evaluate(split) == before == "50%", page.evaluate(split)
+        assert page.evaluate("() => scrollY") < scrolled
+        # A sideways drag moves it, to where the finger is.
+        left, top, width, height = page.eval_on_selector("#compare", RECT)
+        y = top + height / 2
+        _swipe(page, cdp, (left + width * 0.5, y), (left + width * 0.2, y))
+        assert abs(float(page.evaluate(split).rstrip("%")) - 20) <= 3, page.evaluate(split)
+        assert page.eval_on_selector("#compare-range", "el => el.value") == page.evaluate(split).rstrip("%")
+        assert not problems, problems
+    finally:
+        context.close()

@@ -698,10 +698,66 @@ function setCompare(value) {
   $("compare").style.setProperty("--pos", `${value}%`);
 }
 
+function wireCompare() {
+  // A mouse drags the split at once; a finger only once it moves sideways (8 px, more across than
+  // down): a vertical swipe over the result scrolls the page and leaves the split where it was. The
+  // range underneath has no pointer input (CSS) and keeps the keyboard.
+  const box = $("compare");
+  const range = $("compare-range");
+  let drag = null;
+  const moveTo = (e) => {
+    const rect = box.getBoundingClientRect();
+    const value = Math.round(Math.min(100, Math.max(0, (100 * (e.clientX - rect.left)) / rect.width)));
+    range.value = value;
+    setCompare(value);
+  };
+  box.addEventListener("pointerdown", (e) => {
+    if (range.hidden) return;
+    if (e.pointerType === "mouse") {
+      if (e.button !== 0) return;
+      e.preventDefault();
+      range.focus({ preventScroll: true });
+      drag = { id: e.pointerId, sideways: true };
+      box.setPointerCapture(e.pointerId);
+      moveTo(e);
+    } else {
+      drag = { id: e.pointerId, x: e.clientX, y: e.clientY, sideways: false };
+    }
+  });
+  box.addEventListener("pointermove", (e) => {
+    if (!drag || e.pointerId !== drag.id) return;
+    if (!drag.sideways) {
+      const dx = Math.abs(e.clientX - drag.x);
+      const dy = Math.abs(e.clientY - drag.y);
+      if (Math.max(dx, dy) < 8) return;
+      if (dy >= dx) { drag = null; return; } // the page scrolls (touch-action: pan-y)
+      drag.sideways = true;
+      box.setPointerCapture(e.pointerId);
+    }
+    moveTo(e);
+  });
+  for (const name of ["pointerup", "pointercancel"]) {
+    box.addEventListener(name, (e) => { if (drag && e.pointerId === drag.id) drag = null; });
+  }
+}
+
+function pastedPhoto(e) {
+  // Ctrl+V / ⌘V anywhere on the page (outside a text field): a copied picture becomes the photo.
+  if (e.target.closest && e.target.closest("input:not([type=file]):not([type=range]), textarea, select")) return;
+  const file = [...((e.clipboardData && e.clipboardData.files) || [])].find((f) => f.type.startsWith("image/"));
+  if (!file) return;
+  e.preventDefault();
+  const ext = (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
+  choosePhoto(new File([file], `pasted picture.${ext}`, { type: file.type }));
+}
+
 // --- wiring -----------------------------------------------------------------------------------
 function wire() {
   const zone = $("dropzone");
   $("photo-input").addEventListener("change", (e) => { if (e.target.files[0]) choosePhoto(e.target.files[0]); });
+  $("camera-input").addEventListener("change", (e) => { if (e.target.files[0]) choosePhoto(e.target.files[0]); });
+  document.addEventListener("paste", pastedPhoto);
+  wireCompare();
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (e) => { e.preventDefault(); zone.classList.add("dragging"); });
   }
