@@ -73,7 +73,10 @@ def trainable_network() -> ArbitraryTransfer:
 
 
 def painting_crop(image: Image.Image, size: int, min_crop: float, gen: torch.Generator) -> Image.Image:
-    """A random square of ``min_crop``..100 % of the short side, flipped half the time, at ``size`` px."""
+    """A random square of ``min_crop``..100 % of the short side, flipped half the time, at ``size`` px
+    or its own size if smaller: never enlarged. The paintings here are 306-572 px on their short side,
+    so enlarging a 35 % crop to 512 px blurred the style target up to 4.9x; 200 steps trained on such
+    targets moved the held-out style ratio to 1.41x Magenta's (more of the photo, less painting)."""
     side = min(image.size)
     crop = max(32, round(side * (min_crop + (1 - min_crop) * float(torch.rand((), generator=gen)))))
     left = int(torch.randint(0, image.width - crop + 1, (), generator=gen))
@@ -81,7 +84,8 @@ def painting_crop(image: Image.Image, size: int, min_crop: float, gen: torch.Gen
     piece = image.crop((left, top, left + crop, top + crop))
     if float(torch.rand((), generator=gen)) < 0.5:
         piece = piece.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return piece.resize((size, size), Image.Resampling.LANCZOS)
+    side = min(size, crop)
+    return piece if side == crop else piece.resize((side, side), Image.Resampling.LANCZOS)
 
 
 def objective(vgg, style_weight: float) -> PerceptualObjective:
@@ -292,7 +296,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--style-size", type=int, default=RECIPE["style_size"])
-    p.add_argument("--min-crop", type=float, default=0.35,
+    p.add_argument("--min-crop", type=float, default=0.6,
                    help="smallest painting crop, share of its short side")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--style-weight", type=float, default=RECIPE["style_weight"])
