@@ -2,7 +2,8 @@
 server stops with pages still following their jobs.
 
 The API (stand-in methods): fast jobs paint up to ``fast_max_size`` (2048 px), Quality up to ``max_size``
-(1024 px); a picture's result downloads as a JPEG too.
+(1024 px); a picture's result downloads as a JPEG too; the history lists a browser's finished paintings,
+newest first and at most ``history_size``, and deletes one.
 
 The real ``brushwork serve``: SIGTERM with a progress stream open ends the stream at once (a complete
 answer, no traceback in the log) and the server exits without waiting out uvicorn's graceful time-out.
@@ -26,6 +27,7 @@ from PIL import Image
 from support.web import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    GatedMethod,
     PosterizeMethod,
     app_clients,
     free_port,
@@ -38,6 +40,7 @@ from brushwork.web.app import create_app
 from brushwork.web.methods import GatysMethod
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
 
 
 @pytest.fixture
@@ -96,6 +99,52 @@ def test_a_picture_downloads_as_jpeg_too(client):
     difference = np.abs(np.asarray(jpeg, np.float32) - np.asarray(png, np.float32)).mean()
     assert difference < 8.0, difference  # quality 92, a posterised picture (hard edges, the worst case): 5.3
     assert client.get(f"{job['urls']['result']}?format=gif").status_code == 422
+
+
+def _history_client(open_client, tmp_path: Path, **config):
+    settings = WebServiceConfig(data_dir=str(tmp_path / "data"), **config)
+    return open_client(create_app(settings, {"fast": PosterizeMethod(), "gatys": GatedMethod()}))
+
+
+def test_the_history_lists_finished_paintings_newest_first_and_deletes_one(tmp_path: Path):
+    with app_clients() as open_client:
+        client = _history_client(open_client, tmp_path, history_size=3)
+        made = [_post(client, "fast", 64 + 32 * i).json() for i in range(4)]
+        assert all(job["status"] == "done" for job in made), made
+        running = _post(client, "gatys", 32).json()  # runs until released: not in the history
+        history = client.get("/api/history").json()
+        assert history["limit"] == 3 and history["max_age_hours"] == 168
+        assert [j["id"] for j in history["jobs"]] == [j["id"] for j in made[::-1][:3]]
+        assert history["jobs"][0]["urls"]["download_jpeg"] and history["jobs"][0]["width"] == 160
+        # Deleting: the job, its files and its place in the list are gone; a running job is refused.
+        gone = made[3]["id"]
+        assert client.delete(f"/api/jobs/{gone}").status_code == 204
+        assert client.get(f"/api/jobs/{gone}").status_code == 404
+        assert not (tmp_path / "data" / "jobs" / gone).exists()
+        assert [j["id"] for j in client.get("/api/history").json()["jobs"]] == [j["id"] for j in made[2::-1]]
+        answer = client.delete(f"/api/jobs/{running['id']}")
+        assert answer.status_code == 409 and "cancel it first" in answer.json()["detail"], answer.text
+        assert client.delete(f"/api/jobs/{gone}").status_code == 404
+
+
+def test_the_history_survives_a_restart_and_is_each_browsers_own_when_exposed(tmp_path: Path):
+    with app_clients() as open_client:
+        client = _history_client(open_client, tmp_path, host="0.0.0.0")
+        mine = _post(client, "fast", 64)
+        token = mine.cookies.get("brushwork_owner")
+        assert mine.status_code == 200 and token
+        client.cookies.clear()
+        theirs = _post(client, "fast", 96).json()  # another browser: a new token
+        client.cookies.clear()
+        own = {"X-Brushwork-Token": token}
+        listed = client.get("/api/history", headers=own).json()["jobs"]
+        assert [j["id"] for j in listed] == [mine.json()["id"]]
+        assert client.get("/api/history").json()["jobs"] == []  # no token: nobody's
+        assert client.delete(f"/api/jobs/{theirs['id']}", headers=own).status_code == 403
+    with app_clients() as open_client:  # the same data folder, a new server
+        client = _history_client(open_client, tmp_path, host="0.0.0.0")
+        listed = client.get("/api/history", headers=own).json()["jobs"]
+        assert [j["id"] for j in listed] == [mine.json()["id"]]
 
 
 @pytest.fixture(scope="module")
@@ -306,3 +355,70 @@ def test_phone_paste_camera_split_and_downloads(real_server, browser):
         assert not problems, problems
     finally:
         context.close()
+
+
+@pytest.mark.slow
+def test_history_strip_survives_a_reload_compares_two_and_deletes(real_server, browser):
+    """Two paintings made on the page are in the strip, newest first, after a reload too; ticking both
+    shows them side by side in a grid; each can be saved again; deleting one takes it off the server."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    try:
+        for job in httpx.get(f"{real_server}/api/history").json()["jobs"]:  # a clean strip
+            httpx.delete(f"{real_server}/api/jobs/{job['id']}")
+        page.goto(real_server)
+        page.wait_for_selector(".card img")
+        assert page.is_hidden("#history")
+        page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+        page.wait_for_function("() => document.getElementById('photo-label').textContent.includes('canyon')")
+        made = []
+        for style in ("great_wave", "starry_night"):
+            page.eval_on_selector(f'input[name="style"][value="{style}"]', "el => el.click()")
+            _set_range(page, "#size", 192)
+            page.click("#go")
+            page.wait_for_function(
+                "(n) => document.querySelectorAll('#history-list .shot').length === n"
+                " && document.getElementById('status-badge').textContent === 'done'",
+                arg=len(made) + 1, timeout=90_000,
+            )
+            made.append(page.evaluate("() => location.hash.slice(5)"))
+        page.reload()
+        page.wait_for_selector("#history-list .shot")
+        shots = page.eval_on_selector_all("#history-list .shot", "els => els.map((el) => el.dataset.job)")
+        assert shots == made[::-1], (shots, made)  # newest first, kept by the server through the reload
+        titles = page.eval_on_selector_all(".shot-title", "els => els.map((el) => el.textContent)")
+        assert "Starry" in titles[0] and "Fast" in titles[0] and "192" in titles[0], titles
+        # Saved again: the strip's link is the job's download.
+        href = page.get_attribute(f'.shot[data-job="{made[0]}"] a', "href")
+        assert httpx.get(real_server + href).headers["content-type"] == "image/png"
+        # Two ticked: side by side.
+        assert page.is_disabled("#compare-picked")
+        for box in page.query_selector_all(".shot-pick input"):
+            box.check()
+        page.click("#compare-picked")
+        page.wait_for_selector("#grid-dialog[open]")
+        page.wait_for_function("() => [...document.querySelectorAll('#grid img')].every((i) => i.width)")
+        boxes = [page.eval_on_selector(f"#grid figure:nth-child({i})", RECT) for i in (1, 2)]
+        assert page.eval_on_selector_all("#grid figure", "els => els.length") == 2
+        assert abs(boxes[0][1] - boxes[1][1]) < 1 and boxes[1][0] >= boxes[0][0] + boxes[0][2], boxes  # 2-up
+        captions = page.eval_on_selector_all("#grid figcaption", "els => els.map((el) => el.textContent)")
+        assert "Starry" in captions[0] and "Great" in captions[1], captions
+        page.screenshot(path=str(ARTIFACTS / "history-grid.png"))
+        page.keyboard.press("Escape")
+        assert page.is_hidden("#grid-dialog")
+        # Open the older one from the strip: it is shown on the canvas and in the address.
+        page.click(f'.shot[data-job="{made[0]}"] .shot-open')
+        page.wait_for_function(f"() => location.hash === '#job={made[0]}'")
+        page.wait_for_selector("#download:not([hidden])")
+        # Delete the newer: off the strip and off the server.
+        page.click(f'.shot[data-job="{made[1]}"] .shot-tools button')
+        page.wait_for_function("() => document.querySelectorAll('#history-list .shot').length === 1")
+        assert httpx.get(f"{real_server}/api/jobs/{made[1]}").status_code == 404
+        page.reload()
+        page.wait_for_selector("#history-list .shot")
+        assert page.eval_on_selector_all("#history-list .shot", "els => els.length") == 1
+        assert not problems, problems
+    finally:
+        page.close()

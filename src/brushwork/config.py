@@ -751,6 +751,11 @@ class WebServiceConfig:
     )
     max_data_mb: float = _help("cap on the data folder; the oldest finished jobs go first", default=2048.0)
     max_age_hours: float = _help("finished jobs older than this are deleted", default=168.0)
+    history_size: int = _help(
+        "finished paintings the page's history strip lists (newest first); older ones stay until "
+        "--max-age-hours or --max-data-mb removes them",
+        default=24,
+    )
     gatys_weights: str = _help(
         "VGG weight source for Gatys jobs (server-side only; 'random' is for tests)", default="default"
     )
@@ -792,6 +797,7 @@ class WebServiceConfig:
             "fast_inline_wait": self.fast_inline_wait >= 0,
             "max_data_mb": self.max_data_mb > 0,
             "max_age_hours": self.max_age_hours > 0,
+            "history_size": self.history_size >= 1,
             "port": 0 <= self.port <= 65535,
             "header_timeout": self.header_timeout > 0,
             "body_timeout": self.body_timeout > 0,

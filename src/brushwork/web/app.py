@@ -9,6 +9,7 @@ The job pools start and stop with the app's lifespan.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 
 import anyio
@@ -25,7 +26,7 @@ from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import JobManager
 from brushwork.web.live import IsolationMiddleware
 from brushwork.web.methods import Method, default_methods
-from brushwork.web.routes import catalogue, jobs, live, pages
+from brushwork.web.routes import catalogue, history, jobs, live, pages
 from brushwork.web.schemas import Problem, tune_openapi
 from brushwork.web.security import GuardMiddleware
 from brushwork.web.styles import Registry
@@ -55,6 +56,20 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 with every documented method of the path in ``Allow``: GET and DELETE /api/jobs/{id} are two
+    routes, and the router names only the first one's."""
+    path = request.scope["path"]
+    allowed = sorted({
+        method.upper()
+        for template, operations in request.app.openapi().get("paths", {}).items()
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
+        for method in operations
+    })
+    headers = {"Allow": ", ".join(allowed)} if allowed else dict(getattr(exc, "headers", None) or {})
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
 def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method] | None = None) -> FastAPI:
@@ -100,10 +115,12 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     # Outermost: a foreign Host or a cross-site state change is refused before a body is read.
     app.add_middleware(GuardMiddleware, config=config, page_headers=pages.PAGE_HEADERS)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(405, _not_allowed)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(catalogue.router)
     app.include_router(jobs.router)
+    app.include_router(history.router)
     app.include_router(live.router)
     generated = app.openapi
 

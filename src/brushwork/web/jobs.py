@@ -676,6 +676,16 @@ class JobManager:
                 removed.append(self._delete(job))
         return removed
 
+    def delete(self, job: Job) -> bool:
+        """Delete a finished job, its record and its files (the page's history); False while it runs."""
+        with self.lock:
+            if job.status not in TERMINAL or self.jobs.get(job.id) is not job:
+                return False
+            self.jobs.pop(job.id, None)
+            self.lock.notify_all()
+        shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
+        return True
+
     def _delete(self, job: Job) -> str:
         with self.lock:
             self.jobs.pop(job.id, None)

@@ -107,6 +107,14 @@ ERROR_TEXT = {
 }
 
 
+class History(BaseModel):
+    """``GET /api/history``: the page's history strip."""
+
+    jobs: list[JobView] = Field(description="finished jobs of this browser, newest first")
+    limit: int = Field(description="the most the list holds (the server's history_size)")
+    max_age_hours: float = Field(description="how long a finished job is kept")
+
+
 def errors(*codes: int) -> dict[int | str, dict]:
     """``responses=`` entries for these error statuses, each with the Problem body."""
     out: dict[int | str, dict] = {}

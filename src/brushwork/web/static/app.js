@@ -636,7 +636,8 @@ function render(job) {
     link.setAttribute("download", `brushwork-${job.style}.${video ? "mp4" : "png"}`);
     link.textContent = video ? "Download MP4" : "Download PNG";
     link.hidden = false;
-    const jpeg = $("download-jpeg"); // the same picture, a tenth of the bytes (for sharing)
+    loadHistory(); // the strip shows it
+    const jpeg = $("download-jpeg"); // the same picture, a fraction of the bytes (for sharing)
     jpeg.hidden = !job.urls.download_jpeg;
     if (job.urls.download_jpeg) {
       jpeg.href = job.urls.download_jpeg;
@@ -691,6 +692,139 @@ async function cancel() {
   } catch (err) {
     showError(err.message);
   }
+}
+
+// --- history: the finished paintings the server keeps for this browser ----------------------------
+const METHOD_NAMES = { fast: "Fast", model: "Fast, trained model", gatys: "Quality" };
+
+function jobLabel(job) {
+  const what = job.kind === "video" ? "video, " : "";
+  return `${job.style_title} · ${METHOD_NAMES[job.method] || job.method} · ${what}${job.width}×${job.height}`;
+}
+
+async function loadHistory() {
+  let body;
+  try {
+    ({ body } = await api("/api/history"));
+  } catch (err) { return; } // the strip stays as it was; the next finished job tries again
+  const list = $("history-list");
+  const picked = new Set([...list.querySelectorAll("input:checked")].map((el) => el.value));
+  const focused = list.contains(document.activeElement) // kept through the rebuild (keyboard users)
+    ? [document.activeElement.closest(".shot").dataset.job, document.activeElement.className] : null;
+  list.replaceChildren(...body.jobs.map((job) => historyItem(job, picked.has(job.id))));
+  if (focused) {
+    const item = [...list.children].find((el) => el.dataset.job === focused[0]);
+    const again = item && (focused[1] ? item.querySelector(`.${focused[1].split(" ")[0]}`) : null);
+    if (again) again.focus({ preventScroll: true });
+  }
+  $("history").hidden = body.jobs.length === 0;
+  const days = body.max_age_hours / 24;
+  const kept = days >= 1 ? `${Math.round(days)} day${Math.round(days) === 1 ? "" : "s"}` : `${Math.round(body.max_age_hours)} hours`;
+  $("history-note").textContent = `Kept by this server for ${kept}, the newest ${body.limit}. Tick two or more to compare them.`;
+  updatePicked();
+}
+
+function historyItem(job, picked) {
+  const item = document.createElement("li");
+  item.className = "shot";
+  item.dataset.job = job.id;
+  if (state.job && state.job.id === job.id) item.setAttribute("aria-current", "true");
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "shot-open";
+  open.setAttribute("aria-label", `Show ${jobLabel(job)}`);
+  const img = document.createElement("img");
+  img.alt = "";
+  img.loading = "lazy";
+  img.src = job.kind === "video" ? job.urls.photo : job.urls.result; // a video: its first frame
+  open.appendChild(img);
+  open.addEventListener("click", () => openJob(job));
+  const title = document.createElement("span");
+  title.className = "shot-title";
+  title.textContent = jobLabel(job);
+  title.title = jobLabel(job);
+  const tools = document.createElement("span");
+  tools.className = "shot-tools";
+  if (job.kind !== "video") {
+    const pick = document.createElement("label");
+    pick.className = "shot-pick";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = job.id;
+    box.checked = picked;
+    box.setAttribute("aria-label", `Compare ${jobLabel(job)}`);
+    box.addEventListener("change", updatePicked);
+    pick.append(box, "compare");
+    tools.appendChild(pick);
+  }
+  const save = document.createElement("a");
+  save.href = job.urls.download;
+  save.textContent = "save";
+  save.setAttribute("download", "");
+  save.setAttribute("aria-label", `Download ${jobLabel(job)}`);
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.textContent = "delete";
+  remove.setAttribute("aria-label", `Delete ${jobLabel(job)}`);
+  remove.addEventListener("click", () => deleteJob(job));
+  tools.append(save, remove);
+  item.append(open, title, tools);
+  return item;
+}
+
+function pickedJobs() {
+  return [...$("history-list").querySelectorAll("input:checked")].map((el) => el.value);
+}
+
+function updatePicked() {
+  const count = pickedJobs().length;
+  $("compare-picked").disabled = count < 2;
+  $("compare-picked").textContent = count >= 2 ? `Compare ${count} side by side` : "Compare side by side";
+}
+
+async function openJob(job) {
+  // A painting from the strip back on the canvas, its settings in the form (Paint it repaints it).
+  stopFollowing();
+  state.focusWhenOver = false;
+  try {
+    const { body } = await api(job.urls.self);
+    fillForm(body);
+    startJob(body);
+    await adoptInputs(body);
+    document.querySelectorAll(".shot").forEach((el) => el.toggleAttribute("aria-current", el.dataset.job === body.id));
+    $("canvas").scrollIntoView({ block: "start", behavior: "smooth" });
+  } catch (err) {
+    showError(err.message);
+    loadHistory();
+  }
+}
+
+async function deleteJob(job) {
+  try {
+    await api(job.urls.self, { method: "DELETE" });
+  } catch (err) {
+    showError(err.message);
+  }
+  await loadHistory();
+  const next = $("history-list").querySelector(".shot-open");
+  (next || $("go")).focus({ preventScroll: true });
+}
+
+function showGrid() {
+  const ids = pickedJobs();
+  const jobs = ids.map((id) => [...$("history-list").children].find((el) => el.dataset.job === id));
+  const grid = $("grid");
+  grid.replaceChildren(...jobs.filter(Boolean).map((item) => {
+    const figure = document.createElement("figure");
+    const img = document.createElement("img");
+    img.src = item.querySelector("img").src;
+    img.alt = item.querySelector(".shot-title").textContent;
+    const caption = document.createElement("figcaption");
+    caption.textContent = img.alt;
+    figure.append(img, caption);
+    return figure;
+  }));
+  $("grid-dialog").showModal();
 }
 
 // --- compare slider ---------------------------------------------------------------------------
@@ -757,6 +891,8 @@ function wire() {
   $("photo-input").addEventListener("change", (e) => { if (e.target.files[0]) choosePhoto(e.target.files[0]); });
   $("camera-input").addEventListener("change", (e) => { if (e.target.files[0]) choosePhoto(e.target.files[0]); });
   document.addEventListener("paste", pastedPhoto);
+  $("compare-picked").addEventListener("click", showGrid);
+  $("grid-close").addEventListener("click", () => $("grid-dialog").close());
   wireCompare();
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (e) => { e.preventDefault(); zone.classList.add("dragging"); });
@@ -898,4 +1034,5 @@ document.addEventListener("DOMContentLoaded", () => {
   $("live-open").addEventListener("click", openLive);
   if (location.hash === "#live") openLive();
   loadCatalogue().then(resumeFromAddress).catch((err) => showError(err.message));
+  loadHistory();
 });
