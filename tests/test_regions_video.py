@@ -112,3 +112,39 @@ def test_apply_paints_a_video_with_a_fixed_mask_and_with_auto_regions(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(read_video(tmp_path / "auto.mp4")[0]) == len(clip)
+
+
+def _no_person_clip(path: Path) -> None:
+    """A smooth random picture panning: MediaPipe's network sees no person in any frame (measured: 0 %)."""
+    write_video(path, pan(np.asarray(make_photo(320, 240, seed=3)), 8, (96, 64), 4.0, 0))
+
+
+@pytest.mark.slow
+def test_auto_regions_on_a_video_with_no_person_warn_once_and_paint_every_frame_whole(tmp_path, capsys):
+    from brushwork.cli.main import main
+
+    _no_person_clip(tmp_path / "clip.mp4")
+    common = ["apply", "starry-night", str(tmp_path / "clip.mp4"), "--engine", "torch", "-q"]
+    assert main([*common, "-o", str(tmp_path / "plain.mp4")]) == 0
+    capsys.readouterr()
+    auto = ["--regions", "auto", "--region", "person=none"]
+    assert main([*common, "-o", str(tmp_path / "auto.mp4"), *auto]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert len(err) == 1 and "clip.mp4, frame 1: no person found" in err[0], err  # once, not per frame
+    assert "every later frame" in err[0]
+    plain, auto = read_video(tmp_path / "plain.mp4")[0], read_video(tmp_path / "auto.mp4")[0]
+    assert len(auto) == len(plain) == 8
+    for a, b in zip(auto, plain):  # the whole picture gets the background's setting: the model's paint
+        assert np.abs(a.astype(int) - b).max() <= 2
+
+
+def test_a_corrupt_mask_for_a_video_is_a_one_line_error_and_writes_nothing(tmp_path, capsys):
+    from brushwork.cli.main import main
+
+    write_video(tmp_path / "clip.mp4", pan(np.asarray(make_photo(160, 120, seed=1)), 3, (48, 32), 2.0, 0))
+    (tmp_path / "mask.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a picture")
+    code = main(["apply", "starry-night", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out.mp4"),
+                 "--mask", str(tmp_path / "mask.png"), "--region", "white=none", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "mask.png" in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "out.mp4").exists()

@@ -205,10 +205,12 @@ def soften(weights: np.ndarray, photo: np.ndarray | None, feather: float, refine
     if feather <= 0 or weights.shape[0] < 2:
         return weights
     radius = max(1, round(feather))
-    if refine and photo is not None and weights.shape[0] == 2:  # the filter is linear: GF(1 - p) = 1 - GF(p)
-        first = guided_filter(photo, weights[0], radius)
-        out = np.stack([first, 1 - first])
-    elif refine and photo is not None:
+    if refine and photo is not None and weights.shape[0] == 2:
+        # The filter is linear, GF(1 - p) = 1 - GF(p), so the two weights already sum to one; clipping
+        # the first to [0, 1] is what the clip-and-renormalise below gives them (and half its cost).
+        first = np.clip(guided_filter(photo, weights[0], radius), 0, 1).astype(np.float32, copy=False)
+        return np.stack([first, 1 - first])
+    if refine and photo is not None:
         out = np.stack([guided_filter(photo, w, radius) for w in weights])
     else:
         sigma = radius / 2
@@ -320,8 +322,10 @@ def person_probability(photo: torch.Tensor) -> torch.Tensor:
 def person_regions(photo: torch.Tensor, config: RegionConfig, name: str = "the photo",
                    warn: Warn = _ignore, stabilizer: MaskStabilizer | None = None) -> Regions:
     """Regions ``person`` and ``background`` of a photo [1, 3, H, W], refined to its edges."""
-    p = person_probability(photo).numpy()
-    p = np.clip((p - PERSON_LOW) / (PERSON_HIGH - PERSON_LOW), 0, 1).astype(np.float32)
+    p = person_probability(photo).numpy()  # float32, its own memory: stretched in place
+    p -= PERSON_LOW
+    p *= 1 / (PERSON_HIGH - PERSON_LOW)
+    np.clip(p, 0, 1, out=p)
     weights = soften(np.stack([p, 1 - p]), _grey(photo), config.feather, config.refine_edges)
     if stabilizer is not None:  # a video's frame: steadied against the frames before
         person = stabilizer(network_input(photo)[1], weights[0])
@@ -488,18 +492,21 @@ class RegionFrames:
         self.temporal = Stabilizer(painter.config.temporal) if painter.config.temporal > 0 else None
         self.fixed: Regions | None = None
         self.mask_change: list[float] = []
+        self.frames = 0
         self._last: torch.Tensor | None = None
         self._warned = False
 
     def _warn_once(self, message: str) -> None:
+        """The first frame with no person is named; the later ones are not (one line per video)."""
         if not self._warned:
             self._warned = True
-            self.painter.warn(message)
+            self.painter.warn(message + ", and so does every later frame with no person")
 
     def frame_regions(self, x: torch.Tensor) -> Regions:
         source = self.painter.source
+        self.frames += 1
         if source.config.regions == "auto":
-            found = source.regions(x, self.name, self._warn_once, self.stabilizer)
+            found = source.regions(x, f"{self.name}, frame {self.frames}", self._warn_once, self.stabilizer)
         else:
             if self.fixed is None or self.fixed.weights.shape[-2:] != x.shape[-2:]:
                 self.fixed = source.regions(x, self.name, self.painter.warn)
