@@ -422,3 +422,77 @@ def test_history_strip_survives_a_reload_compares_two_and_deletes(real_server, b
         assert not problems, problems
     finally:
         page.close()
+
+
+NOTIFICATIONS = """
+window.shown = [];
+window.Notification = class {
+  static permission = "default";
+  static requestPermission() {
+    window.Notification.permission = "granted";
+    return Promise.resolve("granted");
+  }
+  constructor(title, options) { window.shown.push({title, body: options.body}); }
+};
+document.hasFocus = () => false;  // the user is in another window
+"""
+
+
+@pytest.mark.slow
+def test_model_by_default_video_poster_and_a_notification(real_server, browser, tmp_path):
+    """A gallery painting with a trained model paints with its model unless unticked; a chosen video shows
+    its first frame; a Quality job that ends while the user is elsewhere sends a notification."""
+    from support.clips import load_photo, pan, write_video
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.add_init_script(NOTIFICATIONS)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(real_server)
+        page.wait_for_selector(".card img")
+        page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+        page.wait_for_function("() => document.getElementById('photo-label').textContent.includes('canyon')")
+        page.eval_on_selector('input[name="style"][value="starry_night"]', "el => el.click()")
+        assert page.is_visible("#model-row") and page.is_checked("#use-model")
+        _set_range(page, "#size", 128)
+        methods, seen = [], ""
+        for untick in (False, True):
+            if untick:  # the any-painting network: one click away
+                page.click("#model-row")
+                assert not page.is_checked("#use-model")
+            page.click("#go")
+            page.wait_for_function(  # a new job in the address, and done
+                "(seen) => location.hash.length > 5 && location.hash.slice(5) !== seen"
+                " && document.getElementById('status-badge').textContent === 'done'",
+                arg=seen, timeout=90_000,
+            )
+            seen = page.evaluate("location.hash.slice(5)")
+            methods.append(httpx.get(f"{real_server}/api/jobs/{seen}").json()["method"])
+        assert methods == ["model", "fast"], methods
+        assert page.evaluate("window.shown") == []  # Fast jobs are short: no notification
+
+        # Quality: permission asked when it starts; the notification comes when it ends.
+        page.check('input[name="method"][value="gatys"]', force=True)
+        _set_range(page, "#size", 64)
+        _set_range(page, "#iterations", 5)
+        page.click("#go")
+        page.wait_for_function("() => window.shown.length > 0", timeout=120_000)
+        shown = page.evaluate("window.shown")
+        assert shown[0]["title"] == "brushwork: Your painting is ready", shown
+        assert "Quality" in shown[0]["body"] and "The Starry Night" in shown[0]["body"], shown
+
+        # A video: its first frame is shown as the photo.
+        clip = tmp_path / "clip.mp4"
+        write_video(clip, pan(load_photo(), 4, (96, 64)), fps=4)
+        page.set_input_files("#photo-input", str(clip))
+        page.wait_for_function(
+            "() => { const t = document.getElementById('photo-thumb');"
+            " return !t.hidden && t.naturalWidth === 96; }",
+            timeout=20_000,
+        )
+        assert "clip.mp4 (video)" in page.inner_text("#photo-label")
+        assert not problems, problems
+    finally:
+        page.close()

@@ -14,7 +14,7 @@ const state = {
   paintingFile: null, // File for "your own painting"
   secondFile: null,   // File for an uploaded second painting (blend)
   secondURL: null,    // its object URL (thumbnail)
-  useModel: false,    // the user's choice of "use the model trained for this painting"
+  useModel: true,     // "use the model trained for this painting": the default where there is one
   sizeTouched: false, // once the user moves the size slider, switching methods keeps their size
   lastMethod: null,   // the API method the form was last set up for
   photoURL: null,     // object URL shown as "before" until the job's own photo arrives
@@ -225,13 +225,51 @@ async function choosePhoto(file) {
   document.querySelectorAll(".sample").forEach((b) => b.setAttribute("aria-pressed", "false"));
   state.photoIsVideo = await isVideoKind(file);
   updateMethods(); // Quality paints photos only
-  if (state.photoIsVideo) { // no picture to show yet: the job's photo is the video's first frame
+  if (state.photoIsVideo) { // its poster: the first frame, as the browser decodes it
     $("photo-thumb").hidden = true;
     $("photo-label").textContent = `${file.name} (video)`;
     $("dropzone").classList.add("has-photo");
+    const poster = await posterFrame(file);
+    if (poster && state.photoFile === file) {
+      setPhotoPreview(poster, file.name);
+      $("photo-label").textContent = `${file.name} (video)`;
+    }
     return;
   }
   setPhotoPreview(URL.createObjectURL(file), file.name);
+}
+
+function posterFrame(file) {
+  // A video's frame at 0.1 s (past a black first frame) as a picture URL, by the browser's own
+  // decoder; null when it cannot decode the video (the server still paints it).
+  return new Promise((resolve) => {
+    const video = document.createElement("video");
+    const source = URL.createObjectURL(file);
+    let over = false;
+    const finish = (url) => {
+      if (over) return;
+      over = true;
+      URL.revokeObjectURL(source);
+      video.removeAttribute("src");
+      resolve(url);
+    };
+    video.muted = true;
+    video.preload = "auto";
+    video.playsInline = true;
+    video.addEventListener("error", () => finish(null));
+    video.addEventListener("loadeddata", () => { video.currentTime = Math.min(0.1, (video.duration || 0) / 2); });
+    video.addEventListener("seeked", () => {
+      const canvas = document.createElement("canvas");
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      try {
+        canvas.getContext("2d").drawImage(video, 0, 0);
+        canvas.toBlob((blob) => finish(blob ? URL.createObjectURL(blob) : null), "image/jpeg", 0.85);
+      } catch (err) { finish(null); }
+    });
+    setTimeout(() => finish(null), 8000);
+    video.src = source;
+  });
 }
 
 function chooseSample(sample, button) {
@@ -346,7 +384,8 @@ function apiMethod() {
   // The API's method for what the page shows: gatys, fast (any painting) or model (trained model).
   if (selectedMethod() === "gatys") return "gatys";
   const can = styleAbilities();
-  if (can.model && (!can.fast || state.useModel)) return "model";
+  // The trained model by default where there is one; blending takes the any-painting network.
+  if (can.model && (!can.fast || (state.useModel && !$("blend-on").checked))) return "model";
   return "fast";
 }
 
@@ -362,7 +401,9 @@ function updateMethods() {
   const forced = can.model && !can.fast; // only a trained model can paint this style
   const useModel = $("use-model");
   $("model-row").hidden = !(shown === "fast" && can.model && !forced);
-  useModel.checked = state.useModel;
+  const blending = can.fast && $("blend-on").checked; // a trained model cannot blend
+  useModel.checked = state.useModel && !blending;
+  useModel.disabled = blending;
   if (can.info) $("model-hint").textContent = `a network trained on ${can.info.title} alone (it cannot blend)`;
   const method = apiMethod();
   const fast = state.methods.fast;
@@ -383,7 +424,7 @@ function updateMethods() {
   document.querySelectorAll(".gatys-only").forEach((el) => el.classList.toggle("off", shown !== "gatys"));
   document.querySelectorAll(".fast-only").forEach((el) => el.classList.toggle("off", shown !== "fast"));
   // Only the any-painting network blends; a trained model paints its own painting alone.
-  $("blend-box").hidden = method !== "fast";
+  $("blend-box").hidden = !(shown === "fast" && can.fast);
   $("blend-fields").hidden = !$("blend-on").checked;
   const limits = state.methods[method] && state.methods[method].limits;
   if (limits) { // the fast methods paint up to 2048 px, Quality up to 1024 (the server's limits)
@@ -501,6 +542,8 @@ async function submit(event) {
   stopFollowing();
   setBusy(true);
   state.focusWhenOver = true; // a job started here: its end moves the focus to the result
+  state.notifyWhenOver = true; // and, when it was long and the page is not looked at, a notification
+  askToNotify(method);
   try {
     const { body } = await api("/api/jobs", { method: "POST", body: form });
     startJob(body);
@@ -643,13 +686,40 @@ function render(job) {
       jpeg.href = job.urls.download_jpeg;
       jpeg.setAttribute("download", `brushwork-${job.style}.jpg`);
     }
+    notifyOver(job);
     moveFocus(link);
   } else if (job.status === "failed" || job.status === "cancelled") {
     stopFollowing();
     setBusy(false);
     if (job.status === "failed") showError(`The painting could not be finished: ${job.error}.`);
+    notifyOver(job);
     moveFocus($("retry"));
   }
+}
+
+// A long job (Quality, a video, or 10 s or more) that ends while the page is hidden or not focused says
+// so in a system notification, where the user allowed them (asked when a Quality or video job starts).
+const LONG_JOB_SECONDS = 10;
+
+function askToNotify(method) {
+  if (!("Notification" in window) || Notification.permission !== "default") return;
+  if (method === "gatys" || state.photoIsVideo) Notification.requestPermission().catch(() => {});
+}
+
+function notifyOver(job) {
+  if (!state.notifyWhenOver) return;
+  state.notifyWhenOver = false;
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const seconds = (job.finished || Date.now() / 1000) - (job.started || job.created);
+  const long = job.method === "gatys" || job.kind === "video" || seconds >= LONG_JOB_SECONDS;
+  if (!long || (!document.hidden && document.hasFocus())) return;
+  const title = job.status === "done" ? "Your painting is ready" : "The painting stopped";
+  const body = job.status === "done" ? `${jobLabel(job)}, in ${formatDuration(seconds)}`
+    : job.error || "cancelled";
+  try {
+    const note = new Notification(`brushwork: ${title}`, { body, tag: job.id, icon: "/static/favicon.svg" });
+    note.onclick = () => { window.focus(); note.close(); };
+  } catch (err) { /* some phones only notify through a service worker: the tab's title says it */ }
 }
 
 function moveFocus(target) {
@@ -759,7 +829,7 @@ function historyItem(job, picked) {
   }
   const save = document.createElement("a");
   save.href = job.urls.download;
-  save.textContent = "save";
+  save.textContent = "download"; // part of its accessible name (axe: label-content-name-mismatch)
   save.setAttribute("download", "");
   save.setAttribute("aria-label", `Download ${jobLabel(job)}`);
   const remove = document.createElement("button");
@@ -786,6 +856,7 @@ async function openJob(job) {
   // A painting from the strip back on the canvas, its settings in the form (Paint it repaints it).
   stopFollowing();
   state.focusWhenOver = false;
+  state.notifyWhenOver = false;
   try {
     const { body } = await api(job.urls.self);
     fillForm(body);
