@@ -651,29 +651,10 @@ def paint(model: Stylizer | str | os.PathLike | None, photo: Image.Image | str |
           styles: Sequence[Image.Image | str | os.PathLike] | None = None, size: int | None = None,
           preserve_colors: bool | None = None, strength: float | None = None,
           config: ApplyConfig | None = None) -> Image.Image:
-    """Paint ``photo`` with a fast style network; exported as ``brushwork.apply``.
+    """Paint ``photo`` with a fast style network, the whole picture with one style.
 
-    Args:
-        model: a loaded ``Stylizer`` (reuse it for many photos), a ``.safetensors``/``.onnx`` file,
-            or a shipped style name (``brushwork models`` lists them, e.g. ``"starry-night"``);
-            None with ``styles``.
-        photo: a PIL image or an image file.
-        styles: paintings (PIL images or files) for the arbitrary-style network, instead of a
-            model: any painting in about a second; several are blended
-            (``config.style_blend_weights``).
-        size: longest side of the result in pixels (default: ``config.size``, else the photo's).
-        preserve_colors: keep the photo's colours (luminance-only transfer; default: the config's).
-        strength: 1 = fully stylised, 0 = the photo (with ``styles``: the photo's own style;
-            default: the config's).
-        config: every setting (default ``ApplyConfig()``); only the keywords above that are given
-            replace its values.
-
-    Returns:
-        The painted picture (PIL RGB).
-
-    >>> import brushwork
-    >>> picture = brushwork.apply("starry-night", "photo.jpg", size=512)  # doctest: +SKIP
-    >>> picture = brushwork.apply(None, "photo.jpg", styles=["my_painting.jpg"])  # doctest: +SKIP
+    ``brushwork.apply`` (``regions.apply``) is this with a style per region; its docstring documents
+    the arguments. Only the keywords that are given replace ``config``'s values.
     """
     given = {"size": size, "preserve_colors": preserve_colors, "strength": strength}
     config = (config or ApplyConfig()).replace(**{k: v for k, v in given.items() if v is not None})
