@@ -431,3 +431,29 @@ def test_manifest_rows_take_a_mask_or_auto_and_their_own_regions(ray_instance, t
     assert np.abs(half[:, :24] - photo[:, :24]).mean() > 5  # the black half painted
     assert (out / "auto.png").is_file() and painting.is_file()
     assert np.abs(plain - np.asarray(Image.open(root / "3.png"), float)).mean() > 5
+
+
+@pytest.mark.slow
+def test_a_manifest_row_with_auto_and_no_person_is_painted_whole_with_a_warning(ray_instance, tmp_path,
+                                                                                capsys):
+    """``mask=auto`` on a picture with no person: the row is done, painted whole with the background's
+    setting (the same pixels as the row without regions), and its reason and stderr say why."""
+    root = tmp_path / "shop"
+    root.mkdir()
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(root / "wall.png")  # MediaPipe sees no person
+    painting = _photo(root / "p.png", 7)
+    _write(root / "list.csv", "input,output,style,mask,region\n"
+                              f"wall.png,auto.png,{painting.name},auto,person=none\n"
+                              f"wall.png,plain.png,{painting.name},,\n")
+    out = tmp_path / "out"
+    code = main(["batch", str(root / "list.csv"), "-o", str(out), "--size", "64", "-q"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    rows = _report(out)
+    assert [r["status"] for r in rows] == ["done", "done"] and rows[1]["reason"] == ""
+    assert rows[0]["reason"].startswith("warning: ") and "no person found" in rows[0]["reason"], rows[0]
+    assert "wall.png" in rows[0]["reason"] and "\n" not in rows[0]["reason"]
+    assert [line for line in err.splitlines() if "no person found" in line] == [rows[0]["reason"]]
+    auto, plain = (np.asarray(Image.open(out / n), int) for n in ("auto.png", "plain.png"))
+    assert np.abs(auto - plain).max() <= 2  # the whole picture painted, as without regions
+    assert np.abs(plain - 128).mean() > 5

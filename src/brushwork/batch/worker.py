@@ -26,6 +26,8 @@ from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.errors import BrushworkError
 
 #: Result columns, in the order of batch_report.csv; ``finished`` is when (Unix time, the worker's clock).
+#: How a done row's reason starts when the picture was painted with a warning (regions: no person found).
+WARNING = "warning: "
 RESULT_COLUMNS = ("index", "input", "output", "status", "reason", "seconds", "worker", "painting", "finished")
 #: Loaded stylizers an actor keeps (a manifest may give rows their own models or paintings).
 _CACHE_SIZE = 8
@@ -131,8 +133,8 @@ class StylizeActor:
             try:
                 config = item_config(item, self.apply, self.stylize)
                 if item.regions:  # a painting per region: painted alone (its own mask)
-                    self._regions(item, config)
-                    results[item.index] = self._row(item, "done", "", started)
+                    warnings = self._regions(item, config)
+                    results[item.index] = self._row(item, "done", "; ".join(warnings), started)
                     continue
                 if item.painting.kind == "gatys":
                     self._gatys(item, config)
@@ -194,23 +196,31 @@ class StylizeActor:
             rows[item.index] = self._row(item, status, reason, saving, loading + share)
         return rows
 
-    def _regions(self, item: Item, config: ApplyConfig | StylizeConfig) -> None:
+    def _regions(self, item: Item, config: ApplyConfig | StylizeConfig) -> list[str]:
         """One item with its own regions, as ``brushwork apply`` / ``stylize`` paint them with
         ``--mask``/``--regions auto`` (``brushwork.regions``); a corrupt mask or a ``region`` name the
-        mask does not have raises, so the row fails with that one line."""
+        mask does not have raises, so the row fails with that one line. Returns the warnings of a
+        picture that was still painted (``warning: ...``: no person found, a mask of one colour), for
+        the done row's reason."""
         from brushwork.images import open_image, save_image
         from brushwork.regions import RegionPainter, stylize_regions
 
         regions = region_config(item)
+        warnings: list[str] = []
+
+        def warn(message: str) -> None:
+            warnings.append(f"{WARNING}{message}")
+
         if item.painting.kind == "gatys":
             vgg = self._painter(item.painting, config)
             image = stylize_regions(open_image(item.source), [self._painting(item.painting.ref)], config,
-                                    regions, vgg=vgg, content_name=item.source)
+                                    regions, vgg=vgg, content_name=item.source, warn=warn)
         else:
-            painter = RegionPainter(self._painter(item.painting, config), config, regions)
+            painter = RegionPainter(self._painter(item.painting, config), config, regions, warn=warn)
             image = painter.paint_tensor(self._load(item, config), item.source)
         Path(item.target).parent.mkdir(parents=True, exist_ok=True)
         save_image(image, item.target)
+        return warnings
 
     def _gatys(self, item: Item, config: StylizeConfig) -> None:
         from brushwork.images import open_image, save_image

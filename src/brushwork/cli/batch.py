@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.batch.checks import check_plan, output_bytes
     from brushwork.batch.plan import gatys_config, plan_batch
     from brushwork.batch.run import run_batch
+    from brushwork.batch.worker import WARNING
     from brushwork.cli.disk import warn_space
     from brushwork.cli.progress import ProgressBar
     from brushwork.cli.ray_output import ray_output
@@ -125,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
         raise BatchInterrupted(f"interrupted; finished outputs are kept and {args.output}/batch_report.csv "
                                "lists what is pending: run the same command again to resume") from None
     print(_summary(result))
+    warned = [r for r in result.rows if r["status"] == "done" and str(r["reason"]).startswith(WARNING)]
+    for row in warned[:_SHOWN_FAILURES]:
+        print(str(row["reason"]), file=sys.stderr)  # "warning: <input>: ..." (painted all the same)
+    if len(warned) > _SHOWN_FAILURES:
+        print(f"  ... and {len(warned) - _SHOWN_FAILURES} more warnings (see the report)", file=sys.stderr)
     failed = [r for r in result.rows if r["status"] == "failed"]
     for row in failed[:_SHOWN_FAILURES]:
         print(f"  failed: {_named(row)}", file=sys.stderr)
