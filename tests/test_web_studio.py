@@ -371,6 +371,7 @@ def test_history_strip_survives_a_reload_compares_two_and_deletes(real_server, b
         page.goto(real_server)
         page.wait_for_selector(".card img")
         assert page.is_hidden("#history")
+        assert page.is_hidden("#camera-button") and page.is_visible(".paste-hint")  # a mouse and a keyboard
         page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
         page.wait_for_function("() => document.getElementById('photo-label').textContent.includes('canyon')")
         made = []

@@ -7,8 +7,11 @@ Writes beside this file:
 * desktop_fast.png: **Fast** (the default) with a painting of one's own uploaded (``--painting``;
   default: Kandinsky's Composition VIII from ../shared/data/styles when it is there, else the
   bundled Great Wave), style strength 85 %, blended 35 % with The Starry Night from the gallery;
-* desktop_running.png and desktop_done.png: **Quality** (Gatys, 100 iterations at 384 px) with its
-  live preview, then the before/after slider;
+* desktop_running.png and desktop_done.png: **Quality** (Gatys, the command line's schedule at the
+  page's 512 px: 40 + 20 L-BFGS steps, each scale stopped once converged) with its live preview and
+  the time left, then the before/after slider and the history strip;
+* desktop_grid.png: the two paintings ticked in the strip, side by side;
+* desktop_dark.png: the system's dark mode, the Fast painting reopened from the strip;
 * phone_done.png: a 390x844 phone, Fast with The Starry Night, scrolled to the result.
 """
 
@@ -49,11 +52,10 @@ def paint_fast_with_own_painting(page, painting: Path) -> None:
 
 
 def paint_quality(page) -> None:
-    page.click('label.segment:has(input[value="gatys"])')
-    page.eval_on_selector("#iterations", SET_RANGE, 100)
+    page.click('label.segment:has(input[value="gatys"])')  # iterations left at auto: the CLI's schedule
     page.click("#go")
     page.wait_for_function(
-        "() => /Iteration (2[5-9]|[3-9][0-9]) /.test("
+        "() => /Iteration (2[5-9]|[3-9][0-9]) .*left/.test("
         "document.getElementById('progress-text').textContent)",
         timeout=300_000,
     )
@@ -91,9 +93,26 @@ def main(argv: list[str] | None = None) -> int:
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(HERE / "desktop_running.png"))
         page.wait_for_selector("#download:not([hidden])", timeout=600_000)
+        page.wait_for_function("() => document.querySelectorAll('#history-list .shot').length >= 2")
         page.evaluate("window.scrollTo(0, 0)")
         time.sleep(0.5)
         page.screenshot(path=str(HERE / "desktop_done.png"))
+        for box in page.query_selector_all(".shot-pick input")[:2]:
+            box.check()
+        page.click("#compare-picked")
+        page.wait_for_function("() => [...document.querySelectorAll('#grid img')].every((i) => i.complete)")
+        time.sleep(0.5)
+        page.screenshot(path=str(HERE / "desktop_grid.png"))
+
+        dark = browser.new_page(viewport={"width": 1280, "height": 860}, color_scheme="dark")
+        dark.goto(url)
+        dark.wait_for_selector("#history-list .shot")
+        dark.click("#history-list .shot:nth-child(2) .shot-open")  # the older one: Fast
+        dark.wait_for_selector("#download:not([hidden])")
+        dark.wait_for_function("() => document.getElementById('after').complete")
+        dark.evaluate("window.scrollTo(0, 0)")
+        time.sleep(0.8)
+        dark.screenshot(path=str(HERE / "desktop_dark.png"))
 
         phone = browser.new_page(
             viewport={"width": 390, "height": 844},

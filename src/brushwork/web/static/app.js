@@ -66,7 +66,7 @@ async function loadCatalogue() {
   state.maxUploadMB = methods.body.max_upload_mb;
   const video = methods.body.video_limits;
   if (video) { state.videoMB = video.mb; state.videoSeconds = video.seconds; }
-  $("photo-hint").textContent = `JPEG, PNG or WebP, up to ${state.maxUploadMB} MB; or a video of up to ${state.videoSeconds} s (Fast)`;
+  $("photo-hint").textContent = `JPEG, PNG, HEIC or WebP, up to ${state.maxUploadMB} MB; or a video of up to ${state.videoSeconds} s (Fast)`;
   for (const m of methods.body.methods) state.methods[m.name] = m;
   const gatys = state.methods.gatys;
   if (gatys) {
