@@ -9,11 +9,17 @@
 * two: person = painting B, background = painting A; each region's guided Gram loss to its own
   painting must be lower than to the other's;
 * cost: the automatic mask at 512 px (target <= 60 ms) and what a region setting adds to the arbitrary
-  path's time (target <= 15 %), medians of repeated runs.
+  path's time (target <= 15 %), medians of repeated runs; ``--cost-only`` interleaves the plain and
+  region runs and times the mask's stages (network input, network, grey guide, edges);
+* video (``--video``): the mask's flicker on a static scene (the photo with fresh sensor noise in every
+  frame: mean absolute change of the person's soft weight between frames) with and without the
+  stabiliser (``--mask-smoothing``), and on a pan how far the steadied mask lags the per-frame one.
 
     nice -n 10 .venv/bin/python benchmarks/bench_regions.py [--gatys-size 256] [--photos a b]
+    nice -n 10 .venv/bin/python benchmarks/bench_regions.py --cost-only --reps 15
+    nice -n 10 .venv/bin/python benchmarks/bench_regions.py --video
 
-Writes benchmarks/results/regions.json.
+Writes benchmarks/results/regions.json (regions_cost.json, regions_video.json).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +44,9 @@ from brushwork.images import image_to_tensor, resize_longest
 from brushwork.metrics import REFERENCE_STYLE_LAYERS
 from brushwork.painters import loss_network
 from brushwork.regions import RegionPainter, guided_gram, person_regions, stylize_regions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.clips import pan  # noqa: E402
 
 PHOTOS = Path("/work/shared/data/photos")
 STYLES = Path("/work/shared/data/styles")
@@ -123,6 +133,11 @@ def main() -> None:
                         help="only the cost targets (mask ms, what a region adds), runs interleaved; "
                         "writes results/regions_cost.json")
     parser.add_argument("--reps", type=int, default=9, help="--cost-only: interleaved runs of each")
+    parser.add_argument("--video", action="store_true",
+                        help="only the video mask's flicker with and without the stabiliser; writes "
+                        "results/regions_video.json")
+    parser.add_argument("--video-size", type=int, default=384)
+    parser.add_argument("--frames", type=int, default=24)
     args = parser.parse_args()
     torch.set_num_threads(2)
     a, b = STYLES / "van_gogh_starry_night.jpg", STYLES / "hokusai_great_wave.jpg"
@@ -132,6 +147,8 @@ def main() -> None:
             "painting_a": a.name, "painting_b": b.name}
     print(f"CPU {info['cpu']}, torch {info['torch']} capability {info['capability']}, "
           f"load {info['load_before']}")
+    if args.video:
+        return video(args, info)
     feather = RegionConfig().feather
     apply = ApplyConfig(size=args.size)
     default = load_stylizer(None, apply, styles=[a])
@@ -200,6 +217,8 @@ def cost_only(args, info: dict, default, apply: ApplyConfig) -> None:
         auto = RegionConfig(regions="auto", region=("person=none",))
         painter = RegionPainter(default, apply, auto)
         mask = median_ms(lambda x=x, auto=auto: person_regions(x, auto), repeat=30, warm=3)
+        stages = mask_stages(x, auto)
+        print(f"{name}: mask stages (ms, medians) {stages}")
         plain, region = [], []
         stylize_image(default, photo, apply)
         painter.paint(photo)
@@ -209,13 +228,101 @@ def cost_only(args, info: dict, default, apply: ApplyConfig) -> None:
                 started = time.perf_counter()
                 fn()
                 into.append((time.perf_counter() - started) * 1000)
-        row = {"photo": name, "mask_ms": mask, "arbitrary_ms": statistics.median(plain),
+        row = {"photo": name, "mask_ms": mask, "mask_stages_ms": stages,
+               "arbitrary_ms": statistics.median(plain),
                "arbitrary_region_ms": statistics.median(region)}
         row["arbitrary_region_added"] = row["arbitrary_region_ms"] / row["arbitrary_ms"] - 1
         rows.append(row)
         print(json.dumps(row))
     info["load_after"] = os.getloadavg()
     out = OUT.with_name("regions_cost.json")
+    out.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+def mask_stages(x: torch.Tensor, auto: RegionConfig, repeat: int = 30) -> dict[str, float]:
+    """Median ms of each stage of ``person_regions`` at the picture's size: the network's input (area
+    resize to 256 px), the network (onnxruntime), the grey guide, the edges (the [0.1, 0.9] stretch
+    and the guided filter: on a coarse grid from 512 px, as ``person_regions`` does it) and, for
+    comparison, the same edges with the full-resolution guided filter used before."""
+    import cv2
+
+    from brushwork.regions import (
+        _grey,
+        _segmentation_runner,
+        coarse_guided_filter,
+        network_input,
+        refine_step,
+        soften,
+    )
+
+    variant, small = network_input(x)
+    run = _segmentation_runner(variant)
+    h, w = x.shape[-2:]
+    low, grey = run(small)[0, 0], _grey(x)
+    radius, step = max(1, round(auto.feather)), refine_step(h, w, auto.feather)
+
+    def stretch() -> np.ndarray:
+        return np.clip((low - 0.1) / 0.8, 0, 1).astype(np.float32)
+
+    def full() -> np.ndarray:
+        p = cv2.resize(stretch(), (w, h), interpolation=cv2.INTER_LINEAR)
+        return soften(np.stack([p, 1 - p]), grey, auto.feather, True)
+
+    stages = {"input": lambda: network_input(x), "network": lambda: run(small), "grey": lambda: _grey(x),
+              "edges": (lambda: coarse_guided_filter(grey, stretch(), radius, step)) if step > 1 else full,
+              "edges_full_resolution": full}
+    return {k: round(median_ms(fn, repeat=repeat, warm=2)[0], 2) for k, fn in stages.items()}
+
+
+def static_clip(photo: np.ndarray, frames: int, noise: float = 6.0) -> list[np.ndarray]:
+    """A camera that does not move: the same picture with fresh sensor noise (sigma in grey levels)."""
+    rng = np.random.default_rng(0)
+    return [np.clip(photo + rng.normal(0, noise, photo.shape), 0, 255).astype(np.uint8)
+            for _ in range(frames)]
+
+
+def person_masks(frames: list[np.ndarray], smoothing: float, refine: bool = True) -> list[np.ndarray]:
+    """The person's soft weight in each frame, as ``apply`` on a video finds it (``RegionFrames``)."""
+    from brushwork.regions import MaskStabilizer, RegionSource
+
+    source = RegionSource(RegionConfig(regions="auto", mask_smoothing=smoothing, refine_edges=refine))
+    stabilizer = MaskStabilizer(smoothing) if smoothing > 0 else None
+    out = []
+    for f in frames:
+        x = torch.tensor(f).permute(2, 0, 1)[None].float().div_(255)
+        out.append(source.regions(x, stabilizer=stabilizer).weights[0].numpy())
+    return out
+
+
+def flicker(masks: list[np.ndarray]) -> float:
+    return float(np.mean([np.abs(a - b).mean() for a, b in zip(masks[1:], masks)]))
+
+
+def video(args, info: dict) -> None:
+    """Mask flicker on a static scene with and without the stabiliser; lag on a pan."""
+    rows = []
+    for name in args.photos:
+        image = Image.open(PHOTOS / f"{name}.jpg").convert("RGB")
+        photo = np.asarray(resize_longest(image, args.video_size))
+        still = static_clip(photo, args.frames)
+        row: dict = {"photo": name, "size": list(photo.shape[:2]), "frames": args.frames, "noise_sigma": 6.0}
+        row["flicker_static"] = {str(k): flicker(person_masks(still, k)) for k in (0.0, 0.5, 0.7, 0.85)}
+        row["flicker_static_unrefined"] = {str(k): flicker(person_masks(still, k, refine=False))
+                                           for k in (0.0, 0.7)}
+        row["flicker_reduction_at_default"] = (row["flicker_static"]["0.0"]
+                                               / row["flicker_static"][str(RegionConfig().mask_smoothing)])
+        size = (photo.shape[1] * 5 // 6, photo.shape[0] * 5 // 6)
+        moving = pan(photo, args.frames, size, 4.0, 0)
+        own, steady = person_masks(moving, 0.0), person_masks(moving, RegionConfig().mask_smoothing)
+        lag = [float(np.abs(a - b).mean()) for a, b in zip(own, steady)]
+        row["pan_4px"] = {"flicker_own": flicker(own), "flicker_steady": flicker(steady),
+                          "steady_vs_own_mean": float(np.mean(lag)), "steady_vs_own_max": float(np.max(lag))}
+        rows.append(row)
+        print(json.dumps(row))
+    info["load_after"] = os.getloadavg()
+    out = OUT.with_name("regions_video.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
     print(f"wrote {out}")
 

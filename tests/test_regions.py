@@ -17,10 +17,13 @@ from brushwork.images import image_to_tensor
 from brushwork.losses import gram_matrix
 from brushwork.regions import (
     RegionPainter,
+    coarse_guided_filter,
+    guided_filter,
     guided_gram,
     mask_labels,
     parse_settings,
     person_regions,
+    refine_step,
     regions_from_mask,
     soften,
 )
@@ -71,6 +74,32 @@ def test_soft_edges_stay_within_twice_the_feather(refine):
     far = np.r_[0:40 - 8, 40 + 8:80]
     assert np.array_equal(soft[:, :, far], hard[:, :, far])  # exactly the hard weights beyond 2x feather
     assert 0.05 < soft[0, :, 38:42].mean() < 0.95  # a soft edge near it
+
+
+def test_the_coarse_guided_filter_follows_the_full_one_and_keeps_flat_parts_exact():
+    """From 512 px the automatic mask's edges are refined on a coarser grid (its coefficients
+    upsampled): close to the full-resolution filter, the guide's own edges kept, and the weight
+    exactly 0 or 1 beyond about 2 x feather + 1.5 x step of an edge."""
+    import cv2
+
+    assert [refine_step(s, s, 8) for s in (384, 511, 512, 1024, 4096)] == [1, 1, 2, 4, 4]
+    assert refine_step(1024, 768, 2) == 1  # at least 2 grid pixels of radius
+    rng = np.random.default_rng(0)
+    xx = np.mgrid[:384, :512][1]
+    inside = xx < 250  # a person on the left, the edge at x = 249.5
+    guide = np.clip(np.where(inside, 0.7, 0.3) + rng.normal(0, 0.02, inside.shape), 0, 1).astype(np.float32)
+    low = cv2.resize(inside.astype(np.float32), (256, 256), interpolation=cv2.INTER_AREA)  # network's size
+    up = cv2.resize(low, (512, 384), interpolation=cv2.INTER_LINEAR)
+    full = np.clip(guided_filter(guide, up, 8), 0, 1)
+    coarse = coarse_guided_filter(guide, low, 8, 2)
+    assert coarse.shape == guide.shape and coarse.dtype == np.float32
+    assert np.abs(coarse - full).mean() < 0.003 and np.abs(coarse - full).max() < 0.1
+    dist = np.abs(xx - 249.5)
+    far = dist > 2 * 8 + 1.5 * 2 + 2  # + 2: the network's own soft edge (area down, bilinear up)
+    assert np.array_equal(coarse[far], inside[far].astype(np.float32))
+    edge = dist < 1
+    assert 0.2 < coarse[edge].mean() < 0.8 and abs(coarse[edge].mean() - full[edge].mean()) < 0.05
+    assert (coarse[dist < 8] > 0.5).mean() > (up[dist < 8] > 0.5).mean() - 0.01  # not eroded
 
 
 def test_guided_gram_is_the_gram_for_a_full_mask_and_ignores_what_the_mask_leaves_out():

@@ -199,6 +199,34 @@ def guided_filter(guide: np.ndarray, p: np.ndarray, radius: int, eps: float = GU
     return box(a, radius) * guide + box(b, radius)
 
 
+def coarse_guided_filter(guide: np.ndarray, p: np.ndarray, radius: int, step: int,
+                         eps: float = GUIDED_EPS) -> np.ndarray:
+    """The guided filter of ``p`` (any size; resized to the grid) by ``guide`` [H, W], with its linear
+    coefficients found on a grid ``step`` times coarser and upsampled (He & Sun 2015, "Fast Guided
+    Filter"), clipped to [0, 1]. The output keeps the guide's full-resolution edges (``A·I + B``); only
+    the coefficients are coarse. Reach: about 2·radius + 1.5·step pixels."""
+    h, w = guide.shape
+    size = (max(1, round(w / step)), max(1, round(h / step)))
+    small = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+    r = max(1, round(radius / step))
+    p = cv2.resize(p, size, interpolation=cv2.INTER_LINEAR)
+    mean_i, mean_p = box(small, r), box(p, r)
+    cov = box(small * p, r) - mean_i * mean_p
+    a = cov / (box(small * small, r) - mean_i * mean_i + eps)
+    b = mean_p - a * mean_i
+    out = cv2.resize(box(a, r), (w, h), interpolation=cv2.INTER_LINEAR)
+    out *= guide
+    out += cv2.resize(box(b, r), (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(out, 0, 1, out=out)
+
+
+def refine_step(height: int, width: int, feather: float) -> int:
+    """The coarse grid's step for the automatic mask's edges: the network's mask is 256 px, so a grid
+    finer than ~256 px on the long side adds nothing to it; the filter keeps at least 2 grid pixels of
+    radius. 1 (full resolution) below 512 px."""
+    return max(1, min(max(height, width) // 256, round(feather) // 2))
+
+
 def soften(weights: np.ndarray, photo: np.ndarray | None, feather: float, refine: bool) -> np.ndarray:
     """Soft edges for region weights [R, H, W] (float32): guided by the grey ``photo`` when ``refine``,
     else a Gaussian; renormalised to sum to one. ``feather`` 0 leaves them as they are."""
@@ -247,9 +275,11 @@ def network_input(photo: torch.Tensor) -> tuple[str, np.ndarray]:
     h, w = photo.shape[-2:]
     variant = "landscape" if w / h >= 1.4 else "general"
     _, ih, iw = VARIANTS[variant]
-    hwc = np.ascontiguousarray(photo[0].float().cpu().permute(1, 2, 0).numpy())
-    small = cv2.resize(hwc, (iw, ih), interpolation=cv2.INTER_AREA)
-    return variant, np.ascontiguousarray(small.transpose(2, 0, 1)[None].clip(0, 1), dtype=np.float32)
+    chw = photo[0].float().cpu().numpy()  # each channel plane resized on its own: no HWC copies
+    out = np.empty((1, 3, ih, iw), np.float32)
+    for c in range(3):
+        cv2.resize(np.ascontiguousarray(chw[c]), (iw, ih), dst=out[0, c], interpolation=cv2.INTER_AREA)
+    return variant, np.clip(out, 0, 1, out=out)
 
 
 @functools.cache
@@ -322,18 +352,27 @@ def person_probability(photo: torch.Tensor) -> torch.Tensor:
 def person_regions(photo: torch.Tensor, config: RegionConfig, name: str = "the photo",
                    warn: Warn = _ignore, stabilizer: MaskStabilizer | None = None) -> Regions:
     """Regions ``person`` and ``background`` of a photo [1, 3, H, W], refined to its edges."""
-    p = person_probability(photo).numpy()  # float32, its own memory: stretched in place
+    variant, small = network_input(photo)
+    p = np.array(_segmentation_runner(variant)(small)[0, 0], np.float32)  # at the network's size
     p -= PERSON_LOW
     p *= 1 / (PERSON_HIGH - PERSON_LOW)
     np.clip(p, 0, 1, out=p)
-    weights = soften(np.stack([p, 1 - p]), _grey(photo), config.feather, config.refine_edges)
+    h, w = photo.shape[-2:]
+    grey = _grey(photo)
+    step = refine_step(h, w, config.feather)
+    if config.refine_edges and config.feather > 0 and step > 1:  # 512 px and up: 8x cheaper, same look
+        person = coarse_guided_filter(grey, p, max(1, round(config.feather)), step)
+        weights = np.stack([person, 1 - person])
+    else:
+        p = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
+        weights = soften(np.stack([p, 1 - p]), grey, config.feather, config.refine_edges)
     if stabilizer is not None:  # a video's frame: steadied against the frames before
-        person = stabilizer(network_input(photo)[1], weights[0])
+        person = stabilizer(small, weights[0])
         weights = np.stack([person, 1 - person])
     if (weights[0] > 0.5).mean() < MIN_PERSON_SHARE:
         warn(f"{name}: no person found (MediaPipe's selfie segmentation sees none); the whole picture "
              "gets the background's setting")
-        weights = np.stack([np.zeros_like(p), np.ones_like(p)])
+        weights = np.stack([np.zeros_like(weights[0]), np.ones_like(weights[0])])
     return Regions([PERSON, BACKGROUND], torch.from_numpy(weights), "auto")
 
 
