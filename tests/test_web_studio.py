@@ -262,14 +262,20 @@ def test_the_page_backs_off_while_the_server_is_down(browser, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def real_server(tmp_path_factory):
-    """The real command line with its real methods (the any-painting network paints Fast)."""
+def real_cli(tmp_path_factory):
+    """The real command line with its real methods (the any-painting network paints Fast): its process
+    and URL."""
     try:
         process, url = start_cli_server(tmp_path_factory.mktemp("studio-data"), timeout=60)
     except RuntimeError as exc:
         pytest.fail(str(exc))
-    yield url
+    yield process, url
     stop_cli_server(process)
+
+
+@pytest.fixture(scope="module")
+def real_server(real_cli):
+    return real_cli[1]
 
 
 RECT = "el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }"
@@ -494,6 +500,68 @@ def test_model_by_default_video_poster_and_a_notification(real_server, browser, 
             timeout=20_000,
         )
         assert "clip.mp4 (video)" in page.inner_text("#photo-label")
+        assert not problems, problems
+    finally:
+        page.close()
+
+
+def _status_mb(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
+@pytest.mark.slow
+def test_a_48_megapixel_phone_jpeg_and_a_heic_photo_through_the_page(real_cli, browser, tmp_path):
+    """Through the page, as a phone's photos come: an 8000x6000 JPEG (checked in the page, sent, decoded
+    by the server in draft mode) and a HEIC (the browser cannot show it; the server reads it) are both
+    painted. The server's peak RSS while it takes the 48 MP photo is reported."""
+    heif = pytest.importorskip("pillow_heif")
+    assert heif
+    process, url = real_cli
+    big = tmp_path / "IMG_0001.JPG"
+    photo = make_photo(400, 300).resize((8000, 6000), Image.Resampling.BILINEAR)
+    photo.save(big, format="JPEG", quality=85)
+    heic = tmp_path / "IMG_0002.HEIC"
+    make_photo(320, 240).save(heic, format="HEIF", quality=90)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    measure = Path(f"/proc/{process.pid}/clear_refs").exists()
+    try:
+        page.goto(url)
+        page.wait_for_selector(".card img")
+        page.eval_on_selector('input[name="style"][value="great_wave"]', "el => el.click()")
+        seen = ""
+        for path, shown in ((big, True), (heic, False)):
+            page.set_input_files("#photo-input", str(path))
+            page.wait_for_function(
+                "(name) => document.getElementById('photo-label').textContent.includes(name)",
+                arg=path.name, timeout=30_000,
+            )
+            assert page.is_hidden("#error"), page.inner_text("#error")
+            assert page.is_visible("#photo-thumb") == shown  # HEIC: no broken picture, a line instead
+            if measure:
+                before = _status_mb(process.pid, "VmRSS")
+                Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # the peak starts from now
+            page.click("#go")
+            page.wait_for_function(
+                "(seen) => location.hash.length > 5 && location.hash.slice(5) !== seen"
+                " && document.getElementById('status-badge').textContent === 'done'",
+                arg=seen, timeout=120_000,
+            )
+            seen = page.evaluate("location.hash.slice(5)")
+            job = httpx.get(f"{url}/api/jobs/{seen}").json()
+            assert job["status"] == "done" and (job["width"], job["height"]) == (512, 384), job
+            if measure and path is big:
+                grown = _status_mb(process.pid, "VmHWM") - before
+                print(f"48 MP JPEG ({big.stat().st_size / 1e6:.1f} MB) painted at 512 px: server peak RSS "
+                      f"+{grown:.0f} MB over {before:.0f} MB")
+                assert grown < 400, grown  # its full RGB pixels alone are 144 MB, PIL's decode twice that
+        stored = Image.open(io.BytesIO(httpx.get(f"{url}/api/jobs/{seen}/photo").content))
+        assert stored.size == (512, 384)  # the HEIC's pixels, read by the server and sized for the job
         assert not problems, problems
     finally:
         page.close()

@@ -236,6 +236,13 @@ async function choosePhoto(file) {
     }
     return;
   }
+  if (await sniffFile(file) === "server") { // HEIC, TIFF, PSD…: the browser cannot show it, the server paints it
+    $("photo-thumb").hidden = true;
+    $("photo-label").textContent = `${file.name} (shown once painted)`;
+    $("dropzone").classList.add("has-photo");
+    if (!state.job) { $("compare").hidden = true; $("placeholder").hidden = false; }
+    return;
+  }
   setPhotoPreview(URL.createObjectURL(file), file.name);
 }
 
