@@ -565,3 +565,35 @@ def test_a_48_megapixel_phone_jpeg_and_a_heic_photo_through_the_page(real_cli, b
         assert not problems, problems
     finally:
         page.close()
+
+
+@pytest.mark.slow
+def test_a_new_fast_job_clears_the_last_result_while_it_is_painted(real_server, browser):
+    """Paint it again: during the request (a Fast job is answered in it) the previous result and its
+    "done" badge are no longer shown."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(real_server)
+        page.wait_for_selector(".card img")
+        page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+        page.wait_for_function("() => document.getElementById('photo-label').textContent.includes('canyon')")
+        _set_range(page, "#size", 128)
+        page.click("#go")
+        page.wait_for_selector("#download:not([hidden])", timeout=90_000)
+        assert page.inner_text("#status-badge") == "done" and page.is_visible("#after")
+        _set_range(page, "#size", 2048)  # seconds of painting, answered in the request
+        page.click("#go")
+        state = page.evaluate(
+            "() => { const el = (id) => document.getElementById(id);"
+            " return {badge: el('status-badge').textContent, after: el('after').hidden,"
+            " download: el('download').hidden, text: el('progress-text').textContent}; }"
+        )
+        assert state == {"badge": "painting", "after": True, "download": True,
+                         "text": "Sending the photo and painting it…"}, state
+        page.wait_for_function(
+            "() => document.getElementById('status-badge').textContent === 'done'"
+            " && !document.getElementById('download').hidden", timeout=120_000,
+        )
+        page.wait_for_function("() => document.getElementById('after').naturalWidth === 2048")  # 2048 px
+    finally:
+        page.close()

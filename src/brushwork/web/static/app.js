@@ -551,12 +551,40 @@ async function submit(event) {
   state.focusWhenOver = true; // a job started here: its end moves the focus to the result
   state.notifyWhenOver = true; // and, when it was long and the page is not looked at, a notification
   askToNotify(method);
+  showSending();
   try {
     const { body } = await api("/api/jobs", { method: "POST", body: form });
     startJob(body);
   } catch (err) {
     setBusy(false);
+    if (state.job) { // what was shown before
+      $("before").src = state.job.urls.photo;
+      render(state.job);
+    } else {
+      $("status-badge").hidden = true;
+    }
     showError(err.message);
+  }
+}
+
+function showSending() {
+  // While the request runs (a Fast job is answered in it, 1-3 s), the previous result and its "done"
+  // badge make way: the photo alone, a "painting" badge and a line saying what happens.
+  const badge = $("status-badge");
+  badge.hidden = false;
+  badge.className = "badge running";
+  badge.textContent = "painting";
+  $("download").hidden = true;
+  $("download-jpeg").hidden = true;
+  $("retry").hidden = true;
+  $("progress").hidden = false;
+  $("bar-fill").style.setProperty("width", "0%");
+  $("bar").setAttribute("aria-valuenow", "0");
+  $("progress-text").textContent = "Sending the photo and painting it…";
+  if (state.photoURL && !state.photoIsVideo && state.photoFile) $("before").src = state.photoURL; // the new photo
+  if (!$("compare").hidden) {
+    state.pendingAfter = null;
+    hideAfter();
   }
 }
 
