@@ -11,9 +11,10 @@
 * cost: the automatic mask at 512 px (target <= 60 ms) and what a region setting adds to the arbitrary
   path's time (target <= 15 %), medians of repeated runs; ``--cost-only`` interleaves the plain and
   region runs and times the mask's stages (network input, network, grey guide, edges);
-* video (``--video``): the mask's flicker on a static scene (the photo with fresh sensor noise in every
-  frame: mean absolute change of the person's soft weight between frames) with and without the
-  stabiliser (``--mask-smoothing``), and on a pan how far the steadied mask lags the per-frame one.
+* video (``--video``): the mask's flicker (mean absolute change of the person's soft weight between
+  frames, plainly and once the motion is undone along the input's optical flow) on a static scene (the
+  photo with fresh sensor noise in every frame), a pan and a zoom (with noise): each frame's own mask,
+  the moving average gated by motion used before, and the flow-carried one ``apply`` uses.
 
     nice -n 10 .venv/bin/python benchmarks/bench_regions.py [--gatys-size 256] [--photos a b]
     nice -n 10 .venv/bin/python benchmarks/bench_regions.py --cost-only --reps 15
@@ -282,42 +283,108 @@ def static_clip(photo: np.ndarray, frames: int, noise: float = 6.0) -> list[np.n
             for _ in range(frames)]
 
 
-def person_masks(frames: list[np.ndarray], smoothing: float, refine: bool = True) -> list[np.ndarray]:
-    """The person's soft weight in each frame, as ``apply`` on a video finds it (``RegionFrames``)."""
-    from brushwork.regions import MaskStabilizer, RegionSource
+class GatedEMA:
+    """The stabiliser before the flow-carried one, for comparison: an exponential moving average of the
+    weight where the blurred network input changed by less than 0.08 (mean abs), none where it moved
+    more, none after a mean change over 0.25."""
 
-    source = RegionSource(RegionConfig(regions="auto", mask_smoothing=smoothing, refine_edges=refine))
-    stabilizer = MaskStabilizer(smoothing) if smoothing > 0 else None
+    def __init__(self, keep: float):
+        self.keep, self._x, self._w = keep, None, None
+
+    def __call__(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        import cv2
+
+        x = cv2.blur(np.ascontiguousarray(x[0].transpose(1, 2, 0)), (5, 5))
+        out = weight
+        if self._x is not None and self._x.shape == x.shape and self._w.shape == weight.shape:
+            change = np.abs(x - self._x).mean(-1)
+            if float(change.mean()) < 0.25:
+                k = self.keep * np.clip(1 - cv2.blur(change, (9, 9)) / 0.08, 0, 1)
+                k = cv2.resize(k.astype(np.float32), weight.shape[::-1], interpolation=cv2.INTER_LINEAR)
+                out = (self._w + (1 - k) * (weight - self._w)).astype(np.float32)
+        self._x, self._w = x, out
+        return out
+
+
+def person_masks(frames: list[np.ndarray], stabilizer=None, refine: bool = True
+                 ) -> tuple[list[np.ndarray], float]:
+    """The person's soft weight in each frame, as ``apply`` on a video finds it (``RegionFrames``), and
+    the median ms per frame of the stabiliser."""
+    from brushwork.regions import RegionSource
+
+    source = RegionSource(RegionConfig(regions="auto", refine_edges=refine))
+    timed = []
+
+    def steady(x, w):
+        started = time.perf_counter()
+        out = stabilizer(x, w)
+        timed.append((time.perf_counter() - started) * 1000)
+        return out
+
     out = []
     for f in frames:
         x = torch.tensor(f).permute(2, 0, 1)[None].float().div_(255)
-        out.append(source.regions(x, stabilizer=stabilizer).weights[0].numpy())
-    return out
+        out.append(source.regions(x, stabilizer=steady if stabilizer else None).weights[0].numpy())
+    return out, (statistics.median(timed[1:]) if len(timed) > 1 else 0.0)
 
 
 def flicker(masks: list[np.ndarray]) -> float:
+    """Mean absolute change of the weight between frames."""
     return float(np.mean([np.abs(a - b).mean() for a, b in zip(masks[1:], masks)]))
 
 
+def flicker_along(frames: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """The same once the motion is undone: the previous weight warped along the input frames' flow
+    (DIS medium, ``brushwork.temporal``), over the pixels whose flow is reliable."""
+    from brushwork.temporal import motions, warp
+
+    moves = list(motions(frames))
+    return float(np.mean([np.abs(masks[t + 1] - warp(masks[t], m.backward))[m.reliable].mean()
+                          for t, m in enumerate(moves) if not m.cut]))
+
+
+def noisy(frames: list[np.ndarray], sigma: float = 6.0, seed: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.clip(f + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8) for f in frames]
+
+
 def video(args, info: dict) -> None:
-    """Mask flicker on a static scene with and without the stabiliser; lag on a pan."""
+    """Mask flicker, plain and along the motion, per frame alone / the gated moving average / the
+    flow-carried one (``MaskStabilizer``, what ``apply`` uses), on a static scene, a pan and a zoom."""
+    from brushwork.regions import MaskStabilizer
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from support.clips import zoom
+
+    keep = RegionConfig().mask_smoothing
     rows = []
     for name in args.photos:
         image = Image.open(PHOTOS / f"{name}.jpg").convert("RGB")
         photo = np.asarray(resize_longest(image, args.video_size))
-        still = static_clip(photo, args.frames)
-        row: dict = {"photo": name, "size": list(photo.shape[:2]), "frames": args.frames, "noise_sigma": 6.0}
-        row["flicker_static"] = {str(k): flicker(person_masks(still, k)) for k in (0.0, 0.5, 0.7, 0.85)}
-        row["flicker_static_unrefined"] = {str(k): flicker(person_masks(still, k, refine=False))
-                                           for k in (0.0, 0.7)}
-        row["flicker_reduction_at_default"] = (row["flicker_static"]["0.0"]
-                                               / row["flicker_static"][str(RegionConfig().mask_smoothing)])
         size = (photo.shape[1] * 5 // 6, photo.shape[0] * 5 // 6)
-        moving = pan(photo, args.frames, size, 4.0, 0)
-        own, steady = person_masks(moving, 0.0), person_masks(moving, RegionConfig().mask_smoothing)
-        lag = [float(np.abs(a - b).mean()) for a, b in zip(own, steady)]
-        row["pan_4px"] = {"flicker_own": flicker(own), "flicker_steady": flicker(steady),
-                          "steady_vs_own_mean": float(np.mean(lag)), "steady_vs_own_max": float(np.max(lag))}
+        clips = {"static": static_clip(photo, args.frames),
+                 "pan_4px": noisy(pan(photo, args.frames, size, 4.0, 0)),
+                 "zoom_1pct": noisy(zoom(photo, args.frames, size, 1.01))}
+        row: dict = {"photo": name, "size": list(photo.shape[:2]), "frames": args.frames, "noise_sigma": 6.0,
+                     "keep": keep}
+        for clip, frames in clips.items():
+            own, _ = person_masks(frames)
+            gated, gated_ms = person_masks(frames, GatedEMA(keep))
+            carried, carried_ms = person_masks(frames, MaskStabilizer(keep))
+            row[clip] = {
+                "flicker": {"own": flicker(own), "gated_ema": flicker(gated), "flow": flicker(carried)},
+                "flicker_along_motion": {"own": flicker_along(frames, own),
+                                         "gated_ema": flicker_along(frames, gated),
+                                         "flow": flicker_along(frames, carried)},
+                "vs_own": {"gated_ema": float(np.mean([np.abs(a - b).mean() for a, b in zip(gated, own)])),
+                           "flow": float(np.mean([np.abs(a - b).mean() for a, b in zip(carried, own)]))},
+                "stabiliser_ms": {"gated_ema": gated_ms, "flow": carried_ms}}
+        still = clips["static"]
+        unrefined = person_masks(still, MaskStabilizer(keep), refine=False)[0]
+        row["static_unrefined"] = {"own": flicker(person_masks(still, refine=False)[0]),
+                                   "flow": flicker(unrefined)}
+        row["static_flow_by_keep"] = {str(k): flicker(person_masks(still, MaskStabilizer(k))[0])
+                                      for k in (0.5, 0.7, 0.85)}
         rows.append(row)
         print(json.dumps(row))
     info["load_after"] = os.getloadavg()
@@ -325,7 +392,6 @@ def video(args, info: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
     print(f"wrote {out}")
-
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -41,23 +42,49 @@ def _static_clip(photo: np.ndarray, frames: int = 12, noise: float = 6.0) -> lis
             for _ in range(frames)]
 
 
-def test_the_stabiliser_steadies_a_still_picture_and_follows_one_that_moves():
+def _texture(seed: int = 1, side: int = 64) -> np.ndarray:
+    """A smooth random picture [side, side, 3] in [0, 1]: texture for the optical flow to follow."""
+    small = np.random.default_rng(seed).random((side // 4, side // 4, 3)).astype(np.float32)
+    return np.clip(cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def test_the_stabiliser_steadies_a_still_picture_and_carries_the_mask_along_the_motion():
     rng = np.random.default_rng(1)
-    x = np.full((1, 3, 32, 32), 0.5, np.float32)
-    truth = np.zeros((64, 64), np.float32)
-    truth[:, :32] = 1
-    stable, raw = MaskStabilizer(0.7), []
-    steady = []
+    texture = _texture()
+    truth = np.zeros((128, 128), np.float32)  # the weight at twice the network's size
+    truth[:, :64] = 1
+
+    def noisy(w: np.ndarray) -> np.ndarray:
+        return np.clip(w + rng.normal(0, 0.1, w.shape), 0, 1).astype(np.float32)
+
+    def net_input(shift: int) -> np.ndarray:
+        picture = np.roll(texture, shift, axis=1) + rng.normal(0, 0.01, texture.shape)
+        return np.clip(picture, 0, 1).transpose(2, 0, 1)[None].astype(np.float32)
+
+    still, raw, steady = MaskStabilizer(0.7), [], []
     for _ in range(20):
-        noisy = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1).astype(np.float32)
-        raw.append(noisy)
-        steady.append(stable(x + rng.normal(0, 0.01, x.shape).astype(np.float32), noisy))
+        raw.append(noisy(truth))
+        steady.append(still(net_input(0), raw[-1]))
     flicker = np.mean([np.abs(a - b).mean() for a, b in zip(raw[1:], raw)])
-    steadied = np.mean([np.abs(a - b).mean() for a, b in zip(steady[6:], steady[5:])])
-    assert steadied < 0.5 * flicker, (steadied, flicker)
-    moved = np.zeros_like(x)  # the picture changed everywhere by 0.5 > CUT: this frame's own mask
-    assert np.array_equal(stable(moved, 1 - truth), 1 - truth)
-    assert np.array_equal(MaskStabilizer(0.0)(x, truth), truth)
+    assert np.mean([np.abs(a - b).mean() for a, b in zip(steady[6:], steady[5:])]) < 0.5 * flicker
+    # The picture moves 2 px a frame (4 px at the weight's size): the steady mask moves with it, as
+    # steady along the motion as it was on the still picture, and does not trail behind.
+    moving, raw, steady = MaskStabilizer(0.7), [], []
+    for t in range(12):
+        raw.append(noisy(np.roll(truth, 4 * t, axis=1)))
+        steady.append(moving(net_input(2 * t), raw[-1]))
+    inner = slice(16, 112)  # rows and columns clear of the wrapped border
+
+    def along(masks: list[np.ndarray]) -> float:  # change between frames once the motion is undone
+        return float(np.mean([np.abs(b - np.roll(a, 4, axis=1))[inner, inner].mean()
+                              for a, b in zip(masks[5:], masks[6:])]))
+
+    assert along(steady) < 0.5 * along(raw), (along(steady), along(raw))
+    edge = steady[-1][inner].mean(0)[60:120]  # the person's right edge, now at x = 64 + 44 = 108
+    assert abs(60 + int(np.argmax(edge < 0.5)) - 108) <= 2, edge.round(2)
+    cut = np.zeros_like(net_input(0))  # a new shot: this frame's own mask
+    assert np.array_equal(moving(cut, 1 - truth), 1 - truth) and moving.cuts == 1
+    assert np.array_equal(MaskStabilizer(0.0)(net_input(0), truth), truth)
 
 
 def test_auto_masks_are_found_per_frame_and_flicker_less_with_the_stabiliser():

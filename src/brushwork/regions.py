@@ -305,39 +305,55 @@ def _segmentation_runner(variant: str) -> Callable[[np.ndarray], np.ndarray]:
 
 class MaskStabilizer:
     """Steadies the person's soft weight in consecutive video frames: an exponential moving average
-    ``w_t = w_{t−1} + (1 − k)·(w_new − w_{t−1})`` with ``k = keep`` where the picture did not change,
-    falling to 0 (this frame's own mask) where it moved by ``MOTION`` or more (mean absolute change of
-    the blurred input at the network's size), so a moving person is not trailed by a ghost of the
-    mask. It is applied to the final, edge-refined weight: the guided filter follows each frame's own
-    noise too, and that flicker is steadied with the network's. A scene cut (mean change over ``CUT``)
-    or a new size starts afresh. Streaming: it keeps only the previous frame."""
+    carried along the optical flow, ``w_t = W(w_{t−1}) + (1 − k·r)·(w_new − W(w_{t−1}))``, where ``W``
+    warps the previous steady weight onto this frame along the backward flow of the network's grey input
+    (DIS, ``PRESET``, both ways, at the network's 256 px), ``r`` is that flow's reliability (Ruder et
+    al.'s consistency and motion-boundary tests, softened) and ``k = keep``. So a moving person keeps a
+    steady mask that moves with them, and where the flow cannot be trusted (a disocclusion, a motion
+    boundary, a pixel entering the frame) the frame's own mask is taken. It is applied to the final,
+    edge-refined weight: the guided filter follows each frame's own noise too, and that flicker is
+    steadied with the network's. A scene cut (``brushwork.temporal.is_cut``) or a new size starts
+    afresh. Streaming: it keeps only the previous frame."""
 
-    MOTION = 0.08
-    CUT = 0.25
+    #: DIS preset: "fast" measured as steady as "medium" on a pan (0.0067 vs 0.0069) at 8 vs 18 ms.
+    PRESET = "fast"
 
     def __init__(self, keep: float):
+        from brushwork.temporal import FlowEstimator
+
         if not 0 <= keep < 1:
             raise ValueError(f"mask smoothing must be in [0, 1), got {keep}")
         self.keep = keep
-        self._x: np.ndarray | None = None
+        self.flow = FlowEstimator(self.PRESET, side=None)
+        self.cuts = 0
+        self._grey: np.ndarray | None = None
         self._w: np.ndarray | None = None
 
     def reset(self) -> None:
-        self._x = self._w = None
+        self._grey = self._w = None
 
     def __call__(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """``x``: the network's input [1, 3, h, w]; ``weight``: the person's soft weight [H, W] -> the
-        steady one."""
-        x = cv2.blur(np.ascontiguousarray(x[0].transpose(1, 2, 0)), (5, 5))
+        """``x``: the network's input [1, 3, h, w] in [0, 1]; ``weight``: the person's soft weight [H, W]
+        -> the steady one."""
+        from brushwork.temporal import motion, to_gray, warp
+
+        grey = to_gray(x[0].transpose(1, 2, 0))
         out = weight
-        if (self.keep > 0 and self._x is not None and self._x.shape == x.shape
+        if (self.keep > 0 and self._grey is not None and self._grey.shape == grey.shape
                 and self._w is not None and self._w.shape == weight.shape):
-            change = np.abs(x - self._x).mean(-1)
-            if float(change.mean()) < self.CUT:
-                k = self.keep * np.clip(1 - cv2.blur(change, (9, 9)) / self.MOTION, 0, 1)
-                k = cv2.resize(k.astype(np.float32), weight.shape[::-1], interpolation=cv2.INTER_LINEAR)
-                out = (self._w + (1 - k) * (weight - self._w)).astype(np.float32)
-        self._x, self._w = x, out
+            m = motion(self._grey, grey, self.flow)
+            if m.cut:
+                self.cuts += 1
+            else:
+                (height, width), (h, w) = weight.shape, grey.shape
+                flow = cv2.resize(m.backward, (width, height), interpolation=cv2.INTER_LINEAR)
+                flow[..., 0] *= width / w
+                flow[..., 1] *= height / h
+                reliable = cv2.GaussianBlur(m.reliable.astype(np.float32), (5, 5), 0)
+                k = self.keep * cv2.resize(reliable, (width, height), interpolation=cv2.INTER_LINEAR)
+                before = warp(self._w, flow)
+                out = (before + (1 - k) * (weight - before)).astype(np.float32)
+        self._grey, self._w = grey, out
         return out
 
 
