@@ -14,6 +14,7 @@ again; once the server is back it shows the job again.
 from __future__ import annotations
 
 import io
+import os
 import signal
 import threading
 import time
@@ -597,3 +598,49 @@ def test_a_new_fast_job_clears_the_last_result_while_it_is_painted(real_server, 
         page.wait_for_function("() => document.getElementById('after').naturalWidth === 2048")  # 2048 px
     finally:
         page.close()
+
+
+#: axe-core's axe.min.js (``npm pack axe-core``; not on PyPI or in Debian): the accessibility audit runs
+#: when it is given, and is skipped otherwise.
+AXE = os.environ.get("BRUSHWORK_AXE")
+
+
+@pytest.mark.slow
+def test_axe_core_finds_no_violations_light_dark_history_grid_and_phone(real_server, browser):
+    if not AXE or not Path(AXE).is_file():
+        pytest.skip("set BRUSHWORK_AXE to axe-core's axe.min.js (npm pack axe-core) to run the audit")
+    script = Path(AXE).read_text()
+    run = ("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+           ".map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)")
+    found: dict[str, list[str]] = {}
+    for name, options in (
+        ("light", {"color_scheme": "light", "viewport": {"width": 1280, "height": 900}}),
+        ("dark", {"color_scheme": "dark", "viewport": {"width": 1280, "height": 900}}),
+        ("phone", {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}),
+    ):
+        context = browser.new_context(bypass_csp=True, **options)  # the page's CSP allows no injected script
+        page = context.new_page()
+        try:
+            page.goto(real_server)
+            page.wait_for_selector(".card img")
+            page.add_script_tag(content=script)
+            found[f"{name}: start"] = page.evaluate(run)
+            if name == "phone":
+                continue
+            page.set_input_files("#photo-input", str(SAMPLES / "canyon.jpg"))
+            page.wait_for_function("() => document.getElementById('photo-label').textContent.includes('can')")
+            for style in ("great_wave", "starry_night"):
+                page.eval_on_selector(f'input[name="style"][value="{style}"]', "el => el.click()")
+                _set_range(page, "#size", 128)
+                page.click("#go")
+                page.wait_for_selector("#download:not([hidden])", timeout=90_000)
+            page.wait_for_function("() => document.querySelectorAll('#history-list .shot').length >= 2")
+            found[f"{name}: done, history"] = page.evaluate(run)
+            for box in page.query_selector_all(".shot-pick input")[:2]:
+                box.check()
+            page.click("#compare-picked")
+            page.wait_for_selector("#grid-dialog[open]")
+            found[f"{name}: grid"] = page.evaluate(run)
+        finally:
+            context.close()
+    assert not any(found.values()), found
