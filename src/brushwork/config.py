@@ -379,8 +379,9 @@ class RegionConfig:
         "follow the photo's own edges with the soft edge (guided filter), so hair and outlines are not cut "
         "out like stickers", default=True)
     mask_smoothing: float = _help(
-        "videos with --regions auto: share of the previous frames' person mask kept where the picture did "
-        "not move (a moving average against flicker; 0: each frame's own mask)", default=0.7)
+        "videos with --regions auto: share of the previous frames' person mask kept, carried along the "
+        "optical flow where it is reliable (a moving average against flicker; 0: each frame's own mask)",
+        default=0.7)
 
     def __post_init__(self) -> None:
         if not 0 <= self.mask_smoothing < 1:
