@@ -386,6 +386,15 @@ def test_a_mask_adds_per_region_style_ratio_and_ssim_columns(inputs, tmp_path, c
     flat = evaluate(config.replace(mask=str(tmp_path / "flat.png"), output=str(tmp_path / "f"))).rows[0]
     assert flat["style_ratio_all_0"] == pytest.approx(flat["style_ratio_all"], rel=1e-4)
     assert flat["ssim_0"] == pytest.approx(flat["ssim"], abs=1e-6)
+    # --regions auto on a photo with no person: its person columns are empty, the background is all of it
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(tmp_path / "wall.png")
+    wall = evaluate(config.replace(contents=(str(tmp_path / "wall.png"),), mask=None, regions="auto",
+                                   output=str(tmp_path / "w"))).rows[0]
+    assert wall["status"] == "ok" and math.isnan(wall["style_ratio_all_person"])
+    assert math.isnan(wall["ssim_person"])
+    assert wall["style_ratio_all_background"] == pytest.approx(wall["style_ratio_all"], rel=1e-4)
+    saved = _read(tmp_path / "w" / "results.csv")[0]
+    assert saved["ssim_person"] == "" and saved["ssim_background"] != ""
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a picture")
     code = main(["evaluate", "--contents", str(contents / "a.png"), "--styles", str(styles / "x.png"),
                  "--method", "arbitrary", "-o", str(tmp_path / "b"), "--mask", str(tmp_path / "bad.png"),
