@@ -457,3 +457,51 @@ def test_a_manifest_row_with_auto_and_no_person_is_painted_whole_with_a_warning(
     auto, plain = (np.asarray(Image.open(out / n), int) for n in ("auto.png", "plain.png"))
     assert np.abs(auto - plain).max() <= 2  # the whole picture painted, as without regions
     assert np.abs(plain - 128).mean() > 5
+
+
+def _half_mask(path: Path) -> Path:
+    from PIL import ImageDraw
+
+    mask = Image.new("L", (32, 24), 0)
+    ImageDraw.Draw(mask).rectangle((16, 0, 32, 24), fill=255)
+    mask.save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_region_flags_give_every_input_of_a_folder_its_regions(ray_instance, tmp_path, capsys):
+    root = tmp_path / "in"
+    photos = [_photo(root / f"{i}.png", i, size=(64, 48)) for i in range(2)]
+    mask, painting = _half_mask(tmp_path / "half.png"), _photo(tmp_path / "p.png", 7)
+    out = tmp_path / "out"
+    code = main(["batch", str(root), "-o", str(out), "--style", str(painting), "--mask", str(mask),
+                 "--region", "white=none", "--feather", "2", "--size", "64", "-q"])
+    assert code == 0, capsys.readouterr().err
+    rows = _report(out)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert sorted(Path(r["input"]).name for r in rows) == [p.name for p in photos]
+    for row in rows:
+        before = np.asarray(Image.open(row["input"]), float)
+        after = np.asarray(Image.open(row["output"]), float)
+        assert np.array_equal(after[:, 40:], before[:, 40:])  # the white half, beyond 2x feather: the photo
+        assert np.abs(after[:, :24] - before[:, :24]).mean() > 5  # the black half painted
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("corrupt mask", "bad.png: not an image file"),
+    ("unknown region", "the mask half.png has no region 'sky'; its regions are 0 = black = #000000, "
+                       "255 = white = #ffffff"),
+    ("region without regions", "--region needs regions"),
+])
+def test_bad_region_flags_are_one_line_before_ray_starts(tmp_path, folder, capsys, no_ray_start, case,
+                                                         expected):
+    half = _half_mask(tmp_path / "half.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a picture")
+    extra = {"corrupt mask": ["--mask", str(tmp_path / "bad.png"), "--region", "white=none"],
+             "unknown region": ["--mask", str(half), "--region", "sky=none"],
+             "region without regions": ["--region", "white=none"]}[case]
+    out = tmp_path / "out"
+    code = main(["batch", str(folder), "-o", str(out), "--model", "starry-night", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err
+    assert no_ray_start == [] and not out.exists()

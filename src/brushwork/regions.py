@@ -416,6 +416,13 @@ class RegionSource:
         return regions_from_mask(self.mask, photo, self.config, Path(self.config.mask).name, warn)
 
 
+def check_regions(regions: RegionConfig, allow_models: bool = True) -> None:
+    """What can be checked before any work (``batch`` before Ray starts): the settings parse, their
+    paintings exist, the mask reads and has every region named. Raises ConfigError or ImageError."""
+    settings = parse_settings(regions.region, allow_models)
+    check_names(settings, RegionSource(regions).names(), _source_name(regions))
+
+
 def _source_name(regions: RegionConfig) -> str:
     return f"the mask {Path(regions.mask).name}" if regions.mask else "auto"
 

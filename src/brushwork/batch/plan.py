@@ -104,9 +104,42 @@ def region_config(item: Item):
         extra = {"feather": float(feather)} if feather else {}
     except ValueError:
         raise ConfigError(f"feather must be a number of pixels, got {feather!r}") from None
+    if "refine_edges" in item.regions:
+        extra["refine_edges"] = bool(item.regions["refine_edges"])
     auto = mask == "auto"
     return RegionConfig(mask=None if auto or not mask else mask, regions="auto" if auto else None,
                         region=tuple(item.regions.get("region", ())), **extra)
+
+
+def default_regions(regions) -> dict[str, typing.Any]:
+    """``batch``'s own ``--mask``/``--regions auto``/``--region``/``--feather``/``--no-refine-edges`` as an
+    item's ``regions`` (paths made absolute, relative to the working folder): every input of a folder
+    gets them, and a manifest row's own ``mask``, ``region`` or ``feather`` replaces that one."""
+    from brushwork.config import RegionConfig
+
+    if regions is None or not regions.active:
+        return {}
+    mask = "auto" if regions.regions == "auto" else str(Path(regions.mask).resolve())
+    out: dict[str, typing.Any] = {"mask": mask}
+    if regions.region:
+        out["region"] = _region_specs(";".join(regions.region), Path.cwd())
+    if regions.feather != RegionConfig().feather:
+        out["feather"] = str(regions.feather)
+    if not regions.refine_edges:
+        out["refine_edges"] = False
+    return out
+
+
+def _region_files(specs) -> list[str]:
+    """The paintings and model files that ``region`` settings name (inputs: never an output)."""
+    files = []
+    for spec in specs:
+        value = spec.partition("=")[2].strip()
+        head, colon, tail = value.rpartition(":")
+        path = head if colon and head and tail.replace(".", "", 1).isdigit() else value
+        if path and Path(path).is_file():
+            files.append(path)
+    return files
 
 
 def _region_specs(text: str, base: Path) -> list[str]:
@@ -262,8 +295,10 @@ def plan_manifest(path: Path, output_dir: Path, default: Painting | None) -> lis
 
 # --- the plan --------------------------------------------------------------------------------------
 def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | None,
-               apply: ApplyConfig | None = None, stylize: StylizeConfig | None = None) -> list[Item]:
-    """The items of a batch: ``source`` is a folder, an image file or a manifest (.csv/.jsonl).
+               apply: ApplyConfig | None = None, stylize: StylizeConfig | None = None,
+               regions=None) -> list[Item]:
+    """The items of a batch: ``source`` is a folder, an image file or a manifest (.csv/.jsonl);
+    ``regions`` (a ``RegionConfig``) gives every item regions, a manifest row's own columns first.
 
     Raises ConfigError for a plan that cannot work (no such input, two items with one output);
     items whose own settings are wrong carry ``error`` instead."""
@@ -276,6 +311,10 @@ def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | 
         items = plan_folder(source, output_dir, painting)
     else:
         raise ImageError(f"{source}: no such file or folder")
+    defaults = default_regions(regions)
+    if defaults:
+        for item in items:
+            item.regions = {**defaults, **item.regions}
     seen: dict[str, int] = {}
     for item in (i for i in items if i.target):
         if item.target in seen:
@@ -285,6 +324,7 @@ def plan_batch(source: str | Path, output_dir: str | Path, painting: Painting | 
     sources = {i.source for i in items} | {i.painting.ref for i in items if i.painting.kind != "model"
                                            or Path(i.painting.ref).is_file()}
     sources |= {i.regions["mask"] for i in items if i.regions.get("mask", "auto") != "auto"}
+    sources |= {f for i in items for f in _region_files(i.regions.get("region", ()))}
     sources |= {str(Path(s).resolve()) for s in sources}  # inputs given through links
     for item in items:
         if item.target in sources:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from brushwork.cli.flags import add_config_arguments, config_from_args
+from brushwork.cli.regions import add_region_arguments, region_config
 from brushwork.config import ApplyConfig, BatchConfig
 from brushwork.errors import BrushworkError, ConfigError, DiskFullError, PartialSuccess
 
@@ -38,9 +39,11 @@ def add_parser(sub) -> None:
               "[--engine local|ray] [--address auto|ray://HOST:PORT] [--workers N] [options]",
         description="INPUT is a folder (walked recursively, its layout kept under OUT_DIR) or a manifest "
         "(.csv with a header, or .jsonl) with an 'input' column and optional output, model, style, gatys, "
-        "size, strength, preserve_colors, stroke_size, detail and seed columns. Ray Data runs a pool of "
-        "actors that load the model once each and write their outputs atomically; outputs that already "
-        "exist are skipped, so re-running after a crash or Ctrl-C only does what is missing. "
+        "size, strength, preserve_colors, stroke_size, detail, seed, mask, region and feather columns. "
+        "--mask/--regions auto/--region give every input regions (a manifest row's own columns first). "
+        "Ray Data runs a pool of actors that load the model once each and write their outputs "
+        "atomically; outputs that already exist are skipped, so re-running after a crash or Ctrl-C only "
+        "does what is missing. "
         "OUT_DIR/batch_report.csv lists every input. A model, painting or manifest that cannot work is "
         "refused in one line before Ray starts; Ray's own messages go to OUT_DIR/ray.log. "
         "Needs Ray: pip install \".[cluster]\" in a brushwork clone.")
@@ -60,6 +63,7 @@ def add_parser(sub) -> None:
                    f"OUT_DIR/{RAY_LOG})")
     add_config_arguments(p, BatchConfig)
     add_config_arguments(p, ApplyConfig, skip=_SKIPPED_APPLY)
+    add_region_arguments(p, skip=("mask_smoothing",))  # every input's regions; a manifest row's own first
     p.set_defaults(run=run)
 
 
@@ -112,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
     painting = _painting(args)
     if batch.gatys_options and (painting is None or painting.kind != "gatys"):
         raise ConfigError("--gatys-options go with --gatys PAINTING")
-    items = plan_batch(args.input, args.output, painting, apply, stylize)
+    regions = region_config(args)
+    if regions.active:  # a corrupt mask or a region it does not have: one line, before Ray starts
+        from brushwork.regions import check_regions
+
+        check_regions(regions, allow_models=painting is None or painting.kind != "gatys")
+    items = plan_batch(args.input, args.output, painting, apply, stylize, regions)
     if not items:
         raise ConfigError(f"{args.input}: no input files found")
     check_plan(items, painting)  # before Ray starts: an unknown model or a bad painting, in one line

@@ -11,9 +11,9 @@ from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import RegionConfig
 
 
-def add_region_arguments(parser: argparse.ArgumentParser) -> None:
+def add_region_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     group = parser.add_argument_group("regions", "a painting per region (docs/regions.md)")
-    add_config_arguments(group, RegionConfig, skip=("region",))
+    add_config_arguments(group, RegionConfig, skip=("region", *skip))
     field = next(f for f in dataclasses.fields(RegionConfig) if f.name == "region")
     group.add_argument("--region", dest="region", action="extend", nargs="+", metavar="NAME=VALUE",
                        default=argparse.SUPPRESS, help=field.metadata["help"])
