@@ -38,7 +38,7 @@ from support.web import (
 
 from brushwork.config import WebServiceConfig
 from brushwork.web.app import create_app
-from brushwork.web.methods import GatysMethod
+from brushwork.web.methods import GatysMethod, ModelMethod
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
@@ -146,6 +146,39 @@ def test_the_history_survives_a_restart_and_is_each_browsers_own_when_exposed(tm
         client = _history_client(open_client, tmp_path, host="0.0.0.0")
         listed = client.get("/api/history", headers=own).json()["jobs"]
         assert [j["id"] for j in listed] == [mine.json()["id"]]
+
+
+SHARED_STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
+
+
+def test_a_model_only_card_shows_its_painting_when_the_styles_folder_has_it(tmp_path: Path):
+    """--styles-dir with the painting a shipped model was trained on: the model's card shows the painting
+    itself (matched by its file name, or by content under any name), with Quality and blending for it;
+    the painting has no second card."""
+    from brushwork.web.styles import thumbnail_bytes
+
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    kiss = folder / "klimt_the_kiss.jpg"  # the name the-kiss's metadata records (a stand-in picture)
+    make_photo(300, 300).save(kiss, quality=90)
+    harvesters = SHARED_STYLES / "bruegel_the_harvesters.jpg"  # the very file: matched by its sha256
+    by_content = harvesters.is_file()
+    if by_content:
+        (folder / "a_copy_under_another_name.jpg").write_bytes(harvesters.read_bytes())
+    (folder / "some_other_painting.jpg").write_bytes(kiss.read_bytes()[:-10] + b"0123456789")
+    with app_clients() as open_client:
+        config = WebServiceConfig(data_dir=str(tmp_path / "data"), styles_dir=str(folder))
+        client = open_client(create_app(config, {"model": ModelMethod(), "gatys": GatysMethod("random")}))
+        styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
+        kiss_card = styles["the_kiss"]
+        assert kiss_card["methods"] == ["model", "gatys"] and kiss_card["title"] == "The Kiss (Klimt)"
+        assert "klimt_the_kiss" not in styles and "some_other_painting" in styles
+        assert client.get(styles["the_kiss"]["thumbnail"]).content == thumbnail_bytes(kiss)  # the painting
+        if by_content:
+            assert styles["the_harvesters"]["methods"] == ["model", "gatys"]
+            assert "a_copy_under_another_name" not in styles
+        assert styles["spring"]["methods"] == ["model"]  # its painting is not in the folder
+        assert "/api/styles/the_kiss/thumbnail" in styles["the_kiss"]["thumbnail"]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,10 @@
 """The gallery: bundled paintings, an optional folder of more, and the trained models' styles.
 
+A trained model joins a painting's entry when they share a name, or when the painting is the one it
+was trained on (the model's ``style_sha256``, else its ``style_image`` file name, as ``brushwork
+train`` records them): with ``--styles-dir`` holding the paintings, a model-only card shows the
+painting itself, tagged *has a trained model*, and Quality and blending can paint it too.
+
 ``Registry`` holds what the app offers (built once at start-up) and makes the thumbnails. Each
 style lists the methods that can paint it: those that take a painting when it has a picture of the
 painting, those that take a trained model when one was made for it. Style ids come from this
@@ -10,7 +15,9 @@ file it did not list itself.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +104,16 @@ def find_paintings(styles_dir: str | None) -> dict[str, Style]:
     return found
 
 
-def merge_fast_models(paintings: dict[str, Style], models: dict[str, str]) -> dict[str, Style]:
-    """Add trained models (id -> title); a model named like a painting joins that painting's entry."""
+Painted = dict[str, tuple[str | None, str | None]]  # model id -> (sha256, file name) of its painting
+
+
+def merge_fast_models(
+    paintings: dict[str, Style], models: dict[str, str], trained_on: Painted | None = None
+) -> dict[str, Style]:
+    """Add trained models (id -> title); a model named like a painting joins that painting's entry, and
+    one whose painting is in the gallery (``trained_on``: id -> (sha256, file name)) joins that one."""
     merged = dict(paintings)
+    digests: dict[str, str] = {}
     for raw_id, title in models.items():
         sid = slug(raw_id)
         if not sid:
@@ -107,9 +121,58 @@ def merge_fast_models(paintings: dict[str, Style], models: dict[str, str]) -> di
         if sid in merged:
             old = merged[sid]
             merged[sid] = Style(old.id, old.title, old.credit, old.painting, fast_model=raw_id)
+            continue
+        own = _own_painting(merged, digests, *(trained_on or {}).get(raw_id, (None, None)))
+        if own is not None:  # the model's card shows its painting; the painting's own entry goes
+            del merged[own.id]
+            merged[sid] = Style(sid, title or own.title, own.credit, own.painting, fast_model=raw_id)
         else:
             merged[sid] = Style(sid, title or title_from_stem(sid), "trained model", fast_model=raw_id)
     return merged
+
+
+def _own_painting(styles: dict[str, Style], digests: dict[str, str], digest: str | None,
+                  name: str | None) -> Style | None:
+    """The painting (no model yet) a model was trained on: by content (sha256), else by file name."""
+    candidates = [s for s in styles.values() if s.painting is not None and s.fast_model is None]
+    if digest:
+        for style in candidates:
+            if style.id not in digests:
+                try:
+                    digests[style.id] = hashlib.sha256(style.painting.read_bytes()).hexdigest()
+                except OSError:
+                    digests[style.id] = ""
+            if digests[style.id] == digest:
+                return style
+    if name:
+        return next((s for s in candidates if s.painting.name == name), None)
+    return None
+
+
+def trained_on(method: Method) -> Painted:
+    """For each model of ``method``: (sha256, file name) of the painting it was trained on, from the
+    model file's metadata (safetensors header only; nothing is loaded). Models without them: absent."""
+    from brushwork.models import find_shipped
+
+    found: Painted = {}
+    ref_of = getattr(method, "model_ref", None)
+    if ref_of is None:
+        return found
+    for model_id in method.models():
+        try:
+            ref = ref_of(model_id)
+            shipped = find_shipped(str(ref)) if isinstance(ref, str) else None
+            path = shipped.path if shipped else Path(os.fspath(ref))
+            if path.suffix != ".safetensors" or not path.is_file():
+                continue
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="np") as model:
+                meta = model.metadata() or {}
+        except Exception:  # noqa: BLE001 - a model's metadata never breaks the gallery
+            continue
+        found[model_id] = (meta.get("style_sha256") or None, meta.get("style_image") or None)
+    return found
 
 
 def find_samples() -> dict[str, Sample]:
@@ -160,10 +223,12 @@ class Registry:
 
     def __init__(self, config: WebServiceConfig, methods: dict[str, Method]):
         models: dict[str, str] = {}
+        paintings_of: Painted = {}
         for method in methods.values():
             if method.unavailable_reason() is None:
                 models.update(method.models())
-        merged = merge_fast_models(find_paintings(config.styles_dir), models)
+                paintings_of.update(trained_on(method))
+        merged = merge_fast_models(find_paintings(config.styles_dir), models, paintings_of)
         self.styles: dict[str, Style] = {
             sid: dataclasses.replace(style, methods=methods_for(style, methods))
             for sid, style in merged.items()
