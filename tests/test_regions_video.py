@@ -32,7 +32,7 @@ def _frames_runner(smoothing: float, **extra) -> RegionFrames:
         config = ApplyConfig()
         warn = staticmethod(lambda message: None)
 
-    return RegionFrames(Painter())  # type: ignore[arg-type]
+    return RegionFrames(Painter(), measure=True)  # type: ignore[arg-type]
 
 
 def _static_clip(photo: np.ndarray, frames: int = 12, noise: float = 6.0) -> list[np.ndarray]:
