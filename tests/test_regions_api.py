@@ -9,7 +9,7 @@ from conftest import make_painting, make_photo
 from PIL import Image, ImageDraw
 
 import brushwork
-from brushwork.errors import ConfigError
+from brushwork.errors import ConfigError, ImageError
 
 
 def _mask(path, width=64, height=48):
@@ -32,6 +32,18 @@ def test_apply_takes_regions_and_leaves_a_none_region_the_photo(tmp_path):
     with pytest.raises(ConfigError, match="has no region 'sky'"):
         brushwork.apply(None, photo, styles=[painting], config=config,
                         regions=brushwork.RegionConfig(mask=regions.mask, region=("sky=none",)))
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a picture")
+    with pytest.raises(ImageError, match="bad.png: not an image file") as caught:
+        brushwork.apply(None, photo, styles=[painting], config=config,
+                        regions=brushwork.RegionConfig(mask=str(tmp_path / "bad.png")))
+    assert "\n" not in str(caught.value)
+    warnings: list[str] = []  # a picture with no person: a warning, and the whole picture painted
+    flat = Image.new("RGB", (64, 48), (128, 128, 128))
+    auto = brushwork.RegionConfig(regions="auto", region=("person=none",))
+    kept = np.asarray(brushwork.apply(None, flat, styles=[painting], config=config, regions=auto,
+                                      warn=warnings.append), float)
+    plain = np.asarray(brushwork.apply(None, flat, styles=[painting], config=config), float)
+    assert len(warnings) == 1 and "no person found" in warnings[0] and np.abs(kept - plain).max() <= 1
     assert "regions" in brushwork.apply.__doc__ and "RegionConfig" in brushwork.__all__
 
 
