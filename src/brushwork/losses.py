@@ -196,8 +196,13 @@ class PerceptualObjective:
         return {n: blend_grams([gram_matrix(f[n]) for f in per_style], weights) for n in self.style_layers}
 
     def set_style(self, styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> None:
-        self.style_targets = self.style_grams(styles, blend)
-        self._style_scales = {n: self._scale(t) for n, t in self.style_targets.items()}
+        self.set_style_grams(self.style_grams(styles, blend))
+
+    def set_style_grams(self, grams: dict[str, torch.Tensor]) -> None:
+        """Use Grams computed before (``style_grams``): a training run that cycles through many
+        paintings computes each one's once instead of at every step."""
+        self.style_targets = grams
+        self._style_scales = {n: self._scale(t) for n, t in grams.items()}
 
     @torch.no_grad()
     def content_features(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
