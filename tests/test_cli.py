@@ -261,7 +261,8 @@ def test_models_says_what_its_numbers_mean(capsys):
 
 def test_train_help_names_what_is_trained():
     text = " ".join(_help("train").split())
-    assert "magenta, the default, is how the shipped models were made: Magenta's arbitrary-style" in text
+    assert ("magenta, the default, is how the shipped models were made: an arbitrary-style network "
+            "(--network") in text
     assert "johnson is the old default: a TransformerNet (Johnson et al. 2016) from random weights" in text
 
 

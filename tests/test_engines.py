@@ -147,7 +147,7 @@ def test_engine_onnx_matches_torch_for_the_arbitrary_network():
     painting = Image.open(SAMPLES / "great_wave.jpg")
     torch_s = load_stylizer(None, ApplyConfig(engine="torch", precision="fp32"), styles=[painting])
     onnx_s = load_stylizer(None, ApplyConfig(engine="onnx"), styles=[painting])
-    assert onnx_s.runtime == "onnxruntime fp32 (arbitrary)"
+    assert onnx_s.runtime == f"onnxruntime fp32 (arbitrary, {ApplyConfig().network} network)"
     for shape in [(1, 3, 48, 64), (2, 3, 37, 29)]:  # batches and sides that are not multiples of 4
         x = torch.rand(*shape)
         assert float((onnx_s.batch(x) - torch_s.batch(x)).abs().max()) < ONNX_ATOL

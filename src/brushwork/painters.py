@@ -232,7 +232,8 @@ class FastPainter:
 
 # --- the arbitrary-style network ------------------------------------------------------------------
 class ArbitraryPainter:
-    """Magenta's arbitrary-style network: any painting (or a blend of several) in about a second.
+    """The arbitrary-style network ``config.network`` (brushwork's own or Magenta's): any painting (or a
+    blend of several) in about a second.
 
     ``style`` is one painting or a sequence of them (mixed by ``config.style_blend_weights``);
     ``config.strength`` mixes in the photo's own style vector. The network's weights are loaded once
@@ -243,7 +244,7 @@ class ArbitraryPainter:
 
     def __init__(self, config: ApplyConfig | None = None):
         self.config = config or ApplyConfig()
-        load_transfer_weights()  # load now, not inside a timed or user-facing call
+        load_transfer_weights(self.config.network)  # load now, not inside a timed or user-facing call
 
     def replace(self, **changes) -> ArbitraryPainter:
         """Other per-picture settings (ApplyConfig fields: size, strength, style_blend_weights, ...)."""

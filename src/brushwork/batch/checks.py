@@ -67,6 +67,22 @@ def check_plan(items: list[Item], default: Painting | None) -> None:
         item.error = problems[item.painting]
 
 
+def check_networks(items: list[Item], network: str) -> None:
+    """Load every arbitrary-style network the plan's ``style`` rows paint with (``network``, the run's
+    ``--network``, or a row's own ``network`` column), so a missing or damaged weights file is the one
+    line of its WeightsError here, before Ray starts, not the reason of every row. A row's unknown
+    network name is left to that row (its option error)."""
+    from brushwork.config import NETWORKS
+
+    wanted = {item.options.get("network", network) for item in items
+              if item.painting.kind == "style" and not item.error}
+    if wanted & set(NETWORKS):
+        from brushwork.networks.arbitrary_weights import load_transfer_weights  # torch: only when needed
+
+        for name in sorted(wanted & set(NETWORKS)):
+            load_transfer_weights(name)
+
+
 def check_outputs(items: list[Item], output_dir: str | Path, overwrite: bool = False) -> set[int]:
     """Before Ray: the output folder (made later, ``fileio.check_output_dir``) takes a file (a real
     probe: root passes ``os.access`` on a read-only mount), and the free space is known. Returns the

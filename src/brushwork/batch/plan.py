@@ -5,9 +5,11 @@ hidden files skipped, layout kept, the same output names), so a batch and an ``a
 folder write the same files. A manifest (CSV with a header, or JSON lines) names one input per row
 and may give it its own painting and options::
 
-    input,output,model,style,gatys,size,strength,preserve_colors,stroke_size,detail,seed
-    shop/123.jpg,,great-wave,,,1024,,,,,
-    shop/124.jpg,124_kiss.png,,paintings/kiss.jpg,,,0.7,,,,
+    input,output,model,style,gatys,size,strength,preserve_colors,stroke_size,detail,seed,network
+    shop/123.jpg,,great-wave,,,1024,,,,,,
+    shop/124.jpg,124_kiss.png,,paintings/kiss.jpg,,,0.7,,,,,magenta
+
+(``network``: the arbitrary-style network of a ``style`` row, brushwork or magenta, as ``--network``)
 
 and its own regions (docs/regions.md): ``mask`` is a mask picture or ``auto`` (person / background),
 ``region`` the row's ``NAME=VALUE`` settings separated by ``;`` (``person=none;background=wave.jpg:0.6``),
@@ -43,7 +45,7 @@ MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 #: or a file), a painting for the arbitrary-style network, or a painting for Gatys optimisation.
 PAINT_COLUMNS = ("model", "style", "gatys")
 #: Manifest columns that change one row's settings (fields of ApplyConfig, or of StylizeConfig for Gatys).
-OPTION_COLUMNS = ("size", "strength", "preserve_colors", "stroke_size", "detail", "seed")
+OPTION_COLUMNS = ("size", "strength", "preserve_colors", "stroke_size", "detail", "seed", "network")
 #: Manifest columns that give a row regions (``RegionConfig``: mask file or auto, settings, feather).
 REGION_COLUMNS = ("mask", "region", "feather")
 COLUMNS = ("input", "output", *PAINT_COLUMNS, *OPTION_COLUMNS, *REGION_COLUMNS)

@@ -105,8 +105,10 @@ class StylizeActor:
             return loss_network(config.model, config.weights, config.pooling, config.device)
         from brushwork.fast.inference import load_stylizer
 
-        # The arbitrary network bakes strength and blend into the loaded net; models do not.
-        key = (painting.kind, painting.ref, config.strength if painting.kind == "style" else None)
+        # The arbitrary network bakes strength and blend into the loaded net, and which network it is;
+        # models do not.
+        arbitrary = (config.strength, config.network) if painting.kind == "style" else None
+        key = (painting.kind, painting.ref, arbitrary)
         if key not in self._stylizers:
             if len(self._stylizers) >= _CACHE_SIZE:
                 self._stylizers.popitem(last=False)

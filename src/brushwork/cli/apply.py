@@ -24,8 +24,9 @@ def add_parser(sub) -> None:
                        description="MODEL is a .safetensors file from `brushwork train`, an .onnx file "
                        "from `brushwork export`, or a shipped style name (see `brushwork models`). "
                        "Instead of a model, --style PAINTING paints in the style of any painting with "
-                       "Magenta's arbitrary-style network (about a second; give --style several times "
-                       "to blend paintings).")
+                       "an arbitrary-style network (about a second; give --style several times to blend "
+                       "paintings): --network picks brushwork's own (a fine-tune of Magenta's; `brushwork "
+                       "models` says how long it was trained) or Magenta's original.")
     p.add_argument("items", nargs="+", metavar="MODEL|INPUT",
                    help="the model, then image files, folders, videos (with --style: inputs only)")
     p.add_argument("--style", dest="paintings", action="append", metavar="PAINTING",

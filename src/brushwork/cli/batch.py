@@ -39,7 +39,8 @@ def add_parser(sub) -> None:
               "[--engine local|ray] [--address auto|ray://HOST:PORT] [--workers N] [options]",
         description="INPUT is a folder (walked recursively, its layout kept under OUT_DIR) or a manifest "
         "(.csv with a header, or .jsonl) with an 'input' column and optional output, model, style, gatys, "
-        "size, strength, preserve_colors, stroke_size, detail, seed, mask, region and feather columns. "
+        "size, strength, preserve_colors, stroke_size, detail, seed, network, mask, region and feather "
+        "columns. "
         "--mask/--regions auto/--region give every input regions (a manifest row's own columns first). "
         "Ray Data runs a pool of actors that load the model once each and write their outputs "
         "atomically; outputs that already exist are skipped, so re-running after a crash or Ctrl-C only "
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.batch.cluster import ClusterError, require_ray
 
     require_ray()  # before any planning: one line saying how to install it
-    from brushwork.batch.checks import check_plan, output_bytes
+    from brushwork.batch.checks import check_networks, check_plan, output_bytes
     from brushwork.batch.plan import gatys_config, plan_batch
     from brushwork.batch.run import run_batch
     from brushwork.batch.worker import WARNING
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         raise ConfigError(f"{args.input}: no input files found")
     check_plan(items, painting)  # before Ray starts: an unknown model or a bad painting, in one line
+    check_networks(items, apply.network)  # and a missing or damaged arbitrary-network file
     check_output_dir(args.output)  # and an output folder that takes no file (its ray.log first)
     warn_space(args.output, output_bytes(items, apply.size))  # a warning: the estimate may be wrong
     log = None if args.quiet else Path(args.output) / RAY_LOG

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from brushwork.cli.flags import add_config_arguments, config_from_args
-from brushwork.config import PEERS, EvaluateConfig
+from brushwork.config import PEERS, ApplyConfig, EvaluateConfig
 from brushwork.errors import BrushworkError
 
 #: EvaluateConfig fields given by the command's own flags (lists, required ones), not derived ones.
@@ -34,8 +34,9 @@ def add_parser(sub) -> None:
     p.add_argument("--styles", nargs="+", default=[], metavar="PATH", help="paintings: files or folders")
     p.add_argument("--method", action="append", dest="methods", metavar="SPEC",
                    help="gatys[:k=v,...] (StylizeConfig fields), arbitrary[:k=v,...] (the arbitrary-style "
-                   "network; ApplyConfig fields, e.g. arbitrary:strength=0.5), fast:MODEL or magenta; "
-                   "repeatable (default: gatys)")
+                   "network; ApplyConfig fields, e.g. arbitrary:strength=0.5; arbitrary is the default "
+                   f"network, {ApplyConfig.network}, arbitrary:network=magenta Magenta's weights in "
+                   "brushwork), fast:MODEL or magenta (the peer package itself); repeatable (default: gatys)")
     p.add_argument("--methods", nargs="+", action="extend", dest="methods", metavar="SPEC",
                    help="several --method SPECs at once")
     p.add_argument("--sweep", metavar="FIELD=V1,V2,...",

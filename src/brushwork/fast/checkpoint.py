@@ -83,7 +83,9 @@ def load_checkpoint(path: Path, net, optimizer, device, check: Callable[[dict], 
 def check_resume(meta: dict, config: TrainConfig, style_hash: str) -> None:
     """Refuse to resume with settings that would change the result, or with another painting."""
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    old = {**defaults, **json.loads(meta["config"])}  # options added since keep their default
+    # Options added since keep their default, except the network: runs made before --network existed
+    # started from (and were measured against) Magenta's.
+    old = {**defaults, "network": "magenta", **json.loads(meta["config"])}
     new = dataclasses.asdict(config)
     changed = [k for k in new if k not in RESUMABLE_CHANGES and json.dumps(old.get(k)) != json.dumps(new[k])]
     if changed:

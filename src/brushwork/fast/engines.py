@@ -358,17 +358,20 @@ def onnx_graph(net, target: str | os.PathLike, meta: dict[str, str] | None = Non
                       {"image": PICTURE_AXES, "stylized": PICTURE_AXES}, meta, opset)
 
 
-def arbitrary_graph(target: str | os.PathLike, opset: int = 17) -> Path:
-    """Magenta's transfer network (our float port) as ONNX with two inputs, ``image`` [N, 3, H, W] and
-    ``style`` [1, 100] (one style vector for the batch), so one graph serves every painting; the style
-    maps feed the instance norms' scale and bias (:class:`~brushwork.networks.arbitrary.OneStyleTransfer`)."""
+def arbitrary_graph(target: str | os.PathLike, opset: int = 17, network: str | None = None) -> Path:
+    """The arbitrary-style transfer network ``network`` (``brushwork`` or ``magenta``; None: the default)
+    as ONNX with two inputs, ``image`` [N, 3, H, W] and ``style`` [1, 100] (one style vector for the
+    batch), so one graph serves every painting; the style maps feed the instance norms' scale and bias
+    (:class:`~brushwork.networks.arbitrary.OneStyleTransfer`). The network's name is in the metadata."""
     import torch
 
     from brushwork.networks.arbitrary import STYLE_DIM, OneStyleTransfer
-    from brushwork.networks.arbitrary_weights import load_transfer_weights
+    from brushwork.networks.arbitrary_weights import load_transfer_weights, resolve_network
 
+    network = resolve_network(network)
     example = (torch.rand(1, 3, 64, 64), torch.rand(1, STYLE_DIM))
     axes = {"image": PICTURE_AXES, "stylized": PICTURE_AXES}
-    meta = {"note": "RGB [0,1] and one style vector [1, 100] in; Magenta's arbitrary-style transfer network"}
-    return write_onnx(OneStyleTransfer(load_transfer_weights()), target, example, ["image", "style"],
+    meta = {"note": f"RGB [0,1] and one style vector [1, 100] in; the {network} arbitrary-style transfer "
+                    "network", "network": network}
+    return write_onnx(OneStyleTransfer(load_transfer_weights(network)), target, example, ["image", "style"],
                       ["stylized"], axes, meta, opset)

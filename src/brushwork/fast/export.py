@@ -14,15 +14,16 @@ from brushwork.fast.inference import ArbitraryStylizer, resolve_model
 from brushwork.networks.model_files import load_transformer, save_transformer
 
 #: Model metadata copied into the ONNX file (readable through onnxruntime's custom_metadata_map).
-ONNX_METADATA = ("style_image", "paintings", "steps", "architecture", "loss_network", "date")
+ONNX_METADATA = ("style_image", "paintings", "steps", "architecture", "loss_network", "date", "network")
 
 
-def export_style_model(paintings: Sequence[str | os.PathLike], blend: Sequence[float] | None = None
-                       ) -> tuple[torch.nn.Module, dict[str, str]]:
-    """Magenta's network with the paintings' (blended) style folded in, and its metadata: what
+def export_style_model(paintings: Sequence[str | os.PathLike], blend: Sequence[float] | None = None,
+                       network: str | None = None) -> tuple[torch.nn.Module, dict[str, str]]:
+    """The arbitrary-style network ``network`` (None: the default) with the paintings' (blended) style
+    folded in, and its metadata (``network`` names the one it started from): what
     ``export_onnx``/``export_half`` write for ``brushwork export --style``."""
-    stylizer = ArbitraryStylizer(paintings, ApplyConfig(style_blend_weights=tuple(blend) if blend else None,
-                                                    engine="torch"))
+    config = ApplyConfig(style_blend_weights=tuple(blend) if blend else None, engine="torch")
+    stylizer = ArbitraryStylizer(paintings, config if network is None else config.replace(network=network))
     return stylizer.net, {**stylizer.meta, "steps": "0"}
 
 
@@ -40,10 +41,10 @@ def export_onnx(model: str | os.PathLike | tuple[torch.nn.Module, dict[str, str]
     return onnx_graph(net, target, keep, opset)
 
 
-def export_arbitrary_onnx(target: str | os.PathLike, opset: int = 17) -> Path:
-    """Magenta's arbitrary-style network as ONNX with the style vector as a second input (``image``,
-    ``style`` [N or 1, 100]): what ``--engine onnx`` runs for ``apply --style``."""
-    return arbitrary_graph(target, opset)
+def export_arbitrary_onnx(target: str | os.PathLike, opset: int = 17, network: str | None = None) -> Path:
+    """The arbitrary-style network ``network`` (None: the default) as ONNX with the style vector as a
+    second input (``image``, ``style`` [N or 1, 100]): what ``--engine onnx`` runs for ``apply --style``."""
+    return arbitrary_graph(target, opset, network)
 
 
 def export_half(model: str | os.PathLike | tuple[torch.nn.Module, dict[str, str]],

@@ -15,16 +15,17 @@ Engines: ``ApplyConfig.engine`` (``auto``, ``torch``, ``onnx``) picks what runs 
 takes the fastest on this machine, measured once and cached (:mod:`brushwork.fast.engines`). A
 ``.safetensors`` model run by onnxruntime uses an ONNX copy exported once into the cache folder; its
 tiled path (pictures above ``tile_above``) stays in PyTorch, which can freeze the norms' statistics.
-The arbitrary-style network is exported once with the style vector as an input, so a new painting
-costs one style prediction and no new network; loaded networks, sessions and style vectors are kept
-per process (bounded, least recently used first out), for the CLI, the web app and batch alike.
+The arbitrary-style network (``ApplyConfig.network``: brushwork's own or Magenta's) is exported once per
+network with the style vector as an input, so a new painting costs one style prediction and no new network
+(every cache of it, exported graphs, engine choices and folded networks, is keyed by the network);
+loaded networks, sessions and style vectors are kept per process (bounded, least recently used first
+out), for the CLI, the web app and batch alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import functools
 import hashlib
 import math
 import os
@@ -47,10 +48,10 @@ from brushwork.images import image_to_tensor, open_image, resize_longest, tensor
 from brushwork.models import find_shipped, shipped_models
 from brushwork.networks.arbitrary import FoldedTransfer, fold_style
 from brushwork.networks.arbitrary_weights import (
-    TRANSFER_FILE,
-    find_magenta_file,
     load_transfer_weights,
+    network_file,
     predict_style,
+    resolve_network,
 )
 from brushwork.networks.model_files import load_transformer
 from brushwork.networks.transformer import pad_to_multiple, stylize_tensor
@@ -77,13 +78,14 @@ def resolve_model(ref: str | os.PathLike) -> Path:
     raise ConfigError(f"{ref}: no such model file or shipped style (shipped: {', '.join(names) or 'none'})")
 
 
-def onnx_copy(model: str | os.PathLike | None = None) -> Path:
+def onnx_copy(model: str | os.PathLike | None = None, network: str | None = None) -> Path:
     """The ONNX file that ``--engine onnx`` runs for ``model`` (a file or shipped name; an ``.onnx``
-    model is its own file), or with no model Magenta's transfer network with the style vector as an
-    input: exported into the cache once per machine by :func:`model_session` / :func:`arbitrary_session`.
-    The web page's Live mode sends these very files to the browser, so it paints with the same graphs."""
+    model is its own file), or with no model the arbitrary-style transfer network ``network`` (None: the
+    default) with the style vector as an input: exported into the cache once per machine and network by
+    :func:`model_session` / :func:`arbitrary_session`. The web page's Live mode sends these very files to
+    the browser, so it paints with the same graphs."""
     if model is None:
-        session = arbitrary_session()
+        session = arbitrary_session(network=network)
     else:
         path = resolve_model(model)
         if path.suffix.lower() == ".onnx":
@@ -189,19 +191,22 @@ def model_session(path: Path, net: nn.Module, threads: int = 0):
                  _SESSIONS_KEPT)
 
 
-@functools.cache
-def arbitrary_digest() -> str:
-    """What names the arbitrary network's weights: the digest of the peer package's transfer graph."""
-    return engines.file_digest(find_magenta_file(TRANSFER_FILE))
+def arbitrary_digest(network: str | None = None) -> str:
+    """What names an arbitrary network's weights in every cache (exported graphs, engine choices): the
+    digest of its file (brushwork's safetensors, or the peer package's transfer graph for magenta), so a
+    new weights file, or the other network, never meets the graph of the old one."""
+    return engines.file_digest(network_file(network))  # remembered per (path, size, mtime)
 
 
-def arbitrary_session(threads: int = 0):
-    """onnxruntime session of Magenta's transfer network with the style vector as a second input
-    (exported once per machine from our float port): one session serves every painting."""
-    tag = f"{arbitrary_digest()[:24]}-arbitrary-cin"
+def arbitrary_session(threads: int = 0, network: str | None = None):
+    """onnxruntime session of the transfer network ``network`` (None: the default) with the style vector
+    as a second input (exported once per machine and network from our float module): one session serves
+    every painting. The cache file is named by the network and its file's digest."""
+    network = resolve_network(network)
+    tag = f"{arbitrary_digest(network)[:24]}-arbitrary-{network}-cin"
 
     def build(target: Path) -> None:
-        engines.arbitrary_graph(target)
+        engines.arbitrary_graph(target, network=network)
 
     return _kept(_SESSIONS, (tag, threads), lambda: engines.cached_session(tag, build, threads),
                  _SESSIONS_KEPT)
@@ -346,19 +351,23 @@ def style_vector(painting: Image.Image) -> torch.Tensor:
     return _kept(_VECTORS, key, lambda: predict_style(rgb), VECTORS_KEPT)
 
 
-def folded_network(vector: torch.Tensor, device: torch.device | str = "cpu") -> FoldedTransfer:
-    """Magenta's network with ``vector`` folded in, frozen; the :data:`FOLDED_KEPT` most recently used
-    are kept, so a painting seen again reuses its network. Shared: do not train it in place."""
-    key = (hashlib.sha1(vector.detach().float().cpu().numpy().tobytes()).hexdigest(), str(device))
+def folded_network(vector: torch.Tensor, device: torch.device | str = "cpu", network: str | None = None
+                   ) -> FoldedTransfer:
+    """The transfer network ``network`` (None: the default) with ``vector`` folded in, frozen; the
+    :data:`FOLDED_KEPT` most recently used are kept (per network, vector and device), so a painting seen
+    again reuses its network and the other network never serves it. Shared: do not train it in place."""
+    network = resolve_network(network)
+    key = (network, hashlib.sha1(vector.detach().float().cpu().numpy().tobytes()).hexdigest(), str(device))
 
     def build() -> FoldedTransfer:
-        return fold_style(load_transfer_weights(), vector).eval().requires_grad_(False).to(device)
+        return fold_style(load_transfer_weights(network), vector).eval().requires_grad_(False).to(device)
 
     return _kept(_FOLDED, key, build, FOLDED_KEPT)
 
 
 class ArbitraryStylizer(TorchStylizer):
-    """Any painting, no training: Magenta's arbitrary-style network given the paintings' style vectors.
+    """Any painting, no training: the arbitrary-style network ``config.network`` (brushwork's own or
+    Magenta's) given the paintings' style vectors (Magenta's predictor for both).
 
     Several paintings are mixed by ``config.style_blend_weights`` (their vectors' weighted mean).
     ``config.strength`` works on the vector, as in Magenta: ``s·painting + (1−s)·photo's own vector``,
@@ -382,6 +391,8 @@ class ArbitraryStylizer(TorchStylizer):
             torch.set_num_threads(config.threads)
         self.device = torch.device(config.device)
         self.threads = config.threads
+        self.network = resolve_network(config.network)
+        load_transfer_weights(self.network)  # a missing or damaged file: its one line, before any work
         images = [p if isinstance(p, Image.Image) else open_image(p) for p in paintings]
         names = [Path(p).name if not isinstance(p, Image.Image) else f"painting{i + 1}"
                  for i, p in enumerate(paintings)]
@@ -394,19 +405,21 @@ class ArbitraryStylizer(TorchStylizer):
         self.vector = (weights * vectors).sum(0, keepdim=True)
         self.strength = config.strength
         self.name = "+".join(Path(n).stem for n in names)
-        self.meta = {"style_image": names[0], "paintings": ",".join(names), "kind": "arbitrary"}
+        self.meta = {"style_image": names[0], "paintings": ",".join(names), "kind": "arbitrary",
+                     "network": self.network}
         self.session = None
-        model = "" if config.engine != "auto" else f"arbitrary:{arbitrary_digest()}"
+        digest = arbitrary_digest(self.network) if config.engine == "auto" else ""
+        model = f"arbitrary:{self.network}:{digest}" if digest else ""
         self._set_engine(choose_engine(config, model, self._probes))
-        self.runtime = f"{self.choice.runtime} (arbitrary)"
+        self.runtime = f"{self.choice.runtime} (arbitrary, {self.network} network)"  # apply prints it
 
     @property
     def net(self) -> FoldedTransfer:
         """The paintings' (blended) style folded into a plain network (built on first use, shared)."""
-        return folded_network(self.vector, self.device)
+        return folded_network(self.vector, self.device, self.network)
 
     def _session(self):
-        return arbitrary_session(self.threads)
+        return arbitrary_session(self.threads, self.network)
 
     def _probe_style(self) -> torch.Tensor:
         return self.vector  # the arbitrary graph takes the style vector as an input
@@ -420,8 +433,8 @@ class ArbitraryStylizer(TorchStylizer):
     def _folded_for(self, photo: torch.Tensor) -> nn.Module:
         if self.strength >= 1:
             return self.net
-        return fold_style(load_transfer_weights(), self.vector_for(photo)).eval().requires_grad_(False).to(
-            self.device)
+        return fold_style(load_transfer_weights(self.network), self.vector_for(photo)).eval().requires_grad_(
+            False).to(self.device)
 
     def batch(self, x: torch.Tensor) -> torch.Tensor:
         if self.session is not None:
@@ -439,7 +452,7 @@ class ArbitraryStylizer(TorchStylizer):
               ) -> torch.Tensor:
         # A network of its own: tiling rewires its norms, and the shared one may be running in another
         # thread (the web app paints several pictures at once). Folding is cheap beside a tiled picture.
-        net = fold_style(load_transfer_weights(), self.vector_for(x)).eval().requires_grad_(False)
+        net = fold_style(load_transfer_weights(self.network), self.vector_for(x)).eval().requires_grad_(False)
         return self._large(net.to(self.device), x, config, progress)
 
 

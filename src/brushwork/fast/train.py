@@ -3,7 +3,8 @@
 The net sees random crops of photos; a frozen VGG (the loss network) compares its output with
 the photo (content loss at one layer) and with the painting (Gram matrices at several layers).
 The loss is ``losses.PerceptualObjective``. ``TrainConfig.recipe`` picks the defaults: ``magenta`` (the
-default; how the shipped models were made) fine-tunes Magenta's network with the painting's style folded
+default; how the shipped models were made) fine-tunes the arbitrary network (``TrainConfig.network``:
+brushwork's own or Magenta's) with the painting's style folded
 in, with relative losses averaged over relu1_1..relu5_1; ``johnson`` trains a TransformerNet from random
 weights with ``scaling="raw"`` and every style layer weighted 1 (a sum over layers), the old formula.
 Every ``sample_every`` steps held-out photos are measured against the arbitrary-style network
@@ -95,7 +96,8 @@ from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
 from brushwork.progress import ProgressCallback
 
-#: ``--init`` value that starts from Magenta's arbitrary-style network (see ``_build_net``).
+#: ``--init`` value that starts from the arbitrary-style network ``TrainConfig.network`` (brushwork's own
+#: or Magenta's; see ``_build_net``), recorded as ``network`` in the model's metadata.
 ARBITRARY = "arbitrary"
 #: ``--init`` value of a TransformerNet from random weights (the johnson recipe's None).
 RANDOM = "random"
@@ -345,8 +347,10 @@ class Training:
                 self.validation.set_baseline(self._arbitrary_network(image_to_tensor(style)))
 
     def _arbitrary_network(self, style: torch.Tensor) -> FoldedTransfer:
-        """What the run is measured against: Magenta's network with this painting's style vector."""
-        return fold_style(load_transfer_weights(), predict_style(style)).to(self.device).eval()
+        """What the run is measured against: the arbitrary network ``config.network`` (the one a user
+        would otherwise paint this painting with) with this painting's style vector."""
+        return fold_style(load_transfer_weights(self.config.network), predict_style(style)).to(
+            self.device).eval()
 
     def _build_net(self, resume: bool, style: torch.Tensor) -> None:
         """The net (seeded, warm-started or restored), its optimiser, and the step to start from."""
@@ -354,7 +358,8 @@ class Training:
         torch.manual_seed(config.seed)
         if config.init == ARBITRARY:
             # Resuming only needs the shape; a new run starts from the painting's folded style.
-            net = FoldedTransfer() if resume else fold_style(load_transfer_weights(), predict_style(style))
+            net = FoldedTransfer() if resume else fold_style(load_transfer_weights(config.network),
+                                                             predict_style(style))
             self.net = net.to(self.device)
         elif holds_folded(checkpoint) if resume else is_folded_model(config.init):  # a shipped model's net
             self.net = FoldedTransfer().to(self.device)
@@ -551,6 +556,8 @@ class Training:
             "image_size": config.image_size, "batch_size": config.batch_size,
             "world_size": self.dist.world, "steps": step, "lr": config.lr, "seed": config.seed,
             "init": Path(config.init).name if config.init else "", "loss_scaling": config.loss_scaling,
+            # The arbitrary network it started from (--init arbitrary) and was validated against.
+            "network": config.network,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "brushwork_version": _version(), "config": config_json(config),
         }

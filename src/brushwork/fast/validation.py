@@ -8,10 +8,10 @@ network, measured with the reference figures of ``brushwork evaluate`` and
 * SSIM of the result to the photo in grey (structure kept).
 
 Each figure is the mean over the photos, and is also given against the arbitrary-style network's on the
-same photos (Magenta's network with the painting's style vector, as ``brushwork apply --style`` paints a
-picture of this size in one pass): a per-style model is worth training once its ``style_x`` is under 1
-with its ``ssim_x`` near 1. Measuring is deterministic and draws no random numbers, so it changes
-nothing in a run (``--resume`` stays bit-identical).
+same photos (the run's ``--network``, brushwork's own or Magenta's, with the painting's style vector, as
+``brushwork apply --style --network`` paints a picture of this size in one pass): a per-style model is
+worth training once its ``style_x`` is under 1 with its ``ssim_x`` near 1. Measuring is deterministic and
+draws no random numbers, so it changes nothing in a run (``--resume`` stays bit-identical).
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent
+#: brushwork's own arbitrary-style transfer network (``--network brushwork``): fp16 safetensors with the
+#: state dict of ``networks.arbitrary.ArbitraryTransfer`` and its training record in the metadata; its
+#: provenance is in the NOTICE beside it. Named here, with no torch, so ``brushwork models`` can read
+#: its header as cheaply as the models'.
+ARBITRARY_NETWORK_FILE = MODELS_DIR / "arbitrary" / "brushwork.safetensors"
 
 
 @dataclass(frozen=True)

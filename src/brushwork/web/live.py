@@ -8,8 +8,9 @@ server does one thing per style, never per frame:
   (``fast.inference.onnx_copy``, exported once into the cache folder);
 * any painting: its style vector (``fast.inference.style_vector``, as ``apply --style`` predicts it),
   fed with the frame to the one arbitrary network exported with the vector as an input
-  (``onnx_copy()``), and the style predictor's own graph, which the page runs on a camera frame only
-  when the strength slider mixes in the camera's own style.
+  (``onnx_copy(None, network)``, one per ``--network``: brushwork's own or Magenta's, the server's
+  default unless the page asks), and the style predictor's own graph, which the page runs on a camera
+  frame only when the strength slider mixes in the camera's own style.
 
 The files are sent with an ETag (their SHA-256) and ``Cache-Control: no-cache``: the browser keeps
 them and asks again with ``If-None-Match``, a 304 on every later visit.
@@ -97,11 +98,12 @@ class LiveFiles:
 
         return self._graph(f"model:{ref}", lambda: onnx_copy(ref))
 
-    def arbitrary(self) -> Graph:
-        """Magenta's transfer network with the style vector as its second input."""
+    def arbitrary(self, network: str) -> Graph:
+        """The arbitrary-style transfer network ``network`` with the style vector as its second input:
+        one file (and ETag) per network, so switching never serves the other one's graph."""
         from brushwork.fast.inference import onnx_copy
 
-        return self._graph("arbitrary", lambda: onnx_copy(None))
+        return self._graph(f"arbitrary:{network}", lambda: onnx_copy(None, network))
 
     def predictor(self) -> Graph:
         """The style predictor's graph (the peer package's, as ``predict_style`` runs it)."""

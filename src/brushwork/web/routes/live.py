@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from brushwork.config import NETWORKS
 from brushwork.errors import BrushworkError
 from brushwork.images import open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, Methods
@@ -34,6 +35,15 @@ def _arbitrary(methods: dict[str, Method]) -> Method | None:
     """The any-painting method when this server has its network, else None."""
     method = methods.get("fast")
     return method if method is not None and method.unavailable_reason() is None else None
+
+
+def _network(method: Method, network: str | None) -> str:
+    """The network a Live request asks for, else the fast method's default (the command line's)."""
+    if network is None:
+        return method.defaults.network
+    if network not in NETWORKS:
+        raise HTTPException(422, f"network must be one of {', '.join(NETWORKS)}, got {network[:40]!r}")
+    return network
 
 
 def _send(graph: Graph, request: Request) -> Response:
@@ -67,9 +77,11 @@ async def live_catalogue(registry: Gallery, methods: Methods) -> dict:
                            "thumbnail": f"/api/styles/{style.id}/thumbnail"})
     return {
         "runtime": {"module": RUNTIME_MODULE, "wasm_paths": RUNTIME_FOLDER},
+        # "model" is the default network's graph; "networks" names each one's own URL.
         "arbitrary": None if arbitrary is None else {
             "model": "/api/live/arbitrary.onnx", "predictor": "/api/live/predictor.onnx",
-            "vector": "/api/live/vector"},
+            "vector": "/api/live/vector", "network": arbitrary.defaults.network,
+            "networks": {name: f"/api/live/arbitrary.onnx?network={name}" for name in NETWORKS}},
         "styles": styles,
     }
 
@@ -93,9 +105,14 @@ def _require_arbitrary(methods) -> None:
 
 @router.get("/arbitrary.onnx", summary="The any-painting network as ONNX, the style vector its second input",
             response_class=Response, responses=ONNX)
-async def live_arbitrary(request: Request, methods: Methods) -> Response:
+async def live_arbitrary(
+    request: Request, methods: Methods,
+    network: Annotated[str | None, Query(description="brushwork or magenta; default: the server's (the "
+                                         "command line's)")] = None,
+) -> Response:
     _require_arbitrary(methods)
-    return _send(await _graph(_files(request).arbitrary), request)
+    name = _network(methods["fast"], network)
+    return _send(await _graph(lambda: _files(request).arbitrary(name)), request)
 
 
 @router.get("/predictor.onnx", summary="The style predictor as ONNX (image 1x256x256x3 in, vector out)",
