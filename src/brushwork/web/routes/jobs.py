@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from brushwork.config import WebServiceConfig
+from brushwork.config import NETWORKS, WebServiceConfig
 from brushwork.errors import DiskFullError, ImageError
 from brushwork.images import MIN_PHOTO_SIDE, MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods, OwnedJob, browser_token
@@ -120,11 +120,17 @@ def job_options(
     strength: float | None = None,
     second_weight: float | None = None,
     blends: bool = False,
+    network: str | None = None,
 ) -> JobOptions:
     """Fill in the method's defaults and check each value against the server's limits.
 
-    ``blends``: the job has a second painting (``second_weight`` is its share, 0.5 unless given)."""
+    ``blends``: the job has a second painting (``second_weight`` is its share, 0.5 unless given).
+    ``network``: the fast method's arbitrary-style network (``config.NETWORKS``; default: the method's)."""
     defaults = method.defaults
+    if network is not None and "network" not in method.options:
+        raise HTTPException(422, f"network is not an option of the {method.name} method")
+    if network is not None and network not in NETWORKS:
+        raise HTTPException(422, f"network must be one of {', '.join(NETWORKS)}, got {network[:40]!r}")
     if strength is not None and "strength" not in method.options:
         raise HTTPException(
             422, f"strength is not an option of the {method.name} method; its style strength is style_weight"
@@ -139,6 +145,7 @@ def job_options(
         preserve_colors=preserve_colors,
         strength=defaults.strength if strength is None else strength,
         second_weight=(0.5 if second_weight is None else second_weight) if blends else None,
+        network=defaults.network if network is None else network,
     )
     largest = largest_size(method, config)
     if not MIN_SIZE <= options.size <= largest:
@@ -374,6 +381,11 @@ async def submit(
             json_schema_extra={"minimum": UNIT_LIMITS[0], "maximum": UNIT_LIMITS[1]},
         ),
     ] = None,
+    network: Annotated[
+        str | None,
+        Form(description="fast only: the arbitrary-style network, brushwork or magenta (default: the "
+             "server's, as the command line's --network)"),
+    ] = None,
 ) -> JSONResponse:
     if method is None:
         fast = methods.get("fast")
@@ -388,7 +400,7 @@ async def submit(
     blends = second_style is not None or second_painting is not None
     options = job_options(
         chosen, config, size, iterations, style_weight, content_weight, preserve_colors,
-        strength, second_weight, blends,
+        strength, second_weight, blends, network,
     )
     entry = check_choices(chosen, registry, photo is not None, sample, style, painting is not None)
     if not manager.has_room(method):  # say so before spending time on the uploads
