@@ -107,7 +107,9 @@ def test_the_wheel_holds_the_code_models_web_page_samples_and_licence(wheel: Pat
     styles = [n for n in names if n.startswith("brushwork/models/") and n.count("/") == 2]
     assert len([n for n in styles if n.endswith(".safetensors")]) == SHIPPED_MODELS
     assert {"brushwork/web/static/index.html", "brushwork/web/static/app.js",
-            "brushwork/data/samples/canyon.jpg", "brushwork/data/samples/SOURCES.md"} <= names
+            "brushwork/data/samples/canyon.jpg", "brushwork/data/samples/SOURCES.md",
+            # brushwork's own arbitrary-style network (--network brushwork) and its provenance
+            "brushwork/models/arbitrary/brushwork.safetensors", "brushwork/models/arbitrary/NOTICE"} <= names
     assert "brushwork-0.1.0.dist-info/licenses/LICENSE" in names
     assert "brushwork = brushwork.cli:main" in entry_points
     assert "License-Expression: MIT" in metadata

@@ -762,7 +762,8 @@ def apply(model, photo, *, styles=None, size: int | None = None, preserve_colors
             or a shipped style name (``brushwork models`` lists them, e.g. ``"starry-night"``);
             None with ``styles``.
         photo: a PIL image or an image file.
-        styles: paintings (PIL images or files) for the arbitrary-style network, instead of a
+        styles: paintings (PIL images or files) for the arbitrary-style network (``config.network``:
+            brushwork's own or Magenta's), instead of a
             model: any painting in about a second; several are blended
             (``config.style_blend_weights``).
         size: longest side of the result in pixels (default: ``config.size``, else the photo's).

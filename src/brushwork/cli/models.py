@@ -59,13 +59,15 @@ def _networks() -> str:
     from safetensors import safe_open
 
     from brushwork.config import NETWORKS, ApplyConfig
-    from brushwork.models import ARBITRARY_NETWORK_FILE
+    from brushwork.models import ARBITRARY_NETWORK_FILE, ARBITRARY_NETWORK_FORMAT
 
     default = ApplyConfig.network
     try:
         with safe_open(str(ARBITRARY_NETWORK_FILE), framework="numpy") as f:
-            steps = dict(f.metadata() or {}).get("steps", "?")
-        ours = f"brushwork's own fine-tune of Magenta's network, {steps} training steps"
+            meta = dict(f.metadata() or {})
+        if meta.get("format") != ARBITRARY_NETWORK_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {ARBITRARY_NETWORK_FORMAT!r}")
+        ours = f"brushwork's own fine-tune of Magenta's network, {meta.get('steps', '?')} training steps"
     except Exception as exc:  # noqa: BLE001 - missing or damaged: say so, the listing goes on
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         ours = f"unreadable ({ARBITRARY_NETWORK_FILE}: {reason}; use --network magenta)"

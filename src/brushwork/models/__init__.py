@@ -15,6 +15,8 @@ MODELS_DIR = Path(__file__).resolve().parent
 #: provenance is in the NOTICE beside it. Named here, with no torch, so ``brushwork models`` can read
 #: its header as cheaply as the models'.
 ARBITRARY_NETWORK_FILE = MODELS_DIR / "arbitrary" / "brushwork.safetensors"
+#: ``format`` in that file's header: what tells it from any other safetensors file.
+ARBITRARY_NETWORK_FORMAT = "brushwork-arbitrary-1"
 
 
 @dataclass(frozen=True)

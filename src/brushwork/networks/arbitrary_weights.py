@@ -41,7 +41,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from brushwork.errors import WeightsError
-from brushwork.models import ARBITRARY_NETWORK_FILE
+from brushwork.models import ARBITRARY_NETWORK_FILE, ARBITRARY_NETWORK_FORMAT
 from brushwork.networks.arbitrary import (
     NORM_EPS,
     RESIDUAL_BLOCKS,
@@ -61,7 +61,7 @@ TRANSFER_SIZE = 384
 #: onnxruntime intra-op threads for our sessions.
 ORT_THREADS = 2
 #: ``format`` in the header of brushwork's own network file (``models/arbitrary/brushwork.safetensors``).
-BRUSHWORK_FORMAT = "brushwork-arbitrary-1"
+BRUSHWORK_FORMAT = ARBITRARY_NETWORK_FORMAT
 
 #: TensorFlow scopes of the 13 conditional instance norms, in :data:`NORM_CHANNELS` order.
 NORM_SCOPES = tuple(
