@@ -333,3 +333,31 @@ def test_the_shipped_file_carries_its_provenance():
         assert words in notice, words
     with pytest.raises(ConfigError, match="network must be one of"):
         ApplyConfig(network="vgg")
+
+
+@pytest.mark.slow  # two training runs: ~7 s on 2 busy cores
+def test_train_init_arbitrary_starts_from_the_chosen_network_and_records_it(tmp_path, painting):
+    from brushwork.fast.train import train
+    from brushwork.networks.model_files import load_transformer, read_metadata
+    from brushwork.painters import loss_network
+
+    vgg = loss_network("vgg19", "random")  # loaded once for both runs (its values do not matter here)
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):  # training refuses fewer than 8 readable photos
+        pixels = (rng.random((6, 8, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((48, 40)).save(photos / f"{i}.png")
+    painting_file = tmp_path / "painting.png"
+    painting.save(painting_file)
+    starts = {n: load_stylizer(None, _torch(n), styles=[painting_file]).net.state_dict() for n in NETWORKS}
+    for network in NETWORKS:  # one step at a negligible learning rate: the model is where it started
+        config = TrainConfig(steps=1, lr=1e-12, image_size=32, batch_size=2, style_size=64, sample_every=0,
+                             loss_weights="random", checkpoint_every=0, num_samples=1, val_photos=0,
+                             network=network)
+        model = train(painting_file, photos, tmp_path / network, config, vgg=vgg)
+        assert read_metadata(model)["network"] == network
+        weights = load_transformer(model)[0].state_dict()
+        for other in NETWORKS:
+            gap = max(float((weights[k] - starts[other][k]).abs().max()) for k in weights)
+            assert (gap < 1e-5) == (other == network), (network, other, gap)
