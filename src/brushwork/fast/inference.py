@@ -392,7 +392,9 @@ class ArbitraryStylizer(TorchStylizer):
         self.device = torch.device(config.device)
         self.threads = config.threads
         self.network = resolve_network(config.network)
-        load_transfer_weights(self.network)  # a missing or damaged file: its one line, before any work
+        # A missing or damaged file: its one line before any work, whatever engine runs it (cached per
+        # process; a load takes milliseconds).
+        load_transfer_weights(self.network)
         images = [p if isinstance(p, Image.Image) else open_image(p) for p in paintings]
         names = [Path(p).name if not isinstance(p, Image.Image) else f"painting{i + 1}"
                  for i, p in enumerate(paintings)]
