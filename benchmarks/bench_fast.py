@@ -121,7 +121,7 @@ def _build_net(net: str, folder: Path):
     torch.manual_seed(0)
     if NETS[net] is None:
         vector = predict_style(image_to_tensor(Image.open(PAINTING).convert("RGB")))
-        model = fold_style(load_transfer_weights(), vector)
+        model = fold_style(load_transfer_weights("magenta"), vector)
     else:
         model = TransformerNet(TransformerSpec(**NETS[net]))
     path = folder / f"{net}.safetensors"

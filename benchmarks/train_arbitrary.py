@@ -73,7 +73,7 @@ EVAL_PAINTINGS, EVAL_PHOTOS = 6, 6
 def trainable_network(init: str | None = None) -> ArbitraryTransfer:
     """Magenta's network, or the weights of ``init`` (a checkpoint or ``--export`` file of this script:
     a new run from an earlier one, with a fresh optimiser, e.g. to change the style weight)."""
-    net = copy.deepcopy(load_transfer_weights())
+    net = copy.deepcopy(load_transfer_weights("magenta"))
     if init:
         tensors = load_file(init)
         model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")} or tensors
@@ -197,7 +197,7 @@ class Evaluator:
 
     def baseline(self) -> dict:
         if self.magenta is None:
-            self.magenta = self.measure(copy.deepcopy(load_transfer_weights()))
+            self.magenta = self.measure(copy.deepcopy(load_transfer_weights("magenta")))
             self.cache.write_text(json.dumps(self.magenta, indent=1))
         return self.magenta
 
