@@ -26,7 +26,7 @@ from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import JobManager
 from brushwork.web.live import IsolationMiddleware
 from brushwork.web.methods import Method, default_methods
-from brushwork.web.routes import catalogue, history, jobs, live, pages
+from brushwork.web.routes import catalogue, history, jobs, live, pages, regions
 from brushwork.web.schemas import Problem, tune_openapi
 from brushwork.web.security import GuardMiddleware
 from brushwork.web.styles import Registry
@@ -122,6 +122,7 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.include_router(jobs.router)
     app.include_router(history.router)
     app.include_router(live.router)
+    app.include_router(regions.router)
     generated = app.openapi
 
     def openapi() -> dict:

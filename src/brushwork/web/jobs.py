@@ -5,6 +5,10 @@ atomically on every change of status), the inputs as PNG, the latest preview and
 A restart reloads the records: finished results stay downloadable, and jobs that were
 queued or running when the server stopped are marked failed with the reason.
 
+A job with regions keeps their settings in its record (``regions``: ``methods.RegionOptions``), its
+mask picture as ``mask.png`` (as sent: a page's drawing) and a copy of each region's gallery painting
+(``region<i>.png``), so it runs, and can be painted again, from its folder alone.
+
 A video job (``kind == "video"``) keeps the uploaded video until it has run, its first frame as the
 photo, the latest painted frame as the preview and an MP4 as the result; its progress counts frames.
 """
@@ -30,7 +34,7 @@ from brushwork.config import WebServiceConfig
 from brushwork.errors import BrushworkError, DiskFullError
 from brushwork.fileio import atomic_path, atomic_write_text, disk_errno, free_bytes, probe_writable
 from brushwork.images import open_image, save_image
-from brushwork.web.methods import ImageThunk, JobOptions, Method, StyleInput
+from brushwork.web.methods import ImageThunk, JobOptions, Method, RegionOptions, StyleInput
 
 log = logging.getLogger("brushwork.web")
 
@@ -47,7 +51,10 @@ FILES = {
     "result": "result.png",
     "video": "input.video",
     "result_video": "result.mp4",
+    "mask": "mask.png",
 }
+#: A region's painting (a gallery style's picture), by the index of its setting in ``RegionOptions.region``.
+REGION_PAINTING = "region{}.png"
 #: Seconds between the preview frames a video job writes.
 VIDEO_PREVIEW_SECONDS = 1.0
 #: Seconds between the supervisor's looks at the worker threads (a dead one is replaced).
@@ -113,6 +120,8 @@ class Job:
     kind: str = "image"  # or "video": the photo is a video's first frame, the result an MP4
     owner: str | None = None  # exposed servers: a hash of the submitting browser's token (web.security)
     note: str | None = None  # why it stopped before ``total`` ("converged at step N of M: ...")
+    regions: dict | None = None  # RegionOptions.to_dict(): what a page needs to paint it again
+    warning: str | None = None  # painted, but not as asked ("no person found": the whole picture)
     # Runtime only: never stored.
     eta: float | None = field(default=None, repr=False)  # seconds left, from the live rate
     work: float = field(default=0.0, repr=False)  # megapixel-steps done, when the method says (Gatys)
@@ -141,6 +150,8 @@ class Job:
         "kind",
         "owner",
         "note",
+        "regions",
+        "warning",
     )
 
     @property
@@ -178,6 +189,12 @@ class _Reporter:
                 "failed",
                 f"stopped after {limit:g} s, the time limit per job; try a smaller size or fewer iterations",
             )
+
+    def warn(self, message: str) -> None:
+        """The engines' one-line warnings (``brushwork.regions``): kept in the record, shown by the page."""
+        job = self.job
+        job.warning = message if not job.warning else f"{job.warning}; {message}"
+        self.manager.touch(job)
 
     def step(self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None,
              eta: float | None = None, note: str | None = None, megapixels: float | None = None) -> None:
@@ -416,10 +433,14 @@ class JobManager:
         video: bytes | None = None,
         frames: int = 0,
         owner: str | None = None,
+        regions: RegionOptions | None = None,
+        mask: Image.Image | None = None,
+        region_paintings: dict[int, Image.Image] | None = None,
     ) -> Job:
         """Store the inputs and queue the job; QueueFull when its lane has no room. With ``video``
         (the upload's bytes; ``photo`` is then its first frame and ``frames`` its declared count) the
-        job paints the video."""
+        job paints the video. With ``regions``: its ``mask`` picture (source ``mask``) and the gallery
+        paintings of its region settings (by their index) are stored too."""
         lane = self.lanes[self.methods[method].lane]
         job = Job(
             id=new_job_id(),
@@ -432,6 +453,7 @@ class JobManager:
             kind="image" if video is None else "video",
             total=frames,
             owner=owner,
+            regions=regions.to_dict() if regions is not None else None,
         )
         with self.lock:
             if not lane.has_room():
@@ -448,6 +470,10 @@ class JobManager:
                 save_image(style.painting, folder / FILES["painting"])
             if style.second_painting is not None:
                 save_image(style.second_painting, folder / FILES["second_painting"])
+            if mask is not None:
+                save_image(mask, folder / FILES["mask"])
+            for index, picture in (region_paintings or {}).items():
+                save_image(picture, folder / REGION_PAINTING.format(index))
             self._save(job)
         except BaseException as exc:
             with self.lock:
@@ -602,7 +628,7 @@ class JobManager:
             paintings = [folder / FILES[kind] for kind in ("painting", "second_painting")]
             painting, second = (open_image(p) if p.is_file() else None for p in paintings)
             options = JobOptions(**job.options)
-            style = StyleInput(painting, job.fast_model, second)
+            style = StyleInput(painting, job.fast_model, second, self._regions(job, method))
             if job.kind == "video":
                 self._run_video(job, method, style, options, reporter)
             else:
@@ -630,6 +656,19 @@ class JobManager:
             self._finish(job, "failed", f"internal error: {text}")
         finally:
             (folder / FILES["video"]).unlink(missing_ok=True)  # the upload has served its purpose
+
+    def _regions(self, job: Job, method: Method):
+        """The engines' RegionConfig of a job with regions (its stored files), else None."""
+        if not job.regions:
+            return None
+        folder = self.job_dir(job.id)
+        if method.takes == "model":  # the region named "default" with a strength: the job's model
+            model_ref = getattr(method, "model_ref", None)
+            default = str(model_ref(job.fast_model)) if model_ref and job.fast_model else None
+        else:
+            default = str(folder / FILES["painting"])
+        return RegionOptions.from_dict(job.regions).engine_config(
+            folder / FILES["mask"], lambda i: folder / REGION_PAINTING.format(i), default)
 
     def _run_video(self, job: Job, method: Method, style: StyleInput, options: JobOptions,
                    reporter: _Reporter) -> None:

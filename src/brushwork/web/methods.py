@@ -9,6 +9,10 @@
   cross-fades with the photo.
 * ``gatys`` (**Quality**): Gatys optimisation (``painters.GatysPainter``): any painting, minutes.
 
+Each of them also paints **regions** (``StyleInput.regions``, a ``RegionConfig``): a painting per part
+of the photo, through the engines' own region calls (``brushwork.regions.apply`` / ``stylize``), so a
+web picture with regions is the command line's ``--mask``/``--regions auto`` picture.
+
 A method says what it ``takes`` (a painting picture, or a trained model's id), which form
 ``options`` it uses and whether it paints ``video`` (the fast ones: ``run_video``, frame by frame,
 steadied by the optical flow, audio kept); the gallery and the request checks are derived from
@@ -18,6 +22,7 @@ one more class here around one more painter.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -27,7 +32,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from brushwork.config import ApplyConfig, StylizeConfig, WebServiceConfig
+from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.models import shipped_models
@@ -74,12 +79,85 @@ class JobOptions:
 
 @dataclass(frozen=True)
 class StyleInput:
-    """The style of one job: a painting picture (fast, Gatys) or a trained model's id (model), and
-    an optional second painting to blend with the first (fast)."""
+    """The style of one job: a painting picture (fast, Gatys) or a trained model's id (model), an
+    optional second painting to blend with the first (fast), and optional regions (files resolved:
+    the engines' own ``RegionConfig``)."""
 
     painting: Image.Image | None = None
     fast_model: str | None = None
     second_painting: Image.Image | None = None
+    regions: RegionConfig | None = None
+
+
+#: What a region of a web job may get besides a gallery style id: the photo, or the job's own style.
+REGION_NONE, REGION_DEFAULT = "none", "default"
+
+
+def parse_region(spec: str) -> tuple[str, str, float | None]:
+    """A web region setting ``NAME=VALUE[:STRENGTH]`` (VALUE: ``none``, ``default`` or a gallery style id)
+    -> (name, value, strength); ConfigError in one line. The command line's ``--region`` grammar, with
+    style ids instead of files (a browser names no file on the server)."""
+    name, sep, value = (part.strip() for part in spec.partition("="))
+    if not sep or not name or not value:
+        raise ConfigError(f"region {spec[:60]!r}: give NAME=STYLE[:STRENGTH], NAME=default[:STRENGTH] "
+                          "or NAME=none")
+    head, colon, tail = value.rpartition(":")
+    strength = None
+    if colon:
+        try:
+            strength = float(tail)
+        except ValueError:
+            raise ConfigError(f"region {name[:40]}: strength must be a number between 0 and 1, "
+                              f"got {tail[:20]!r}") from None
+        if not (math.isfinite(strength) and UNIT_LIMITS[0] <= strength <= UNIT_LIMITS[1]):
+            raise ConfigError(f"region {name[:40]}: strength must be between 0 and 1, got {tail[:20]}")
+        value = head.strip()
+    if value == REGION_NONE and strength is not None:
+        raise ConfigError(f"region {name[:40]}: 'none' keeps the photo; it takes no strength")
+    return name, value, strength
+
+
+@dataclass(frozen=True)
+class RegionOptions:
+    """A job's regions as the web API takes and the job record keeps them (so a page can paint the job
+    again): the regions' ``source`` (``mask``: the job's stored mask picture; ``auto``: person and
+    background found on the server), the settings (``parse_region``) and the soft edge. Defaults are
+    ``RegionConfig``'s."""
+
+    source: str  # "mask" | "auto"
+    region: tuple[str, ...] = ()
+    feather: float = RegionConfig.feather  # type: ignore[assignment]
+    refine_edges: bool = RegionConfig.refine_edges  # type: ignore[assignment]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "region": list(self.region)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RegionOptions:
+        return cls(data["source"], tuple(data.get("region", ())),
+                   **{k: data[k] for k in ("feather", "refine_edges") if k in data})
+
+    def engine_config(self, mask: Path | None, painting_file: Callable[[int], Path], default: str | None
+                      ) -> RegionConfig:
+        """The engines' ``RegionConfig``: style ids -> the job's stored copy of each region's painting
+        (``painting_file(index)``), ``default`` with a strength -> ``default`` (the job's own painting file
+        or model); ``default`` without one is left unnamed (regions not named get the job's style)."""
+        specs = []
+        for i, spec in enumerate(self.region):
+            name, value, strength = parse_region(spec)
+            suffix = "" if strength is None else f":{strength:g}"
+            if value == REGION_NONE:
+                specs.append(f"{name}={REGION_NONE}")
+            elif value == REGION_DEFAULT:
+                if strength is not None:
+                    if default is None:
+                        raise ConfigError(f"region {name}: this job's style takes no strength of its own")
+                    specs.append(f"{name}={default}{suffix}")
+            else:
+                specs.append(f"{name}={painting_file(i)}{suffix}")
+        return RegionConfig(mask=str(mask) if self.source == "mask" and mask else None,
+                            regions="auto" if self.source == "auto" else None, region=tuple(specs),
+                            feather=self.feather, refine_edges=self.refine_edges)
 
 
 class Reporter(Protocol):
@@ -96,6 +174,9 @@ class Reporter(Protocol):
 
     def check(self) -> None: ...
 
+    def warn(self, message: str) -> None:
+        """A one-line warning where the picture is still painted (regions: no person found, ...)."""
+
 
 class Method(Protocol):
     name: str
@@ -107,6 +188,7 @@ class Method(Protocol):
     min_painting_side: int  # smallest painting (shorter side, px) it can read a style from
     defaults: JobOptions  # what a request leaves out
     video: bool  # paints video uploads too (``run_video``); a method without it is refused them
+    regions: bool  # paints ``StyleInput.regions``; a method without it is refused regions
 
     def unavailable_reason(self) -> str | None:
         """None when usable, else why not (shown to users as is)."""
@@ -151,6 +233,7 @@ class GatysMethod:
     min_painting_side = 1
     defaults = JobOptions()
     video = False
+    regions = True
 
     def __init__(self, weights: str = "default"):
         self.weights = weights
@@ -214,6 +297,11 @@ class GatysMethod:
             reporter.step(it.iteration, it.total_iterations, it.losses, it.image,
                           eta=max(0.0, left * per_mp), note=note[0] if note else None, megapixels=megapixels)
 
+        if style.regions is not None:  # guided Grams per region (brushwork stylize --mask/--regions)
+            from brushwork.regions import stylize as stylize_regions
+
+            return stylize_regions(photo, style.painting, painter.config, regions=style.regions,
+                                   warn=reporter.warn, vgg=painter.vgg, callback=progress)
         return stylize(photo, style.painting, painter.config, vgg=painter.vgg, callback=progress)
 
 
@@ -249,6 +337,7 @@ class ArbitraryMethod:
     min_painting_side = MIN_PAINTING_SIDE
     defaults = JobOptions(size=512, iterations=1)
     video = True
+    regions = True
 
     def __init__(self, config: ApplyConfig | None = None):
         self.config = config or ApplyConfig()
@@ -299,7 +388,15 @@ class ArbitraryMethod:
     ) -> Image.Image:
         paintings, blend = self._paintings(style, options)
         reporter.check()
-        return self.painter(options, blend).paint(photo, paintings, callback=_reporting(reporter))
+        painter = self.painter(options, blend)
+        if style.regions is not None:  # a pass per distinct setting, blended (brushwork apply --style --mask)
+            from brushwork.regions import apply as apply_regions
+
+            result = apply_regions(None, photo, styles=paintings, config=painter.config,
+                                   regions=style.regions, warn=reporter.warn)
+            reporter.step(1, 1, {}, None)
+            return result
+        return painter.paint(photo, paintings, callback=_reporting(reporter))
 
     def run_video(
         self, source: Path, target: Path, style: StyleInput, options: JobOptions, reporter: Reporter,
@@ -343,6 +440,7 @@ class ModelMethod:
     min_painting_side = 0  # takes no painting
     defaults = JobOptions(size=512, iterations=1)
     video = True
+    regions = True
 
     def __init__(self, models: Sequence[FastModel] | None = None, config: ApplyConfig | None = None):
         listed = shipped_fast_models() if models is None else list(models)
@@ -392,6 +490,14 @@ class ModelMethod:
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
     ) -> Image.Image:
         painter = self._painter(style, options, reporter)
+        if style.regions is not None:  # the loaded model for the rest (brushwork apply MODEL --mask ...)
+            from brushwork.regions import apply as apply_regions
+
+            with painter._lock:
+                result = apply_regions(painter.stylizer, photo, config=painter.config, regions=style.regions,
+                                       warn=reporter.warn)
+            reporter.step(1, 1, {}, None)
+            return result
         return painter.paint(photo, callback=_reporting(reporter))
 
     def run_video(

@@ -42,6 +42,7 @@ class JobUrls(BaseModel):
     download_jpeg: str | None = Field(None, description="once done, a picture's result as a JPEG")
     painting: str | None = Field(None, description="an uploaded painting, as stored (to paint it again)")
     second_painting: str | None = Field(None, description="an uploaded second painting, as stored")
+    mask: str | None = Field(None, description="a job with a mask: the mask picture, as sent")
 
 
 class JobView(BaseModel):
@@ -62,6 +63,10 @@ class JobView(BaseModel):
     finished: float | None
     error: str | None
     note: str | None = Field(None, description="why it stopped before its last step (converged at step N)")
+    regions: dict | None = Field(
+        None, description="a job with regions: source (mask or auto), region settings, feather, refine_edges"
+    )
+    warning: str | None = Field(None, description="painted, but not as asked (regions: no person found)")
     progress: Progress
     queue_position: int | None
     urls: JobUrls

@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from brushwork import __version__
+from brushwork.config import RegionConfig
 from brushwork.web.deps import Config, Gallery, Manager, Methods
 from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, largest_size
 from brushwork.web.schemas import Health, errors
@@ -52,6 +53,7 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
                 "takes": method.takes,
                 "options": list(method.options),
                 "video": getattr(method, "video", False),
+                "regions": getattr(method, "regions", False),
                 "available": reason is None,
                 "reason": reason,
                 "defaults": method.defaults.to_dict(),
@@ -82,6 +84,8 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
             "frames": config.max_video_frames,
             "pixels": config.max_video_pixels,
         },
+        # The region editor's starting values: the command line's (RegionConfig).
+        "regions": {"feather": RegionConfig.feather, "refine_edges": RegionConfig.refine_edges},
     }
 
 
@@ -94,6 +98,7 @@ async def list_styles(registry: Gallery) -> dict:
                 "title": s.title,
                 "credit": s.credit,
                 "methods": list(s.methods),
+                "painting": s.painting is not None,  # a region may take it (POST /api/jobs region=)
                 "thumbnail": f"/api/styles/{s.id}/thumbnail",
             }
             for s in registry.styles.values()

@@ -3,7 +3,12 @@ to blend), follow it by polling or by Server-Sent Events, fetch its photo, previ
 
 The photo may be a short video for the fast methods (``uploads.sniff_video`` holds it to the server's
 limits): the job then counts frames as its progress, previews the latest painted frame and its
-result is an MP4 (H.264, the audio kept)."""
+result is an MP4 (H.264, the audio kept).
+
+Regions (a painting per part of a photo, as the command line's ``--mask``/``--regions auto``): a ``mask``
+picture (each flat colour a region) or ``regions=auto`` (person / background), ``region`` settings
+(``NAME=STYLE[:STRENGTH]``, ``NAME=default[:STRENGTH]``, ``NAME=none``) and ``feather``; all checked here
+(``region_options``, ``check_mask``) before the job is queued."""
 
 from __future__ import annotations
 
@@ -21,19 +26,23 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from brushwork.config import NETWORKS, WebServiceConfig
-from brushwork.errors import DiskFullError, ImageError
+from brushwork.config import MAX_REGIONS, NETWORKS, RegionConfig, WebServiceConfig
+from brushwork.errors import ConfigError, DiskFullError, ImageError
 from brushwork.images import MIN_PHOTO_SIDE, MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods, OwnedJob, browser_token
 from brushwork.web.jobs import TERMINAL, Job, JobManager, QueueFull, disk_text
 from brushwork.web.methods import (
     MIN_SIZE,
+    REGION_DEFAULT,
+    REGION_NONE,
     UNIT_LIMITS,
     WEIGHT_LIMITS,
     JobOptions,
     Method,
+    RegionOptions,
     StyleInput,
     largest_size,
+    parse_region,
 )
 from brushwork.web.schemas import JobView, errors
 from brushwork.web.security import OWNER_COOKIE, is_loopback, new_token, token_hash
@@ -42,6 +51,8 @@ from brushwork.web.uploads import VIDEO_LIST, VideoUpload, decode_upload, read_l
 
 #: Stored paintings are capped here: style images are resized to the output size anyway.
 PAINTING_STORE_SIZE = 1024
+#: Region settings one job may send: one per region of a mask at most (the engines' limit).
+MAX_REGION_SETTINGS = MAX_REGIONS
 #: How often a progress stream looks at its job's version (an int compare: cheap). 0.1 s missed every
 #: frame of a short clip once the fast paths ran through onnxruntime (12 frames in under 0.1 s).
 SSE_POLL_SECONDS = 0.02
@@ -85,6 +96,8 @@ def job_view(job: Job, manager: JobManager) -> dict:
             "eta_seconds": job.eta if job.status == "running" else None,
         },
         "note": job.note,
+        "regions": job.regions,
+        "warning": job.warning,
         "queue_position": manager.queue_position(job) if job.status == "queued" else None,
         "urls": {
             "self": base,
@@ -98,6 +111,8 @@ def job_view(job: Job, manager: JobManager) -> dict:
         view["urls"]["painting"] = f"{base}/painting"
     if job.second_style == "upload":
         view["urls"]["second_painting"] = f"{base}/painting?second=true"
+    if job.regions and job.regions.get("source") == "mask":
+        view["urls"]["mask"] = f"{base}/mask"
     if job.preview:
         view["urls"]["preview"] = f"{base}/preview?v={job.preview}"
     if job.status == "done":
@@ -269,6 +284,93 @@ def form_examples(registry: Registry) -> dict[str, list[dict]]:
     return {"Body_submit_job": forms}
 
 
+def region_options(
+    method: Method,
+    registry: Registry,
+    has_mask: bool,
+    regions: str | None,
+    region: list[str] | None,
+    feather: float | None,
+    blends: bool,
+) -> tuple[RegionOptions | None, dict[int, Style]]:
+    """A job's regions from its form, each value checked (422 in one line), and the gallery entry of each
+    region setting that names a style (by its index); (None, {}) when the form asks for no regions."""
+    region = [spec for spec in region or () if spec.strip()]
+    if not (has_mask or regions or region or feather is not None):
+        return None, {}
+    if regions is not None and regions != "auto":
+        raise HTTPException(422, f"regions must be auto (person / background), got {regions[:40]!r}")
+    if has_mask and regions:
+        raise HTTPException(422, "send a mask file or regions=auto, not both")
+    if not (has_mask or regions):
+        raise HTTPException(422, "region and feather need regions: send a mask file or regions=auto")
+    if not getattr(method, "regions", False):
+        raise HTTPException(422, f"the {method.name} method cannot paint regions")
+    if len(region) > MAX_REGION_SETTINGS:
+        raise HTTPException(422, f"at most {MAX_REGION_SETTINGS} region settings, got {len(region)}")
+    entries: dict[int, Style] = {}
+    seen: set[str] = set()
+    for index, spec in enumerate(region):
+        try:
+            name, value, strength = parse_region(spec)
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if name.lower() in seen:
+            raise HTTPException(422, f"region {name[:40]} is given twice")
+        seen.add(name.lower())
+        if value == REGION_DEFAULT and strength is not None and blends:
+            raise HTTPException(422, f"region {name[:40]}: the job's own blend of two paintings takes the "
+                                "job's strength; leave the region's strength out")
+        if value in (REGION_NONE, REGION_DEFAULT):
+            continue
+        entry = registry.styles.get(value)
+        if entry is None:
+            raise HTTPException(422, f"region {name[:40]}: no such style {value[:40]!r}; see /api/styles "
+                                "(or use default or none)")
+        if entry.painting is None:
+            raise HTTPException(422, f"region {name[:40]}: style {entry.title!r} has no picture of its "
+                                "painting here, so it cannot paint a region")
+        entries[index] = entry
+    options = RegionOptions("mask" if has_mask else "auto", tuple(region))
+    if feather is not None:
+        options = RegionOptions(options.source, options.region, feather)
+    try:  # the engines' own rules (feather's range, ...)
+        RegionConfig(regions="auto", feather=options.feather, refine_edges=options.refine_edges)
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if options.source == "auto":
+        from brushwork.regions import BACKGROUND, PERSON
+
+        check_region_names(options, [PERSON, BACKGROUND], None, "regions=auto")
+    return options, entries
+
+
+def check_region_names(options: RegionOptions, names: list[str], keys: list[set[str]] | None,
+                       source: str) -> None:
+    """Every region a setting names exists (the command line's rule, ``regions.check_names``)."""
+    from brushwork.regions import DEFAULT, check_names
+
+    try:
+        check_names({parse_region(spec)[0]: DEFAULT for spec in options.region}, (names, keys), source)
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc).replace("--region ", "region ", 1)) from None
+
+
+def check_mask(data: bytes, options: RegionOptions, config: WebServiceConfig) -> Image.Image:
+    """An uploaded mask: an image (415/400/413 as every upload), of flat colours (422:
+    ``regions.mask_labels``, the command line's rule) that has every region its settings name. Any size
+    or shape: it is resized to the result (nearest neighbour), as ``--mask`` is."""
+    from brushwork.regions import mask_labels
+
+    mask = decode_upload(data, "mask", config.max_pixels)
+    try:
+        keys, _ = mask_labels(mask, mask.size, "the mask")
+    except ImageError as exc:
+        raise HTTPException(422, str(exc)) from None
+    check_region_names(options, [k[0] for k in keys], [set(k) for k in keys], "the mask")
+    return mask
+
+
 def check_painting_size(art: Image.Image, what: str, minimum: int) -> None:
     """A method may need some pixels to read a style from (the any-painting network: as in the CLI)."""
     if min(art.size) < minimum:
@@ -386,6 +488,25 @@ async def submit(
         Form(description="fast only: the arbitrary-style network, brushwork or magenta (default: the "
              "server's, as the command line's --network)"),
     ] = None,
+    mask: Annotated[
+        UploadFile | None,
+        File(description="regions: a mask picture (any size: resized to the result); each flat colour is a "
+             "region, named by its grey level (0-255), basic colour (white, black, red, ...) or #rrggbb"),
+    ] = None,
+    regions: Annotated[
+        str | None, Form(description="regions: auto = person and background, found on the server")
+    ] = None,
+    region: Annotated[
+        list[str] | None,
+        Form(description="a region's setting (repeat the field): NAME=STYLE[:STRENGTH] (a style id), "
+             "NAME=default[:STRENGTH] (the job's own style) or NAME=none (left as the photo); regions not "
+             "named get the job's own style"),
+    ] = None,
+    feather: Annotated[
+        float | None,
+        Form(description="regions: width in pixels of the soft edge between regions (default: the command "
+             "line's --feather)"),
+    ] = None,
 ) -> JSONResponse:
     if method is None:
         fast = methods.get("fast")
@@ -403,6 +524,9 @@ async def submit(
         strength, second_weight, blends, network,
     )
     entry = check_choices(chosen, registry, photo is not None, sample, style, painting is not None)
+    region_choice, region_entries = region_options(
+        chosen, registry, mask is not None, regions, region, feather, blends
+    )
     if not manager.has_room(method):  # say so before spending time on the uploads
         raise HTTPException(429, manager.busy_message(method), headers={"Retry-After": "30"})
     if manager.disk_full():  # no room for any upload: before reading them
@@ -415,6 +539,7 @@ async def submit(
         if second_painting
         else None
     )
+    mask_bytes = await read_limited(mask, config.max_upload_bytes, "mask") if mask else None
 
     def load_painting(data: bytes | None, gallery: Style | None, what: str) -> Image.Image:
         if data is None:
@@ -436,6 +561,15 @@ async def submit(
             picture = open_image(registry.samples[sample].path)
         check_photo_side(picture, options.size)
         picture = resize_longest(picture, options.size)
+        mask_picture, region_paintings = None, {}
+        if region_choice is not None:
+            if video is not None:
+                raise HTTPException(422, "regions are for photos here, not videos (brushwork apply paints a "
+                                    "video's regions)")
+            if mask_bytes is not None:
+                mask_picture = check_mask(mask_bytes, region_choice, config)
+            region_paintings = {i: resize_longest(open_image(e.painting), PAINTING_STORE_SIZE)
+                                for i, e in region_entries.items()}
         if painting_bytes is not None or chosen.takes == "painting":
             art = load_painting(painting_bytes, entry, "painting")
             style_id, title = (entry.id, entry.title) if entry else ("upload", "your painting")
@@ -454,6 +588,7 @@ async def submit(
             method, style_id, title, style_input, picture, options, second_id,
             video=photo_bytes if video is not None else None, frames=video.frames if video else 0,
             owner=token_hash(token) if token else None,
+            regions=region_choice, mask=mask_picture, region_paintings=region_paintings,
         )
 
     # Exposed servers: a job's files and cancel are the submitting browser's (web.security).
@@ -606,6 +741,17 @@ async def job_photo(job: OwnedJob, manager: Manager) -> FileResponse:
 async def job_painting(job: OwnedJob, manager: Manager, second: bool = False) -> FileResponse:
     """404 for a gallery painting (its id is the job's ``style``): only uploads are stored."""
     return _job_file(manager, job, "second_painting" if second else "painting", "image/png")
+
+
+@router.get(
+    "/{job_id}/mask",
+    summary="A job's mask picture as it was sent (to paint it again)",
+    operation_id="job_mask",
+    responses={200: {"content": {"image/png": {}}}, **errors(403, 404)},
+)
+async def job_mask(job: OwnedJob, manager: Manager) -> FileResponse:
+    """404 for a job without a mask (no regions, or regions=auto)."""
+    return _job_file(manager, job, "mask", "image/png")
 
 
 @router.post(
