@@ -14,6 +14,7 @@ Quality seeded random VGG weights (the region logic, not the look, is under test
 from __future__ import annotations
 
 import io
+import re
 import time
 import warnings
 from pathlib import Path
@@ -208,3 +209,132 @@ def test_bad_masks_and_region_settings_are_one_line_4xx(client: TestClient):
     tall = ("t.png", _png(_half_mask(20, 90)))
     answer = post({"region": "white=none", "method": "fast"}, {"mask": tall})
     assert answer.status_code == 200 and answer.json()["status"] == "done", answer.text
+
+
+# --- the page, in a real browser ---------------------------------------------------------------------
+ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
+#: The photo under the tint, compared with the photo alone at a point (fx, fy of the canvas): the sum of
+#: the three channels' differences, 0 where the region is not painted.
+TINT = """async ([fx, fy]) => {
+  const canvas = document.querySelector('#mask-canvas');
+  const img = new Image();
+  img.src = document.querySelector('#photo-thumb').src;
+  await img.decode();
+  const plain = document.createElement('canvas');
+  plain.width = canvas.width; plain.height = canvas.height;
+  plain.getContext('2d').drawImage(img, 0, 0, canvas.width, canvas.height);
+  const x = Math.round(fx * canvas.width), y = Math.round(fy * canvas.height);
+  const a = canvas.getContext('2d').getImageData(x, y, 1, 1).data;
+  const b = plain.getContext('2d').getImageData(x, y, 1, 1).data;
+  return Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]) + Math.abs(a[2] - b[2]);
+}"""
+#: A stroke with a finger: Pointer Events with pointerType touch, as a phone's browser sends them.
+TOUCH_STROKE = """([x0, x1, y]) => {
+  const canvas = document.querySelector('#mask-canvas');
+  const base = {pointerId: 7, pointerType: 'touch', isPrimary: true, bubbles: true, cancelable: true,
+                width: 20, height: 20, pressure: 0.5};
+  canvas.dispatchEvent(new PointerEvent('pointerdown', {...base, clientX: x0, clientY: y, buttons: 1}));
+  for (let i = 1; i <= 8; i++) {
+    const x = x0 + (x1 - x0) * i / 8;
+    canvas.dispatchEvent(new PointerEvent('pointermove', {...base, clientX: x, clientY: y, buttons: 1}));
+  }
+  canvas.dispatchEvent(new PointerEvent('pointerup', {...base, clientX: x1, clientY: y}));
+}"""
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """The real ``brushwork serve`` and Debian's Chromium, started with tests/support/web.py's helpers."""
+    from support.web import CHROMIUM, CHROMIUM_ARGS, serve_cli
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set BRUSHWORK_CHROMIUM)")
+    data = tmp_path_factory.mktemp("web-data")
+    with serve_cli(data, timeout=30) as url, sync_api.sync_playwright() as play:
+        chromium = play.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield url, chromium
+        finally:
+            chromium.close()
+
+
+def _share(page) -> float:
+    return float(page.get_attribute("#mask-canvas", "data-share"))
+
+
+@pytest.mark.slow
+def test_the_region_editor_auto_a_mouse_and_a_touch_stroke_and_the_kept_person(studio, tmp_path: Path):
+    from scipy.ndimage import binary_erosion
+    from test_web_browser import _watch  # the page's errors, failed requests and console errors
+
+    server, chromium = studio
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(_photo(WITH_PERSON))
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    problems = _watch(page)
+    page.goto(server)
+    page.wait_for_selector(".card img")
+    assert not page.evaluate("() => document.querySelector('#regions').open")  # collapsed for everyone else
+    page.set_input_files("#photo-input", str(photo))
+    page.wait_for_function("() => document.querySelector('#photo-label').textContent.includes('astronaut')")
+    page.click("#regions summary")
+    page.check("#regions-auto")
+    page.wait_for_function("() => document.querySelector('#mask-canvas').dataset.state === 'ready'")
+    person = _share(page)
+    assert 0.3 < person < 0.7, person  # the server's mask, thresholded (0.55 at 256 px)
+    # The overlay: her face is tinted, the flag above the shoulder is the photo.
+    assert page.evaluate(TINT, [0.45, 0.2]) > 60 and page.evaluate(TINT, [0.1, 0.05]) < 6
+    page.locator("#mask-canvas").scroll_into_view_if_needed()
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        box = page.locator("#mask-canvas").bounding_box()  # where it is now (a click may scroll the page)
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    # The brush with the mouse, across the flag (no person there): it joins the painted part.
+    page.mouse.move(*at(0.03, 0.06))
+    page.mouse.down()
+    page.mouse.move(*at(0.28, 0.06), steps=8)
+    page.mouse.up()
+    after_mouse = _share(page)
+    assert after_mouse > person + 0.005 and page.evaluate(TINT, [0.15, 0.06]) > 60
+    # The eraser with a finger, across her face: it leaves the painted part. Undo, then again.
+    page.click("label:has(#tool-eraser)")  # the label, as a user clicks it (the radio is hidden)
+    stroke = [at(0.36, 0.2)[0], at(0.54, 0.2)[0], at(0.36, 0.2)[1]]
+    page.evaluate(TOUCH_STROKE, stroke)
+    after_touch = _share(page)
+    assert after_touch < after_mouse - 0.005 and page.evaluate(TINT, [0.45, 0.2]) < 6
+    page.click("#mask-undo")
+    assert _share(page) == pytest.approx(after_mouse, abs=1e-4)
+    page.evaluate(TOUCH_STROKE, stroke)
+    assert _share(page) == pytest.approx(after_touch, abs=1e-4)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#regions").screenshot(path=str(ARTIFACTS / "regions_editor.png"))
+
+    # Person / painted part: keep the photo; the rest: the chosen painting (the page's defaults).
+    assert page.input_value("#region-person") == "none"
+    assert page.input_value("#region-background") == "default"
+    page.eval_on_selector("#size", "el => { el.value = 192; el.dispatchEvent(new Event('input')); }")
+    page.click("#go")
+    page.wait_for_selector("#download:not([hidden])", timeout=60_000)
+    job_id = re.search(r"#job=([0-9a-f]{32})$", page.url).group(1)
+    job = httpx.get(f"{server}/api/jobs/{job_id}").json()
+    assert job["status"] == "done" and job["regions"]["source"] == "mask", job
+    assert job["regions"]["region"] == ["white=none", "black=default:1.00"]
+
+    def fetch(url: str) -> Image.Image:
+        return Image.open(io.BytesIO(httpx.get(server + url).content))
+
+    drawn = np.asarray(fetch(job["urls"]["mask"]).convert("L"))
+    assert set(np.unique(drawn)) == {0, 255}  # as drawn: two flat colours
+    result = np.asarray(fetch(job["urls"]["result"]).convert("RGB"), np.float64)
+    picture = np.asarray(fetch(job["urls"]["photo"]).convert("RGB"), np.float64)
+    kept = np.asarray(Image.fromarray(drawn).resize(result.shape[1::-1], Image.NEAREST)) > 127
+    band = int(2 * job["regions"]["feather"]) + 1
+    square = np.ones((3, 3), bool)  # the filters' reach is a square (box filters), not a diamond
+    inside = binary_erosion(kept, square, iterations=band)
+    outside = binary_erosion(~kept, square, iterations=band)
+    assert inside.sum() > 500 and outside.sum() > 2000, (inside.sum(), outside.sum())
+    assert np.abs(result[inside] - picture[inside]).max() <= 1.0  # the kept person: the photo
+    assert np.abs(result[outside] - picture[outside]).mean() > 12  # the rest: painted
+    assert not problems, problems

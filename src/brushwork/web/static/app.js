@@ -78,6 +78,8 @@ async function loadCatalogue() {
   }
   const fast = state.methods.fast;
   if (fast) $("strength").value = Math.round(100 * fast.defaults.strength);
+  if (methods.body.regions) $("feather").value = methods.body.regions.feather;
+  fillRegionChoices(styles.body.styles);
   const gallery = $("gallery");
   const upload = $("upload-card");
   styles.body.styles.forEach((style, index) => {
@@ -214,6 +216,7 @@ function setPhotoPreview(url, label) {
   if (state.photoURL && state.photoURL.startsWith("blob:")) URL.revokeObjectURL(state.photoURL);
   state.photoURL = url;
   if (!state.job) showBefore(url);
+  loadMaskPhoto();
 }
 
 async function choosePhoto(file) {
@@ -241,6 +244,7 @@ async function choosePhoto(file) {
     $("photo-label").textContent = `${file.name} (shown once painted)`;
     $("dropzone").classList.add("has-photo");
     if (!state.job) { $("compare").hidden = true; $("placeholder").hidden = false; }
+    loadMaskPhoto(); // no regions to draw on a photo the page cannot show
     return;
   }
   setPhotoPreview(URL.createObjectURL(file), file.name);
@@ -442,6 +446,7 @@ function updateMethods() {
     $("size").value = state.methods[method].defaults.size; // each method's own starting size
   }
   state.lastMethod = method;
+  updateRegionOutputs();
   updateOutputs();
 }
 
@@ -532,7 +537,7 @@ async function submit(event) {
     // Left at "auto", the job runs the command line's schedule (and its tolerance rule).
     if (Number($("iterations").value)) form.append("iterations", $("iterations").value);
     form.append("style_weight", styleWeight().toFixed(4));
-  } else {
+  } else if (!regionsActive()) { // with regions, each region has its own strength
     form.append("strength", (Number($("strength").value) / 100).toFixed(2));
   }
   if (method === "fast" && $("blend-on").checked) {
@@ -546,6 +551,7 @@ async function submit(event) {
     form.append("second_weight", (Number($("mix").value) / 100).toFixed(2));
   }
   form.append("preserve_colors", $("preserve").checked ? "true" : "false");
+  if (regionsActive() && !(await appendRegions(form))) return;
   stopFollowing();
   setBusy(true);
   state.focusWhenOver = true; // a job started here: its end moves the focus to the result
@@ -991,6 +997,386 @@ function pastedPhoto(e) {
   choosePhoto(new File([file], `pasted picture.${ext}`, { type: file.type }));
 }
 
+// --- regions: a painting per part of the photo ------------------------------------------------------
+// The mask is edited at the photo's shape (longest side MASK_SIDE at most): white where the person (or
+// the painted part) is, nothing elsewhere. It starts empty, or from the server's person mask (auto:
+// POST /api/mask, the engines' own segmentation, thresholded at one half); brush and eraser strokes
+// (Pointer Events: mouse, pen and touch alike) are kept as a list and replayed, so "Undo stroke" is
+// exact. The job gets the mask as drawn (a PNG of two flat colours, white and black: the regions
+// "white" and "black" of the command line's --mask) and a setting per region.
+const MASK_SIDE = 1024;
+// The tint of the painted part, drawn at OVERLAY_ALPHA over the photo: a cool blue, seen on skin, on warm
+// colours and on most skies alike.
+const OVERLAY = "rgb(48, 84, 255)";
+const OVERLAY_ALPHA = 0.5;
+const mask = {
+  key: null,       // the photo the mask is for (its URL)
+  photo: null,     // the decoded photo (HTMLImageElement)
+  width: 0,
+  height: 0,
+  base: null,      // canvas: the starting mask (auto's, a stored job's, or empty)
+  layer: null,     // canvas: base + strokes
+  tint: null,      // canvas: the layer coloured, for the overlay
+  strokes: [],     // {tool, size, points} or {tool: "clear"}
+  drawing: null,   // the stroke under way: {id, stroke}
+  request: 0,      // the latest /api/mask request (older answers are dropped)
+  pendingURL: null, // a stored job's mask to start from once its photo is loaded
+  frame: 0,
+};
+
+function regionsOpen() { return $("regions").open; }
+
+function regionsActive() {
+  // Regions go with the job when the section is open, for a photo (not a video) on a method that paints them.
+  const info = state.methods[apiMethod()];
+  return regionsOpen() && !state.photoIsVideo && Boolean(info && info.regions) && Boolean(mask.photo);
+}
+
+function editorPhotoURL() {
+  const thumb = $("photo-thumb");
+  return !thumb.hidden && thumb.getAttribute("src") ? thumb.src : null;
+}
+
+function makeCanvas(w, h) {
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  return canvas;
+}
+
+function regionNote(text) { $("regions-note").textContent = text; }
+
+async function loadMaskPhoto() {
+  // (Re)load the editor's photo when the section is open and the photo changed; a new photo starts afresh.
+  if (!regionsOpen()) return;
+  if (state.photoIsVideo) {
+    $("mask-editor").hidden = true;
+    regionNote("Regions are for photos: a video is painted whole.");
+    return;
+  }
+  const url = editorPhotoURL();
+  if (!url) {
+    $("mask-editor").hidden = true;
+    mask.photo = null;
+    mask.key = null;
+    regionNote(state.photoFile ? "This photo can only be shown once painted, so its regions cannot be drawn here."
+      : "Choose a photo, then switch on auto or paint the part that gets its own setting.");
+    return;
+  }
+  if (url === mask.key) return;
+  mask.key = url;
+  const img = new Image();
+  img.src = url;
+  try { await img.decode(); } catch (err) { regionNote("The photo could not be shown for drawing its regions."); return; }
+  if (mask.key !== url) return; // another photo came meanwhile
+  const scale = Math.min(1, MASK_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
+  mask.width = Math.max(1, Math.round(img.naturalWidth * scale));
+  mask.height = Math.max(1, Math.round(img.naturalHeight * scale));
+  mask.photo = img;
+  mask.base = makeCanvas(mask.width, mask.height);
+  mask.layer = makeCanvas(mask.width, mask.height);
+  mask.tint = makeCanvas(mask.width, mask.height);
+  mask.strokes = [];
+  const canvas = $("mask-canvas");
+  canvas.width = mask.width;
+  canvas.height = mask.height;
+  $("mask-editor").hidden = false;
+  if (mask.pendingURL) {
+    const stored = mask.pendingURL;
+    mask.pendingURL = null;
+    await setBase(stored, "the regions of that painting, as drawn");
+  } else if ($("regions-auto").checked) {
+    await autoMask();
+  } else {
+    canvas.dataset.state = "ready";
+    redraw();
+    regionNote("Paint the part that gets its own setting with the brush; the rest is the background.");
+  }
+}
+
+async function setBase(source, what) {
+  // The starting mask from a picture (a Blob or a URL): white where it is light, thresholded at one half.
+  const canvas = $("mask-canvas");
+  let bitmap;
+  try {
+    const blob = typeof source === "string" ? await (await fetch(source)).blob() : source;
+    bitmap = await createImageBitmap(blob);
+  } catch (err) {
+    canvas.dataset.state = "ready";
+    regionNote("The mask could not be read; paint the region with the brush.");
+    return false;
+  }
+  const scratch = makeCanvas(mask.width, mask.height);
+  const ctx = scratch.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0, mask.width, mask.height);
+  bitmap.close();
+  const pixels = ctx.getImageData(0, 0, mask.width, mask.height);
+  const d = pixels.data;
+  for (let i = 0; i < d.length; i += 4) {
+    const on = d[i] >= 128;
+    d[i] = d[i + 1] = d[i + 2] = 255;
+    d[i + 3] = on ? 255 : 0;
+  }
+  mask.base.getContext("2d").putImageData(pixels, 0, 0);
+  mask.strokes = [];
+  redraw();
+  canvas.dataset.state = "ready";
+  regionNote(`Showing ${what}: correct it with the brush and the eraser.`);
+  return true;
+}
+
+async function autoMask() {
+  // The server's person mask for this photo (the same segmentation as --regions auto).
+  const canvas = $("mask-canvas");
+  const form = new FormData();
+  if (state.photoFile) form.append("photo", state.photoFile); else if (state.sample) form.append("sample", state.sample);
+  else return;
+  form.append("size", String(Math.max(mask.width, mask.height)));
+  const ticket = ++mask.request;
+  canvas.dataset.state = "loading";
+  regionNote("Finding the person…");
+  let response;
+  try {
+    response = await fetch("/api/mask", { method: "POST", body: form });
+  } catch (err) {
+    regionNote("Could not reach the brushwork server for the mask. Is it still running?");
+    canvas.dataset.state = "ready";
+    return;
+  }
+  if (ticket !== mask.request) return;
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    regionNote(`No mask: ${body && body.detail ? body.detail : `the server answered ${response.status}`}.`);
+    canvas.dataset.state = "ready";
+    return;
+  }
+  const warning = response.headers.get("X-Brushwork-Warning");
+  await setBase(await response.blob(), "the person the server found");
+  if (warning) regionNote("No person was found in this photo: paint the part that gets its own setting, or the whole photo gets the background’s.");
+}
+
+function clearBase() {
+  if (!mask.base) return;
+  mask.base.getContext("2d").clearRect(0, 0, mask.width, mask.height);
+}
+
+function drawStroke(ctx, stroke, from = 0) {
+  // One stroke (or its points from ``from`` on) into the mask: round caps and joins, white or erased.
+  if (stroke.tool === "clear") { ctx.clearRect(0, 0, mask.width, mask.height); return; }
+  ctx.save();
+  ctx.globalCompositeOperation = stroke.tool === "eraser" ? "destination-out" : "source-over";
+  ctx.strokeStyle = ctx.fillStyle = "#fff";
+  ctx.lineWidth = stroke.size;
+  ctx.lineCap = ctx.lineJoin = "round";
+  const pts = stroke.points;
+  if (pts.length === 1) {
+    ctx.beginPath();
+    ctx.arc(pts[0][0], pts[0][1], stroke.size / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  } else {
+    ctx.beginPath();
+    const start = Math.max(0, from - 1);
+    ctx.moveTo(pts[start][0], pts[start][1]);
+    for (let i = start + 1; i < pts.length; i++) ctx.lineTo(pts[i][0], pts[i][1]);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+function redraw() {
+  // The mask from its base and every stroke, then the picture on the page.
+  if (!mask.layer) return;
+  const ctx = mask.layer.getContext("2d");
+  ctx.clearRect(0, 0, mask.width, mask.height);
+  ctx.drawImage(mask.base, 0, 0);
+  for (const stroke of mask.strokes) drawStroke(ctx, stroke);
+  strokesChanged();
+}
+
+function strokesChanged() {
+  $("mask-undo").disabled = mask.strokes.length === 0;
+  $("mask-canvas").dataset.share = maskShare().toFixed(4);
+  paintOverlay();
+}
+
+function maskShare() {
+  // The share of the photo in the painted part (what the job's "white" region covers).
+  if (!mask.layer) return 0;
+  const d = mask.layer.getContext("2d").getImageData(0, 0, mask.width, mask.height).data;
+  let on = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] >= 128) on++;
+  return on / (mask.width * mask.height);
+}
+
+function paintOverlay() {
+  // The photo with the painted part tinted (the canvas the user draws on).
+  if (!mask.photo) return;
+  const tint = mask.tint.getContext("2d");
+  tint.globalCompositeOperation = "source-over";
+  tint.clearRect(0, 0, mask.width, mask.height);
+  tint.drawImage(mask.layer, 0, 0);
+  tint.globalCompositeOperation = "source-in";
+  tint.fillStyle = OVERLAY;
+  tint.fillRect(0, 0, mask.width, mask.height);
+  const ctx = $("mask-canvas").getContext("2d");
+  ctx.globalAlpha = 1;
+  ctx.drawImage(mask.photo, 0, 0, mask.width, mask.height);
+  ctx.globalAlpha = OVERLAY_ALPHA;
+  ctx.drawImage(mask.tint, 0, 0);
+  ctx.globalAlpha = 1;
+}
+
+function maskPoint(e) {
+  const rect = $("mask-canvas").getBoundingClientRect();
+  return [(e.clientX - rect.left) * mask.width / rect.width, (e.clientY - rect.top) * mask.height / rect.height];
+}
+
+function wireMaskCanvas() {
+  const canvas = $("mask-canvas");
+  canvas.addEventListener("pointerdown", (e) => {
+    if (!mask.photo || mask.drawing || (e.pointerType === "mouse" && e.button !== 0)) return;
+    e.preventDefault();
+    try { canvas.setPointerCapture(e.pointerId); } catch (err) { /* a synthetic or finished pointer */ }
+    const tool = document.querySelector('input[name="mask-tool"]:checked').value;
+    const size = Number($("brush-size").value) * mask.width / Math.max(1, canvas.getBoundingClientRect().width);
+    const stroke = { tool, size: Math.max(1, size), points: [maskPoint(e)] };
+    mask.drawing = { id: e.pointerId, stroke };
+    drawStroke(mask.layer.getContext("2d"), stroke);
+    paintOverlay();
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!mask.drawing || e.pointerId !== mask.drawing.id) return;
+    e.preventDefault();
+    const { stroke } = mask.drawing;
+    const from = stroke.points.length;
+    stroke.points.push(maskPoint(e));
+    drawStroke(mask.layer.getContext("2d"), stroke, from);
+    if (!mask.frame) mask.frame = requestAnimationFrame(() => { mask.frame = 0; paintOverlay(); });
+  });
+  const finish = (e) => {
+    if (!mask.drawing || e.pointerId !== mask.drawing.id) return;
+    mask.strokes.push(mask.drawing.stroke);
+    mask.drawing = null;
+    redraw(); // replayed whole: the stroke's segments drawn one by one overlap at their joins
+  };
+  canvas.addEventListener("pointerup", finish);
+  canvas.addEventListener("pointercancel", finish);
+}
+
+function wireRegions() {
+  wireMaskCanvas();
+  $("regions").addEventListener("toggle", () => { loadMaskPhoto(); updateMethods(); });
+  $("regions-auto").addEventListener("change", async (e) => {
+    if (!mask.photo) { await loadMaskPhoto(); return; }
+    if (e.target.checked) {
+      await autoMask();
+    } else {
+      clearBase();
+      redraw();
+      regionNote("Auto is off: the brush’s strokes are the painted part.");
+    }
+  });
+  $("mask-undo").addEventListener("click", () => { mask.strokes.pop(); redraw(); });
+  $("mask-clear").addEventListener("click", () => {
+    if (!mask.layer) return;
+    mask.strokes.push({ tool: "clear" });
+    redraw();
+    regionNote("Cleared: paint the part that gets its own setting (Undo stroke brings it back).");
+  });
+  for (const id of ["brush-size", "feather", "region-person-strength", "region-background-strength"]) {
+    $(id).addEventListener("input", updateRegionOutputs);
+  }
+  for (const id of ["region-person", "region-background"]) $(id).addEventListener("change", updateRegionOutputs);
+  updateRegionOutputs();
+}
+
+function fillRegionChoices(styles) {
+  // Each region: the painting chosen above, the photo itself, or a gallery painting.
+  for (const id of ["region-person", "region-background"]) {
+    const select = $(id);
+    const options = [["default", "The style chosen above"], ["none", "Keep the photo"]];
+    for (const style of styles) if (style.painting) options.push([style.id, style.title]);
+    select.replaceChildren(...options.map(([value, text]) => new Option(text, value)));
+  }
+  $("region-person").value = "none";         // the usual wish: the person as they are,
+  $("region-background").value = "default";  // the rest painted
+}
+
+function updateRegionOutputs() {
+  $("brush-size-out").textContent = `${$("brush-size").value} px`;
+  $("feather-out").textContent = Number($("feather").value) ? `${$("feather").value} px` : "hard edge";
+  const blending = apiMethod() === "fast" && $("blend-on").checked;
+  for (const id of ["region-person", "region-background"]) {
+    const value = $(id).value;
+    const slider = $(`${id}-strength`);
+    slider.closest(".slider").hidden = value === "none";
+    // A blend of two paintings takes the job's own strength (a region cannot give it another).
+    slider.disabled = blending && value === "default";
+    $(`${id}-strength-out`).textContent = slider.disabled ? "the blend’s" : `${slider.value} %`;
+  }
+  const strengthRow = $("strength").closest(".slider"); // with regions, each region has its own
+  strengthRow.hidden = regionsOpen();
+}
+
+function regionSpec(name, id) {
+  const value = $(id).value;
+  const slider = $(`${id}-strength`);
+  if (value === "none") return `${name}=none`;
+  if (slider.disabled) return `${name}=${value}`;
+  return `${name}=${value}:${(Number(slider.value) / 100).toFixed(2)}`;
+}
+
+async function appendRegions(form) {
+  // The mask as drawn (two flat colours) and a setting per region present; false (with a message) when
+  // there is nothing to send.
+  if (mask.drawing || $("mask-canvas").dataset.state === "loading") {
+    showError("The mask is still being made; please wait a moment.");
+    return false;
+  }
+  const d = mask.layer.getContext("2d").getImageData(0, 0, mask.width, mask.height);
+  let white = 0;
+  for (let i = 0; i < d.data.length; i += 4) {
+    const on = d.data[i + 3] >= 128;
+    if (on) white++;
+    d.data[i] = d.data[i + 1] = d.data[i + 2] = on ? 255 : 0;
+    d.data[i + 3] = 255;
+  }
+  const black = mask.width * mask.height - white;
+  if (!white && !$("regions-auto").checked) {
+    showError("Paint the part of the photo that gets its own setting (or switch on auto: person / background), or close Regions.");
+    return false;
+  }
+  const out = makeCanvas(mask.width, mask.height);
+  out.getContext("2d").putImageData(d, 0, 0);
+  const blob = await new Promise((resolve) => out.toBlob(resolve, "image/png"));
+  form.append("mask", blob, "mask.png");
+  if (white) form.append("region", regionSpec("white", "region-person"));
+  if (black) form.append("region", regionSpec("black", "region-background"));
+  form.append("feather", $("feather").value);
+  return true;
+}
+
+function fillRegions(job) {
+  // A job from the strip: its regions back in the form, its mask in the editor (once its photo is there).
+  const regions = job.regions;
+  if (!regions) return;
+  $("regions").open = true;
+  $("regions-auto").checked = regions.source === "auto";
+  $("feather").value = Math.round(regions.feather);
+  for (const spec of regions.region) {
+    const [name, rest] = [spec.slice(0, spec.indexOf("=")), spec.slice(spec.indexOf("=") + 1)];
+    const id = ["white", "255", "person"].includes(name.toLowerCase()) ? "region-person" : "region-background";
+    const [value, strength] = rest.split(":");
+    if ([...$(id).options].some((opt) => opt.value === value)) $(id).value = value;
+    $(`${id}-strength`).value = strength === undefined ? 100 : Math.round(100 * Number(strength));
+  }
+  if (job.urls.mask) {
+    mask.pendingURL = job.urls.mask;
+    mask.key = null; // load it over the job's photo
+  }
+  updateRegionOutputs();
+}
+
 // --- wiring -----------------------------------------------------------------------------------
 function wire() {
   const zone = $("dropzone");
@@ -998,6 +1384,7 @@ function wire() {
   $("camera-input").addEventListener("change", (e) => { if (e.target.files[0]) choosePhoto(e.target.files[0]); });
   document.addEventListener("paste", pastedPhoto);
   $("compare-picked").addEventListener("click", showGrid);
+  wireRegions();
   $("grid-close").addEventListener("click", () => $("grid-dialog").close());
   wireCompare();
   for (const name of ["dragenter", "dragover"]) {
@@ -1065,6 +1452,7 @@ function fillForm(job) {
     $("mix").value = Math.round(100 * (o.second_weight === null || o.second_weight === undefined ? 0.5 : o.second_weight));
     updateSecond();
   }
+  fillRegions(job);
   updateMethods();
 }
 
@@ -1090,6 +1478,7 @@ async function adoptInputs(job) {
       thumb.src = job.urls.photo;
       thumb.hidden = false;
     }
+    loadMaskPhoto(); // its regions over its photo
     if (job.urls.painting && !state.paintingFile) {
       const file = await fileFrom(job.urls.painting, "painting.png");
       state.paintingFile = file;
