@@ -64,9 +64,10 @@ CHECKPOINT = "checkpoint.safetensors"
 RECIPE = RECIPES["magenta"]
 #: Settings that may not change on --resume (they change the result).
 FIXED = ("seed", "batch", "image_size", "style_longest", "lr", "style_weight", "min_crop", "bf16", "init",
-         "paintings_per_step", "bank_crops")
+         "paintings_per_step", "bank_crops", "style_layer_weights")
 #: What a checkpoint written before a setting existed ran with.
-OLD_DEFAULTS = {"bf16": False, "init": None, "paintings_per_step": 1, "bank_crops": 0}
+OLD_DEFAULTS = {"bf16": False, "init": None, "paintings_per_step": 1, "bank_crops": 0,
+                "style_layer_weights": None}
 EVAL_PAINTINGS, EVAL_PHOTOS = 6, 6
 
 
@@ -129,8 +130,8 @@ class StyleBank:
         return self.entries[int(torch.randint(0, len(self.entries), (), generator=gen))]
 
 
-def objective(vgg, style_weight: float) -> PerceptualObjective:
-    weights = RECIPE["style_layer_weights"]
+def objective(vgg, style_weight: float, layer_weights: list[float] | None = None) -> PerceptualObjective:
+    weights = layer_weights or RECIPE["style_layer_weights"]
     return PerceptualObjective(vgg, [RECIPE["content_layer"]], RECIPE["style_layers"],
                                tuple(w / sum(weights) for w in weights), 1.0, style_weight, 0.0,
                                scaling="relative")
@@ -270,7 +271,7 @@ def train(args: argparse.Namespace) -> int:
     paintings = [open_image(p) for p in files("styles", held_out=False)]
     photos = PhotoSource(files("photos", held_out=False))
     vgg = load_vgg("vgg19", "default")
-    loss = objective(vgg, args.style_weight)
+    loss = objective(vgg, args.style_weight, args.style_layer_weights)
     evaluator = Evaluator(args.eval_size, vgg, out) if args.eval_every else None
     bank = (StyleBank(paintings, loss, args.bank_crops, tuple(args.style_longest), args.min_crop, args.seed)
             if args.bank_crops else None)
@@ -358,6 +359,8 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--style-weight", type=float, default=RECIPE["style_weight"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--style-layer-weights", type=float, nargs=5, metavar="W",
+                   help="weights of relu1_1..relu5_1 (default: the magenta recipe's 4 1 1 1 1)")
     p.add_argument("--bank-crops", type=int, default=0,
                    help="fixed crops per training painting, their targets computed once (0: a new crop "
                         "every step)")
