@@ -806,6 +806,17 @@ class WebServiceConfig:
         default=120.0,
     )
     max_connections: int = _help("open connections served at once; more get 503", default=200)
+    models_dir: str | None = _help(
+        "folder of the models the page's 'Make a model of this painting' trains (offered in the gallery, "
+        "kept across restarts; default: DATA/models)", default=None)
+    train_photos: str | None = _help(
+        "folder of photos (8 or more) the page's training jobs learn from (default: DATA/train_photos; "
+        "without enough photos the page's training is refused with the reason)", default=None)
+    train_steps: int | None = _help("steps of a training job from the page (default: train's --steps)",
+                                    default=None)
+    train_checkpoint_every: int = _help(
+        "a training job writes a checkpoint every N steps: a server stopped or killed resumes it from there",
+        default=10)
 
     def __post_init__(self) -> None:
         checks = {
@@ -831,6 +842,8 @@ class WebServiceConfig:
             "header_timeout": self.header_timeout > 0,
             "body_timeout": self.body_timeout > 0,
             "max_connections": self.max_connections >= 1,
+            "train_steps": self.train_steps is None or self.train_steps >= 1,
+            "train_checkpoint_every": self.train_checkpoint_every >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -841,6 +854,16 @@ class WebServiceConfig:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir or default_data_dir())
+
+    @property
+    def models_path(self) -> Path:
+        """Where the page's trained models are kept (``models_dir``, else inside the data folder)."""
+        return Path(self.models_dir) if self.models_dir else self.data_path / "models"
+
+    @property
+    def train_photos_path(self) -> Path:
+        """The photos the page's training jobs learn from (``train_photos``, else inside the data folder)."""
+        return Path(self.train_photos) if self.train_photos else self.data_path / "train_photos"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -22,14 +22,15 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from brushwork import __version__
-from brushwork.config import WebServiceConfig
+from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.web.jobs import JobManager
 from brushwork.web.live import IsolationMiddleware
 from brushwork.web.methods import Method, default_methods
-from brushwork.web.routes import catalogue, history, jobs, live, pages, regions
+from brushwork.web.routes import catalogue, history, jobs, live, pages, regions, training
 from brushwork.web.schemas import Problem, tune_openapi
 from brushwork.web.security import GuardMiddleware
 from brushwork.web.styles import Registry
+from brushwork.web.training import TrainingManager, model_method, trained_styles
 from brushwork.web.uploads import BodyLimitMiddleware
 
 #: Uploads decoded at once (CPU work in threads); a few keep the event loop, and so /api/health and
@@ -72,18 +73,28 @@ async def _not_allowed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
-def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method] | None = None) -> FastAPI:
+def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method] | None = None,
+               train_config: TrainConfig | None = None) -> FastAPI:
+    """The app; ``train_config``: the settings of the page's training jobs (default: train's own)."""
     config = config or WebServiceConfig()
     methods = methods if methods is not None else default_methods(config.gatys_weights)
     manager = JobManager(config, methods)
+    # The models the page trained before this start: offered by the model method, each its own card.
+    painter, trained = model_method(methods), trained_styles(config)
+    for model, _ in trained if painter is not None else ():
+        painter.add(model)
+    registry = Registry(config, methods, [style for _, style in trained] if painter is not None else ())
+    trainer = TrainingManager(config, methods, registry, train_config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.decoding = anyio.CapacityLimiter(DECODE_SLOTS)
         await run_in_threadpool(manager.start)
+        await run_in_threadpool(trainer.start)
         try:
             yield
         finally:
+            await run_in_threadpool(trainer.stop)  # a running job checkpoints its step (resumed on start)
             await run_in_threadpool(manager.stop)
 
     app = FastAPIOffline(
@@ -98,7 +109,8 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.state.stopping = threading.Event()  # set by web.server.Server on shutdown: long answers end
     app.state.methods = methods
     app.state.manager = manager
-    app.state.registry = Registry(config, methods)
+    app.state.registry = registry
+    app.state.training = trainer
     app.add_middleware(
         BodyLimitMiddleware,
         limit=config.max_upload_bytes + max(config.max_upload_bytes, config.max_video_bytes) + 2**20,
@@ -123,6 +135,7 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.include_router(history.router)
     app.include_router(live.router)
     app.include_router(regions.router)
+    app.include_router(training.router)
     generated = app.openapi
 
     def openapi() -> dict:

@@ -452,6 +452,12 @@ class ModelMethod:
     def models(self) -> dict[str, str]:
         return {m.id: m.title for m in self._models.values()}
 
+    def add(self, model: FastModel) -> None:
+        """Offer one more model from now on (a model the page trained: ``web.training``), no restart."""
+        with self._lock:
+            self._models[model.id] = model
+            self._painters.pop(model.id, None)
+
     def unavailable_reason(self) -> str | None:
         if not self._models:
             return "no trained models are installed (train one with brushwork train, or use the fast method)"

@@ -19,6 +19,8 @@ import hashlib
 import io
 import os
 import re
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,22 +221,47 @@ def swatch_bytes(text: str, size: int = THUMB_SIZE) -> bytes:
 
 
 class Registry:
-    """Styles, samples and thumbnails the app offers; built once at start-up."""
+    """Styles, samples and thumbnails the app offers; built at start-up, and again (``add_trained``) when
+    the page's training makes a model, so a new style appears without a restart."""
 
-    def __init__(self, config: WebServiceConfig, methods: dict[str, Method]):
+    def __init__(self, config: WebServiceConfig, methods: dict[str, Method], trained: Iterable[Style] = ()):
+        self.config = config
+        self.methods = methods
+        #: Styles the page trained (``web.training``): each its own entry with its painting and model,
+        #: never merged into another painting's (a model of a gallery painting keeps that painting's card).
+        self.trained: dict[str, Style] = {s.id: s for s in trained}
+        self._lock = threading.Lock()
+        self.styles: dict[str, Style] = {}
+        self._build()
+        self.samples = find_samples()
+        self._thumbs: dict[tuple[str, str], bytes] = {}
+
+    def _build(self) -> None:
         models: dict[str, str] = {}
         paintings_of: Painted = {}
-        for method in methods.values():
+        for method in self.methods.values():
             if method.unavailable_reason() is None:
                 models.update(method.models())
                 paintings_of.update(trained_on(method))
-        merged = merge_fast_models(find_paintings(config.styles_dir), models, paintings_of)
-        self.styles: dict[str, Style] = {
-            sid: dataclasses.replace(style, methods=methods_for(style, methods))
+        for sid in self.trained:
+            models.pop(sid, None)
+            paintings_of.pop(sid, None)
+        merged = merge_fast_models(find_paintings(self.config.styles_dir), models, paintings_of)
+        merged.update(self.trained)
+        # One assignment: a request reading the gallery meanwhile sees the old one or the new one, whole.
+        self.styles = {
+            sid: dataclasses.replace(style, methods=methods_for(style, self.methods))
             for sid, style in merged.items()
         }
-        self.samples = find_samples()
-        self._thumbs: dict[tuple[str, str], bytes] = {}
+
+    def add_trained(self, style: Style) -> Style:
+        """Add a style the page trained (its model already offered by the model method); returns it with
+        its methods."""
+        with self._lock:
+            self.trained[style.id] = style
+            self._thumbs.pop(("style", style.id), None)
+            self._build()
+            return self.styles[style.id]
 
     def thumbnail(self, kind: str, item_id: str) -> bytes | None:
         """A square JPEG of a style or sample, made once; None for an id that is not listed."""
