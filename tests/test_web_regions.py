@@ -337,4 +337,17 @@ def test_the_region_editor_auto_a_mouse_and_a_touch_stroke_and_the_kept_person(s
     assert inside.sum() > 500 and outside.sum() > 2000, (inside.sum(), outside.sum())
     assert np.abs(result[inside] - picture[inside]).max() <= 1.0  # the kept person: the photo
     assert np.abs(result[outside] - picture[outside]).mean() > 12  # the rest: painted
+
+    # A reload comes back to the job with its regions: the section open, its mask over its photo, and
+    # Paint it paints it again with the same settings.
+    page.reload()
+    page.wait_for_function("() => document.querySelector('#mask-canvas').dataset.state === 'ready'")
+    assert page.evaluate("() => document.querySelector('#regions').open")
+    assert not page.is_checked("#regions-auto") and page.input_value("#region-person") == "none"
+    assert _share(page) == pytest.approx(after_touch, abs=0.01)  # the mask, over the job's 192 px photo
+    page.click("#go")
+    page.wait_for_function(f"() => !location.hash.includes('{job_id}')")
+    page.wait_for_selector("#download:not([hidden])", timeout=60_000)
+    again = httpx.get(f"{server}/api/jobs/{re.search(r'#job=([0-9a-f]{32})$', page.url).group(1)}").json()
+    assert again["regions"] == job["regions"] and again["status"] == "done"
     assert not problems, problems
