@@ -321,6 +321,38 @@ def test_stabiliser_lowers_the_warping_error(live_page, reference):
 
 @pytest.mark.slow
 @needs_browser
+def test_frames_reuse_their_buffers_and_the_profile_says_where_the_time_goes(live_page):
+    """A frame allocates none of the per-size buffers (frame planes, painted and shown frames, the
+    stabiliser's pyramids and bands): they are made once per size, so the count stays put while frames
+    go by; a new size makes one set more. status().profile splits a frame into its phases."""
+    page, problems = live_page
+    page.evaluate(f"() => window.brushworkLive.setSteady({STEADY})")
+    _until(page, f"window.brushworkLive.status().width === {SIDE}")
+    start = _status(page)
+    page.evaluate("() => window.brushworkLive.resetProfile()")
+    _until(page, f"window.brushworkLive.status().frames >= {start['frames'] + 12}")
+    status = _status(page)
+    assert status["allocations"] == start["allocations"], (start["allocations"], status["allocations"])
+    profile = status["profile"]
+    assert profile["frames"] >= 10 and profile["run"] > 0 and profile["steady"] > 0, profile
+    phases = sum(profile[k] for k in ("capture", "pre", "run", "post", "steady", "draw", "wait"))
+    assert phases <= profile["frame"] * 1.01 + 0.1 and phases >= 0.9 * profile["frame"], profile
+    assert status["isolated"] and status["numThreads"] == status["threads"] >= 2
+    marks = status["marks"]  # opening Live: each step once, in order
+    assert marks["open"] <= marks["runtime"] <= marks["network"] <= marks["firstFrame"], marks
+    assert marks["camera"] <= marks["firstFrame"], marks
+    page.evaluate("() => window.brushworkLive.setResolution(240, false)")  # a new size: one set more
+    _until(page, "window.brushworkLive.status().width === 240")
+    _until(page, f"window.brushworkLive.status().allocations >= {start['allocations'] + 2}")
+    time.sleep(2)
+    assert _status(page)["allocations"] == start["allocations"] + 2  # the frame's and the stabiliser's
+    page.evaluate(f"() => window.brushworkLive.setResolution({SIDE}, false)")
+    _until(page, f"window.brushworkLive.status().width === {SIDE}")
+    assert not problems, problems
+
+
+@pytest.mark.slow
+@needs_browser
 def test_memory_stays_flat(live_page):
     """A short version of the benchmark's 10 minutes: Chromium's memory after 8 s and after 28 s."""
     from support.live import chromium_rss

@@ -29,7 +29,11 @@ const live = {
   rung: DEFAULT_RUNG, auto: true, slowSince: 0, steady: STEADY, stabilizer: null,
   times: [], frames: 0, width: 0, height: 0, recorder: null, chunks: [], recordStart: 0,
   trace: null, lastMs: 0, runMs: 0, steadyMs: 0, message: "", loading: null, threads: 1,
+  selecting: null, allocations: 0, profile: null, marks: {},
 };
+
+// performance.now() (ms since the page's navigation) at each step of opening Live, for the benchmark.
+function mark(name) { if (!(name in live.marks)) live.marks[name] = performance.now(); }
 
 // --- page ------------------------------------------------------------------------------------
 const MARKUP = `
@@ -126,6 +130,7 @@ function say(text) {
 function note(text) { $("live-note").textContent = text || ""; }
 
 export async function openLive() {
+  mark("open");
   build();
   $("studio").hidden = true;
   $("live").hidden = false;
@@ -136,13 +141,19 @@ export async function openLive() {
   live.loading = (async () => {
     const problem = contextProblem();
     if (problem) { say(problem); return; }
+    // Everything at once: the camera (its permission asked now), the list of styles and the runtime;
+    // then the first style's network (download, WebAssembly compile, session) while the camera starts.
+    const camera = requestCamera();
     try {
       await Promise.all([loadCatalogue(), loadRuntime()]);
     } catch (err) {
       say(`Live could not load its runtime: ${err.message}`);
+      camera.then((got) => { if (got.stream) for (const track of got.stream.getTracks()) track.stop(); });
       return;
     }
-    await startCamera();
+    mark("runtime");
+    if (!live.style && !live.selecting) selectStyle($("live-style").value);
+    await startCamera(camera);
   })();
   try { await live.loading; } finally { live.loading = null; }
 }
@@ -248,7 +259,13 @@ async function createSession(url, options = {}) {
 
 // A style is ready when its network is loaded (and, for a painting, its vector is here). Switching
 // keeps the old style painting until the new one is ready.
-async function selectStyle(key) {
+function selectStyle(key) {
+  const run = chooseStyle(key).finally(() => { if (live.selecting === run) live.selecting = null; });
+  live.selecting = run;
+  return run;
+}
+
+async function chooseStyle(key) {
   const style = live.styles.get(key);
   if (!style) return;
   note(`Loading ${style.title}…`);
@@ -274,6 +291,7 @@ async function selectStyle(key) {
     return;
   }
   live.style = style;
+  mark("network");
   $("live-style").value = key;
   if (live.stabilizer) live.stabilizer.reset();
   say("");
@@ -302,27 +320,33 @@ async function uploadPainting(file) {
 }
 
 // --- camera ------------------------------------------------------------------------------------
-async function startCamera() {
+// The camera's stream, asked for now: {stream} or {error}.
+function requestCamera() {
+  return navigator.mediaDevices.getUserMedia({
+    audio: false, video: { facingMode: live.facing, width: { ideal: 640 }, height: { ideal: 480 } },
+  }).then((stream) => ({ stream }), (error) => ({ error }));
+}
+
+async function startCamera(pending = null) {
   stopCamera();
   say("");
   $("live-start").hidden = true;
   const problem = contextProblem();
   if (problem) { say(problem); return; }
-  try {
-    live.stream = await navigator.mediaDevices.getUserMedia({
-      audio: false, video: { facingMode: live.facing, width: { ideal: 640 }, height: { ideal: 480 } },
-    });
-  } catch (err) {
-    say(cameraProblem(err));
+  const got = await (pending || requestCamera());
+  if (got.error) {
+    say(cameraProblem(got.error));
     $("live-start").hidden = false;
     return;
   }
+  live.stream = got.stream;
+  mark("camera");
   const video = $("live-video");
   video.srcObject = live.stream;
   await video.play().catch(() => {});
   const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
   $("live-flip").hidden = cameras.length < 2;
-  if (!live.style) await selectStyle($("live-style").value);
+  if (!live.style) await (live.selecting || selectStyle($("live-style").value));
   if (!live.style) return;
   $("live-snapshot").disabled = false;
   $("live-record").disabled = typeof MediaRecorder === "undefined";
@@ -340,6 +364,7 @@ function stopCamera() {
 
 function resetFrames() {
   live.width = live.height = 0;
+  resetProfile();
   live.times = [];
   live.slowSince = 0;
   if (live.stabilizer) live.stabilizer.reset();
@@ -356,26 +381,61 @@ function frameSize(video) {
 // --- the loop ------------------------------------------------------------------------------------
 const inputCanvas = document.createElement("canvas");
 const inputContext = inputCanvas.getContext("2d", { willReadFrequently: true });
+//: Where a frame's time goes (ms, summed since the last resetFps; status().profile gives the means):
+//: capture = video -> canvas -> RGBA bytes, pre = bytes -> the network's float planes, run =
+//: session.run, post = its output -> RGBA bytes, steady = the stabiliser, draw = putImageData,
+//: wait = handing the page back its event loop between frames.
+const PHASES = ["capture", "pre", "run", "post", "steady", "draw", "wait", "frame"];
+function resetProfile() {
+  live.profile = Object.fromEntries([...PHASES, "n"].map((k) => [k, 0]));
+  live.profile.runs = []; // each frame's session.run (ms), the last RUNS_KEPT
+}
+const RUNS_KEPT = 200;
+const frameTimes = Object.fromEntries([...PHASES, "lastRun"].map((k) => [k, 0]));
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length ? v[v.length >> 1] : 0;
+}
+resetProfile();
+
+// The working memory of one painted size, made once and reused by every frame at that size (the
+// float planes fed to the network and its tensor, the painted and the shown RGBA frame): a frame
+// allocates only what the browser and the runtime hand back (the camera's pixels, the output).
+function frameBuffers(w, h) {
+  const n = w * h, ort = live.ort;
+  live.allocations += 1;
+  const planes = new Float32Array(3 * n);
+  return {
+    w, h, n, planes, painted: new Uint8ClampedArray(4 * n), image: new ImageData(w, h),
+    input: new ort.Tensor("float32", planes, [1, 3, h, w]), style: new Float32Array(100),
+  };
+}
 
 async function loop() {
   const video = $("live-video");
   const canvas = $("live-canvas");
   const context = canvas.getContext("2d");
+  let buf = null;
   while (live.running) {
     if (video.readyState < 2 || !video.videoWidth) { await pause(30); continue; }
     const [w, h] = frameSize(video);
-    if (w !== live.width || h !== live.height) {
+    if (w !== live.width || h !== live.height || !buf || buf.w !== w || buf.h !== h) {
       live.width = w; live.height = h;
       inputCanvas.width = canvas.width = w;
       inputCanvas.height = canvas.height = h;
+      buf = frameBuffers(w, h);
       live.stabilizer = new Stabilizer(w, h);
     }
+    const prof = frameTimes; // this frame's phases, added to live.profile once it is shown
+    for (const k of PHASES) prof[k] = 0;
     const start = performance.now();
     inputContext.drawImage(video, 0, 0, w, h);
     const frame = inputContext.getImageData(0, 0, w, h);
+    const captured = performance.now();
+    prof.capture += captured - start;
     let painted;
     try {
-      painted = await paint(frame, w, h);
+      painted = await paint(frame, buf);
     } catch (err) {
       say(`Painting stopped: ${err.message}`);
       live.running = false;
@@ -384,24 +444,45 @@ async function loop() {
     }
     if (!live.running) break;
     const steadyStart = performance.now();
-    const steadied = live.steady > 0 ? live.stabilizer.apply(frame.data, painted, live.steady) : painted;
-    live.steadyMs = performance.now() - steadyStart;
-    const out = new ImageData(w, h);
-    out.data.set(steadied);
-    context.putImageData(out, 0, 0);
-    if (live.trace) keepTrace(frame, out, painted);
+    const shown = buf.image;
+    if (live.steady > 0) live.stabilizer.apply(frame.data, painted, live.steady, shown.data);
+    else shown.data.set(painted);
+    const drawStart = performance.now();
+    live.steadyMs = live.steady > 0 ? drawStart - steadyStart : 0;
+    prof.steady += drawStart - steadyStart;
+    context.putImageData(shown, 0, 0);
+    if (live.trace) keepTrace(frame, shown, painted);
     const now = performance.now();
+    prof.draw += now - drawStart;
     live.lastMs = now - start;
     live.frames += 1;
     live.times.push(now);
     while (live.times.length && live.times[0] < now - FPS_WINDOW) live.times.shift();
+    if (live.frames === 1) mark("firstFrame");
     adapt(now);
     readout();
-    await pause(0); // let the page handle clicks between frames
+    await yieldToPage(); // let the page handle clicks between frames
+    const end = performance.now();
+    prof.wait += end - now;
+    prof.frame += end - start;
+    const total = live.profile;
+    for (const k of PHASES) total[k] += prof[k];
+    total.n += 1;
+    if (total.runs.length >= RUNS_KEPT) total.runs.shift();
+    total.runs.push(prof.lastRun);
   }
 }
 
 function pause(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+// One turn of the event loop without setTimeout's 4 ms clamp on nested timers (a frame at 15 fps
+// is 66 ms: the clamp alone was 6 % of it).
+const yieldChannel = new MessageChannel();
+const yieldWaiters = [];
+yieldChannel.port1.onmessage = () => { const resolve = yieldWaiters.shift(); if (resolve) resolve(); };
+function yieldToPage() {
+  return new Promise((resolve) => { yieldWaiters.push(resolve); yieldChannel.port2.postMessage(0); });
+}
 
 function fps() {
   const t = live.times;
@@ -429,44 +510,59 @@ function readout() {
 }
 
 // RGBA bytes -> [1, 3, H, W] floats in [0, 1]: what `brushwork apply` feeds its network.
-function toPlanes(rgba, w, h) {
-  const n = w * h, planes = new Float32Array(3 * n);
+function toPlanes(rgba, planes, n) {
+  const g = n, b = 2 * n;
   for (let i = 0, j = 0; i < n; i++, j += 4) {
     planes[i] = rgba[j] / 255;
-    planes[n + i] = rgba[j + 1] / 255;
-    planes[2 * n + i] = rgba[j + 2] / 255;
+    planes[g + i] = rgba[j + 1] / 255;
+    planes[b + i] = rgba[j + 2] / 255;
   }
-  return planes;
 }
 
-async function paint(frame, w, h) {
+async function paint(frame, buf) {
   const style = live.style;
-  const ort = live.ort;
-  const planes = toPlanes(frame.data, w, h);
-  const image = new ort.Tensor("float32", planes, [1, 3, h, w]);
+  const prof = frameTimes;
+  const t0 = performance.now();
+  const { n, planes, painted } = buf;
+  toPlanes(frame.data, planes, n);
   let session, feeds;
   if (style.kind === "model") {
     session = live.sessions.get(style.key);
-    feeds = { [session.inputNames[0]]: image };
+    feeds = { [session.inputNames[0]]: buf.input };
   } else {
     session = live.arbitrary;
-    feeds = { [session.inputNames[0]]: image, [session.inputNames[1]]: new ort.Tensor("float32", await styleVector(frame), [1, 100]) };
+    buf.style.set(await styleVector(frame));
+    feeds = { [session.inputNames[0]]: buf.input, [session.inputNames[1]]: new live.ort.Tensor("float32", buf.style, [1, 100]) };
   }
   const ran = performance.now();
-  const results = await session.run(feeds);
-  live.runMs = performance.now() - ran;
-  const y = results[session.outputNames[0]].data;
-  const n = w * h, rgba = new Uint8ClampedArray(4 * n);
+  prof.pre += ran - t0;
+  // The output is the one array a frame still allocates: onnxruntime-web copies it out of its
+  // WebAssembly memory into a new one (a pre-allocated CPU output is accepted but left unwritten in
+  // 1.30: measured, all zeros).
+  const y = (await session.run(feeds))[session.outputNames[0]].data;
+  const done = performance.now();
+  live.runMs = done - ran;
+  prof.run += live.runMs;
+  prof.lastRun = live.runMs;
   // A trained model's strength cross-fades with the photo (as apply does); a painting's is in its vector.
+  // Uint8ClampedArray stores clamp to 0..255 and round, as the clamp to [0, 1] and x255 of apply.
   const s = style.kind === "model" ? live.strength : 1;
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    for (let c = 0; c < 3; c++) {
-      const v = Math.min(1, Math.max(0, y[c * n + i]));
-      rgba[j + c] = Math.round(255 * (s * v + (1 - s) * planes[c * n + i]));
+  const g = n, b = 2 * n;
+  if (s >= 1) {
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      painted[j] = 255 * y[i]; painted[j + 1] = 255 * y[g + i]; painted[j + 2] = 255 * y[b + i]; painted[j + 3] = 255;
     }
-    rgba[j + 3] = 255;
+  } else {
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      for (let c = 0, k = i; c < 3; c++, k += n) {
+        const v = y[k] < 0 ? 0 : y[k] > 1 ? 1 : y[k];
+        painted[j + c] = 255 * (s * v + (1 - s) * planes[k]);
+      }
+      painted[j + 3] = 255;
+    }
   }
-  return rgba;
+  prof.post += performance.now() - done;
+  return painted;
 }
 
 // A painting's vector, moved toward the camera's own style when strength < 1 (as apply --strength):
@@ -508,41 +604,69 @@ async function predictStyle(frame) {
 // grey input, coarse to fine, sub-pixel at full size) moves the previous output onto this frame,
 // and it is blended in where the moved previous *input* matches this one (so occlusions, new
 // content and scene cuts take the new painting). out = (1 - w)·painted + w·moved previous output,
-// w = steadiness × match. Cheap: a few milliseconds at 320×240 in plain JavaScript.
+// w = steadiness × match. All its working memory is made once per size (the grey frames and their
+// pyramids, the motion field, the bands) and reused: a frame allocates nothing.
 const BLOCK = 16;
 
 class Stabilizer {
   constructor(w, h) {
     this.w = w; this.h = h;
+    const n = w * h;
     this.bw = Math.ceil(w / BLOCK); this.bh = Math.ceil(h / BLOCK);
+    live.allocations += 1;
+    // Two pyramids of grey frames (this frame's and the previous one's, swapped every frame): level 0
+    // full size, then halves while wider than 96 px (at most 4 levels).
+    const sizes = [[w, h]];
+    while (sizes[sizes.length - 1][0] > 96 && sizes.length < 4) {
+      const [a, b] = sizes[sizes.length - 1];
+      sizes.push([Math.floor(a / 2), Math.floor(b / 2)]);
+    }
+    this.pyramids = [0, 1].map(() => sizes.map(([a, b]) => ({ data: new Float32Array(a * b), w: a, h: b })));
+    const count = this.bw * this.bh;
+    this.field = [0, 1, 2, 3].map(() => new Float32Array(count)); // fx, fy and their medians
+    this.window = new Float64Array(9);
+    this.prevOut = new Float32Array(4 * n); // the previous shown frame, in floats
+    this.diff = new Float32Array(3 * n); this.low = new Float32Array(3 * n); this.tmp = new Float32Array(n);
+    this.err = new Float32Array(n); this.smooth = new Float32Array(n); this.valid = new Uint8Array(n);
+    // Per column: the blocks either side and the weight between them (the motion field is interpolated).
+    this.colA = new Int32Array(w); this.colB = new Int32Array(w); this.colT = new Float64Array(w);
+    for (let x = 0; x < w; x++) {
+      const gx = Math.min(this.bw - 1, Math.max(0, (x + 0.5) / BLOCK - 0.5));
+      this.colA[x] = Math.floor(gx); this.colB[x] = Math.min(this.bw - 1, this.colA[x] + 1); this.colT[x] = gx - this.colA[x];
+    }
+    this.current = 0;
     this.reset();
   }
 
-  reset() { this.prevGrey = null; this.prevOut = null; }
+  reset() { this.started = false; }
 
-  apply(rgba, painted, strength) {
+  // Writes the steadied frame into `target` (RGBA bytes) from the camera's `rgba` and the network's
+  // `painted` frame.
+  apply(rgba, painted, strength, target) {
     const { w, h } = this, n = w * h;
-    const grey = new Float32Array(n);
+    const cur = this.pyramids[this.current], prev = this.pyramids[1 - this.current];
+    const grey = cur[0].data;
     for (let i = 0, j = 0; i < n; i++, j += 4) grey[i] = 0.299 * rgba[j] + 0.587 * rgba[j + 1] + 0.114 * rgba[j + 2];
-    let out = painted;
-    if (this.prevGrey) out = this.blend(grey, painted, this.flow(grey, this.prevGrey), strength);
-    this.prevGrey = grey;
-    this.prevOut = out; // kept in floats: the next frame blends with it
-    return out === painted ? painted : Uint8ClampedArray.from(out);
+    for (let l = 1; l < cur.length; l++) half(cur[l - 1], cur[l]);
+    if (this.started) {
+      this.blend(grey, prev[0].data, painted, this.flow(cur, prev), strength, target);
+    } else {
+      target.set(painted);
+      this.prevOut.set(painted);
+    }
+    this.started = true;
+    this.current = 1 - this.current;
   }
 
   // Per-block backward motion (where each block of this frame was in the previous one), in pixels.
-  flow(cur, prev) {
-    const levels = [];
-    let a = { data: cur, w: this.w, h: this.h }, b = { data: prev, w: this.w, h: this.h };
-    levels.push([a, b]);
-    while (a.w > 96 && levels.length < 4) { a = half(a); b = half(b); levels.push([a, b]); }
-    const count = this.bw * this.bh;
-    let fx = new Float32Array(count), fy = new Float32Array(count);
-    for (let l = levels.length - 1; l >= 0; l--) {
-      const [c, p] = levels[l];
+  flow(curLevels, prevLevels) {
+    const top = curLevels.length - 1;
+    let [fx, fy, mx, my] = this.field;
+    fx.fill(0); fy.fill(0);
+    for (let l = top; l >= 0; l--) {
+      const c = curLevels[l], p = prevLevels[l];
       const scale = 1 << l;
-      const radius = l === levels.length - 1 ? 4 : 1;
+      const radius = l === top ? 4 : 1;
       const win = Math.max(4, BLOCK / scale);
       for (let by = 0; by < this.bh; by++) {
         for (let bx = 0; bx < this.bw; bx++) {
@@ -566,26 +690,30 @@ class Stabilizer {
           fy[k] = (dy0 + sy) * scale;
         }
       }
-      [fx, fy] = [median3(fx, this.bw, this.bh), median3(fy, this.bw, this.bh)];
+      median3(fx, mx, this.bw, this.bh, this.window);
+      median3(fy, my, this.bw, this.bh, this.window);
+      [fx, mx] = [mx, fx];
+      [fy, my] = [my, fy];
     }
     return { fx, fy };
   }
 
-  blend(grey, painted, flow, strength) {
-    const { w, h, bw, bh } = this, n = w * h;
-    const prevOut = this.prevOut, prevGrey = this.prevGrey;
-    const diff = new Float32Array(3 * n), err = new Float32Array(n), valid = new Uint8Array(n);
+  blend(grey, prevGrey, painted, flow, strength, target) {
+    const { w, h, bw, bh, prevOut, diff, err, valid, low, colA, colB, colT } = this, n = w * h;
+    const fxs = flow.fx, fys = flow.fy;
     for (let y = 0; y < h; y++) {
       const gy = Math.min(bh - 1, Math.max(0, (y + 0.5) / BLOCK - 0.5));
       const y0 = Math.floor(gy), y1 = Math.min(bh - 1, y0 + 1), ty = gy - y0;
       for (let x = 0; x < w; x++) {
-        const gx = Math.min(bw - 1, Math.max(0, (x + 0.5) / BLOCK - 0.5));
-        const x0 = Math.floor(gx), x1 = Math.min(bw - 1, x0 + 1), tx = gx - x0;
+        const x0 = colA[x], x1 = colB[x], tx = colT[x];
         const k00 = y0 * bw + x0, k01 = y0 * bw + x1, k10 = y1 * bw + x0, k11 = y1 * bw + x1;
-        const dx = (1 - ty) * ((1 - tx) * flow.fx[k00] + tx * flow.fx[k01]) + ty * ((1 - tx) * flow.fx[k10] + tx * flow.fx[k11]);
-        const dy = (1 - ty) * ((1 - tx) * flow.fy[k00] + tx * flow.fy[k01]) + ty * ((1 - tx) * flow.fy[k10] + tx * flow.fy[k11]);
+        const dx = (1 - ty) * ((1 - tx) * fxs[k00] + tx * fxs[k01]) + ty * ((1 - tx) * fxs[k10] + tx * fxs[k11]);
+        const dy = (1 - ty) * ((1 - tx) * fys[k00] + tx * fys[k01]) + ty * ((1 - tx) * fys[k10] + tx * fys[k11]);
         const sx = x + dx, sy = y + dy, i = y * w + x;
-        if (sx < 0 || sy < 0 || sx > w - 1 || sy > h - 1) { err[i] = 255; continue; }
+        if (sx < 0 || sy < 0 || sx > w - 1 || sy > h - 1) {
+          err[i] = 255; valid[i] = 0; diff[i] = 0; diff[n + i] = 0; diff[2 * n + i] = 0;
+          continue;
+        }
         valid[i] = 1;
         const ax = Math.floor(sx), ay = Math.floor(sy);
         const bx = Math.min(w - 1, ax + 1), by2 = Math.min(h - 1, ay + 1), u = sx - ax, v = sy - ay;
@@ -593,80 +721,96 @@ class Stabilizer {
         const w00 = (1 - u) * (1 - v), w01 = u * (1 - v), w10 = (1 - u) * v, w11 = u * v;
         const g = w00 * prevGrey[p00] + w01 * prevGrey[p01] + w10 * prevGrey[p10] + w11 * prevGrey[p11];
         err[i] = Math.abs(g - grey[i]);
+        const q00 = 4 * p00, q01 = 4 * p01, q10 = 4 * p10, q11 = 4 * p11, q = 4 * i;
         for (let c = 0; c < 3; c++) {
-          const moved = w00 * prevOut[4 * p00 + c] + w01 * prevOut[4 * p01 + c] + w10 * prevOut[4 * p10 + c] + w11 * prevOut[4 * p11 + c];
-          diff[c * n + i] = moved - painted[4 * i + c];
+          const moved = w00 * prevOut[q00 + c] + w01 * prevOut[q01 + c] + w10 * prevOut[q10 + c] + w11 * prevOut[q11 + c];
+          diff[c * n + i] = moved - painted[q + c];
         }
       }
     }
-    const smooth = boxBlur(err, w, h, 2);
+    const smooth = boxBlur(err, this.smooth, this.tmp, w, h, 2);
     // The difference to the moved previous frame, split in two bands: its smooth part (colour and
     // tone drifting between frames) is taken almost whole, its fine part (the strokes themselves)
     // only a little, so the strokes keep their contrast (the painting's texture) while they steady.
-    const low = new Float32Array(3 * n);
-    for (let c = 0; c < 3; c++) binomial(diff.subarray(c * n, (c + 1) * n), low.subarray(c * n, (c + 1) * n), w, h);
+    for (let c = 0; c < 3; c++) binomial(diff.subarray(c * n, (c + 1) * n), low.subarray(c * n, (c + 1) * n), this.tmp, w, h);
     const sLow = strength, sHigh = strength * highShare;
-    const out = new Float32Array(4 * n);
     const lo = 6, hi = 24; // grey levels: a match below lo is trusted fully, above hi not at all
     for (let i = 0, j = 0; i < n; i++, j += 4) {
       const match = valid[i] ? Math.min(1, Math.max(0, (hi - smooth[i]) / (hi - lo))) : 0;
-      for (let c = 0; c < 3; c++) {
-        const d = diff[c * n + i], l = low[c * n + i];
-        out[j + c] = Math.min(255, Math.max(0, painted[j + c] + match * (sLow * l + sHigh * (d - l))));
+      for (let c = 0, k = i; c < 3; c++, k += n) {
+        const d = diff[k], l = low[k];
+        const value = Math.min(255, Math.max(0, painted[j + c] + match * (sLow * l + sHigh * (d - l))));
+        prevOut[j + c] = value; // kept in floats: the next frame blends with it
+        target[j + c] = value;
       }
-      out[j + 3] = 255;
+      prevOut[j + 3] = 255;
+      target[j + 3] = 255;
     }
-    return out;
   }
 }
 
-// A 5-tap binomial blur (1 4 6 4 1)/16 each way: a Gaussian of about 1 px.
-function binomial(src, out, w, h) {
-  const tmp = new Float32Array(w * h);
-  const k = [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16];
+// A 5-tap binomial blur (1 4 6 4 1)/16 each way: a Gaussian of about 1 px (edges repeated). `tmp`
+// holds the horizontal pass.
+const K0 = 1 / 16, K1 = 4 / 16, K2 = 6 / 16;
+function binomial(src, out, tmp, w, h) {
+  const k = [K0, K1, K2, K1, K0];
+  const clampedRow = (row, x) => {
+    let s = 0;
+    for (let t = -2; t <= 2; t++) s += k[t + 2] * src[row + Math.min(w - 1, Math.max(0, x + t))];
+    return s;
+  };
   for (let y = 0; y < h; y++) {
     const row = y * w;
-    for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let t = -2; t <= 2; t++) s += k[t + 2] * src[row + Math.min(w - 1, Math.max(0, x + t))];
-      tmp[row + x] = s;
+    for (let x = 0; x < Math.min(2, w); x++) tmp[row + x] = clampedRow(row, x);
+    for (let x = 2; x < w - 2; x++) {
+      const i = row + x;
+      tmp[i] = K0 * src[i - 2] + K1 * src[i - 1] + K2 * src[i] + K1 * src[i + 1] + K0 * src[i + 2];
     }
+    for (let x = Math.max(2, w - 2); x < w; x++) tmp[row + x] = clampedRow(row, x);
   }
+  const clampedColumn = (y, x) => {
+    let s = 0;
+    for (let t = -2; t <= 2; t++) s += k[t + 2] * tmp[Math.min(h - 1, Math.max(0, y + t)) * w + x];
+    return s;
+  };
   for (let y = 0; y < h; y++) {
+    const row = y * w;
+    if (y < 2 || y >= h - 2) {
+      for (let x = 0; x < w; x++) out[row + x] = clampedColumn(y, x);
+      continue;
+    }
+    const a = row - 2 * w, b = row - w, d = row + w, e = row + 2 * w;
     for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let t = -2; t <= 2; t++) s += k[t + 2] * tmp[Math.min(h - 1, Math.max(0, y + t)) * w + x];
-      out[y * w + x] = s;
+      out[row + x] = K0 * tmp[a + x] + K1 * tmp[b + x] + K2 * tmp[row + x] + K1 * tmp[d + x] + K0 * tmp[e + x];
     }
   }
 }
 
-function half(img) {
-  const w = Math.floor(img.w / 2), h = Math.floor(img.h / 2), d = img.data, out = new Float32Array(w * h);
+// `img` halved into `out` (2x2 means).
+function half(img, out) {
+  const { w, h, data: o } = out, d = img.data, iw = img.w;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const i = 2 * y * img.w + 2 * x;
-      out[y * w + x] = 0.25 * (d[i] + d[i + 1] + d[i + img.w] + d[i + img.w + 1]);
+      const i = 2 * y * iw + 2 * x;
+      o[y * w + x] = 0.25 * (d[i] + d[i + 1] + d[i + iw] + d[i + iw + 1]);
     }
   }
-  return { data: out, w, h };
 }
 
-// Mean absolute difference of this frame's window at (x0, y0) and the previous frame's, shifted by (dx, dy).
+// Mean absolute difference of this frame's window at (x0, y0) and the previous frame's, shifted by
+// (dx, dy), over the pixels inside both frames (a window mostly outside costs 64 more).
 function sad(c, p, x0, y0, win, dx, dy) {
-  let total = 0, count = 0;
-  for (let y = y0; y < y0 + win; y++) {
-    if (y < 0 || y >= c.h) continue;
-    const py = y + dy;
-    if (py < 0 || py >= p.h) continue;
-    for (let x = x0; x < x0 + win; x++) {
-      const px = x + dx;
-      if (x < 0 || x >= c.w || px < 0 || px >= p.w) continue;
-      total += Math.abs(c.data[y * c.w + x] - p.data[py * p.w + px]);
-      count++;
-    }
+  const ya = Math.max(y0, 0, -dy), yb = Math.min(y0 + win, c.h, p.h - dy);
+  const xa = Math.max(x0, 0, -dx), xb = Math.min(x0 + win, c.w, p.w - dx);
+  if (ya >= yb || xa >= xb) return Infinity;
+  const cd = c.data, pd = p.data, cw = c.w, pw = p.w;
+  let total = 0;
+  for (let y = ya; y < yb; y++) {
+    const ci = y * cw, pi = (y + dy) * pw + dx;
+    for (let x = xa; x < xb; x++) total += Math.abs(cd[ci + x] - pd[pi + x]);
   }
-  return count ? total / count + (count < (win * win) / 2 ? 64 : 0) : Infinity;
+  const count = (yb - ya) * (xb - xa);
+  return total / count + (count < (win * win) / 2 ? 64 : 0);
 }
 
 function subpixel(a, b, c) {
@@ -675,23 +819,26 @@ function subpixel(a, b, c) {
   return Math.max(-0.5, Math.min(0.5, (a - c) / (2 * d)));
 }
 
-function median3(f, w, h) {
-  const out = new Float32Array(f.length), v = [];
+// 3x3 median of the block field `f` into `out` (`v`: room for 9 values).
+function median3(f, out, w, h, v) {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      v.length = 0;
+      let m = 0;
       for (let j = Math.max(0, y - 1); j <= Math.min(h - 1, y + 1); j++) {
-        for (let i = Math.max(0, x - 1); i <= Math.min(w - 1, x + 1); i++) v.push(f[j * w + i]);
+        for (let i = Math.max(0, x - 1); i <= Math.min(w - 1, x + 1); i++) {
+          const value = f[j * w + i];
+          let k = m++;
+          while (k > 0 && v[k - 1] > value) { v[k] = v[k - 1]; k--; }
+          v[k] = value;
+        }
       }
-      v.sort((a, b) => a - b);
-      out[y * w + x] = v[v.length >> 1];
+      out[y * w + x] = v[m >> 1];
     }
   }
-  return out;
 }
 
-function boxBlur(src, w, h, r) {
-  const tmp = new Float32Array(w * h), out = new Float32Array(w * h);
+// Box mean of radius r (edges: the mean of what is inside) of `src` into `out`; `tmp` for the rows.
+function boxBlur(src, out, tmp, w, h, r) {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       let s = 0, c = 0;
@@ -760,7 +907,7 @@ function toggleRecording() {
 // Each traced frame: the camera's, the network's painting of it, and what was shown (steadied).
 function keepTrace(frame, out, painted) {
   const t = live.trace, copy = (data) => new ImageData(new Uint8ClampedArray(data), frame.width, frame.height);
-  t.items.push({ input: copy(frame.data), painted: copy(painted), output: out });
+  t.items.push({ input: copy(frame.data), painted: copy(painted), output: copy(out.data) });
   if (t.items.length >= t.count) { live.trace = null; t.resolve(t.items); }
 }
 
@@ -776,7 +923,12 @@ window.brushworkLive = {
     running: live.running, style: live.style && live.style.key, fps: fps(), width: live.width, height: live.height,
     frames: live.frames, lastMs: live.lastMs, runMs: live.runMs, steadyMs: live.steadyMs, threads: live.threads, isolated: self.crossOriginIsolated,
     message: live.message, rung: live.rung, auto: live.auto, steady: live.steady,
-    styles: [...live.styles.keys()],
+    styles: [...live.styles.keys()], allocations: live.allocations, marks: live.marks,
+    // Mean ms per frame of each phase since the last resetFps (see PHASES).
+    profile: Object.fromEntries(PHASES.map((k) => [k, live.profile.n ? +(live.profile[k] / live.profile.n).toFixed(2) : 0])
+      .concat([["frames", live.profile.n], ["runMedian", +median(live.profile.runs).toFixed(2)],
+        ["runMin", +Math.min(...live.profile.runs, Infinity).toFixed(2)]])),
+    numThreads: live.ort ? live.ort.env.wasm.numThreads : 0,
   }),
   selectStyle: (key) => selectStyle(key),
   setResolution: (side, auto = false) => { live.rung = side; live.auto = auto; $("live-size").value = String(side); $("live-auto").checked = auto; resetFrames(); },
@@ -785,5 +937,6 @@ window.brushworkLive = {
   trace: (count) => new Promise((resolve) => { live.trace = { count, items: [], resolve }; })
     .then((items) => Promise.all(items.map(async (it) => ({
       input: await asPNG(it.input), painted: await asPNG(it.painted), output: await asPNG(it.output) })))),
-  resetFps: () => { live.times = []; live.frames = 0; },
+  resetFps: () => { live.times = []; live.frames = 0; resetProfile(); },
+  resetProfile: () => resetProfile(),
 };
