@@ -7,6 +7,12 @@ loss ``w · mean(c · (x − warp(out_{t−1}))²)`` (``c`` the reliable-flow ma
 ``brushwork.temporal``, ``w`` = ``config.temporal_weight``) keeps reliable pixels where they were.
 Occluded pixels and pixels leaving the frame are free; a scene cut starts afresh (``config.init``).
 
+With regions (``RegionConfig``: ``--mask FILE`` or ``--regions auto``), each frame is optimised with
+the guided Grams of ``regions.GuidedGatys`` through that frame's own mask, which follows the frames as
+in ``apply`` (``regions.FrameMasks``: found again and steadied along the flow, or a fixed mask); the
+``none`` regions are the frame itself, and the temporal loss and the warped start tie the composited
+result to the next frame as without regions.
+
 Decoding, encoding, frame rate, audio and the checks for corrupt or truncated videos are those of
 fast video (``brushwork.fast.media.apply_video``), which streams: one frame is decoded, optimised
 and encoded at a time, and only the previous frame is kept. Progress goes to a callback.
@@ -15,20 +21,26 @@ and encoded at a time, and only the previous frame is kept. Progress goes to a c
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from brushwork.config import ApplyConfig, StylizeConfig
+from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.optimize import Iterate, loss_network_for, stylize_tensor
 from brushwork.progress import Progress, ProgressCallback
 from brushwork.temporal import FlowEstimator, motion, to_gray, warp
+
+if TYPE_CHECKING:
+    from brushwork.regions import FrameMasks, GuidedGatys
+
+Warn = Callable[[str], None]
 
 
 @dataclass
@@ -72,13 +84,24 @@ class GatysFrames:
     """Paints consecutive frames (H×W×3 uint8, one size) with Gatys, each tied to the one before.
 
     The loss network is loaded on the first frame (so a bad video fails before it), then shared.
-    ``progress`` hears ``Progress(frames_done, total, "frame", info=…)`` after every iteration."""
+    ``progress`` hears ``Progress(frames_done, total, "frame", info=…)`` after every iteration.
+    ``regions`` (active): a painting per region in every frame; its settings, mask and paintings are
+    checked here, before any frame (``ConfigError``/``ImageError``), and ``warn`` hears its warnings
+    (a mask of one colour; no person, once a video), ``name`` naming the video in them."""
 
     def __init__(self, styles: Sequence[Image.Image], config: StylizeConfig, *,
                  vgg: VGGFeatures | None = None, progress: ProgressCallback | None = None,
-                 total: int | None = None):
+                 total: int | None = None, regions: RegionConfig | None = None,
+                 warn: Warn | None = None, name: str = "the video"):
         self.styles, self.config, self.vgg = list(styles), config, vgg
         self.progress, self.total = progress, total
+        self.guided: GuidedGatys | None = None
+        self.masks: FrameMasks | None = None
+        if regions is not None and regions.active:
+            from brushwork.regions import FrameMasks, GuidedGatys
+
+            self.guided = GuidedGatys(self.styles, regions)
+            self.masks = FrameMasks(self.guided.source, name, warn or (lambda message: None))
         self.flow = FlowEstimator()
         self.stats = VideoStats()
         self._gray: np.ndarray | None = None
@@ -117,8 +140,14 @@ class GatysFrames:
         start, extra = self._tie(gray)
         h, w = frame.shape[:2]
         config = self.config.replace(size=max(h, w))
-        result = stylize_tensor(Image.fromarray(frame), self.styles, config, vgg=self._load_vgg(),
-                                callback=self._listen, start=start, extra_loss=extra)
+        picture = Image.fromarray(frame)
+        if self.guided is None or self.masks is None:
+            result = stylize_tensor(picture, self.styles, config, vgg=self._load_vgg(),
+                                    callback=self._listen, start=start, extra_loss=extra)
+        else:  # this frame's mask (found and steadied, or the fixed one) guides its Grams
+            found = self.masks.frame_regions(_to_tensor(frame / 255, torch.device("cpu")))
+            result = self.guided.stylize_tensor(picture, found, config, vgg=self._load_vgg(),
+                                                callback=self._listen, start=start, extra_loss=extra)
         out = result[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
         self._gray, self._out = gray, out
         self.stats.frames += 1
@@ -142,9 +171,12 @@ def _frame_count(source: Path) -> int | None:
 
 def stylize_video(source: str | Path, styles: Sequence[Image.Image], target: str | Path,
                   config: StylizeConfig, *, vgg: VGGFeatures | None = None, crf: int | None = None,
-                  progress: ProgressCallback | None = None) -> VideoStats:
+                  progress: ProgressCallback | None = None, regions: RegionConfig | None = None,
+                  warn: Warn | None = None) -> VideoStats:
     """Stylise the video ``source`` into ``target`` (written atomically; frame rate and audio kept),
     the longest side at ``config.size``. Bad input raises ``ImageError`` with a one-line message.
+    ``regions``: a painting per region, the mask following the frames (see ``GatysFrames``); a bad
+    mask or setting raises before the video is opened.
 
     ``progress`` hears ``Progress(frames_done, total, "frame")``, with iteration and losses in
     ``info`` while a frame is being optimised."""
@@ -153,6 +185,7 @@ def stylize_video(source: str | Path, styles: Sequence[Image.Image], target: str
     source, target = Path(source), Path(target)
     apply_config = ApplyConfig(size=config.size, batch_size=1, temporal=0.0,
                                **({"video_crf": crf} if crf is not None else {}))
-    frames = GatysFrames(styles, config, vgg=vgg, progress=progress, total=_frame_count(source))
+    frames = GatysFrames(styles, config, vgg=vgg, progress=progress, total=_frame_count(source),
+                         regions=regions, warn=warn, name=str(source))
     apply_video(None, source, target, apply_config, progress=progress, frames=frames)
     return frames.stats

@@ -535,24 +535,23 @@ def _add_weighted(outs: list[np.ndarray | None], k: int, weight: np.ndarray, pic
         outs[k] += source * weight
 
 
-class RegionFrames:
-    """Paints consecutive video frames (H×W×3 uint8, one size) with regions: a ``FrameRunner`` for
-    ``fast.media.apply_video``. ``--regions auto``: the person is found again in every frame and its mask
-    steadied over time (``MaskStabilizer``, ``RegionConfig.mask_smoothing``); ``--mask FILE``: the
-    mask's regions, made once at the video's size from its first frame, are held fixed. The painted
-    frames are then steadied as without regions (``ApplyConfig.temporal``, along the optical flow).
+class FrameMasks:
+    """The regions of consecutive video frames (tensors [1, 3, H, W], one size) for one ``RegionSource``:
+    what every method's video shares (``RegionFrames`` for ``apply``, ``optimize_video.GatysFrames`` for
+    ``stylize``), so a mask follows the frames the same way whatever paints them. ``--regions auto``: the
+    person is found again in every frame and its mask steadied over time (``MaskStabilizer``,
+    ``RegionConfig.mask_smoothing``); ``--mask FILE``: the mask's regions, made once at the video's size
+    from its first frame, are held fixed.
 
     With ``measure``, ``mask_change`` records, per frame after the first, the mean absolute change of
     the first region's soft weight (the person's, with ``auto``) from the frame before: the mask's
     flicker (off by default: in PyTorch it cost ~15 ms a frame at 512 px; NumPy now, ~0.5 ms)."""
 
-    def __init__(self, painter: RegionPainter, name: str = "the video", measure: bool = False):
-        from brushwork.temporal import Stabilizer
-
-        self.painter, self.name = painter, name
-        smoothing = painter.source.config.mask_smoothing
+    def __init__(self, source: RegionSource, name: str = "the video", warn: Warn = _ignore,
+                 measure: bool = False):
+        self.source, self.name, self.warn = source, name, warn
+        smoothing = source.config.mask_smoothing
         self.stabilizer = MaskStabilizer(smoothing) if smoothing > 0 else None
-        self.temporal = Stabilizer(painter.config.temporal) if painter.config.temporal > 0 else None
         self.fixed: Regions | None = None
         self.measure = measure
         self.mask_change: list[float] = []
@@ -564,16 +563,17 @@ class RegionFrames:
         """The first frame with no person is named; the later ones are not (one line per video)."""
         if not self._warned:
             self._warned = True
-            self.painter.warn(message + ", and so does every later frame with no person")
+            self.warn(message + ", and so does every later frame with no person")
 
     def frame_regions(self, x: torch.Tensor) -> Regions:
-        source = self.painter.source
+        """The next frame's regions (``x`` [1, 3, H, W] in [0, 1], at its final size)."""
         self.frames += 1
-        if source.config.regions == "auto":
-            found = source.regions(x, f"{self.name}, frame {self.frames}", self._warn_once, self.stabilizer)
+        if self.source.config.regions == "auto":
+            found = self.source.regions(x, f"{self.name}, frame {self.frames}", self._warn_once,
+                                        self.stabilizer)
         else:
             if self.fixed is None or self.fixed.weights.shape[-2:] != x.shape[-2:]:
-                self.fixed = source.regions(x, self.name, self.painter.warn)
+                self.fixed = self.source.regions(x, self.name, self.warn)
             found = self.fixed
         if self.measure:
             weight = found.weights[0].numpy()
@@ -581,6 +581,19 @@ class RegionFrames:
                 self.mask_change.append(float(np.abs(weight - self._last).mean()))
             self._last = weight
         return found
+
+
+class RegionFrames(FrameMasks):
+    """Paints consecutive video frames (H×W×3 uint8, one size) with regions: a ``FrameRunner`` for
+    ``fast.media.apply_video``. Each frame's regions come from ``FrameMasks``; the painted frames are
+    then steadied as without regions (``ApplyConfig.temporal``, along the optical flow)."""
+
+    def __init__(self, painter: RegionPainter, name: str = "the video", measure: bool = False):
+        from brushwork.temporal import Stabilizer
+
+        super().__init__(painter.source, name, painter.warn, measure)
+        self.painter = painter
+        self.temporal = Stabilizer(painter.config.temporal) if painter.config.temporal > 0 else None
 
     def run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if not frames:
@@ -654,54 +667,79 @@ def _objective_class():
     return GuidedObjective
 
 
+class GuidedGatys:
+    """Gatys with guided Grams for one run's region settings: the settings parsed, the mask read and its
+    names checked, and each ``--region`` painting read once, before any work; then any number of
+    pictures, each with its own regions (``stylize_regions``: one photo; ``optimize_video.GatysFrames``:
+    a video's frames, each with that frame's mask). Regions not named in ``regions.region`` get
+    ``styles`` (blended by ``config.style_blend_weights``); ``none`` regions stay the photo."""
+
+    def __init__(self, styles: Sequence[Image.Image], regions: RegionConfig):
+        self.styles = list(styles)
+        self.settings = parse_settings(regions.region, allow_models=False)
+        self.source = RegionSource(regions)
+        check_names(self.settings, self.source.names(), _source_name(regions))
+        self.paintings = {s.source: open_image(s.source) for s in self.settings.values()
+                          if s.kind == "painting"}
+        #: Each painting's Gram targets by (painting, size): a video's frames share them (one instance
+        #: serves one loss network, as one run has).
+        self._grams: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
+
+    def _painting_grams(self, objective, source: str, style_size: int, device: torch.device
+                        ) -> dict[str, torch.Tensor]:
+        key = (source, style_size)
+        if key not in self._grams:
+            picture = image_to_tensor(resize_longest(self.paintings[source], style_size), device)
+            self._grams[key] = objective.style_grams([picture])
+        return self._grams[key]
+
+    def stylize_tensor(self, content: Image.Image, found: Regions, config: StylizeConfig, *, vgg=None,
+                       callback=None, start: torch.Tensor | None = None, extra_loss=None) -> torch.Tensor:
+        """``content`` painted with guided Grams through ``found`` (its regions at ``config.size``) ->
+        [1, 3, H, W] on the CPU, the ``none`` regions the photo. ``start`` and ``extra_loss`` as
+        ``optimize.stylize_tensor`` (a video frame's warped previous result and temporal loss)."""
+        from brushwork.optimize import make_objective, stylize_tensor
+
+        final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
+        groups = list(_group(found, self.settings).values())
+        painted = [(s, w) for s, w in groups if s.kind != NONE]
+        keep = sum((w for s, w in groups if s.kind == NONE), torch.zeros(final.shape[-2:]))
+        if not painted:
+            return final
+        blend = list(config.style_blend_weights or [1.0] * len(self.styles))
+        cls = _objective_class()
+        weights = torch.stack([w for _, w in painted])
+
+        def objective(vgg_net, cfg: StylizeConfig, content_tensor: torch.Tensor, style_size: int):
+            device = content_tensor.device
+            styles = [image_to_tensor(resize_longest(s, style_size), device) for s in self.styles]
+            base = make_objective(vgg_net, cfg, content_tensor, styles, blend)
+            guided = cls.__new__(cls)
+            guided.__dict__.update(base.__dict__)
+            targets = [base.style_targets if setting.kind == "default"
+                       else self._painting_grams(base, setting.source, style_size, device)
+                       for setting, _ in painted]
+            strengths = [1.0 if setting.strength is None else setting.strength for setting, _ in painted]
+            scaled = F.interpolate(weights[None], size=content_tensor.shape[-2:], mode="area")[0]
+            guided.set_regions(scaled.to(device), targets, strengths)
+            return guided
+
+        result = stylize_tensor(content, self.styles, config, vgg=vgg, callback=callback, start=start,
+                                extra_loss=extra_loss, objective_factory=objective).cpu()
+        keep = keep[None, None]
+        return (1 - keep) * result + keep * final
+
+
 def stylize_regions(content: Image.Image, styles: Sequence[Image.Image], config: StylizeConfig,
                     regions: RegionConfig, *, callback=None, warn: Warn = _ignore, vgg=None,
                     content_name: str = "the photo") -> Image.Image:
-    """Gatys optimisation with a painting per region (guided Grams); ``none`` regions stay the photo.
-
-    Regions not named in ``regions.region`` get ``styles`` (blended by ``config.style_blend_weights``)."""
-    from brushwork.optimize import stylize_tensor
-
-    settings = parse_settings(regions.region, allow_models=False)
-    source = RegionSource(regions)
-    check_names(settings, source.names(), _source_name(regions))
-    paintings = {s.source: open_image(s.source) for s in settings.values() if s.kind == "painting"}
+    """Gatys optimisation of one photo with a painting per region (``GuidedGatys``); ``none`` regions stay
+    the photo. Regions not named in ``regions.region`` get ``styles`` (blended by
+    ``config.style_blend_weights``)."""
+    guided = GuidedGatys(styles, regions)
     final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
-    found = source.regions(final, content_name, warn)
-    groups = list(_group(found, settings).values())
-    painted = [(s, w) for s, w in groups if s.kind != NONE]
-    keep = sum((w for s, w in groups if s.kind == NONE), torch.zeros(final.shape[-2:]))
-    blend = list(config.style_blend_weights or [1.0] * len(styles))
-    cls = _objective_class()
-
-    def objective(vgg_net, cfg: StylizeConfig, content_tensor: torch.Tensor, style_size: int):
-        from brushwork.optimize import make_objective
-
-        base = make_objective(vgg_net, cfg, content_tensor, [image_to_tensor(resize_longest(s, style_size),
-                                                                             content_tensor.device)
-                                                             for s in styles], blend)
-        guided = cls.__new__(cls)
-        guided.__dict__.update(base.__dict__)
-        targets, strengths = [], []
-        for setting, _ in painted:
-            if setting.kind == "default":
-                targets.append(base.style_targets)
-            else:
-                picture = image_to_tensor(resize_longest(paintings[setting.source], style_size),
-                                          content_tensor.device)
-                targets.append(base.style_grams([picture]))
-            strengths.append(1.0 if setting.strength is None else setting.strength)
-        weights = torch.stack([w for _, w in painted]) if painted else torch.zeros(0, *final.shape[-2:])
-        weights = F.interpolate(weights[None], size=content_tensor.shape[-2:], mode="area")[0]
-        guided.set_regions(weights.to(content_tensor.device), targets, strengths)
-        return guided
-
-    if not painted:
-        return tensor_to_image(final)
-    result = stylize_tensor(content, list(styles), config, vgg=vgg, callback=callback,
-                            objective_factory=objective).cpu()
-    keep = keep[None, None]
-    return tensor_to_image((1 - keep) * result + keep * final)
+    found = guided.source.regions(final, content_name, warn)
+    return tensor_to_image(guided.stylize_tensor(content, found, config, vgg=vgg, callback=callback))
 
 
 def region_inputs(regions: RegionConfig) -> list[str]:

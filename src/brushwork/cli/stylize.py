@@ -8,7 +8,7 @@ from pathlib import Path
 
 from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config_from_args
 from brushwork.cli.regions import add_region_arguments, region_config
-from brushwork.config import StylizeConfig
+from brushwork.config import RegionConfig, StylizeConfig
 from brushwork.errors import ConfigError, DiskFullError, StoppedEarly
 
 LOSS_COLUMNS = ("iteration", "scale", "width", "height", "total", "content", "style", "tv", "seconds")
@@ -72,9 +72,11 @@ def _video_name(content: Path) -> str:
     return kind.name if kind.kind == "video" else "a video"
 
 
-def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) -> int:
-    """Gatys video (``brushwork.optimize_video``): one frame at a time, written atomically."""
+def _run_video(args: argparse.Namespace, config: StylizeConfig, regions: RegionConfig, output: Path) -> int:
+    """Gatys video (``brushwork.optimize_video``): one frame at a time, written atomically; with regions
+    each frame through its own mask (found and steadied along the flow, or the fixed ``--mask``)."""
     from brushwork.cli.progress import ProgressBar
+    from brushwork.cli.regions import warn
     from brushwork.fast.media import VIDEO_SUFFIXES
     from brushwork.fileio import check_name_length, check_replace, make_parent
     from brushwork.images import check_result_folder, open_image
@@ -89,7 +91,13 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) ->
     if config.save_every:
         raise ConfigError("--save-every is for images; a video is written when every frame is done")
     check_name_length(output)
-    check_replace(output, [args.content, *args.styles], args.overwrite)
+    inputs = [args.content, *args.styles]
+    if regions.active:  # the mask and the region paintings are inputs too; all checked before any folder
+        from brushwork.regions import check_regions, region_inputs
+
+        inputs += region_inputs(regions)
+        check_regions(regions, allow_models=False)
+    check_replace(output, inputs, args.overwrite)
     check_result_folder(output)
     styles = [open_image(s) for s in args.styles]
     if config.style_blend_weights is not None and len(config.style_blend_weights) != len(styles):
@@ -100,7 +108,8 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, output: Path) ->
     started = time.perf_counter()
     with ProgressBar(quiet=args.quiet, unit="frame") as bar:
         try:
-            stats = stylize_video(args.content, styles, output, config, progress=bar)
+            stats = stylize_video(args.content, styles, output, config, progress=bar, regions=regions,
+                                  warn=warn)
         except StoppedEarly as exc:  # NaN loss or Ctrl-C: the half-made video is not kept
             exc.args = (f"{exc.args[0]}; nothing was written to {output}",)
             raise
@@ -120,10 +129,7 @@ def run(args: argparse.Namespace) -> int:
     regions = region_config(args)
     output = Path(args.output)
     if _is_video(Path(args.content), output):
-        if regions.active:
-            raise ConfigError("stylize takes regions (--mask, --regions) on pictures only; for a video "
-                              "use brushwork apply, which follows the mask from frame to frame")
-        return _run_video(args, config, output)
+        return _run_video(args, config, regions, output)
     _check_picture_output(Path(args.content), output)
     check_output_path(output)
     inputs = [args.content, *args.styles]
