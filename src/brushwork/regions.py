@@ -22,6 +22,9 @@ auto``, ``--region NAME=...``, ``--feather``, ``--refine-edges``):
   network's outputs, not its norm parameters: per-pixel gamma/beta in the 13 conditional norms was
   tried and gave a washed-out person (the norms' statistics are the whole picture's) at 2.9x the
   time of two blended passes, with no less of a seam. ``none`` regions are the photo.
+* **Videos**, every method: ``FrameMasks`` gives each frame its regions (``auto`` found again and
+  steadied along the optical flow; a mask held fixed), for ``apply`` (``RegionFrames``) and for Gatys
+  (``optimize_video.GatysFrames`` with ``GuidedGatys``, each frame optimised through its own mask).
 
 Engines report through ``warn`` callbacks (a clear warning, the whole picture still painted: a mask of
 one colour, ``auto`` on a photo with no person); what cannot work is a one-line ``ConfigError`` or
