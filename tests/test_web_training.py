@@ -188,7 +188,7 @@ def test_fewer_than_8_readable_photos_is_refused_with_the_reason(tmp_path):
         info = client.get("/api/training").json()
         assert info["available"] is False and "7 readable training photo(s)" in info["reason"]
         answer = submit_training(client, style="starry_night")
-        assert answer.status_code == 503
+        assert answer.status_code == 409
         detail = answer.json()["detail"]
         assert "at least 8" in detail and "--train-photos" in detail and str(few) not in detail
 

@@ -2,7 +2,8 @@
 gallery painting and a name, follow it by polling or Server-Sent Events (the painting jobs' stream: a
 version counter polled every ``SSE_POLL_SECONDS``), cancel it. Every refusal is one line: a painting
 that is not an image (415), corrupt (400) or too small (422), a missing name (422), a server without
-enough training photos (503), a full queue (429) or disk (507)."""
+enough training photos (409: not possible in the server's state; a 5xx would say the server failed), a
+full queue (429) or disk (507)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ async def list_training(trainer: Trainer) -> dict:
     status_code=202,
     summary="Make a model of a painting (an upload or a gallery style) under a name; runs in the background",
     response_model=None,
-    responses=errors(400, 404, 408, 413, 415, 422, 429, 503, 507),
+    responses=errors(400, 404, 408, 409, 413, 415, 422, 429, 507),
 )
 async def submit_training(
     request: Request,
@@ -130,7 +131,7 @@ async def submit_training(
             raise HTTPException(422, f"{entry.title} has no painting on this server to learn from")
     reason = await run_in_threadpool(trainer.unavailable_reason)
     if reason:
-        raise HTTPException(503, reason)
+        raise HTTPException(409, reason)
     if not trainer.lane.has_room():
         raise HTTPException(429, "the server is busy with training jobs; please try again later",
                             headers={"Retry-After": "60"})
