@@ -256,3 +256,36 @@ def test_the_page_makes_a_model_and_its_card_appears(tmp_path, photos):
         assert page.is_checked('input[value="stripes_of_mine"]')
         browser.close()
     assert problems == [], problems
+
+
+def test_a_job_left_running_by_a_killed_server_is_queued_again_with_resume(tmp_path, photos, monkeypatch):
+    """A SIGKILL writes nothing at the end: the record still says running, the run folder holds the last
+    periodic checkpoint. The next start queues it and hands train ``resume=True``."""
+    import brushwork.fast.train
+
+    calls = []
+
+    class Recording:
+        def __init__(self, painting, data, out, config, *, resume=False, vgg=None):
+            calls.append((Path(out), resume))
+            raise DiskFullError("stop here", Path(out))  # ends the job at once
+
+    folder = tmp_path / "data" / "training" / ("ab" * 16)
+    (folder / "run").mkdir(parents=True)
+    (folder / "run" / "checkpoint.safetensors").write_bytes(b"checkpoint")
+    (folder / ".job.json.x.tmp").write_text("half a record")
+    make_painting(96, 96).save(folder / "painting.png")
+    record = {"id": "ab" * 16, "name": "killed", "title": "Killed", "source": "upload", "status": "running",
+              "step": 3, "total": 10, "created": time.time()}
+    (folder / "job.json").write_text(json.dumps(record))
+    monkeypatch.setattr(brushwork.fast.train, "Training", Recording)
+    monkeypatch.setattr("brushwork.web.training.TrainingManager.loss_network", lambda self: None)
+    with app_clients() as open_client:
+        client = open_client(make_app(tmp_path / "data", photos))
+        deadline = time.monotonic() + 30
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert calls == [(folder / "run", True)]
+        assert not (folder / ".job.json.x.tmp").exists()
+        job = client.get(f"/api/training/{'ab' * 16}").json()
+        assert job["name"] == "killed" and job["progress"]["step"] == 3

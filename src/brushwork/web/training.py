@@ -35,7 +35,7 @@ from PIL import Image
 
 from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, DiskFullError, ImageError
-from brushwork.fileio import atomic_path, atomic_write_text, disk_errno
+from brushwork.fileio import atomic_path, atomic_write_text, disk_errno, remove_stale_temps
 from brushwork.images import open_image, save_image
 from brushwork.web.jobs import (
     ACTIVE,
@@ -232,6 +232,7 @@ class TrainingManager:
                 continue
             if job.id != record.parent.name:
                 continue
+            remove_stale_temps(record.parent)  # a record write cut short by a kill (the run's: train's own)
             if job.status in ACTIVE:
                 job.status, job.eta = "queued", None
                 if job.step:
