@@ -364,9 +364,9 @@ def test_memory_stays_flat(live_page):
     time.sleep(20)
     last = chromium_rss()
     assert _status(page)["frames"] > frames + 10
-    # A per-frame leak (a 320x240 float frame kept: ~1 MB a frame at 2-4 fps) would add 40+ MB in 20 s;
-    # Chromium itself grew 692 -> 783 MB (+13 %) in one run here, as over the benchmark's 10 minutes
-    # (912 -> 1034 MB, JS heap flat): the 10 % target is not met yet (benchmarks/bench_live.py).
+    # A per-frame leak (a 320x240 float frame kept: ~1 MB a frame at 2-4 fps) would add 40+ MB in 20 s.
+    # Chromium itself grows while the runtime warms up (520 -> 955 MB over the benchmark's first 90 s),
+    # then stays within 1 % to 10 minutes (benchmarks/results/live.json): this early window has room.
     assert last <= 1.25 * first, (first, last)
     assert not problems, problems
 
