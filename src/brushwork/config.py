@@ -431,19 +431,20 @@ class RegionConfig:
 #: Steps of a Johnson-recipe run when neither --steps nor --epochs is given: a clear style at batch 4.
 DEFAULT_STEPS = 2000
 #: ``--recipe`` presets: the values of every setting the user leaves unset (None). ``magenta`` is how the
-#: shipped models were made (docs/train_styles_gpu.py, recipe b; read from their metadata): Magenta's
-#: arbitrary-style network with the painting's style folded in, relative losses on Gatys's layers with
-#: relu1_1 x4 (palette), content at relu4_2, style weight 5, lr 3e-4, the painting at 512 px. Its batch
-#: (4; the GPU runs used 8, not compared here) and steps (50) are for a CPU: the validation curve of a
-#: held-out painting on 8 held-out photos gave style ratio 0.69x / 0.68x the arbitrary network's at
-#: steps 25 / 50, SSIM 1.07x / 1.01x (docs/fast.md, benchmarks/results/train_cpu_curve.csv).
+#: shipped models were made (docs/train_styles_gpu.py, recipe b; read from their metadata): the
+#: arbitrary-style network (``--network``) with the painting's style folded in, relative losses on
+#: Gatys's layers with relu1_1 x4 (palette), content at relu4_2, lr 3e-4, the painting at 512 px. Style
+#: weight 15, not the shipped models' 5: brushwork's own arbitrary network (the default start) was
+#: trained at 15, and at 5 the fine-tune pulled it back toward the photo (held-out Pere Tanguy, 8
+#: photos, step 50: style ratio 1.21x the arbitrary network's, worse; at 15: 0.82x, SSIM 1.00x;
+#: benchmarks/results/train_cpu_tanguy.json). Its batch (4) and steps (50) are for a CPU.
 #: ``johnson`` is the old default (Johnson et al. 2016: a TransformerNet from random weights, raw summed
 #: Gram MSEs on relu1_2..relu4_4): kept for old runs
 #: (--resume of a run made before --recipe existed) and for training a network of another shape.
 RECIPES: dict[str, dict] = {
     "magenta": dict(init="arbitrary", loss_scaling="relative", content_layer="relu4_2",
                     style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-                    style_layer_weights=(4.0, 1.0, 1.0, 1.0, 1.0), style_weight=5.0, lr=3e-4, style_size=512,
+                    style_layer_weights=(4.0, 1.0, 1.0, 1.0, 1.0), style_weight=15.0, lr=3e-4, style_size=512,
                     batch_size=4, sample_every=25),
     "johnson": dict(loss_scaling="raw", style_weight=0.05, lr=1e-3, batch_size=4, sample_every=100),
 }
