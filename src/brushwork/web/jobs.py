@@ -25,14 +25,23 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
 
 from brushwork.config import WebServiceConfig
 from brushwork.errors import BrushworkError, DiskFullError
-from brushwork.fileio import atomic_path, atomic_write_text, disk_errno, free_bytes, probe_writable
+from brushwork.fileio import (
+    atomic_path,
+    atomic_write_text,
+    disk_errno,
+    free_bytes,
+    probe_writable,
+    remove_stale_temps,
+)
 from brushwork.images import open_image, save_image
 from brushwork.web.methods import ImageThunk, JobOptions, Method, RegionOptions, StyleInput
 
@@ -250,6 +259,27 @@ class _Lane:
         return len(self.waiting) + self.reserved < self.capacity + max(0, idle)
 
 
+T = TypeVar("T")
+
+
+def stored_jobs(root: Path, from_record: Callable[[dict], T]) -> Iterator[tuple[Path, T]]:
+    """``(record path, job)`` of every readable ``root/ID/job.json`` whose id matches its folder, oldest
+    id first; an unreadable record is logged and skipped, and a record write cut short by a kill (a
+    stray temporary file of ``fileio.atomic_path``) is removed. Painting and training jobs share it."""
+    for record in sorted(root.glob("*/job.json")):
+        if not valid_job_id(record.parent.name):
+            continue
+        try:
+            job = from_record(json.loads(record.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("skipping unreadable job record %s: %s", record, exc)
+            continue
+        if getattr(job, "id", None) != record.parent.name:
+            continue
+        remove_stale_temps(record.parent)
+        yield record, job
+
+
 class JobManager:
     """Owns every job: submission, the worker pools, cancellation, clean-up and recovery."""
 
@@ -329,18 +359,7 @@ class JobManager:
         for folder in self.root.iterdir():
             if folder.is_dir() and valid_job_id(folder.name) and not (folder / "job.json").exists():
                 shutil.rmtree(folder, ignore_errors=True)  # a submission cut short: nothing to keep
-        for record in sorted(self.root.glob("*/job.json")):
-            if not valid_job_id(record.parent.name):
-                continue
-            try:
-                job = Job.from_record(json.loads(record.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError, KeyError) as exc:
-                log.warning("skipping unreadable job record %s: %s", record, exc)
-                continue
-            if job.id != record.parent.name:
-                continue
-            for stray in record.parent.glob(".*.tmp"):  # a write cut short by a kill (fileio.atomic_path)
-                stray.unlink(missing_ok=True)
+        for record, job in stored_jobs(self.root, Job.from_record):
             if job.status in ACTIVE:
                 job.status, job.error, job.finished = "failed", INTERRUPTED, time.time()
                 self._save(job)

@@ -35,7 +35,7 @@ from PIL import Image
 
 from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, DiskFullError, ImageError
-from brushwork.fileio import atomic_path, atomic_write_text, disk_errno, remove_stale_temps
+from brushwork.fileio import atomic_path, atomic_write_text, disk_errno
 from brushwork.images import open_image, save_image
 from brushwork.web.jobs import (
     ACTIVE,
@@ -45,6 +45,7 @@ from brushwork.web.jobs import (
     _Lane,
     disk_text,
     new_job_id,
+    stored_jobs,
     valid_job_id,
 )
 from brushwork.web.methods import FastModel, Method
@@ -222,17 +223,7 @@ class TrainingManager:
         """Load the stored jobs; those left queued or running go back in the queue, oldest first (a
         running one resumes from its checkpoint)."""
         waiting = []
-        for record in sorted(self.root.glob("*/job.json")):
-            if not valid_job_id(record.parent.name):
-                continue
-            try:
-                job = TrainingJob.from_record(json.loads(record.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError, KeyError) as exc:
-                log.warning("skipping unreadable training record %s: %s", record, exc)
-                continue
-            if job.id != record.parent.name:
-                continue
-            remove_stale_temps(record.parent)  # a record write cut short by a kill (the run's: train's own)
+        for _, job in stored_jobs(self.root, TrainingJob.from_record):  # the run's temps: train's own
             if job.status in ACTIVE:
                 job.status, job.eta = "queued", None
                 if job.step:

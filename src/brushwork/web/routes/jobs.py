@@ -633,15 +633,22 @@ async def get_job(job: JobInPath, manager: Manager) -> dict:
     responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
 )
 async def job_events(job: JobInPath, manager: Manager, request: Request) -> StreamingResponse:
+    return progress_stream(request, job, "job", lambda: job_view(job, manager))
+
+
+def progress_stream(request: Request, job, event: str, render) -> StreamingResponse:
+    """Server-Sent Events of ``job`` (anything with ``version`` and ``status``): ``render()`` as an
+    ``event`` each time its version moves, until it ends, the client leaves or the server stops (the
+    page retries), with a keep-alive comment when quiet. Painting and training jobs share it."""
     stopping = request.app.state.stopping
 
     async def stream():
         seen, quiet = -1, 0.0
         yield "retry: 2000\n\n"
-        while not stopping.is_set():  # the server is stopping: the stream ends (the page retries)
+        while not stopping.is_set():
             if job.version != seen:
                 seen, quiet = job.version, 0.0
-                yield f"event: job\ndata: {json.dumps(job_view(job, manager))}\n\n"
+                yield f"event: {event}\ndata: {json.dumps(render())}\n\n"
                 if job.status in TERMINAL:
                     return
             elif quiet >= SSE_KEEPALIVE_SECONDS:
@@ -652,11 +659,8 @@ async def job_events(job: JobInPath, manager: Manager, request: Request) -> Stre
             await asyncio.sleep(SSE_POLL_SECONDS)
             quiet += SSE_POLL_SECONDS
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 def _job_file(

@@ -7,8 +7,6 @@ full queue (429) or disk (507)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 from typing import Annotated
 
@@ -23,7 +21,7 @@ from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.images import MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, browser_token
 from brushwork.web.jobs import TERMINAL, QueueFull
-from brushwork.web.routes.jobs import PAINTING_STORE_SIZE, SSE_KEEPALIVE_SECONDS, SSE_POLL_SECONDS
+from brushwork.web.routes.jobs import PAINTING_STORE_SIZE, progress_stream
 from brushwork.web.schemas import errors
 from brushwork.web.security import is_loopback, owns, token_hash
 from brushwork.web.training import TrainingJob, TrainingManager
@@ -185,27 +183,7 @@ async def get_training_job_view(job: TrainingInPath, trainer: Trainer) -> dict:
 @router.get("/{job_id}/events", summary="A training job's progress as Server-Sent Events",
             responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
 async def training_events(job: TrainingInPath, trainer: Trainer, request: Request) -> StreamingResponse:
-    stopping = request.app.state.stopping
-
-    async def stream():
-        seen, quiet = -1, 0.0
-        yield "retry: 2000\n\n"
-        while not stopping.is_set():
-            if job.version != seen:
-                seen, quiet = job.version, 0.0
-                yield f"event: training\ndata: {json.dumps(view(job, trainer))}\n\n"
-                if job.status in TERMINAL:
-                    return
-            elif quiet >= SSE_KEEPALIVE_SECONDS:
-                quiet = 0.0
-                yield ": keep-alive\n\n"
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(SSE_POLL_SECONDS)
-            quiet += SSE_POLL_SECONDS
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return progress_stream(request, job, "training", lambda: view(job, trainer))
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a queued or running training job",
