@@ -751,11 +751,12 @@ async def job_painting(job: OwnedJob, manager: Manager, second: bool = False) ->
     "/{job_id}/mask",
     summary="A job's mask picture as it was sent (to paint it again)",
     operation_id="job_mask",
-    responses={200: {"content": {"image/png": {}}}, **errors(403, 404)},
+    responses={200: {"content": {"image/png": {}}}, **errors(403, 404, 409)},
 )
 async def job_mask(job: OwnedJob, manager: Manager) -> FileResponse:
-    """404 for a job without a mask (no regions, or regions=auto)."""
-    return _job_file(manager, job, "mask", "image/png")
+    """409 for a job painted without a mask (no regions, or regions=auto): the job exists, as with
+    the preview (404 is for no such job)."""
+    return _job_file(manager, job, "mask", "image/png", missing=409)
 
 
 @router.post(
