@@ -82,6 +82,26 @@ def disk_text(code: int | None = None) -> str:
     return "the server's disk is full, so this job's files could not be stored; please try again later"
 
 
+OUT_OF_MEMORY = "out of memory; try a smaller size"
+
+
+def failure_text(exc: BaseException, folder: Path, what: str, out_of_memory: str) -> str:
+    """What a job that raised ``exc`` (not a BrushworkError: its callers word those) tells its user,
+    with no server path: a full or failing disk (``folder`` is the job's), running out of memory, or an
+    internal error, which is logged with its traceback. Painting and training jobs share it."""
+    if isinstance(exc, DiskFullError):
+        log.warning("%s: %s", what, exc)
+        return disk_text(errno.EIO if "input/output" in str(exc) else None)
+    if isinstance(exc, MemoryError):
+        return out_of_memory
+    code = disk_errno(exc, folder)
+    if code is not None:
+        return disk_text(code)
+    log.error("%s failed", what, exc_info=exc)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"internal error: {text}"
+
+
 class QueueFull(BrushworkError):
     """More jobs than the queue holds: the API answers 429."""
 
@@ -658,21 +678,11 @@ class JobManager:
             self._finish(job, "done")
         except JobStopped as exc:
             self._finish(job, exc.status, exc.reason)
-        except DiskFullError as exc:  # a preview or the result that did not fit: no server path shown
-            log.warning("job %s: %s", job.id, exc)
-            self._finish(job, "failed", disk_text(errno.EIO if "input/output" in str(exc) else None))
-        except BrushworkError as exc:
-            self._finish(job, "failed", str(exc))
-        except MemoryError:
-            self._finish(job, "failed", "out of memory; try a smaller size")
+        except BrushworkError as exc:  # a DiskFullError (a preview or the result that did not fit): no path
+            self._finish(job, "failed", failure_text(exc, folder, f"job {job.id}", OUT_OF_MEMORY)
+                         if isinstance(exc, DiskFullError) else str(exc))
         except Exception as exc:  # the job fails, the server goes on
-            code = disk_errno(exc, folder)
-            if code is not None:
-                self._finish(job, "failed", disk_text(code))
-                return
-            log.exception("job %s failed", job.id)
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._finish(job, "failed", f"internal error: {text}")
+            self._finish(job, "failed", failure_text(exc, folder, f"job {job.id}", OUT_OF_MEMORY))
         finally:
             (folder / FILES["video"]).unlink(missing_ok=True)  # the upload has served its purpose
 

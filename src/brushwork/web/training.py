@@ -22,7 +22,6 @@ from that checkpoint (``--resume``), as it would from the last periodic one afte
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import shutil
@@ -44,6 +43,7 @@ from brushwork.web.jobs import (
     QueueFull,
     _Lane,
     disk_text,
+    failure_text,
     new_job_id,
     stored_jobs,
     valid_job_id,
@@ -63,6 +63,8 @@ BETTER_SSIM_SHARE = 0.95
 STOP_SECONDS = 60.0
 #: A training job's credit line in the gallery.
 CREDIT = "your painting, trained here"
+#: What a training job that ran out of memory tells its user.
+OUT_OF_MEMORY_TEXT = "out of memory while training"
 
 
 class ServerStopping(KeyboardInterrupt):
@@ -399,24 +401,17 @@ class TrainingManager:
             self._finish(job, exc.status, exc.reason)
             shutil.rmtree(run, ignore_errors=True)
         except DiskFullError as exc:
-            log.warning("training job %s: %s", job.id, exc)
-            self._finish(job, "failed", disk_text(errno.EIO if "input/output" in str(exc) else None))
+            self._finish(job, "failed",
+                         failure_text(exc, folder, f"training job {job.id}", OUT_OF_MEMORY_TEXT))
         except BrushworkError as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             for path, what in ((painting, "the painting"), (photos, "the training photos"), (run, "the run"),
                                (folder, "the job")):
                 text = text.replace(str(path), what)
             self._finish(job, "failed", text)
-        except MemoryError:
-            self._finish(job, "failed", "out of memory while training")
         except Exception as exc:  # the job fails, the server goes on
-            code = disk_errno(exc, folder)
-            if code is not None:
-                self._finish(job, "failed", disk_text(code))
-                return
-            log.exception("training job %s failed", job.id)
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._finish(job, "failed", f"internal error: {text}")
+            self._finish(job, "failed",
+                         failure_text(exc, folder, f"training job {job.id}", OUT_OF_MEMORY_TEXT))
 
     def _publish(self, job: TrainingJob, model: Path, painting: Path) -> Style:
         """Put the model, its painting and its note in the models folder (the note last: a model is listed
