@@ -106,7 +106,8 @@ def main() -> int:
     for model in args.models if args.models is not None else [m.name for m in shipped_models()]:
         stylizer = load_stylizer(model)  # loaded once, used for every photo
         painting = painting_of(stylizer, styles_dir)
-        jobs.append((stylizer.name, painting, lambda photo, s=stylizer: paint(s, photo)))
+        label = stylizer.name if Path(model).is_file() else model  # a shipped name: X and X-live differ
+        jobs.append((label, painting, lambda photo, s=stylizer: paint(s, photo)))
     for painting in args.arbitrary:
         path = Path(painting)
         stylizer = load_stylizer(None, ApplyConfig(), styles=[path])

@@ -247,6 +247,27 @@ def truncate_csv(path: Path, step: int) -> None:
         writer.writerows(rows)
 
 
+def resume_run(out: Path, net, optimizer, settings: dict, resume: bool,
+               old_defaults: dict | None = None) -> tuple[int, dict]:
+    """(step, extra) of ``out``'s checkpoint loaded into ``net`` and ``optimizer``, or (0, {}) for a new
+    run. A checkpoint there without ``resume``, or one made with other ``settings`` (what a setting
+    missing from it ran with: ``old_defaults``), is refused in one line; the logs lose the rows after
+    the checkpoint's step (a resumed run writes them again)."""
+    if not (out / CHECKPOINT).is_file():
+        return 0, {}
+    if not resume:
+        raise SystemExit(f"{out} holds a checkpoint: pass --resume, or choose another --out")
+    start, old, extra = load(out / CHECKPOINT, net, optimizer)
+    defaults = old_defaults or {}
+    changed = [k for k in settings if old.get(k, defaults.get(k)) != settings[k]]
+    if changed:
+        key = changed[0]
+        raise SystemExit(f"cannot resume: {key} was {old.get(key)!r}, now {settings[key]!r}")
+    truncate_csv(out / "log.csv", start)
+    truncate_csv(out / "eval.csv", start)
+    return start, extra
+
+
 def export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     net = trainable_network()
@@ -280,18 +301,8 @@ def train(args: argparse.Namespace) -> int:
     settings = {k: getattr(args, k) for k in FIXED}
     net = trainable_network(args.init)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
-    start, seconds = 0, 0.0
-    if (out / CHECKPOINT).is_file():
-        if not args.resume:
-            raise SystemExit(f"{out} holds a checkpoint: pass --resume, or choose another --out")
-        start, old, extra = load(out / CHECKPOINT, net, optimizer)
-        changed = [k for k in FIXED if old.get(k, OLD_DEFAULTS.get(k)) != settings[k]]
-        if changed:
-            key = changed[0]
-            raise SystemExit(f"cannot resume: {key} was {old.get(key)!r}, now {settings[key]!r}")
-        seconds = float(extra.get("seconds", 0))
-        truncate_csv(out / "log.csv", start)
-        truncate_csv(out / "eval.csv", start)
+    start, extra = resume_run(out, net, optimizer, settings, args.resume, OLD_DEFAULTS)
+    seconds = float(extra.get("seconds", 0))
     paintings = [open_image(p) for p in training_paintings(args.extra_styles)]
     print(f"{len(paintings)} training paintings", flush=True)
     photos = PhotoSource(files("photos", held_out=False))

@@ -109,7 +109,11 @@ def test_the_wheel_holds_the_code_models_web_page_samples_and_licence(wheel: Pat
     assert {"brushwork/web/static/index.html", "brushwork/web/static/app.js",
             "brushwork/data/samples/canyon.jpg", "brushwork/data/samples/SOURCES.md",
             # brushwork's own arbitrary-style network (--network brushwork) and its provenance
-            "brushwork/models/arbitrary/brushwork.safetensors", "brushwork/models/arbitrary/NOTICE"} <= names
+            "brushwork/models/arbitrary/brushwork.safetensors", "brushwork/models/arbitrary/NOTICE",
+            # the Live copies (the browser's Live mode, `apply NAME-live`) and their provenance
+            "brushwork/models/arbitrary/brushwork-live.safetensors", "brushwork/models/live/NOTICE"} <= names
+    live = [n for n in names if n.startswith("brushwork/models/live/") and n.endswith(".safetensors")]
+    assert len(live) == SHIPPED_MODELS
     assert "brushwork-0.1.0.dist-info/licenses/LICENSE" in names
     assert "brushwork = brushwork.cli:main" in entry_points
     assert "License-Expression: MIT" in metadata

@@ -22,7 +22,14 @@ from safetensors.torch import load_file, save_file
 from brushwork.cli import main
 from brushwork.cli.flags import config_from_args
 from brushwork.cli.main import build_parser
-from brushwork.config import DEFAULT_NETWORK, NETWORKS, ApplyConfig, EvaluateConfig, TrainConfig
+from brushwork.config import (
+    DEFAULT_NETWORK,
+    LIVE_NETWORKS,
+    NETWORKS,
+    ApplyConfig,
+    EvaluateConfig,
+    TrainConfig,
+)
 from brushwork.errors import ConfigError, WeightsError
 from brushwork.fast import engines, inference
 from brushwork.fast.inference import folded_network, load_stylizer, onnx_copy, paint, style_vector
@@ -38,6 +45,9 @@ SHIPPED = arbitrary_weights.ARBITRARY_NETWORK_FILE
 #: Mean |difference| of two pictures (0..255) above which they are "different pictures": at 96 px the two
 #: networks differ by ~20 levels on the sample pair (a fine-tune of 157 steps); float noise is < 0.01.
 DIFFERENT = 3.0
+#: The two trained networks of Magenta's shape (``brushwork-live`` is brushwork's in the Live shape:
+#: tests/test_live_copies.py).
+TRAINED = ("brushwork", "magenta")
 #: onnxruntime against PyTorch fp32, the mean pixel change the engines may make (issue 21: 2/255).
 ENGINES_MEAN = 2 / 255
 
@@ -72,12 +82,12 @@ def _torch(network: str, **changes) -> ApplyConfig:
 
 # --- the two networks ---------------------------------------------------------------------------------
 def test_the_two_networks_are_one_architecture_with_other_weights_and_other_pictures(photo, painting):
-    ours, theirs = (arbitrary_weights.load_transfer_weights(n) for n in NETWORKS)
+    ours, theirs = (arbitrary_weights.load_transfer_weights(n) for n in TRAINED)
     assert ours is arbitrary_weights.load_transfer_weights("brushwork")  # cached per name
     assert ours.state_dict().keys() == theirs.state_dict().keys()
     pairs = zip(ours.state_dict().values(), theirs.state_dict().values())
     assert any(not torch.equal(a, b) for a, b in pairs)
-    pictures = {n: _pixels(paint(None, photo, styles=[painting], config=_torch(n))) for n in NETWORKS}
+    pictures = {n: _pixels(paint(None, photo, styles=[painting], config=_torch(n))) for n in TRAINED}
     assert np.abs(pictures["brushwork"] - pictures["magenta"]).mean() > DIFFERENT
     for picture in pictures.values():  # both paint: neither is the photo
         assert np.abs(picture - _pixels(photo)).mean() > DIFFERENT
@@ -121,7 +131,7 @@ def test_engine_choices_and_folded_networks_are_kept_per_network(painting, monke
         return dict.fromkeys(runners, 1.0)
 
     monkeypatch.setattr(engines, "measure", measure)
-    for network in NETWORKS:
+    for network in TRAINED:
         load_stylizer(None, ApplyConfig(engine="auto", precision="fp32", network=network), styles=[painting])
     models = sorted(entry["model"] for entry in engines.read_cache().values())
     assert [m.split(":")[:2] for m in models] == [["arbitrary", "brushwork"], ["arbitrary", "magenta"]]
@@ -185,16 +195,18 @@ def test_the_web_offers_the_default_network_and_takes_the_other(tmp_path):
                     for j in jobs.values()]
         assert np.abs(pictures[0] - pictures[1]).mean() > DIFFERENT
         bad = client.post("/api/jobs", data={**form, "network": "bogus"})
-        assert bad.status_code == 422 and "brushwork, magenta" in bad.json()["detail"]
+        assert bad.status_code == 422 and "brushwork, brushwork-live, magenta" in bad.json()["detail"]
         gatys = client.post("/api/jobs", data={**form, "method": "gatys", "network": "magenta"})
         assert gatys.status_code == 422 and "network is not an option" in gatys.json()["detail"]
-        # Live: the plain URL is the default network's graph, each network has its own file and ETag
+        # Live: its graph is the default network's Live copy, each network has its own file and ETag
         live = client.get("/api/live").json()["arbitrary"]
-        assert live["network"] == DEFAULT_NETWORK and set(live["networks"]) == set(NETWORKS)
+        copy = LIVE_NETWORKS[DEFAULT_NETWORK]
+        assert live["network"] == copy and set(live["networks"]) == set(NETWORKS)
         plain = client.get(live["model"])
-        assert plain.content == onnx_copy(None, DEFAULT_NETWORK).read_bytes()
+        assert plain.content == onnx_copy(None, copy).read_bytes()
         answers = {n: client.get(url) for n, url in live["networks"].items()}
-        assert answers[DEFAULT_NETWORK].content == plain.content
+        assert answers[copy].content == plain.content
+        assert client.get("/api/live/arbitrary.onnx").content == onnx_copy(None, DEFAULT_NETWORK).read_bytes()
         assert answers["magenta"].content == onnx_copy(None, "magenta").read_bytes()
         assert answers["magenta"].headers["etag"] != answers["brushwork"].headers["etag"]
         assert client.get("/api/live/arbitrary.onnx?network=bogus").status_code == 422
@@ -350,14 +362,14 @@ def test_train_init_arbitrary_starts_from_the_chosen_network_and_records_it(tmp_
         Image.fromarray(pixels).resize((48, 40)).save(photos / f"{i}.png")
     painting_file = tmp_path / "painting.png"
     painting.save(painting_file)
-    starts = {n: load_stylizer(None, _torch(n), styles=[painting_file]).net.state_dict() for n in NETWORKS}
-    for network in NETWORKS:  # one step at a negligible learning rate: the model is where it started
+    starts = {n: load_stylizer(None, _torch(n), styles=[painting_file]).net.state_dict() for n in TRAINED}
+    for network in TRAINED:  # one step at a negligible learning rate: the model is where it started
         config = TrainConfig(steps=1, lr=1e-12, image_size=32, batch_size=2, style_size=64, sample_every=0,
                              loss_weights="random", checkpoint_every=0, num_samples=1, val_photos=0,
                              network=network)
         model = train(painting_file, photos, tmp_path / network, config, vgg=vgg)
         assert read_metadata(model)["network"] == network
         weights = load_transformer(model)[0].state_dict()
-        for other in NETWORKS:
+        for other in TRAINED:
             gap = max(float((weights[k] - starts[other][k]).abs().max()) for k in weights)
             assert (gap < 1e-5) == (other == network), (network, other, gap)

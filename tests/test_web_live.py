@@ -44,7 +44,12 @@ def test_catalogue_lists_trained_models_and_paintings(client):
     kinds = {s["key"]: s["kind"] for s in body["styles"]}
     assert kinds["model:starry_night"] == "model" and kinds["painting:great_wave"] == "painting"
     assert body["runtime"] == {"module": "/static/ort/ort.wasm.min.mjs", "wasm_paths": "/static/ort/"}
-    assert body["arbitrary"]["model"] == "/api/live/arbitrary.onnx"
+    # Live paints with the Live copies (faster in the browser), and says what `brushwork apply` runs
+    assert body["arbitrary"]["model"] == "/api/live/arbitrary.onnx?network=brushwork-live"
+    assert body["arbitrary"]["network"] == "brushwork-live"
+    model = next(s for s in body["styles"] if s["key"] == "model:starry_night")
+    assert model["model"] == "/api/live/models/starry_night.onnx?live=true"
+    assert model["apply"] == "starry-night-live"
 
 
 def test_model_file_is_the_one_apply_runs_and_the_browser_caches_it(client):
@@ -63,6 +68,9 @@ def test_model_file_is_the_one_apply_runs_and_the_browser_caches_it(client):
     assert again.status_code == 304 and not again.content
     assert client.get("/api/live/models/nothing.onnx").status_code == 404
     assert client.get("/api/live/models/great_wave.onnx").content != answer.content
+    live = client.get("/api/live/models/starry_night.onnx?live=true")
+    assert live.status_code == 200 and live.content == onnx_copy("starry-night-live").read_bytes()
+    assert live.content != answer.content and live.headers["etag"] != etag
 
 
 def test_arbitrary_network_takes_the_vector_the_server_predicts(client):
@@ -272,8 +280,12 @@ def test_a_frame_agrees_with_brushwork_apply(live_page, tmp_path):
     """Stabiliser off: the browser's frame and `brushwork apply` of its input within 2/255 on average."""
     page, problems = live_page
     page.evaluate("() => window.brushworkLive.setSteady(0)")
-    cases = {"model:cafe_terrace": ["cafe-terrace"],
-             "painting:great_wave": ["--style", str(SAMPLES / "great_wave.jpg")]}
+    catalogue = page.evaluate("() => fetch('/api/live').then((r) => r.json())")
+    model = next(s["apply"] for s in catalogue["styles"] if s["key"] == "model:cafe_terrace")
+    assert model == "cafe-terrace-live"  # the Live copy, which `brushwork apply` runs by that name
+    cases = {"model:cafe_terrace": [model],
+             "painting:great_wave": ["--style", str(SAMPLES / "great_wave.jpg"),
+                                     "--network", catalogue["arbitrary"]["network"]]}
     try:
         for key, model in cases.items():
             page.evaluate(f"() => window.brushworkLive.selectStyle('{key}')")

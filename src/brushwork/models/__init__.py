@@ -17,6 +17,13 @@ MODELS_DIR = Path(__file__).resolve().parent
 ARBITRARY_NETWORK_FILE = MODELS_DIR / "arbitrary" / "brushwork.safetensors"
 #: ``format`` in that file's header: what tells it from any other safetensors file.
 ARBITRARY_NETWORK_FORMAT = "brushwork-arbitrary-1"
+#: Live copies (``benchmarks/distil_live.py``): a shipped model or the arbitrary network in the faster
+#: shape the browser's Live mode runs (``networks.arbitrary.LIVE_SHAPE``: 5x5 convolutions at full size,
+#: zero padding, 4 residual blocks), taught to paint
+#: what the full network paints. ``brushwork apply NAME-live`` runs the very network Live runs.
+LIVE_DIR = MODELS_DIR / "live"
+LIVE_SUFFIX = "-live"
+ARBITRARY_LIVE_FILE = MODELS_DIR / "arbitrary" / "brushwork-live.safetensors"
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,16 @@ class ShippedModel:
     @property
     def path(self) -> Path:
         return MODELS_DIR / self.file
+
+    @property
+    def live(self) -> ShippedModel | None:
+        """This model's Live copy (``NAME-live``), if one is shipped."""
+        if self.name.endswith(LIVE_SUFFIX):
+            return None
+        copy = ShippedModel(self.name + LIVE_SUFFIX, f"{LIVE_DIR.name}/{self.file}", f"{self.title} (Live)",
+                            f"Live copy of {self.name} (faster in the browser); {self.painter}",
+                            self.painter)
+        return copy if copy.path.is_file() else None
 
 
 #: Registry: one line per shipped model. Only files that exist are offered. The quality column is
@@ -78,5 +95,10 @@ def shipped_models() -> list[ShippedModel]:
 
 
 def find_shipped(name: str) -> ShippedModel | None:
+    """A shipped model by name (``starry-night``), or its Live copy (``starry-night-live``)."""
     wanted = name.lower().replace("_", "-")
-    return next((m for m in shipped_models() if m.name == wanted), None)
+    full = wanted.removesuffix(LIVE_SUFFIX)
+    model = next((m for m in shipped_models() if m.name == full), None)
+    if model is None or full == wanted:
+        return model
+    return model.live

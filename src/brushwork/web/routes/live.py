@@ -3,15 +3,17 @@ live styles, the networks as ONNX files and the paintings' style vectors. Nothin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from brushwork.config import NETWORKS
+from brushwork.config import LIVE_NETWORKS, NETWORKS
 from brushwork.errors import BrushworkError
 from brushwork.images import open_image, resize_longest
+from brushwork.models import find_shipped
 from brushwork.web.deps import Config, Gallery, Methods
 from brushwork.web.live import ONNX_TYPE, RUNTIME_FOLDER, RUNTIME_MODULE, Graph, LiveFiles
 from brushwork.web.methods import Method
@@ -46,6 +48,14 @@ def _network(method: Method, network: str | None) -> str:
     return network
 
 
+def _live_copy(ref) -> str | None:
+    """The shipped Live copy's name of a model reference (``starry-night`` -> ``starry-night-live``),
+    or None: a model trained here (a file) has no Live copy and is sent as it is."""
+    shipped = find_shipped(str(ref)) if isinstance(ref, str) else None
+    live = shipped.live if shipped is not None else None
+    return None if live is None else live.name
+
+
 def _send(graph: Graph, request: Request) -> Response:
     """The file, or 304 when the browser's copy is current; the browser keeps it and asks again."""
     headers = {"ETag": graph.etag, "Cache-Control": "no-cache"}
@@ -65,35 +75,58 @@ async def _graph(find) -> Graph:
 async def live_catalogue(registry: Gallery, methods: Methods) -> dict:
     arbitrary = _arbitrary(methods)
     styles = []
+    model_method = methods.get("model")
     for style in registry.styles.values():
-        if "model" in style.methods:
+        if "model" in style.methods and model_method is not None and style.fast_model is not None:
+            ref = model_method.model_ref(style.fast_model)
+            live = _live_copy(ref)
             styles.append({"key": f"model:{style.id}", "id": style.id, "title": style.title, "kind": "model",
-                           "model": f"/api/live/models/{style.id}.onnx",
+                           "model": f"/api/live/models/{style.id}.onnx" + ("?live=true" if live else ""),
+                           # what `brushwork apply` paints the same frame with
+                           "apply": live or (ref if isinstance(ref, str) else Path(ref).name),
                            "thumbnail": f"/api/styles/{style.id}/thumbnail"})
     for style in registry.styles.values():
         if arbitrary is not None and "fast" in style.methods:
             styles.append({"key": f"painting:{style.id}", "id": style.id, "title": style.title,
                            "kind": "painting", "vector": f"/api/live/styles/{style.id}/vector",
                            "thumbnail": f"/api/styles/{style.id}/thumbnail"})
+    network = None if arbitrary is None else _live_network(arbitrary.defaults.network)
     return {
         "runtime": {"module": RUNTIME_MODULE, "wasm_paths": RUNTIME_FOLDER},
-        # "model" is the default network's graph; "networks" names each one's own URL.
+        # "model" is the graph Live paints with: the Live copy of the server's network where one is
+        # shipped; "networks" names each one's own URL.
         "arbitrary": None if arbitrary is None else {
-            "model": "/api/live/arbitrary.onnx", "predictor": "/api/live/predictor.onnx",
-            "vector": "/api/live/vector", "network": arbitrary.defaults.network,
+            "model": f"/api/live/arbitrary.onnx?network={network}", "predictor": "/api/live/predictor.onnx",
+            "vector": "/api/live/vector", "network": network,
             "networks": {name: f"/api/live/arbitrary.onnx?network={name}" for name in NETWORKS}},
         "styles": styles,
     }
 
 
+def _live_network(network: str) -> str:
+    """The Live copy of ``network`` when its file is installed, else ``network`` itself (the weights'
+    module is imported here: it loads torch and onnxruntime, which the page does not need)."""
+    from brushwork.networks.arbitrary_weights import network_file
+
+    live = LIVE_NETWORKS.get(network)
+    return live if live is not None and network_file(live).is_file() else network
+
+
 @router.get("/models/{style_id}.onnx", summary="A trained model as ONNX (what apply --engine onnx runs)",
             response_class=Response, responses=ONNX)
-async def live_model(style_id: str, request: Request, registry: Gallery, methods: Methods) -> Response:
+async def live_model(
+    style_id: str, request: Request, registry: Gallery, methods: Methods,
+    live: Annotated[bool, Query(description="its Live copy (NAME-live, faster in the browser)")] = False,
+) -> Response:
     style = registry.styles.get(style_id)
     method = methods.get("model")
     if style is None or style.fast_model is None or method is None or "model" not in style.methods:
         raise HTTPException(404, "no trained model for this style")
     ref = method.model_ref(style.fast_model)
+    if live:
+        ref = _live_copy(ref)
+        if ref is None:
+            raise HTTPException(404, "this style's model has no Live copy")
     return _send(await _graph(lambda: _files(request).model(ref)), request)
 
 
