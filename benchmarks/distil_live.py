@@ -57,6 +57,7 @@ from brushwork.fast.inference import resolve_model  # noqa: E402
 from brushwork.fast.validation import grey_ssim  # noqa: E402
 from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image  # noqa: E402
 from brushwork.losses import PerceptualObjective  # noqa: E402
+from brushwork.models import ARBITRARY_NETWORK_FORMAT  # noqa: E402
 from brushwork.networks.arbitrary import LIVE_SHAPE, ArbitraryTransfer, FoldedSpec, FoldedTransfer  # noqa: E402
 from brushwork.networks.arbitrary_weights import load_transfer_weights, predict_style  # noqa: E402
 from brushwork.networks.model_files import load_transformer, save_transformer  # noqa: E402
@@ -166,7 +167,7 @@ def export(args: argparse.Namespace) -> int:
         save_transformer(args.export, student, {**meta, **about}, half=True)
     else:
         tensors = {k: v.half().contiguous() for k, v in student.state_dict().items()}
-        save_file(tensors, args.export, metadata={"format": "brushwork-arbitrary-1", "kind": "arbitrary",
+        save_file(tensors, args.export, metadata={"format": ARBITRARY_NETWORK_FORMAT, "kind": "arbitrary",
                                                   "dtype": "float16",
                                                   "shape": json.dumps(LIVE_SHAPE.changes()),
                                                   **about})
