@@ -395,6 +395,9 @@ def test_camera_problems_are_explained(browser, playwright, server):
     message = _until(page, "document.getElementById('live-error')?.hidden === false && "
                            "document.getElementById('live-error').textContent")
     assert "permission was denied" in message and page.is_visible("#live-start")
+    # ... and it stays when the first style's network finishes loading after the refusal
+    _until(page, "window.brushworkLive.status().marks.network")
+    assert page.is_visible("#live-error") and "permission was denied" in page.inner_text("#live-error")
     assert not problems, problems
     context.close()
     # An insecure page: plain http under a name that is not localhost.

@@ -28,7 +28,7 @@ const live = {
   arbitrary: null, predictor: null, photoVector: null, photoVectorAt: 0, strength: 1,
   rung: DEFAULT_RUNG, auto: true, slowSince: 0, steady: STEADY, stabilizer: null,
   times: [], frames: 0, width: 0, height: 0, recorder: null, chunks: [], recordStart: 0,
-  trace: null, lastMs: 0, runMs: 0, steadyMs: 0, message: "", loading: null, threads: 1,
+  trace: null, lastMs: 0, runMs: 0, steadyMs: 0, message: "", messageAbout: "", loading: null, threads: 1,
   selecting: null, allocations: 0, profile: null, marks: {},
 };
 
@@ -120,8 +120,11 @@ function build() {
   live.built = true;
 }
 
-function say(text) {
+// A message is the camera's or a style's (``about``): a style that loads clears only a style's
+// message, so a refused camera stays explained while the first network finishes loading.
+function say(text, about = "camera") {
   live.message = text || "";
+  live.messageAbout = about;
   const box = $("live-error");
   box.textContent = live.message;
   box.hidden = !live.message;
@@ -286,7 +289,7 @@ async function chooseStyle(key) {
     }
   } catch (err) {
     note("");
-    say(`That style could not be loaded: ${err.message}`);
+    say(`That style could not be loaded: ${err.message}`, "style");
     if (live.style) $("live-style").value = live.style.key;
     return;
   }
@@ -294,7 +297,7 @@ async function chooseStyle(key) {
   mark("network");
   $("live-style").value = key;
   if (live.stabilizer) live.stabilizer.reset();
-  say("");
+  if (live.messageAbout === "style") say("");
   note("");
 }
 
@@ -314,7 +317,7 @@ async function uploadPainting(file) {
     await selectStyle(key);
   } catch (err) {
     note("");
-    say(`That painting could not be used: ${err.message}`);
+    say(`That painting could not be used: ${err.message}`, "style");
     if (live.style) $("live-style").value = live.style.key;
   }
 }
