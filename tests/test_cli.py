@@ -200,9 +200,8 @@ def test_number_flags_say_what_they_take(capsys, photo_file, painting_file, tmp_
 def test_key_value_options_say_what_the_field_takes(option, message):
     """k=v options (evaluate's gatys:/arbitrary: specs, batch's --gatys-options and manifest columns)
     name the type of the field, never Python's "could not convert string to float"."""
-    from brushwork.config import StylizeConfig
+    from brushwork.config import StylizeConfig, config_from_options, parse_options
     from brushwork.errors import ConfigError
-    from brushwork.evaluation.methods import config_from_options, parse_options
 
     with pytest.raises(ConfigError) as error:
         config_from_options(StylizeConfig, "gatys", parse_options(option), {}, "...")

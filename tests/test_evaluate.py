@@ -15,7 +15,7 @@ from PIL import Image
 from brushwork.cli import main
 from brushwork.config import EvaluateConfig
 from brushwork.errors import ConfigError
-from brushwork.evaluation.methods import ArbitraryMethod, GatysMethod, expand_methods, parse_method
+from brushwork.evaluation.methods import ArbitrarySpec, GatysSpec, expand_methods, parse_method
 from brushwork.evaluation.report import COLUMNS
 from brushwork.evaluation.run import evaluate
 
@@ -49,7 +49,7 @@ def _config(contents, styles, out, methods, **kw) -> EvaluateConfig:
 def test_gatys_options_become_a_stylize_config():
     config = EvaluateConfig(size=96, seed=3)
     method = parse_method("gatys:style_weight=10,iterations=5,optimizer=adam,multiscale=false", config)
-    assert isinstance(method, GatysMethod) and method.error is None
+    assert isinstance(method, GatysSpec) and method.error is None
     c = method.config
     assert (c.style_weight, c.iterations, c.optimizer, c.multiscale, c.size, c.seed) == (
         10.0, 5, "adam", False, 96, 3)
@@ -59,11 +59,11 @@ def test_gatys_options_become_a_stylize_config():
 
 def test_arbitrary_options_become_an_apply_config():
     from brushwork.evaluation.inputs import Input
-    from brushwork.evaluation.run import Job, job_key
+    from brushwork.evaluation.jobs import EvaluationJob, job_key
 
     config = EvaluateConfig(size=96)
     full, half = parse_method("arbitrary", config), parse_method("arbitrary:strength=0.5", config)
-    assert isinstance(half, ArbitraryMethod) and half.error is None and half.kind == "arbitrary"
+    assert isinstance(half, ArbitrarySpec) and half.error is None and half.kind == "arbitrary"
     assert (full.config.strength, half.config.strength, half.config.size) == (1.0, 0.5, 96)
     assert half.settings()["strength"] == 0.5 and half.settings()["size"] == 96
     assert parse_method("arbitrary:preserve_colors=yes,stroke_size=0,size=80", config).config.replace(
@@ -71,7 +71,7 @@ def test_arbitrary_options_become_an_apply_config():
     # the cache key holds the whole ApplyConfig and the spec: another strength is another result
     assert set(half.cache_settings()) >= {"strength", "stroke_size", "detail", "tile_above", "device"}
     photo, painting = Input(Path("p.png"), "p", digest="1"), Input(Path("s.png"), "s", digest="2")
-    keys = {job_key(Job(photo, painting, m), config) for m in (full, half, parse_method("gatys", config))}
+    keys = {job_key(EvaluationJob(photo, painting, m), config) for m in (full, half, parse_method("gatys", config))}
     assert len(keys) == 3
 
 
@@ -84,13 +84,21 @@ def test_arbitrary_options_become_an_apply_config():
     ("arbitrary:strength=2", "strength must be between 0 and 1"),
     ("arbitrary:strength=half", "arbitrary option strength must be a number, got 'half'"),
     ("arbitrary:strength", "not KEY=VALUE"),
-    ("fast:", "needs a model"),
+    ("model:", "needs a model"),
     ("magenta:strong", "takes no options"),
     ("picasso", "unknown method 'picasso'"),
 ])
 def test_bad_method_specs_carry_their_reason(spec, reason):
     method = parse_method(spec, EvaluateConfig())
     assert method.error is not None and reason in method.error
+
+
+def test_the_old_word_for_a_model_still_works_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="'fast:MODEL' is now 'model:MODEL'"):
+        old = parse_method("fast:starry-night", EvaluateConfig())
+    new = parse_method("model:starry-night", EvaluateConfig())
+    assert old.error is None and old.kind == new.kind == "model"
+    assert old.spec == new.spec == "model:starry-night" and old.settings() == new.settings()
 
 
 def test_sweep_expands_one_method():
@@ -126,7 +134,7 @@ def test_tiny_evaluation_writes_everything_and_is_repeatable(inputs, tmp_path):
     # fp32: after 2 steps in bf16 (what auto picks on a CPU with bf16 units) the two weights' style
     # losses were 1.2504 and 1.2510 on one pair, within bf16's rounding; fp32 moves each by 0.5-7%.
     methods = ["gatys:iterations=2,style_weight=1,precision=fp32",
-               "gatys:iterations=2,style_weight=30,precision=fp32", "gatys:nonsense=1", "fast:no-such-model"]
+               "gatys:iterations=2,style_weight=30,precision=fp32", "gatys:nonsense=1", "model:no-such-model"]
     out = tmp_path / "report"
     result = evaluate(_config(contents, styles, out, methods))
 
@@ -143,7 +151,7 @@ def test_tiny_evaluation_writes_everything_and_is_repeatable(inputs, tmp_path):
     assert all(r["reason"] for r in failed)
     assert any("not an image" in r["reason"] for r in failed if r["content"] == "broken")
     assert all("unknown gatys option" in r["reason"] for r in failed if r["method"] == "gatys:nonsense=1")
-    assert any(r["method"].startswith("fast:") for r in failed)
+    assert any(r["method"].startswith("model:") for r in failed)
     for row in ok:
         assert (out / row["image"]).is_file()
         assert 0 < float(row["ssim"]) < 1 and float(row["psnr"]) > 10
@@ -319,14 +327,14 @@ def _tiny_fast_model(path: Path, style_file: Path) -> Path:
     return path
 
 
-def test_fast_model_rows_sit_under_their_painting(inputs, tmp_path):
+def test_model_rows_sit_under_their_painting(inputs, tmp_path):
     contents, styles = inputs
     model = _tiny_fast_model(tmp_path / "tiny.safetensors", styles / "y.png")
-    config = _config(contents / "a.png", styles, tmp_path / "f", [f"fast:{model}", "fast:no-such-model"])
+    config = _config(contents / "a.png", styles, tmp_path / "f", [f"model:{model}", "model:no-such-model"])
     rows = evaluate(config).rows
     fast, missing = rows
     assert fast["status"] == "ok", fast["reason"]
-    assert fast["kind"] == "fast" and fast["style"] == "y"  # matched by the painting's sha256
+    assert fast["kind"] == "model" and fast["style"] == "y"  # matched by the painting's sha256
     assert fast["style_loss"] > 0 and 0 <= fast["hist_distance"] <= 1
     assert all(fast[r] > 0 for r in STYLE_RATIOS)  # measured against its own painting
     assert missing["status"] == "failed" and "no-such-model" in missing["reason"]
@@ -334,12 +342,12 @@ def test_fast_model_rows_sit_under_their_painting(inputs, tmp_path):
 
 
 def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypatch, capsys):
-    from brushwork.evaluation import run as ev
+    from brushwork.evaluation import jobs as ev
     from brushwork.evaluation.inputs import load_input
-    from brushwork.evaluation.methods import Method
+    from brushwork.evaluation.methods import MethodSpec
     from brushwork.optimize import StylizeInterrupted
 
-    class Interrupted(Method):
+    class Interrupted(MethodSpec):
         def run(self, content, style):
             raise StylizeInterrupted("interrupted at iteration 3", None, 3)
 
@@ -348,14 +356,16 @@ def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypat
 
     contents, styles = inputs
     content, style = load_input(contents / "a.png", 2), load_input(styles / "x.png", 2)
-    job = ev.Job(content, style, Interrupted("fake"))
+    job = ev.EvaluationJob(content, style, Interrupted("fake"))
     with pytest.raises(KeyboardInterrupt):  # not a failed row: the user asked to stop
         ev.run_job(job, EvaluateConfig(), reference=None, cache=tmp_path)
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ev, "evaluate", stop)
+    from brushwork.evaluation import run
+
+    monkeypatch.setattr(run, "evaluate", stop)
     code = main(["evaluate", "--contents", str(contents), "--styles", str(styles), "-o", str(tmp_path / "r")])
     assert code == 130 and "run the same command again to resume" in capsys.readouterr().err
 

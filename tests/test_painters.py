@@ -13,7 +13,7 @@ from brushwork import painters
 from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig
 from brushwork.evaluation.inputs import load_input
 from brushwork.evaluation.methods import parse_method
-from brushwork.evaluation.run import plan_jobs
+from brushwork.evaluation.jobs import plan_jobs
 from brushwork.networks.model_files import save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
 from brushwork.web.methods import FastModel, GatysMethod, JobOptions, ModelMethod
@@ -58,7 +58,7 @@ def test_web_and_evaluation_share_the_fast_painter(tiny_model: Path, painting_fi
     web = ModelMethod([FastModel("tiny", "Tiny", tiny_model)])
     loaded = web.painter("tiny")
     assert isinstance(loaded, painters.FastPainter) and web.painter("tiny") is loaded  # loaded once
-    method = parse_method(f"fast:{tiny_model}", EvaluateConfig(size=40))
+    method = parse_method(f"model:{tiny_model}", EvaluateConfig(size=40))
     style = load_input(painting_file, 1)
     jobs = plan_jobs([load_input(painting_file, 1)], [style], [method])  # reads the model's painting
     assert isinstance(method.painter, painters.FastPainter) and type(method.painter) is type(loaded)

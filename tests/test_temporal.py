@@ -252,7 +252,7 @@ def test_evaluate_reports_warping_errors_of_a_clip(tmp_path, clip):
         pytest.skip("the shared paintings are not here")
     source, _ = clip
     out = tmp_path / "report"
-    config = EvaluateConfig(contents=(str(source),), styles=(str(painting),), methods=("fast:starry-night",),
+    config = EvaluateConfig(contents=(str(source),), styles=(str(painting),), methods=("model:starry-night",),
                             output=str(out), size=96, eval_size=64, max_frames=8, threads=2)
     result = evaluate(config)
     (row,) = result.rows

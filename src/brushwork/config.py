@@ -887,3 +887,79 @@ class WebServiceConfig:
 
     def replace(self, **changes) -> WebServiceConfig:
         return dataclasses.replace(self, **changes)
+
+
+# --- KEY=VALUE options: evaluate specs, batch manifest rows and --gatys-options ------------------
+def _expected(hint) -> str:
+    """What a value of a config field's type is called in an error: "a whole number", "true or false"
+    (an optional field also takes ``none``, its default, which the message leaves out)."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        return _expected(next(a for a in args if a is not type(None)))
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is tuple:
+        item = {int: "whole numbers", float: "numbers"}.get(args[0], "names")
+        return f"{item} separated by '+'"
+    return {bool: "true or false", int: "a whole number", float: "a number"}.get(hint, "text")
+
+
+def _parse_value(text: str, hint) -> typing.Any:
+    """A ``k=v`` option value converted to the type of the config field it sets; ValueError (saying
+    what the field takes, from its type) when it does not convert."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if text.lower() in ("none", "null", ""):
+            return None
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
+    if origin is tuple:
+        return tuple(_parse_value(part, args[0]) for part in text.replace("+", " ").split())
+    if origin is typing.Literal:
+        if text not in args:
+            raise ValueError(text)
+        return text
+    if hint in (int, float):
+        number = float(text)  # ValueError for what is no number
+        if hint is int:
+            if not number.is_integer():
+                raise ValueError(text)
+            return int(number)
+        return number
+    return text
+
+
+def parse_options(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` -> {k: v, k2: v2}; dashes in keys become underscores."""
+    options: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"option {part!r} is not KEY=VALUE")
+        options[key.strip().replace("-", "_")] = value.strip()
+    return options
+
+
+def config_from_options(cls, kind: str, options: dict[str, str], defaults: dict[str, typing.Any],
+                        examples: str):
+    """The config dataclass ``cls`` from ``defaults`` and the parsed ``k=v`` options of a ``kind`` spec;
+    an unknown field, a bad value or a value the config rejects raises ``ConfigError``."""
+    hints = typing.get_type_hints(cls)
+    values = dict(defaults)
+    for key, text in options.items():
+        if key not in hints:
+            raise ConfigError(f"unknown {kind} option {key!r} "
+                              f"(options are {cls.__name__} fields: {examples})")
+        try:
+            values[key] = _parse_value(text, hints[key])
+        except ValueError:
+            raise ConfigError(f"{kind} option {key} must be {_expected(hints[key])}, got {text!r}") from None
+    return cls(**values)

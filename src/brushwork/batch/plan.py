@@ -37,7 +37,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brushwork.config import ApplyConfig, StylizeConfig
+from brushwork.config import ApplyConfig, StylizeConfig, config_from_options, parse_options
 from brushwork.errors import BrushworkError, ConfigError, ImageError
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
@@ -176,7 +176,6 @@ def resolve_ref(kind: str, ref: str, base: Path) -> str:
 def item_config(item: Item, apply: ApplyConfig, stylize: StylizeConfig) -> ApplyConfig | StylizeConfig:
     """The settings one item is painted with: the run's config with the item's own options; raises
     ConfigError for an option that does not apply or a value the config rejects."""
-    from brushwork.evaluation.methods import config_from_options  # the one k=v -> typed-field parser
 
     base: ApplyConfig | StylizeConfig = stylize if item.painting.kind == "gatys" else apply
     if not item.options:
@@ -188,7 +187,6 @@ def item_config(item: Item, apply: ApplyConfig, stylize: StylizeConfig) -> Apply
 
 def gatys_config(options: typing.Sequence[str], base: StylizeConfig) -> StylizeConfig:
     """``--gatys-options KEY=VALUE ...`` on top of ``base``."""
-    from brushwork.evaluation.methods import config_from_options, parse_options
 
     defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
     return config_from_options(StylizeConfig, "gatys", parse_options(",".join(options)), defaults,

@@ -3,7 +3,7 @@
 One module per step, each importing only the ones before it:
 
 * ``inputs``  — photos and paintings (files or folders) read into ``Input`` records;
-* ``methods`` — method specs (``gatys[:k=v,...]``, ``arbitrary[:k=v,...]``, ``fast:MODEL``,
+* ``methods`` — method specs (``gatys[:k=v,...]``, ``arbitrary[:k=v,...]``, ``model:MODEL``,
   ``magenta``) parsed into painters;
 * ``report``  — the tables (results.csv, summary.csv), plots and the self-contained report.html;
 * ``run``     — jobs, the result cache, measuring, and ``evaluate(config)`` itself.

