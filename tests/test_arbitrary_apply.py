@@ -168,3 +168,23 @@ def test_shipped_models_have_no_bright_edge_column():
         edge = float((t[:, -1] - t[:, -2]).abs().mean())
         inside = float((t[:, 1:-1] - t[:, :-2]).abs().mean())
         assert edge < 2.5 * inside, m.name
+
+
+@pytest.mark.parametrize("model", ["starry-night", None])
+def test_paint_keeps_the_configs_values_and_only_given_keywords_replace_them(canyon, model):
+    """brushwork.apply(..., config=ApplyConfig(...)) paints with the config's size, strength and colours;
+    a keyword given beside it replaces only its own field."""
+    import brushwork
+
+    styles = None if model else [STARRY]
+    config = ApplyConfig(size=64, strength=0.5, preserve_colors=True)
+    from_config = brushwork.apply(model, canyon, styles=styles, config=config)
+    from_keywords = brushwork.apply(model, canyon, styles=styles, size=64, strength=0.5, preserve_colors=True)
+    default = brushwork.apply(model, canyon, styles=styles, size=64)
+    assert max(from_config.size) == 64
+    assert np.array_equal(np.asarray(from_config), np.asarray(from_keywords))
+    assert _diff(from_config, default) > 0.01  # half strength, the photo's colours
+    stronger = brushwork.apply(model, canyon, styles=styles, config=config, strength=1.0)
+    assert max(stronger.size) == 64 and _diff(stronger, from_config) > 0.01
+    assert np.array_equal(np.asarray(stronger), np.asarray(brushwork.apply(
+        model, canyon, styles=styles, config=config.replace(strength=1.0))))

@@ -254,7 +254,7 @@ def test_an_overshooting_step_is_undone_and_the_optimiser_restarts():
     assert float(((out - target) ** 2).sum()) < 0.1 * totals[0]  # and went on converging
 
 
-def test_init_fast_paints_its_start_with_the_runs_precision_and_device():
+def test_init_arbitrary_paints_its_start_with_the_runs_precision_and_device():
     config = StylizeConfig(precision="fp32", device="cpu", style_blend_weights=(2.0, 1.0))
     apply = config.to_apply_config()
     assert (apply.precision, apply.device, apply.style_blend_weights) == ("fp32", "cpu", (2.0, 1.0))

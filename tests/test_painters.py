@@ -12,8 +12,8 @@ from conftest import make_painting, make_photo
 from brushwork import painters
 from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig
 from brushwork.evaluation.inputs import load_input
-from brushwork.evaluation.methods import parse_method
 from brushwork.evaluation.jobs import plan_jobs
+from brushwork.evaluation.methods import parse_method
 from brushwork.networks.model_files import save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
 from brushwork.web.methods import FastModel, GatysMethod, JobOptions, ModelMethod

@@ -1,4 +1,4 @@
-"""Gatys in less time: the default schedule, the --tolerance stop, --init fast, and the in-line Gram
+"""Gatys in less time: the default schedule, the --tolerance stop, --init arbitrary, and the in-line Gram
 loss (same numbers as plain autograd, in either memory layout)."""
 
 from __future__ import annotations
@@ -68,17 +68,30 @@ def test_each_scale_has_its_own_budget(photo, painting, random_vgg):
     assert all(sum(it.scale == s for it in log) <= 40 for s in scales)
 
 
-# --- --init fast -----------------------------------------------------------------------------------
-def test_init_fast_starts_from_the_arbitrary_network(photo, painting, random_vgg):
+# --- --init arbitrary -----------------------------------------------------------------------------------
+def test_init_arbitrary_starts_from_the_arbitrary_network(photo, painting, random_vgg):
     first = {}
-    for init in ("content", "fast"):
+    for init in ("content", "arbitrary"):
         log = []
         stylize(photo, painting, StylizeConfig(**TINY, iterations=1, init=init), vgg=random_vgg,
                 callback=log.append)
         first[init] = np.asarray(log[0].image(), dtype=np.float32) / 255
     photo_pixels = np.asarray(photo.resize((32, 21)), dtype=np.float32) / 255
     assert np.abs(first["content"] - photo_pixels).mean() < 0.02
-    assert np.abs(first["fast"] - photo_pixels).mean() > 0.04  # already painted before step 1
+    assert np.abs(first["arbitrary"] - photo_pixels).mean() > 0.04  # already painted before step 1
+
+
+def test_init_fast_is_the_old_word_for_init_arbitrary(capsys):
+    from brushwork.errors import BrushworkDeprecationWarning
+
+    with pytest.warns(BrushworkDeprecationWarning, match="--init fast is now --init arbitrary"):
+        assert StylizeConfig(init="fast").init == "arbitrary"
+    # the command line: one line on stderr, then the run goes on (here: to the missing photo's error)
+    assert main(["stylize", "nothing.jpg", "nothing.jpg", "--init", "fast", "-o", "x.png"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("brushwork: deprecated: --init fast is now --init arbitrary; the old spelling goes "
+                      "in the next release")
+    assert len(err) == 2 and err[1].startswith("brushwork: error:")
 
 
 # --- the in-line Gram loss ---------------------------------------------------------------------------

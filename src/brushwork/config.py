@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from brushwork.errors import ConfigError
+from brushwork.errors import ConfigError, deprecated
 
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "style", "random", "fast")
+INITS = ("content", "style", "random", "arbitrary")
+#: Old spellings still taken for one release (``errors.deprecated``): the word, and what it is now.
+DEPRECATED_INITS = {"fast": "arbitrary"}
 MODELS = ("vgg16", "vgg19")
 POOLINGS = ("max", "avg")
 
@@ -121,9 +123,10 @@ class StylizeConfig:
     style_layer_weights: tuple[float, ...] | None = _help(
         "per-style-layer weights (default: equal)", default=None
     )
-    init: Literal["content", "style", "random", "fast"] = _help(
+    init: Literal["content", "style", "random", "arbitrary", "fast"] = _help(
         "starting image: the photo, the painting, noise, or the arbitrary-style network's picture "
-        "(fast: it already has the painting's palette and strokes)", default="content")
+        "(arbitrary: it already has the painting's palette and strokes; 'fast' is its old name)",
+        default="content")
     seed: int = _help("random seed (runs are deterministic on CPU)", default=0)
     size: int = _help("longest side of the output in pixels (aspect ratio kept)", default=512)
     style_scale: float = _help(
@@ -154,6 +157,9 @@ class StylizeConfig:
     precision: Literal["auto", "fp32", "bf16"] = _help(PRECISION_HELP, default="auto")
 
     def __post_init__(self) -> None:
+        if self.init in DEPRECATED_INITS:
+            deprecated(f"--init {self.init}", f"--init {DEPRECATED_INITS[self.init]}")
+            object.__setattr__(self, "init", DEPRECATED_INITS[self.init])
         # Fold "relu1_1:0.5,relu2_1" specs into plain names + weights, so the config is explicit.
         style_layers, spec_weights = parse_layer_spec(self.style_layers)
         content_layers, _ = parse_layer_spec(self.content_layers)
@@ -192,7 +198,7 @@ class StylizeConfig:
         return dataclasses.replace(self, **changes)
 
     def to_apply_config(self) -> ApplyConfig:
-        """The fast-network settings this run implies (``--init fast``): the same precision, device
+        """The fast-network settings this run implies (``--init arbitrary``): the same precision, device
         and blend of paintings, so the start picture is painted the way the run was asked to be."""
         return ApplyConfig(precision=self.precision, device=self.device,
                            style_blend_weights=self.style_blend_weights)

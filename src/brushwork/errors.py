@@ -8,6 +8,8 @@ result could not be written: the disk is full or failing (ENOSPC, EDQUOT, EIO); 
 
 from __future__ import annotations
 
+import warnings
+
 #: Exit code of a run over many inputs that wrote some results but skipped others (unreadable,
 #: too small, not a regular file, ...). 2 is argparse's and ours for "nothing done"; 4 lets a
 #: script tell "all done" (0) from "done except the files listed on stderr" (4).
@@ -79,3 +81,14 @@ class DiskFullError(BrushworkError):
     def __init__(self, message: str, path=None):
         super().__init__(message)
         self.path = path
+
+
+class BrushworkDeprecationWarning(DeprecationWarning):
+    """An old spelling that still works for one release (``fast:MODEL``, ``--init fast``): the CLI
+    shows these, and only these, as one line."""
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn that ``old`` is now spelled ``new`` (one message shape for every renamed word)."""
+    warnings.warn(f"{old} is now {new}; the old spelling goes in the next release",
+                  BrushworkDeprecationWarning, stacklevel=3)

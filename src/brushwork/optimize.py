@@ -164,9 +164,9 @@ def converged(totals: Sequence[float], tolerance: float, window: int = TOLERANCE
     return (before - now) / (window * max(abs(now), 1e-12)) < tolerance
 
 
-def fast_start(content_image: Image.Image, style_images: Sequence[Image.Image], config: StylizeConfig,
+def arbitrary_start(content_image: Image.Image, style_images: Sequence[Image.Image], config: StylizeConfig,
                size: tuple[int, int]) -> torch.Tensor:
-    """``--init fast``: the arbitrary-style network's picture of the photo (at the final size, then
+    """``--init arbitrary``: the arbitrary-style network's picture of the photo (at the final size, then
     resized to the first scale's ``size``), so the optimiser starts with the painting's palette and
     strokes and only has to refine them."""
     from brushwork.fast.inference import paint  # lazy: the network is loaded only for this init
@@ -248,8 +248,8 @@ def stylize_tensor(
             if image is None and start is not None:
                 image = F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
                                       align_corners=False).clamp(0, 1)
-            elif image is None and config.init == "fast":
-                image = fast_start(content_image, style_images, config, scaled.size)
+            elif image is None and config.init == "arbitrary":
+                image = arbitrary_start(content_image, style_images, config, scaled.size)
             elif image is None:
                 # Only --init style needs the painting at the photo's size (seconds for a huge painting).
                 first_style = (image_to_tensor(resize_to(style_images[0], *scaled.size), device)

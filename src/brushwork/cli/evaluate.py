@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
                    help="gatys[:k=v,...] (StylizeConfig fields), arbitrary[:k=v,...] (the arbitrary-style "
                    "network; ApplyConfig fields, e.g. arbitrary:strength=0.5; arbitrary is the default "
                    f"network, {ApplyConfig.network}, arbitrary:network=magenta Magenta's weights in "
-                   "brushwork), model:MODEL or magenta (the peer package itself); repeatable (default: gatys)")
+                   "brushwork), model:MODEL or magenta (the peer package itself); repeatable "
+                   "(default: gatys)")
     p.add_argument("--methods", nargs="+", action="extend", dest="methods", metavar="SPEC",
                    help="several --method SPECs at once")
     p.add_argument("--sweep", metavar="FIELD=V1,V2,...",

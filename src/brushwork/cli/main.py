@@ -22,13 +22,15 @@ import os
 import re
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 
 from brushwork import __version__
 from brushwork.cli import apply, batch, evaluate, export, models, serve, stylize, train, weights
-from brushwork.errors import BrushworkError
+from brushwork.errors import BrushworkDeprecationWarning, BrushworkError
 
 PROG = "brushwork"
+_python_showwarning = warnings.showwarning
 #: Subcommands in the order ``--help`` lists them; each module has ``add_parser(sub)`` and ``run(args)``.
 COMMANDS = (stylize, train, apply, batch, export, models, evaluate, serve, weights)
 
@@ -155,9 +157,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _show_deprecation(message, category, filename, lineno, file=None, line=None) -> None:
+    """A deprecated spelling (``--init fast``, ``fast:MODEL``) as one line on stderr, no source line;
+    other warnings as Python shows them."""
+    if issubclass(category, BrushworkDeprecationWarning):
+        print(f"{PROG}: deprecated: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", BrushworkDeprecationWarning)  # shown once each, as one line
+        warnings.showwarning = _show_deprecation
+        args = parser.parse_args(argv)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.run(args)
     except BrushworkError as exc:

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-import warnings
 
 from PIL import Image
 
 from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig, config_from_options, parse_options
-from brushwork.errors import BrushworkError, ConfigError
+from brushwork.errors import BrushworkError, ConfigError, deprecated
 from brushwork.evaluation.inputs import Input
 from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, Painter, PaintStep
 
@@ -256,8 +255,7 @@ def parse_method(spec: str, config: EvaluateConfig) -> MethodSpec:
         return GatysSpec(spec, options, config.size, config.seed)
     if name in ("model", "fast"):
         if name == "fast":  # the old word for a trained model: kept for one release
-            warnings.warn(f"evaluate method {spec!r}: 'fast:MODEL' is now 'model:MODEL' ('fast' goes in the "
-                          "next release)", DeprecationWarning, stacklevel=2)
+            deprecated(f"evaluate method {spec!r} ('fast:MODEL')", f"'model:{rest}'")
             spec = f"model:{rest}"
         return ModelSpec(spec, rest.strip(), config.size)
     if name == "magenta":
