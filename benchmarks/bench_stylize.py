@@ -291,21 +291,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def cpu_model() -> str:
-    from brushwork.fast.engines import cpu_model as model
-
-    return model()
-
-
-def cpu_capability() -> str:
-    """What PyTorch's kernels use here (``ATEN_CPU_CAPABILITY`` caps it, as the children inherit)."""
-    import torch
-
-    return torch.backends.cpu.get_cpu_capability()
-
-
 def time_to_quality_main(args: argparse.Namespace) -> int:
     import time_to_quality as ttq
+    from machine import describe, header
+
+    print(header(), file=sys.stderr)
 
     sizes = args.sizes if args.sizes != sorted(DEFAULT_STEPS) else [512]
     if args.time_only:
@@ -325,9 +315,7 @@ def time_to_quality_main(args: argparse.Namespace) -> int:
         print(f"wrote {ttq.gallery(rows, RESULTS.with_name('gatys_vs_peer.jpg'))}", file=sys.stderr)
     output = args.output or RESULTS.with_name("bench_stylize_ttq.json")
     result = {"benchmark": "bench_stylize --time-to-quality", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "method": ttq.__doc__, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                                                 "cpu": cpu_model(), "capability": cpu_capability(),
-                                                 "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+              "method": ttq.__doc__, "machine": {**describe(), "platform": platform.platform(),
                                                  "precision": args.precisions[0],
                                                  "threads": args.threads, "load_avg_at_end": os.getloadavg()},
               "rows": rows}

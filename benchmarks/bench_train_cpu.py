@@ -24,7 +24,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -36,13 +35,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from heldout import DATA, HELDOUT_PAINTINGS, files, make_folders  # noqa: E402
+from machine import describe  # noqa: E402
 
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+from brushwork.fast.engines import cpu_model  # noqa: E402
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     done.set()
     import torch
 
-    record = {"command": " ".join(cmd), "returncode": code, "wall_s": wall, "cpu": cpu_name(),
+    record = {"command": " ".join(cmd), "returncode": code, "wall_s": wall, "cpu": cpu_model(),
+              "machine": describe(),
               "cpu_s": usage.ru_utime + usage.ru_stime,
               "torch_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "precision": "fp32 (training has no bf16 path)",

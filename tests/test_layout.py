@@ -110,6 +110,50 @@ def test_engines_never_import_front_ends():
     assert upward == []
 
 
+def _package_of(module: str) -> str | None:
+    """``brushwork.batch.plan`` -> ``brushwork.batch``; None for a module at the top (``config``)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 and (PACKAGE / parts[1]).is_dir() else None
+
+
+def test_no_two_packages_import_each_other():
+    # Module cycles are refused above; this is the looser tie: batch -> evaluation while
+    # evaluation -> batch (through different modules) makes the two one package in all but name.
+    edges = {(_package_of(m), _package_of(i)) for m, deps in _graph().items() for i in deps}
+    ties = sorted((a, b) for a, b in edges if a and b and a < b and (b, a) in edges)
+    assert ties == []
+
+
+def _local_imports(path: Path) -> list[tuple[int, str, bool]]:
+    """(line, module, commented) of each brushwork import inside a function of ``path``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    tree = ast.parse("\n".join(lines))
+    found = []
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else None
+            if isinstance(node, ast.Import):
+                module = node.names[0].name
+            if module and (module.startswith("brushwork") or getattr(node, "level", 0)):
+                above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+                commented = "#" in lines[node.lineno - 1] or above.startswith("#")
+                found.append((node.lineno, module, commented))
+    return found
+
+
+def test_brushwork_imports_inside_functions_are_few_and_explained():
+    # cli/ imports its engines in run() on purpose (a quick --help); the Ray worker imports in the
+    # actor process. Elsewhere an import in a function is a cycle or a heavy optional part, said why.
+    exempt = ("cli", "batch/worker.py")
+    local = {f"{p.relative_to(PACKAGE)}:{line} {module}": commented
+             for p in PACKAGE.rglob("*.py") if not str(p.relative_to(PACKAGE)).startswith(exempt)
+             for line, module, commented in _local_imports(p)}
+    assert len(local) <= 10, sorted(local)
+    assert [where for where, commented in local.items() if not commented] == []
+
+
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

@@ -115,6 +115,16 @@ def cpu_model() -> str:
     return _cpuinfo()[0]
 
 
+#: The CPU features that decide which kernels run (AVX2 laptops against AVX-512/AMX servers).
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu_features() -> list[str]:
+    """Which of ``SPEED_FLAGS`` this CPU has, for benchmarks' headers."""
+    flags = set(_cpuinfo()[1].split())
+    return [f for f in SPEED_FLAGS if f in flags]
+
+
 def _version(package: str) -> str:
     from importlib import metadata  # not at import time: the package's __init__ imports this module
 
