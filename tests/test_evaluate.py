@@ -337,7 +337,7 @@ def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypat
     from brushwork.evaluation import run as ev
     from brushwork.evaluation.inputs import load_input
     from brushwork.evaluation.methods import Method
-    from brushwork.optimize import StylizeInterrupted
+    from brushwork.gatys.optimize import StylizeInterrupted
 
     class Interrupted(Method):
         def run(self, content, style):

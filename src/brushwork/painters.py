@@ -41,10 +41,10 @@ from PIL import Image
 from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.errors import ConfigError, ImageError
 from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image
+from brushwork.gatys.optimize import Iterate, stylize
 from brushwork.networks.arbitrary_weights import load_transfer_weights
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
-from brushwork.optimize import Iterate, stylize
 
 #: Pictures of the warm-up runs: a flat photo and a flat painting, small enough to take no time.
 _WARM_PHOTO = ((64, 48), (120, 90, 60))
@@ -141,7 +141,7 @@ def loss_network(model: str = "vgg19", weights: str = "default", pooling: str = 
 
 # --- Gatys ---------------------------------------------------------------------------------------
 class GatysPainter:
-    """Gatys optimisation (``brushwork.optimize.stylize``) with one ``StylizeConfig``; any painting."""
+    """Gatys optimisation (``brushwork.gatys.optimize.stylize``) with one ``StylizeConfig``; any painting."""
 
     uses_style = True
 

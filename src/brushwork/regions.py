@@ -24,7 +24,7 @@ auto``, ``--region NAME=...``, ``--feather``, ``--refine-edges``):
   time of two blended passes, with no less of a seam. ``none`` regions are the photo.
 * **Videos**, every method: ``FrameMasks`` gives each frame its regions (``auto`` found again and
   steadied along the optical flow; a mask held fixed), for ``apply`` (``RegionFrames``) and for Gatys
-  (``optimize_video.GatysFrames`` with ``GuidedGatys``, each frame optimised through its own mask).
+  (``gatys.video.GatysFrames`` with ``GuidedGatys``, each frame optimised through its own mask).
 
 Engines report through ``warn`` callbacks (a clear warning, the whole picture still painted: a mask of
 one colour, ``auto`` on a photo with no person); what cannot work is a one-line ``ConfigError`` or
@@ -540,7 +540,7 @@ def _add_weighted(outs: list[np.ndarray | None], k: int, weight: np.ndarray, pic
 
 class FrameMasks:
     """The regions of consecutive video frames (tensors [1, 3, H, W], one size) for one ``RegionSource``:
-    what every method's video shares (``RegionFrames`` for ``apply``, ``optimize_video.GatysFrames`` for
+    what every method's video shares (``RegionFrames`` for ``apply``, ``gatys.video.GatysFrames`` for
     ``stylize``), so a mask follows the frames the same way whatever paints them. ``--regions auto``: the
     person is found again in every frame and its mask steadied over time (``MaskStabilizer``,
     ``RegionConfig.mask_smoothing``); ``--mask FILE``: the mask's regions, made once at the video's size
@@ -673,7 +673,7 @@ def _objective_class():
 class GuidedGatys:
     """Gatys with guided Grams for one run's region settings: the settings parsed, the mask read and its
     names checked, and each ``--region`` painting read once, before any work; then any number of
-    pictures, each with its own regions (``stylize_regions``: one photo; ``optimize_video.GatysFrames``:
+    pictures, each with its own regions (``stylize_regions``: one photo; ``gatys.video.GatysFrames``:
     a video's frames, each with that frame's mask). Regions not named in ``regions.region`` get
     ``styles`` (blended by ``config.style_blend_weights``); ``none`` regions stay the photo."""
 
@@ -701,7 +701,7 @@ class GuidedGatys:
         """``content`` painted with guided Grams through ``found`` (its regions at ``config.size``) ->
         [1, 3, H, W] on the CPU, the ``none`` regions the photo. ``start`` and ``extra_loss`` as
         ``optimize.stylize_tensor`` (a video frame's warped previous result and temporal loss)."""
-        from brushwork.optimize import make_objective, stylize_tensor
+        from brushwork.gatys.optimize import make_objective, stylize_tensor
 
         final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
         groups = list(_group(found, self.settings).values())
@@ -862,14 +862,14 @@ def stylize(content, style, config: StylizeConfig | None = None, *, regions: Reg
             ``none`` regions stay the photo. None: the whole picture. (Not with ``start`` or
             ``extra_loss``.)
         warn: called with a one-line warning where the picture is still painted; default: ignored.
-        vgg, callback, start, extra_loss: as ``brushwork.optimize.stylize``.
+        vgg, callback, start, extra_loss: as ``brushwork.gatys.optimize.stylize``.
 
     >>> from brushwork import stylize, StylizeConfig
     >>> result = stylize("photo.jpg", "painting.jpg", StylizeConfig(size=256))  # doctest: +SKIP
     >>> result = stylize("photo.jpg", "painting.jpg", regions=RegionConfig(
     ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
     """
-    from brushwork.optimize import stylize as plain
+    from brushwork.gatys.optimize import stylize as plain
 
     if regions is None or not regions.active:
         return plain(content, style, config, vgg=vgg, callback=callback, start=start, extra_loss=extra_loss,

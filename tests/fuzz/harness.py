@@ -94,8 +94,8 @@ class Assets:
 def shared_loss_network() -> Iterator[None]:
     """Build the (random-weight) VGG once instead of once per case; restored afterwards. The inputs'
     checks all run before it is asked for, so this changes the time of a case, not its outcome."""
-    from brushwork import optimize
     from brushwork.fast import train
+    from brushwork.gatys import optimize
 
     real, cache = optimize.load_vgg, {}
 

@@ -225,8 +225,8 @@ class StylizeActor:
         return warnings
 
     def _gatys(self, item: Item, config: StylizeConfig) -> None:
+        from brushwork.gatys.optimize import stylize
         from brushwork.images import open_image, save_image
-        from brushwork.optimize import stylize
 
         vgg = self._painter(item.painting, config)
         image = stylize(open_image(item.source), self._painting(item.painting.ref), config, vgg=vgg)

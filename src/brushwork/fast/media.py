@@ -399,7 +399,7 @@ def apply_video(stylizer: Stylizer | None, source: Path, target: Path, config: A
     """Stylise every frame; keeps the frame timing and copies (or re-encodes) the audio. Returns frames.
 
     ``progress`` hears ``Progress(frames_done, frames_total_or_None, "frame")``. ``frames`` (e.g.
-    Gatys video, ``brushwork.optimize_video``) replaces the fast network as what paints the frames."""
+    Gatys video, ``brushwork.gatys.video``) replaces the fast network as what paints the frames."""
     fmt = VIDEO_SUFFIXES[target.suffix.lower()]
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gif" and _is_gif(source):

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig
+from brushwork.gatys.optimize import Iterate, loss_network_for, stylize_tensor
 from brushwork.networks.vgg import VGGFeatures
-from brushwork.optimize import Iterate, loss_network_for, stylize_tensor
 from brushwork.progress import Progress, ProgressCallback
 from brushwork.temporal import FlowEstimator, motion, to_gray, warp
 
