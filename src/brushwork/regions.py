@@ -588,7 +588,7 @@ class FrameMasks:
 
 class RegionFrames(FrameMasks):
     """Paints consecutive video frames (H×W×3 uint8, one size) with regions: a ``FrameRunner`` for
-    ``fast.media.apply_video``. Each frame's regions come from ``FrameMasks``; the painted frames are
+    ``media.paint_video``. Each frame's regions come from ``FrameMasks``; the painted frames are
     then steadied as without regions (``ApplyConfig.temporal``, along the optical flow)."""
 
     def __init__(self, painter: RegionPainter, name: str = "the video", measure: bool = False):

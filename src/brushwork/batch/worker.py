@@ -162,9 +162,9 @@ class StylizeActor:
 
     def _load(self, item: Item, config: ApplyConfig):
         """The photo exactly as ``brushwork apply`` loads it (upright sRGB, checked, resized)."""
-        from brushwork.fast.media import _load_input  # apply's own loader: the same pixels, the same refusals
+        from brushwork.media import load_photo  # apply's own loader: the same pixels, the same refusals
 
-        return _load_input(Path(item.source), config)
+        return load_photo(Path(item.source), config.size)
 
     def _paint_group(self, members: list[tuple[Item, typing.Any, float]]) -> dict[int, dict]:
         """Items sharing a painting and options, stylised together as ``apply`` batches them; if the

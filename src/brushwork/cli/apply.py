@@ -44,14 +44,14 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from brushwork.fast.inference import load_stylizer
-    from brushwork.fast.media import (
+    from brushwork.fileio import check_name_length, check_output_dir, make_parent
+    from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
+    from brushwork.media import (
         VIDEO_SUFFIXES,
         plan_jobs,
         single_output,
         style_label,
     )
-    from brushwork.fileio import check_name_length, check_output_dir, make_parent
-    from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
 
     config = config_from_args(ApplyConfig, args)
     regions = region_config(args)

@@ -41,8 +41,8 @@ def _is_video(content: Path, output: Path) -> bool:
     """A video content is painted frame by frame (a GIF only when the output is a video). What the
     content is comes from its bytes (``brushwork.filetype``: a JPEG named clip.mp4 is painted as the
     picture it is); from its name only when the bytes are of no type we know."""
-    from brushwork.fast.media import VIDEO_SUFFIXES
     from brushwork.filetype import sniff_file
+    from brushwork.media import VIDEO_SUFFIXES
 
     kind = sniff_file(content)
     if kind.known:
@@ -54,8 +54,8 @@ def _is_video(content: Path, output: Path) -> bool:
 def _check_picture_output(content: Path, output: Path) -> None:
     """A picture (by its bytes) asked to be painted into a video name: refused in one line that says
     what the content really is."""
-    from brushwork.fast.media import VIDEO_SUFFIXES
     from brushwork.filetype import sniff_file
+    from brushwork.media import VIDEO_SUFFIXES
 
     kind = sniff_file(content)
     if kind.known and output.suffix.lower() in VIDEO_SUFFIXES:
@@ -77,10 +77,10 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, regions: RegionC
     each frame through its own mask (found and steadied along the flow, or the fixed ``--mask``)."""
     from brushwork.cli.progress import ProgressBar
     from brushwork.cli.regions import warn
-    from brushwork.fast.media import VIDEO_SUFFIXES
     from brushwork.fileio import check_name_length, check_replace, make_parent
     from brushwork.gatys.video import stylize_video
     from brushwork.images import check_result_folder, open_image
+    from brushwork.media import VIDEO_SUFFIXES
 
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ConfigError(f"-o {output}: {args.content} is {_video_name(Path(args.content))}; "
