@@ -696,12 +696,12 @@ class GuidedGatys:
             self._grams[key] = objective.style_grams([picture])
         return self._grams[key]
 
-    def stylize_tensor(self, content: Image.Image, found: Regions, config: StylizeConfig, *, vgg=None,
+    def optimize_tensor(self, content: Image.Image, found: Regions, config: StylizeConfig, *, vgg=None,
                        callback=None, start: torch.Tensor | None = None, extra_loss=None) -> torch.Tensor:
         """``content`` painted with guided Grams through ``found`` (its regions at ``config.size``) ->
         [1, 3, H, W] on the CPU, the ``none`` regions the photo. ``start`` and ``extra_loss`` as
-        ``optimize.stylize_tensor`` (a video frame's warped previous result and temporal loss)."""
-        from brushwork.gatys.optimize import make_objective, stylize_tensor
+        ``optimize.optimize_tensor`` (a video frame's warped previous result and temporal loss)."""
+        from brushwork.gatys.optimize import make_objective, optimize_tensor
 
         final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
         groups = list(_group(found, self.settings).values())
@@ -727,7 +727,7 @@ class GuidedGatys:
             guided.set_regions(scaled.to(device), targets, strengths)
             return guided
 
-        result = stylize_tensor(content, self.styles, config, vgg=vgg, callback=callback, start=start,
+        result = optimize_tensor(content, self.styles, config, vgg=vgg, callback=callback, start=start,
                                 extra_loss=extra_loss, objective_factory=objective).cpu()
         keep = keep[None, None]
         return (1 - keep) * result + keep * final
@@ -742,7 +742,7 @@ def stylize_regions(content: Image.Image, styles: Sequence[Image.Image], config:
     guided = GuidedGatys(styles, regions)
     final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
     found = guided.source.regions(final, content_name, warn)
-    return tensor_to_image(guided.stylize_tensor(content, found, config, vgg=vgg, callback=callback))
+    return tensor_to_image(guided.optimize_tensor(content, found, config, vgg=vgg, callback=callback))
 
 
 def region_inputs(regions: RegionConfig) -> list[str]:

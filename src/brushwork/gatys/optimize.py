@@ -185,7 +185,7 @@ def _initial_image(config: StylizeConfig, content: torch.Tensor, style: torch.Te
     return torch.rand(content.shape, generator=generator).to(content)
 
 
-def stylize_tensor(
+def optimize_tensor(
     content_image: Image.Image,
     style_images: Sequence[Image.Image],
     config: StylizeConfig,
@@ -407,5 +407,5 @@ def stylize(
     styles = [style] if isinstance(style, (Image.Image, str, Path)) else list(style)
     content_image = _as_image(content)
     style_images = [_as_image(s) for s in styles]
-    return tensor_to_image(stylize_tensor(content_image, style_images, config, vgg=vgg, callback=callback,
+    return tensor_to_image(optimize_tensor(content_image, style_images, config, vgg=vgg, callback=callback,
                                           start=start, extra_loss=extra_loss))

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork.config import RegionConfig, StylizeConfig
-from brushwork.gatys.optimize import Iterate, loss_network_for, stylize_tensor
+from brushwork.gatys.optimize import Iterate, loss_network_for, optimize_tensor
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.progress import Progress, ProgressCallback
 from brushwork.temporal import FlowEstimator, motion, to_gray, warp
@@ -143,11 +143,11 @@ class GatysFrames:
         config = self.config.replace(size=max(h, w))
         picture = Image.fromarray(frame)
         if self.guided is None or self.masks is None:
-            result = stylize_tensor(picture, self.styles, config, vgg=self._load_vgg(),
+            result = optimize_tensor(picture, self.styles, config, vgg=self._load_vgg(),
                                     callback=self._listen, start=start, extra_loss=extra)
         else:  # this frame's mask (found and steadied, or the fixed one) guides its Grams
             found = self.masks.frame_regions(_to_tensor(frame / 255, torch.device("cpu")))
-            result = self.guided.stylize_tensor(picture, found, config, vgg=self._load_vgg(),
+            result = self.guided.optimize_tensor(picture, found, config, vgg=self._load_vgg(),
                                                 callback=self._listen, start=start, extra_loss=extra)
         out = result[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
         self._gray, self._out = gray, out
