@@ -231,7 +231,7 @@ def test_evaluate_batch_and_resume_know_the_network(painting, tmp_path):
     row = Item(0, "in.png", "out.png", style, {"network": "magenta"})
     assert item_config(row, ApplyConfig(), StylizeConfig()).network == "magenta"
     actor = StylizeActor(ApplyConfig(engine="torch"), StylizeConfig(), None, threads=1)
-    stylizers = {n: actor._painter(style, ApplyConfig(engine="torch", network=n)) for n in NETWORKS}
+    stylizers = {n: actor._painter(style, ApplyConfig(engine="torch", network=n)).stylizer for n in NETWORKS}
     assert {n: s.network for n, s in stylizers.items()} == {n: n for n in NETWORKS}
     # a checkpoint made before --network existed started from Magenta's network: resumed as such
     train = TrainConfig(steps=5)
