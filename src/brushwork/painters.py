@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import torch
 from PIL import Image
@@ -45,14 +45,14 @@ from PIL import Image
 from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.errors import ConfigError, ImageError
 from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image, stylize_images
+from brushwork.fast.media import apply_files, apply_video
+from brushwork.fast.video import FrameStylizer
 from brushwork.gatys.optimize import Iterate, stylize
+from brushwork.media import FrameRunner, MediaJob
 from brushwork.networks.arbitrary_weights import load_transfer_weights
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
 from brushwork.progress import Progress, ProgressCallback
-
-if TYPE_CHECKING:  # PyAV loads with the first video or file run, not with the painters
-    from brushwork.media import FrameRunner, MediaJob
 
 #: Pictures of the warm-up runs: a flat photo and a flat painting, small enough to take no time.
 _WARM_PHOTO = ((64, 48), (120, 90, 60))
@@ -124,9 +124,6 @@ def _paint_video(stylizer, config: ApplyConfig, source: Path, target: Path, lock
                  watch: _VideoWatch) -> int:
     """Stylise the video ``source`` into ``target`` (its suffix picks the container); returns frames.
     Steps count frames (``total`` 0 while the container does not say) and render the latest one."""
-    from brushwork.fast.media import apply_video  # lazy: PyAV and OpenCV load with the first video
-    from brushwork.fast.video import FrameStylizer  # lazy: with OpenCV, as above
-
     watched = _WatchedFrames(watch.frames or FrameStylizer(stylizer, config), lock, watch.max_frames)
 
     def latest() -> Image.Image:
@@ -263,8 +260,6 @@ class ModelPainter:
     def paint_files(self, jobs: Sequence[MediaJob], *, progress: ProgressCallback | None = None) -> list[str]:
         """Paint image jobs (``media.plan_jobs``) in batches and write each result, as ``apply`` does;
         returns one message per file that could not be read, painted or written."""
-        from brushwork.fast.media import apply_files  # lazy: PyAV loads with the media module
-
         with self._lock:
             return apply_files(self.stylizer, list(jobs), self.config, progress)
 

@@ -47,8 +47,23 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork.config import MAX_REGIONS, ApplyConfig, RegionConfig, StylizeConfig
-from brushwork.errors import ConfigError, DiskFullError, ImageError
-from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image
+from brushwork.errors import BrushworkError, ConfigError, DiskFullError, ImageError
+from brushwork.fast import engines
+from brushwork.fast.inference import ArbitraryStylizer, Stylizer, load_stylizer, paint, stylize_images
+from brushwork.gatys import optimize
+from brushwork.images import (
+    MIN_SIDE,
+    check_side,
+    image_to_tensor,
+    open_image,
+    resize_longest,
+    save_image,
+    tensor_to_image,
+)
+from brushwork.losses import PerceptualObjective, content_loss, scale_of, tv_loss
+from brushwork.networks.segmentation import VARIANTS, WEIGHTS_DIR, load_segmentation
+from brushwork.progress import report
+from brushwork.temporal import FlowEstimator, Stabilizer, motion, to_gray, warp
 
 PERSON, BACKGROUND = "person", "background"
 NONE = "none"
@@ -273,8 +288,6 @@ def regions_from_mask(mask: Image.Image, photo: torch.Tensor, config: RegionConf
 def network_input(photo: torch.Tensor) -> tuple[str, np.ndarray]:
     """The variant for this photo's shape (landscape for wide pictures) and the photo at its input size
     (NCHW float32, area-resampled)."""
-    from brushwork.networks.segmentation import VARIANTS
-
     h, w = photo.shape[-2:]
     variant = "landscape" if w / h >= 1.4 else "general"
     _, ih, iw = VARIANTS[variant]
@@ -289,12 +302,8 @@ def network_input(photo: torch.Tensor) -> tuple[str, np.ndarray]:
 def _segmentation_runner(variant: str) -> Callable[[np.ndarray], np.ndarray]:
     """The network for ``variant``: its ONNX copy in onnxruntime (exported once per machine into the
     engine cache; ~10x faster than PyTorch here for this small depthwise network), else PyTorch."""
-    from brushwork.networks.segmentation import VARIANTS, WEIGHTS_DIR, load_segmentation
-
     net = load_segmentation(variant)
     try:
-        from brushwork.fast import engines
-
         tag = f"{engines.file_digest(WEIGHTS_DIR / VARIANTS[variant][0])[:24]}-selfie-{variant}"
         session = engines.cached_session(tag, lambda target: engines.onnx_graph(net, target))
         name = session.get_inputs()[0].name
@@ -322,8 +331,6 @@ class MaskStabilizer:
     PRESET = "fast"
 
     def __init__(self, keep: float):
-        from brushwork.temporal import FlowEstimator
-
         if not 0 <= keep < 1:
             raise ValueError(f"mask smoothing must be in [0, 1), got {keep}")
         self.keep = keep
@@ -338,8 +345,6 @@ class MaskStabilizer:
     def __call__(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """``x``: the network's input [1, 3, h, w] in [0, 1]; ``weight``: the person's soft weight [H, W]
         -> the steady one."""
-        from brushwork.temporal import motion, to_gray, warp
-
         grey = to_gray(x[0].transpose(1, 2, 0))
         out = weight
         if (self.keep > 0 and self._grey is not None and self._grey.shape == grey.shape
@@ -476,8 +481,6 @@ class RegionPainter:
         return self.config if setting.strength is None else self.config.replace(strength=setting.strength)
 
     def _stylizer(self, setting: RegionSetting):
-        from brushwork.fast.inference import ArbitraryStylizer, load_stylizer
-
         if setting.kind == "default":
             return self.default
         if setting.key not in self._stylizers:
@@ -497,8 +500,6 @@ class RegionPainter:
         them at once (a video's frames in a batch). The blend is done in NumPy, in place: on a shared
         CPU each of PyTorch's parallel element-wise ops costs ~5-10 ms at 512 px in thread wake-ups,
         which was most of what a region added to the arbitrary path's time."""
-        from brushwork.fast.inference import stylize_images
-
         outs: list[np.ndarray | None] = [None] * len(xs)
         painted_all: dict[tuple, tuple[RegionSetting, list[np.ndarray | None]]] = {}
         for k, (x, found) in enumerate(zip(xs, regions)):
@@ -592,8 +593,6 @@ class RegionFrames(FrameMasks):
     then steadied as without regions (``ApplyConfig.temporal``, along the optical flow)."""
 
     def __init__(self, painter: RegionPainter, name: str = "the video", measure: bool = False):
-        from brushwork.temporal import Stabilizer
-
         super().__init__(painter.source, name, painter.warn, measure)
         self.painter = painter
         self.temporal = Stabilizer(painter.config.temporal) if painter.config.temporal > 0 else None
@@ -619,8 +618,6 @@ def guided_gram(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def _objective_class():
-    from brushwork.losses import PerceptualObjective, content_loss, scale_of, tv_loss
-
     class GuidedObjective(PerceptualObjective):
         """Content + per-region guided Gram losses (+ TV): region ``r`` with weight map ``m_r`` (resized
         to each layer), its painting's Gram targets ``T_r`` and strength ``s_r`` adds
@@ -700,9 +697,7 @@ class GuidedGatys:
                        callback=None, start: torch.Tensor | None = None, extra_loss=None) -> torch.Tensor:
         """``content`` painted with guided Grams through ``found`` (its regions at ``config.size``) ->
         [1, 3, H, W] on the CPU, the ``none`` regions the photo. ``start`` and ``extra_loss`` as
-        ``optimize.optimize_tensor`` (a video frame's warped previous result and temporal loss)."""
-        from brushwork.gatys.optimize import make_objective, optimize_tensor
-
+        ``gatys.optimize.optimize_tensor`` (a video frame's warped previous result and temporal loss)."""
         final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
         groups = list(_group(found, self.settings).values())
         painted = [(s, w) for s, w in groups if s.kind != NONE]
@@ -716,7 +711,7 @@ class GuidedGatys:
         def objective(vgg_net, cfg: StylizeConfig, content_tensor: torch.Tensor, style_size: int):
             device = content_tensor.device
             styles = [image_to_tensor(resize_longest(s, style_size), device) for s in self.styles]
-            base = make_objective(vgg_net, cfg, content_tensor, styles, blend)
+            base = optimize.make_objective(vgg_net, cfg, content_tensor, styles, blend)
             guided = cls.__new__(cls)
             guided.__dict__.update(base.__dict__)
             targets = [base.style_targets if setting.kind == "default"
@@ -727,8 +722,9 @@ class GuidedGatys:
             guided.set_regions(scaled.to(device), targets, strengths)
             return guided
 
-        result = optimize_tensor(content, self.styles, config, vgg=vgg, callback=callback, start=start,
-                                extra_loss=extra_loss, objective_factory=objective).cpu()
+        result = optimize.optimize_tensor(content, self.styles, config, vgg=vgg, callback=callback,
+                                          start=start, extra_loss=extra_loss,
+                                          objective_factory=objective).cpu()
         keep = keep[None, None]
         return (1 - keep) * result + keep * final
 
@@ -768,10 +764,6 @@ def _is_number(text: str) -> bool:
 def apply_region_files(painter: RegionPainter, jobs: Sequence, progress=None) -> list[str]:
     """``apply_files`` with regions: each image job painted by ``painter`` and written; returns one
     message per file that could not be read, painted or written (the others still are)."""
-    from brushwork.errors import BrushworkError
-    from brushwork.images import MIN_SIDE, check_side, save_image
-    from brushwork.progress import report
-
     failures: list[str] = []
     report(progress, 0, len(jobs), "img")
     for done, job in enumerate(jobs, 1):
@@ -833,8 +825,6 @@ def apply(model, photo, *, styles=None, size: int | None = None, preserve_colors
     >>> picture = brushwork.apply("starry-night", "photo.jpg", regions=brushwork.RegionConfig(
     ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
     """
-    from brushwork.fast.inference import Stylizer, load_stylizer, paint
-
     if regions is None or not regions.active:
         return paint(model, photo, styles=styles, size=size, preserve_colors=preserve_colors,
                      strength=strength, config=config)
@@ -869,11 +859,9 @@ def stylize(content, style, config: StylizeConfig | None = None, *, regions: Reg
     >>> result = stylize("photo.jpg", "painting.jpg", regions=RegionConfig(
     ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
     """
-    from brushwork.gatys.optimize import stylize as plain
-
     if regions is None or not regions.active:
-        return plain(content, style, config, vgg=vgg, callback=callback, start=start, extra_loss=extra_loss,
-                     **overrides)
+        return optimize.stylize(content, style, config, vgg=vgg, callback=callback, start=start,
+                                extra_loss=extra_loss, **overrides)
     if start is not None or extra_loss is not None:
         raise ConfigError("stylize with regions takes no start picture or extra loss")
     config = config or StylizeConfig()

@@ -169,7 +169,7 @@ def fast_start(content_image: Image.Image, style_images: Sequence[Image.Image], 
     """``--init fast``: the arbitrary-style network's picture of the photo (at the final size, then
     resized to the first scale's ``size``), so the optimiser starts with the painting's palette and
     strokes and only has to refine them."""
-    from brushwork.fast.inference import paint  # lazy: the network is loaded only for this init
+    from brushwork.fast.inference import paint  # lazy: it brings onnx and onnxruntime, for this init only
 
     picture = paint(None, resize_longest(content_image, config.size), styles=list(style_images),
                     config=config.to_apply_config())

@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import av
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,12 +34,11 @@ from PIL import Image
 
 from brushwork.config import RegionConfig, StylizeConfig
 from brushwork.gatys.optimize import Iterate, loss_network_for, optimize_tensor
+from brushwork.media import Encoding, paint_video
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.progress import Progress, ProgressCallback
+from brushwork.regions import FrameMasks, GuidedGatys
 from brushwork.temporal import FlowEstimator, motion, to_gray, warp
-
-if TYPE_CHECKING:
-    from brushwork.regions import FrameMasks, GuidedGatys
 
 Warn = Callable[[str], None]
 
@@ -99,8 +98,6 @@ class GatysFrames:
         self.guided: GuidedGatys | None = None
         self.masks: FrameMasks | None = None
         if regions is not None and regions.active:
-            from brushwork.regions import FrameMasks, GuidedGatys
-
             self.guided = GuidedGatys(self.styles, regions)
             self.masks = FrameMasks(self.guided.source, name, warn or (lambda message: None))
         self.flow = FlowEstimator()
@@ -161,8 +158,6 @@ class GatysFrames:
 
 def _frame_count(source: Path) -> int | None:
     """The declared number of frames, for the progress total (None when unknown or unreadable)."""
-    import av
-
     try:
         with av.open(str(source)) as container:
             return container.streams.video[0].frames or None
@@ -181,8 +176,6 @@ def stylize_video(source: str | Path, styles: Sequence[Image.Image], target: str
 
     ``progress`` hears ``Progress(frames_done, total, "frame")``, with iteration and losses in
     ``info`` while a frame is being optimised."""
-    from brushwork.media import Encoding, paint_video  # lazy: PyAV loads with the first video
-
     source, target = Path(source), Path(target)
     encoding = Encoding(size=config.size, batch_size=1, **({"crf": crf} if crf is not None else {}))
     frames = GatysFrames(styles, config, vgg=vgg, progress=progress, total=_frame_count(source),
