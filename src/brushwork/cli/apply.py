@@ -43,9 +43,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from brushwork.fileio import check_name_length, check_output_dir, make_parent
-    from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
-    from brushwork.media import VIDEO_SUFFIXES, plan_jobs, single_output, style_label
+    from brushwork.fileio import make_parent
+    from brushwork.media import plan_jobs, style_label
     from brushwork.painters import ModelPainter
 
     config = config_from_args(ApplyConfig, args)
@@ -54,20 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise ConfigError("no inputs: give image files, folders or videos after the model")
     output = Path(args.output)
-    # Every output check before any work: a file for one input named like one, else a folder.
-    check_name_length(output)
-    single = single_output(inputs, output)
-    if single and output.suffix.lower() in SAVE_FORMATS:
-        check_output_path(output)
-    elif single:  # a video file
-        if output.is_dir() or (output.exists() and not output.is_file()):
-            raise ConfigError(f"-o {output}: exists and is not a regular file; give another output name")
-        check_result_folder(output)
-    elif not output.is_dir() and output.suffix.lower() in {**SAVE_FORMATS, **VIDEO_SUFFIXES}:
-        what = f"{inputs[0]} is a folder" if len(inputs) == 1 else f"{len(inputs)} inputs need one"
-        raise ConfigError(f"-o {output}: named like a file, but {what}; give an output folder name")
-    else:
-        check_output_dir(output)
+    single = _check_output(inputs, output)
     skipped: list[str] = []
     protected = [*(args.paintings or ()), *([model] if model and Path(model).is_file() else [])]
     if regions.active:
@@ -108,6 +94,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {done} file(s){extra} to {output} in {seconds:.1f} s with {painter.name} "
           f"({painter.runtime})" + (f"; skipped {len(failures)} (listed on stderr)" if failures else ""))
     return EXIT_PARTIAL if failures else 0
+
+
+def _check_output(inputs: list[str], output: Path) -> bool:
+    """Every output check before any work: a file for one input named like one (returns True), else
+    a folder (False)."""
+    from brushwork.fileio import check_name_length, check_output_dir
+    from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
+    from brushwork.media import VIDEO_SUFFIXES, single_output
+
+    check_name_length(output)
+    single = single_output(inputs, output)
+    if single and output.suffix.lower() in SAVE_FORMATS:
+        check_output_path(output)
+    elif single:  # a video file
+        if output.is_dir() or (output.exists() and not output.is_file()):
+            raise ConfigError(f"-o {output}: exists and is not a regular file; give another output name")
+        check_result_folder(output)
+    elif not output.is_dir() and output.suffix.lower() in {**SAVE_FORMATS, **VIDEO_SUFFIXES}:
+        what = f"{inputs[0]} is a folder" if len(inputs) == 1 else f"{len(inputs)} inputs need one"
+        raise ConfigError(f"-o {output}: named like a file, but {what}; give an output folder name")
+    else:
+        check_output_dir(output)
+    return single
 
 
 def _paint(args, jobs, images, painter, regional, failures: list[str]) -> int:
