@@ -49,7 +49,6 @@ from PIL import Image
 from brushwork.config import MAX_REGIONS, ApplyConfig, RegionConfig, StylizeConfig
 from brushwork.errors import BrushworkError, ConfigError, DiskFullError, ImageError
 from brushwork.fast import engines
-from brushwork.fast.inference import ArbitraryStylizer, Stylizer, load_stylizer, paint, stylize_images
 from brushwork.gatys import optimize
 from brushwork.images import (
     MIN_SIDE,
@@ -81,6 +80,14 @@ BASIC_COLOURS = {(0, 0, 0): "black", (255, 255, 255): "white", (255, 0, 0): "red
                  (255, 0, 255): "magenta"}
 
 Warn = Callable[[str], None]
+
+
+def _inference():
+    """``brushwork.fast.inference``, imported on first use: it brings onnx and onnxruntime (~0.5 s),
+    which Gatys with regions (``stylize``) never needs."""
+    from brushwork.fast import inference  # lazy: see the docstring
+
+    return inference
 
 
 def _ignore(message: str) -> None:
@@ -486,9 +493,9 @@ class RegionPainter:
         if setting.key not in self._stylizers:
             config = self._config(setting)
             if setting.kind == "painting":
-                self._stylizers[setting.key] = ArbitraryStylizer([setting.source], config)
+                self._stylizers[setting.key] = _inference().ArbitraryStylizer([setting.source], config)
             else:
-                self._stylizers[setting.key] = load_stylizer(setting.source, config)
+                self._stylizers[setting.key] = _inference().load_stylizer(setting.source, config)
         return self._stylizers[setting.key]
 
     def paint_tensor(self, x: torch.Tensor, name: str = "the photo") -> torch.Tensor:
@@ -513,7 +520,8 @@ class RegionPainter:
             which = [k for k, w in enumerate(weights) if w is not None and w.max() > 0]
             if not which:
                 continue
-            ys = stylize_images(self._stylizer(setting), [xs[k] for k in which], self._config(setting))
+            ys = _inference().stylize_images(self._stylizer(setting), [xs[k] for k in which],
+                                             self._config(setting))
             for k, y in zip(which, ys):
                 _add_weighted(outs, k, weights[k], y)
         results = []
@@ -826,12 +834,14 @@ def apply(model, photo, *, styles=None, size: int | None = None, preserve_colors
     ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
     """
     if regions is None or not regions.active:
-        return paint(model, photo, styles=styles, size=size, preserve_colors=preserve_colors,
+        return _inference().paint(model, photo, styles=styles, size=size, preserve_colors=preserve_colors,
                      strength=strength, config=config)
     given = {"size": size, "preserve_colors": preserve_colors, "strength": strength}
     config = (config or ApplyConfig()).replace(**{k: v for k, v in given.items() if v is not None})
     painter = RegionPainter(None, config, regions, warn=warn or _ignore)  # regions checked before loading
-    painter.default = model if isinstance(model, Stylizer) else load_stylizer(model, config, styles=styles)
+    fast = _inference()
+    loaded = isinstance(model, fast.Stylizer)
+    painter.default = model if loaded else fast.load_stylizer(model, config, styles=styles)
     image = photo if isinstance(photo, Image.Image) else open_image(photo)
     return painter.paint(image, "the photo" if isinstance(photo, Image.Image) else str(photo))
 
