@@ -82,7 +82,8 @@ def child(kind: str, workers: int, threads: int, photos: Path, out: Path) -> dic
     start = time.perf_counter()
     if kind == "apply":
         from brushwork.fast.inference import load_stylizer
-        from brushwork.fast.media import apply_files, plan_jobs
+        from brushwork.fast.media import apply_files
+        from brushwork.media import plan_jobs
 
         stylizer = load_stylizer(MODEL, config)
         jobs = plan_jobs([str(photos)], out)

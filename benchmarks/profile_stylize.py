@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from brushwork.config import StylizeConfig
-    from brushwork.optimize import stylize
+    from brushwork.gatys.optimize import stylize
 
     samples = ROOT / "src" / "brushwork" / "data" / "samples"
     config = StylizeConfig(size=args.size, optimizer=args.optimizer, iterations=2 + args.steps,

@@ -94,8 +94,8 @@ def trace(pair: tuple[str, str], size: int, peer_q: dict, ruler, threads: int, o
     import torch
 
     from brushwork.config import StylizeConfig
+    from brushwork.gatys.optimize import stylize
     from brushwork.images import open_image
-    from brushwork.optimize import stylize
 
     torch.set_num_threads(threads)
     content, style = (open_image(p) for p in peer_runs.pair_paths(pair))

@@ -13,7 +13,8 @@ from brushwork.cli import main
 from brushwork.config import ApplyConfig
 from brushwork.errors import EXIT_PARTIAL, ConfigError
 from brushwork.fast.inference import TorchStylizer, load_stylizer, run_tiled, tile_spans
-from brushwork.fast.media import apply_video, plan_jobs
+from brushwork.fast.media import apply_video
+from brushwork.media import plan_jobs
 from brushwork.networks.model_files import read_metadata, save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
 from brushwork.precision import native_bf16

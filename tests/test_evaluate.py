@@ -346,7 +346,7 @@ def test_ctrl_c_inside_a_method_stops_the_evaluation(inputs, tmp_path, monkeypat
     from brushwork.evaluation import jobs as ev
     from brushwork.evaluation.inputs import load_input
     from brushwork.evaluation.methods import MethodSpec
-    from brushwork.optimize import StylizeInterrupted
+    from brushwork.gatys.optimize import StylizeInterrupted
 
     class Interrupted(MethodSpec):
         def run(self, content, style):

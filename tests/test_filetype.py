@@ -14,8 +14,8 @@ from PIL import Image
 
 from brushwork.batch.plan import Painting, plan_folder
 from brushwork.cli import main
-from brushwork.fast.media import is_video_input, plan_jobs
 from brushwork.filetype import UNKNOWN, sniff_bytes, sniff_file
+from brushwork.media import is_video_input, plan_jobs
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

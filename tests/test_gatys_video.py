@@ -10,7 +10,7 @@ from support.clips import load_photo, pan, read_video, with_cut, write_video
 from brushwork.cli import main
 from brushwork.config import StylizeConfig
 from brushwork.errors import ImageError
-from brushwork.optimize_video import GatysFrames, TemporalLoss, stylize_video
+from brushwork.gatys.video import GatysFrames, TemporalLoss, stylize_video
 from brushwork.temporal import mean_error, motions, warping_errors
 
 SIZE = (48, 32)

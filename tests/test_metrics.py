@@ -74,7 +74,7 @@ def test_temporal_difference_plain_and_warped():
     pattern[:, 2] = 1.0
     moved = np.roll(pattern, 1, axis=1)
     flow = np.zeros((6, 6, 2))
-    flow[..., 0] = 1.0
+    flow[..., 0] = -1.0  # backward flow: each pixel of the second frame was one pixel to its left
     assert metrics.temporal_difference([pattern, moved]) > 0.2
     assert metrics.temporal_difference([pattern, moved], flows=[flow]) == pytest.approx(0.0)
 

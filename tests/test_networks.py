@@ -232,9 +232,9 @@ def test_pretrained_stylisation_transfers_a_held_back_style(real_vgg, random_vgg
     from conftest import SAMPLES
 
     from brushwork.config import StylizeConfig
+    from brushwork.gatys.optimize import stylize
     from brushwork.images import open_image, resize_longest
     from brushwork.losses import gram_matrix, style_loss
-    from brushwork.optimize import stylize
 
     painting = open_image(SAMPLES / "starry_night.jpg")
     w, h = painting.size

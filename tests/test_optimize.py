@@ -9,8 +9,8 @@ import torch
 from brushwork import losses
 from brushwork.config import StylizeConfig
 from brushwork.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
+from brushwork.gatys.optimize import scale_sizes, stylize, upscale_with_detail
 from brushwork.images import image_to_tensor, rgb_to_ycbcr
-from brushwork.optimize import scale_sizes, stylize, upscale_with_detail
 from brushwork.precision import native_bf16
 
 TINY = dict(size=32, iterations=8, weights="random")
@@ -231,7 +231,7 @@ def test_vgg16_runs_with_its_own_layers(photo, painting):
 def test_an_overshooting_step_is_undone_and_the_optimiser_restarts():
     """L-BFGS without a line search can jump to a picture with many times the loss (the demo's
     384 px scale went 3.8 -> 649 and never recovered in its 20 steps): that step is undone."""
-    from brushwork.optimize import OVERSHOOT, _optimize_scale
+    from brushwork.gatys.optimize import OVERSHOOT, _optimize_scale
 
     target = torch.full((1, 3, 8, 8), 0.7)
     calls, bad = [], {4}  # the 4th evaluation sees a picture as bad as an overshoot makes

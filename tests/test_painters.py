@@ -57,17 +57,36 @@ def test_gatys_painter_paints_and_reports_steps():
 def test_web_and_evaluation_share_the_fast_painter(tiny_model: Path, painting_file: Path):
     web = ModelMethod([FastModel("tiny", "Tiny", tiny_model)])
     loaded = web.painter("tiny")
-    assert isinstance(loaded, painters.FastPainter) and web.painter("tiny") is loaded  # loaded once
+    assert isinstance(loaded, painters.ModelPainter) and web.painter("tiny") is loaded  # loaded once
     method = parse_method(f"model:{tiny_model}", EvaluateConfig(size=40))
     style = load_input(painting_file, 1)
     jobs = plan_jobs([load_input(painting_file, 1)], [style], [method])  # reads the model's painting
-    assert isinstance(method.painter, painters.FastPainter) and type(method.painter) is type(loaded)
+    assert isinstance(method.painter, painters.ModelPainter) and type(method.painter) is type(loaded)
     assert jobs[0].style is style  # matched by sha256, though the file was renamed
     assert method.painter.meta["steps"] == "3"
 
 
+def test_model_painter_paints_files_and_tensors_as_apply_does(tiny_model: Path, tmp_path: Path):
+    from brushwork.media import load_photo
+    from brushwork.media import plan_jobs as plan_files
+
+    assert painters.FastPainter is painters.ModelPainter  # the deprecated name still works
+    painter = painters.ModelPainter(tiny_model, ApplyConfig(size=32))
+    photo = tmp_path / "photo.png"
+    make_photo(64, 48).save(photo)
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    jobs = plan_files([str(photo), str(tmp_path / "broken.png")], tmp_path / "out", style="tiny")
+    events: list = []
+    failures = painter.paint_files(jobs, progress=events.append)
+    assert len(failures) == 1 and "broken.png" in failures[0]
+    assert (tmp_path / "out" / "photo_tiny.png").is_file() and (events[-1].done, events[-1].total) == (2, 2)
+    tensor = load_photo(photo, 32)
+    [out] = painter.paint_tensors([tensor])
+    assert out.shape == tensor.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+
+
 def test_fast_painter_copies_share_the_model(tiny_model: Path):
-    painter = painters.FastPainter(tiny_model, ApplyConfig(size=40))
+    painter = painters.ModelPainter(tiny_model, ApplyConfig(size=40))
     small = painter.replace(size=24)
     assert small.stylizer is painter.stylizer and small.config.size == 24 and painter.config.size == 40
     steps: list[painters.PaintStep] = []

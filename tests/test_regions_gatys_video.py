@@ -15,9 +15,9 @@ from support.clips import load_photo, pan, read_video, write_video
 
 from brushwork.cli import main
 from brushwork.config import RegionConfig, StylizeConfig
+from brushwork.gatys.video import GatysFrames
 from brushwork.losses import gram_matrix
 from brushwork.metrics import ssim
-from brushwork.optimize_video import GatysFrames
 from brushwork.regions import FrameMasks, RegionSource
 from brushwork.temporal import mean_error, motions, warping_errors
 

@@ -10,9 +10,9 @@ import torch
 from brushwork.cli import main
 from brushwork.config import StylizeConfig
 from brushwork.errors import ConfigError
+from brushwork.gatys.optimize import converged, scale_sizes, stylize
 from brushwork.losses import PerceptualObjective, gram_loss, gram_matrix, gram_tap, style_loss, tv_loss
 from brushwork.networks.vgg import VGGFeatures
-from brushwork.optimize import converged, scale_sizes, stylize
 
 TINY = dict(size=32, weights="random")
 

@@ -18,11 +18,11 @@ from brushwork.fast.motion import (
     BORDER,
     MAX_SHIFT,
     affine_theta,
+    affine_warp,
     draw_motion,
     moved_photos,
     temporal_loss,
     valid_region,
-    warp,
 )
 from brushwork.fast.train import train
 from brushwork.networks.model_files import load_transformer
@@ -47,7 +47,7 @@ def _shift(dx: int, dy: int, size: int = 48) -> torch.Tensor:
 
 def test_warp_by_whole_pixels_moves_the_picture_and_marks_what_came_in():
     image = torch.rand(1, 3, 48, 48)
-    moved = warp(image, _shift(3, -2))
+    moved = affine_warp(image, _shift(3, -2))
     # output (x, y) samples the source at (x + 3, y − 2)
     torch.testing.assert_close(moved[..., 2:, :45], image[..., :46, 3:], rtol=0, atol=1e-5)
     valid = valid_region(_shift(3, -2), (48, 48))[0, 0]
@@ -59,7 +59,7 @@ def test_temporal_loss_is_zero_for_an_equivariant_net_and_rises_for_one_that_is_
     torch.manual_seed(0)
     photos = torch.rand(2, 3, 48, 48)
     theta = torch.cat([_shift(2, 1), _shift(-3, 2)])
-    moved = warp(photos, theta)
+    moved = affine_warp(photos, theta)
     conv = torch.nn.Conv2d(3, 3, 3, padding=1)  # convolutions move with their input
     with torch.no_grad():
         assert float(temporal_loss(photos, photos.clone(), torch.cat([_shift(0, 0)] * 2))) < 1e-12
@@ -83,7 +83,7 @@ def test_synthetic_motion_is_small_and_fixed_by_the_seed():
     assert 0.4 < share < 0.95
     photos = torch.rand(4, 3, 64, 64)
     moved = moved_photos(photos, a)
-    assert moved.min() >= 0 and moved.max() <= 1 and not torch.allclose(moved, warp(photos, a.theta))
+    assert moved.min() >= 0 and moved.max() <= 1 and not torch.allclose(moved, affine_warp(photos, a.theta))
 
 
 def test_temporal_weight_must_be_a_finite_non_negative_number():

@@ -12,7 +12,7 @@ from brushwork.networks.transformer import (
     TransformerSpec,
     count_parameters,
     pad_to_multiple,
-    stylize_tensor,
+    run_transformer,
 )
 
 
@@ -69,7 +69,7 @@ def test_any_size_is_padded_and_cropped_back(size):
     torch.manual_seed(0)
     net = TransformerNet(TransformerSpec(8, 1)).eval()
     x = torch.rand(1, 3, *size)
-    y = stylize_tensor(net, x)
+    y = run_transformer(net, x)
     assert y.shape == x.shape
     assert float(y.min()) >= 0 and float(y.max()) <= 1
     padded, old = pad_to_multiple(x)

@@ -162,7 +162,7 @@ def test_quality_runs_the_command_lines_defaults_and_says_why_it_stopped(client)
     import torch
 
     from brushwork.config import StylizeConfig
-    from brushwork.optimize import stylize
+    from brushwork.gatys.optimize import stylize
     from brushwork.web.methods import JobOptions
 
     assert GatysMethod.defaults == JobOptions() and JobOptions().iterations is None

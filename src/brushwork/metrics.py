@@ -25,6 +25,7 @@ from PIL import Image
 from brushwork.images import image_to_tensor, resize_longest, resize_to
 from brushwork.losses import PerceptualObjective
 from brushwork.networks.weights import load_vgg
+from brushwork.temporal import warp
 
 #: Layers of the reference losses (Gatys et al.'s choice), fixed whatever a method optimises.
 REFERENCE_CONTENT_LAYERS = ("relu4_2",)
@@ -112,7 +113,10 @@ def histogram_distance(a: np.ndarray, b: np.ndarray, bins: int = HISTOGRAM_BINS)
 
 
 def temporal_difference(frames: Sequence[np.ndarray], flows: Sequence[np.ndarray] | None = None) -> float:
-    """Temporal consistency: mean |frame(t) - warp(frame(t-1))| (plain difference without flow; 0 = still)."""
+    """Temporal consistency: mean |frame(t) - warp(frame(t-1))| (plain difference without flow; 0 = still).
+
+    ``flows[t-1]`` is the backward flow of the pair (t-1, t), ``brushwork.temporal``'s convention:
+    frame t's pixel x was at x + flow(x) in frame t-1."""
     if len(frames) < 2:
         return 0.0
     total = 0.0
@@ -123,15 +127,6 @@ def temporal_difference(frames: Sequence[np.ndarray], flows: Sequence[np.ndarray
         _check_pair(previous, frames[t])
         total += float(np.mean(np.abs(frames[t] - previous)))
     return total / (len(frames) - 1)
-
-
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward-warp ``image`` [H, W, C] by ``flow`` [H, W, 2] (dx, dy): out(x) = image(x - flow(x))."""
-    h, w = image.shape[:2]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    sx = np.clip(np.rint(x - flow[..., 0]), 0, w - 1).astype(np.int64)
-    sy = np.clip(np.rint(y - flow[..., 1]), 0, h - 1).astype(np.int64)
-    return image[sy, sx]
 
 
 # --- network losses --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Painters: one object per way of painting a picture, shared by ``brushwork evaluate`` and the web app.
+"""Painters: one object per way of painting a picture, the one way into the engines for the front ends
+(``brushwork apply``, batch's workers, ``brushwork evaluate`` and the web app).
 
 A painter is built once with its settings, loads what it needs in its constructor (so nothing
 heavy happens while a result is being timed) and then paints any number of pictures::
@@ -6,17 +7,19 @@ heavy happens while a result is being timed) and then paints any number of pictu
     painter = GatysPainter(StylizeConfig(size=256, iterations=100))
     result = painter.paint(photo, painting, callback=lambda step: print(step.done, step.total))
 
-    fast = FastPainter("starry-night", ApplyConfig(size=512))   # its painting is built in
-    result = fast.paint(photo)
+    model = ModelPainter("starry-night", ApplyConfig(size=512))   # its painting is built in
+    result = model.paint(photo)
 
     anything = ArbitraryPainter(ApplyConfig(size=512, strength=0.8))  # any painting, ~1 s
     result = anything.paint(photo, [painting, another_painting])
 
 Every painter has ``uses_style`` (False when its painting is built into the network), ``paint``,
 ``warm_up`` (one tiny run, so one-off costs are not counted against the first real one) and
-``replace(**changes)`` (the same loaded networks with other per-picture settings). The fast painters
-also have ``paint_video`` (``brushwork.fast.media.apply_video``: streamed, steadied by
-``config.temporal``, audio kept), whose steps count frames and show the latest one. Progress comes
+``replace(**changes)`` (the same loaded networks with other per-picture settings). The feed-forward
+painters also have ``paint_video`` (``brushwork.media.paint_video``: streamed, steadied by
+``config.temporal``, audio kept), whose steps count frames and show the latest one; ``ModelPainter``
+paints whole files too (``paint_files``: folders of photos in batches, as ``apply`` does) and
+batches of tensors (``paint_tensors``). Progress comes
 as ``PaintStep`` records: the web app turns them into job progress and previews, evaluation
 ignores them. A new method is one more class here that follows the ``Painter`` protocol.
 
@@ -36,15 +39,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import torch
 from PIL import Image
 
 from brushwork.config import ApplyConfig, StylizeConfig
 from brushwork.errors import ConfigError, ImageError
-from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image
+from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image, stylize_images
+from brushwork.fast.media import apply_files, apply_video
+from brushwork.fast.video import FrameStylizer
+from brushwork.gatys.optimize import Iterate, stylize
+from brushwork.media import FrameRunner, MediaJob
 from brushwork.networks.arbitrary_weights import load_transfer_weights
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
-from brushwork.optimize import Iterate, stylize
+from brushwork.progress import Progress, ProgressCallback
 
 #: Pictures of the warm-up runs: a flat photo and a flat painting, small enough to take no time.
 _WARM_PHOTO = ((64, 48), (120, 90, 60))
@@ -100,21 +108,33 @@ class _WatchedFrames:
         return results
 
 
+@dataclass(frozen=True)
+class _VideoWatch:
+    """Who hears a video's progress (``callback``: PaintSteps; ``progress``: the engine's ``Progress``
+    records, for a front end's bar), the most frames allowed, and what paints them instead of the
+    steadied network (``frames``: e.g. ``regions.RegionFrames``)."""
+
+    callback: PaintCallback | None = None
+    progress: ProgressCallback | None = None
+    max_frames: int | None = None
+    frames: FrameRunner | None = None
+
+
 def _paint_video(stylizer, config: ApplyConfig, source: Path, target: Path, lock: threading.Lock | None,
-                 callback: PaintCallback | None, max_frames: int | None) -> int:
+                 watch: _VideoWatch) -> int:
     """Stylise the video ``source`` into ``target`` (its suffix picks the container); returns frames.
     Steps count frames (``total`` 0 while the container does not say) and render the latest one."""
-    from brushwork.fast.media import apply_video  # PyAV and OpenCV load with the first video
-    from brushwork.fast.video import FrameStylizer
-
-    watched = _WatchedFrames(FrameStylizer(stylizer, config), lock, max_frames)
+    watched = _WatchedFrames(watch.frames or FrameStylizer(stylizer, config), lock, watch.max_frames)
 
     def latest() -> Image.Image:
         return Image.fromarray(watched.latest)
 
-    def progress(p) -> None:
-        if callback is not None and p.done:
-            callback(PaintStep(p.done, p.total or 0, image=latest if watched.latest is not None else None))
+    def progress(p: Progress) -> None:
+        if watch.progress is not None:
+            watch.progress(p)
+        if watch.callback is not None and p.done:
+            image = latest if watched.latest is not None else None
+            watch.callback(PaintStep(p.done, p.total or 0, image=image))
 
     return apply_video(stylizer, Path(source), Path(target), config, progress=progress, frames=watched)
 
@@ -141,7 +161,7 @@ def loss_network(model: str = "vgg19", weights: str = "default", pooling: str = 
 
 # --- Gatys ---------------------------------------------------------------------------------------
 class GatysPainter:
-    """Gatys optimisation (``brushwork.optimize.stylize``) with one ``StylizeConfig``; any painting."""
+    """Gatys optimisation (``brushwork.gatys.optimize.stylize``) with one ``StylizeConfig``; any painting."""
 
     uses_style = True
 
@@ -170,10 +190,12 @@ class GatysPainter:
         tiny.paint(Image.new("RGB", *_WARM_PHOTO), Image.new("RGB", *_WARM_PAINTING))
 
 
-# --- fast (feed-forward) models -------------------------------------------------------------------
-class FastPainter:
+# --- trained per-painting models ------------------------------------------------------------------
+class ModelPainter:
     """A trained feed-forward network (``.safetensors``, ``.onnx`` or a shipped name); its painting is
-    built in. The model is loaded once, in the constructor; ``replace`` gives painters with other
+    built in. With ``paintings`` (and no model), the arbitrary-style network with those paintings
+    folded in once: one style for many pictures (``apply --style``, batch's workers).
+    The model is loaded once, in the constructor; ``replace`` gives painters with other
     per-picture settings (size, preserve_colors, strength) that share it. Calls are serialised per
     loaded model: tiled inference briefly rewires the net's normalisation layers, so two threads must
     not run one model at once (different models run in parallel).
@@ -181,15 +203,21 @@ class FastPainter:
 
     uses_style = False
 
-    def __init__(self, model: str | os.PathLike, config: ApplyConfig | None = None):
+    def __init__(self, model: str | os.PathLike | None, config: ApplyConfig | None = None, *,
+                 paintings: Sequence[Image.Image | str | os.PathLike] | None = None):
         self.model = model
         self.config = config or ApplyConfig()
-        self.stylizer = load_stylizer(model, self.config)
+        self.stylizer = load_stylizer(model, self.config, styles=paintings)
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return self.stylizer.name
+
+    @property
+    def runtime(self) -> str:
+        """The engine that runs the network (PyTorch fp32/bf16, onnxruntime)."""
+        return self.stylizer.runtime
 
     @property
     def meta(self) -> dict[str, str]:
@@ -206,7 +234,7 @@ class FastPainter:
         """SHA-256 of that painting's file, if recorded: identifies it whatever it is called now."""
         return self.stylizer.meta.get("style_sha256") or None
 
-    def replace(self, **changes) -> FastPainter:
+    def replace(self, **changes) -> ModelPainter:
         """Other per-picture settings (ApplyConfig fields); the loaded model and its lock are shared."""
         twin = copy.copy(self)
         twin.config = self.config.replace(**changes)
@@ -222,12 +250,32 @@ class FastPainter:
         return result
 
     def paint_video(self, source: str | os.PathLike, target: str | os.PathLike, *,
-                    callback: PaintCallback | None = None, max_frames: int | None = None) -> int:
-        """Paint a video file into ``target`` (frames counted in the steps); returns its frames."""
-        return _paint_video(self.stylizer, self.config, source, target, self._lock, callback, max_frames)
+                    callback: PaintCallback | None = None, max_frames: int | None = None,
+                    progress: ProgressCallback | None = None, frames: FrameRunner | None = None) -> int:
+        """Paint a video file into ``target`` (frames counted in the steps); returns its frames.
+        ``progress`` hears the engine's records too; ``frames`` paints them instead (regions)."""
+        watch = _VideoWatch(callback, progress, max_frames, frames)
+        return _paint_video(self.stylizer, self.config, Path(source), Path(target), self._lock, watch)
+
+    def paint_files(self, jobs: Sequence[MediaJob], *, progress: ProgressCallback | None = None) -> list[str]:
+        """Paint image jobs (``media.plan_jobs``) in batches and write each result, as ``apply`` does;
+        returns one message per file that could not be read, painted or written."""
+        with self._lock:
+            return apply_files(self.stylizer, list(jobs), self.config, progress)
+
+    def paint_tensors(self, images: list[torch.Tensor],
+                      config: ApplyConfig | None = None) -> list[torch.Tensor]:
+        """Paint photos already loaded (``media.load_photo``) in one batch, with ``config`` (default:
+        the painter's); the results are tensors [1, 3, H, W] in [0, 1]."""
+        with self._lock:
+            return stylize_images(self.stylizer, images, config or self.config)
 
     def warm_up(self) -> None:
         self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO))
+
+
+#: Deprecated (one release): the old name of ``ModelPainter``, from when "fast" also named this method.
+FastPainter = ModelPainter
 
 
 # --- the arbitrary-style network ------------------------------------------------------------------
@@ -269,7 +317,8 @@ class ArbitraryPainter:
             raise ConfigError("the arbitrary-style network needs a painting to take the style from")
         paintings = [style] if isinstance(style, Image.Image) else list(style)
         stylizer = ArbitraryStylizer(paintings, self.config)
-        return _paint_video(stylizer, self.config, source, target, None, callback, max_frames)
+        watch = _VideoWatch(callback, None, max_frames)
+        return _paint_video(stylizer, self.config, Path(source), Path(target), None, watch)
 
     def warm_up(self) -> None:
         self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO), Image.new("RGB", *_WARM_PAINTING))

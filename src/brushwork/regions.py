@@ -24,7 +24,7 @@ auto``, ``--region NAME=...``, ``--feather``, ``--refine-edges``):
   time of two blended passes, with no less of a seam. ``none`` regions are the photo.
 * **Videos**, every method: ``FrameMasks`` gives each frame its regions (``auto`` found again and
   steadied along the optical flow; a mask held fixed), for ``apply`` (``RegionFrames``) and for Gatys
-  (``optimize_video.GatysFrames`` with ``GuidedGatys``, each frame optimised through its own mask).
+  (``gatys.video.GatysFrames`` with ``GuidedGatys``, each frame optimised through its own mask).
 
 Engines report through ``warn`` callbacks (a clear warning, the whole picture still painted: a mask of
 one colour, ``auto`` on a photo with no person); what cannot work is a one-line ``ConfigError`` or
@@ -47,8 +47,22 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork.config import MAX_REGIONS, ApplyConfig, RegionConfig, StylizeConfig
-from brushwork.errors import ConfigError, DiskFullError, ImageError
-from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image
+from brushwork.errors import BrushworkError, ConfigError, DiskFullError, ImageError
+from brushwork.fast import engines
+from brushwork.gatys import optimize
+from brushwork.images import (
+    MIN_SIDE,
+    check_side,
+    image_to_tensor,
+    open_image,
+    resize_longest,
+    save_image,
+    tensor_to_image,
+)
+from brushwork.losses import PerceptualObjective, content_loss, scale_of, tv_loss
+from brushwork.networks.segmentation import VARIANTS, WEIGHTS_DIR, load_segmentation
+from brushwork.progress import report
+from brushwork.temporal import FlowEstimator, Stabilizer, motion, to_gray, warp
 
 PERSON, BACKGROUND = "person", "background"
 NONE = "none"
@@ -66,6 +80,14 @@ BASIC_COLOURS = {(0, 0, 0): "black", (255, 255, 255): "white", (255, 0, 0): "red
                  (255, 0, 255): "magenta"}
 
 Warn = Callable[[str], None]
+
+
+def _inference():
+    """``brushwork.fast.inference``, imported on first use: it brings onnx and onnxruntime (~0.5 s),
+    which Gatys with regions (``stylize``) never needs."""
+    from brushwork.fast import inference  # lazy: see the docstring
+
+    return inference
 
 
 def _ignore(message: str) -> None:
@@ -273,8 +295,6 @@ def regions_from_mask(mask: Image.Image, photo: torch.Tensor, config: RegionConf
 def network_input(photo: torch.Tensor) -> tuple[str, np.ndarray]:
     """The variant for this photo's shape (landscape for wide pictures) and the photo at its input size
     (NCHW float32, area-resampled)."""
-    from brushwork.networks.segmentation import VARIANTS
-
     h, w = photo.shape[-2:]
     variant = "landscape" if w / h >= 1.4 else "general"
     _, ih, iw = VARIANTS[variant]
@@ -289,12 +309,8 @@ def network_input(photo: torch.Tensor) -> tuple[str, np.ndarray]:
 def _segmentation_runner(variant: str) -> Callable[[np.ndarray], np.ndarray]:
     """The network for ``variant``: its ONNX copy in onnxruntime (exported once per machine into the
     engine cache; ~10x faster than PyTorch here for this small depthwise network), else PyTorch."""
-    from brushwork.networks.segmentation import VARIANTS, WEIGHTS_DIR, load_segmentation
-
     net = load_segmentation(variant)
     try:
-        from brushwork.fast import engines
-
         tag = f"{engines.file_digest(WEIGHTS_DIR / VARIANTS[variant][0])[:24]}-selfie-{variant}"
         session = engines.cached_session(tag, lambda target: engines.onnx_graph(net, target))
         name = session.get_inputs()[0].name
@@ -322,8 +338,6 @@ class MaskStabilizer:
     PRESET = "fast"
 
     def __init__(self, keep: float):
-        from brushwork.temporal import FlowEstimator
-
         if not 0 <= keep < 1:
             raise ValueError(f"mask smoothing must be in [0, 1), got {keep}")
         self.keep = keep
@@ -338,8 +352,6 @@ class MaskStabilizer:
     def __call__(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """``x``: the network's input [1, 3, h, w] in [0, 1]; ``weight``: the person's soft weight [H, W]
         -> the steady one."""
-        from brushwork.temporal import motion, to_gray, warp
-
         grey = to_gray(x[0].transpose(1, 2, 0))
         out = weight
         if (self.keep > 0 and self._grey is not None and self._grey.shape == grey.shape
@@ -476,16 +488,14 @@ class RegionPainter:
         return self.config if setting.strength is None else self.config.replace(strength=setting.strength)
 
     def _stylizer(self, setting: RegionSetting):
-        from brushwork.fast.inference import ArbitraryStylizer, load_stylizer
-
         if setting.kind == "default":
             return self.default
         if setting.key not in self._stylizers:
             config = self._config(setting)
             if setting.kind == "painting":
-                self._stylizers[setting.key] = ArbitraryStylizer([setting.source], config)
+                self._stylizers[setting.key] = _inference().ArbitraryStylizer([setting.source], config)
             else:
-                self._stylizers[setting.key] = load_stylizer(setting.source, config)
+                self._stylizers[setting.key] = _inference().load_stylizer(setting.source, config)
         return self._stylizers[setting.key]
 
     def paint_tensor(self, x: torch.Tensor, name: str = "the photo") -> torch.Tensor:
@@ -497,8 +507,6 @@ class RegionPainter:
         them at once (a video's frames in a batch). The blend is done in NumPy, in place: on a shared
         CPU each of PyTorch's parallel element-wise ops costs ~5-10 ms at 512 px in thread wake-ups,
         which was most of what a region added to the arbitrary path's time."""
-        from brushwork.fast.inference import stylize_images
-
         outs: list[np.ndarray | None] = [None] * len(xs)
         painted_all: dict[tuple, tuple[RegionSetting, list[np.ndarray | None]]] = {}
         for k, (x, found) in enumerate(zip(xs, regions)):
@@ -512,7 +520,8 @@ class RegionPainter:
             which = [k for k, w in enumerate(weights) if w is not None and w.max() > 0]
             if not which:
                 continue
-            ys = stylize_images(self._stylizer(setting), [xs[k] for k in which], self._config(setting))
+            ys = _inference().stylize_images(self._stylizer(setting), [xs[k] for k in which],
+                                             self._config(setting))
             for k, y in zip(which, ys):
                 _add_weighted(outs, k, weights[k], y)
         results = []
@@ -540,7 +549,7 @@ def _add_weighted(outs: list[np.ndarray | None], k: int, weight: np.ndarray, pic
 
 class FrameMasks:
     """The regions of consecutive video frames (tensors [1, 3, H, W], one size) for one ``RegionSource``:
-    what every method's video shares (``RegionFrames`` for ``apply``, ``optimize_video.GatysFrames`` for
+    what every method's video shares (``RegionFrames`` for ``apply``, ``gatys.video.GatysFrames`` for
     ``stylize``), so a mask follows the frames the same way whatever paints them. ``--regions auto``: the
     person is found again in every frame and its mask steadied over time (``MaskStabilizer``,
     ``RegionConfig.mask_smoothing``); ``--mask FILE``: the mask's regions, made once at the video's size
@@ -588,12 +597,10 @@ class FrameMasks:
 
 class RegionFrames(FrameMasks):
     """Paints consecutive video frames (H×W×3 uint8, one size) with regions: a ``FrameRunner`` for
-    ``fast.media.apply_video``. Each frame's regions come from ``FrameMasks``; the painted frames are
+    ``media.paint_video``. Each frame's regions come from ``FrameMasks``; the painted frames are
     then steadied as without regions (``ApplyConfig.temporal``, along the optical flow)."""
 
     def __init__(self, painter: RegionPainter, name: str = "the video", measure: bool = False):
-        from brushwork.temporal import Stabilizer
-
         super().__init__(painter.source, name, painter.warn, measure)
         self.painter = painter
         self.temporal = Stabilizer(painter.config.temporal) if painter.config.temporal > 0 else None
@@ -619,8 +626,6 @@ def guided_gram(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def _objective_class():
-    from brushwork.losses import PerceptualObjective, content_loss, scale_of, tv_loss
-
     class GuidedObjective(PerceptualObjective):
         """Content + per-region guided Gram losses (+ TV): region ``r`` with weight map ``m_r`` (resized
         to each layer), its painting's Gram targets ``T_r`` and strength ``s_r`` adds
@@ -673,7 +678,7 @@ def _objective_class():
 class GuidedGatys:
     """Gatys with guided Grams for one run's region settings: the settings parsed, the mask read and its
     names checked, and each ``--region`` painting read once, before any work; then any number of
-    pictures, each with its own regions (``stylize_regions``: one photo; ``optimize_video.GatysFrames``:
+    pictures, each with its own regions (``stylize_regions``: one photo; ``gatys.video.GatysFrames``:
     a video's frames, each with that frame's mask). Regions not named in ``regions.region`` get
     ``styles`` (blended by ``config.style_blend_weights``); ``none`` regions stay the photo."""
 
@@ -696,13 +701,11 @@ class GuidedGatys:
             self._grams[key] = objective.style_grams([picture])
         return self._grams[key]
 
-    def stylize_tensor(self, content: Image.Image, found: Regions, config: StylizeConfig, *, vgg=None,
+    def optimize_tensor(self, content: Image.Image, found: Regions, config: StylizeConfig, *, vgg=None,
                        callback=None, start: torch.Tensor | None = None, extra_loss=None) -> torch.Tensor:
         """``content`` painted with guided Grams through ``found`` (its regions at ``config.size``) ->
         [1, 3, H, W] on the CPU, the ``none`` regions the photo. ``start`` and ``extra_loss`` as
-        ``optimize.stylize_tensor`` (a video frame's warped previous result and temporal loss)."""
-        from brushwork.optimize import make_objective, stylize_tensor
-
+        ``gatys.optimize.optimize_tensor`` (a video frame's warped previous result and temporal loss)."""
         final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
         groups = list(_group(found, self.settings).values())
         painted = [(s, w) for s, w in groups if s.kind != NONE]
@@ -716,7 +719,7 @@ class GuidedGatys:
         def objective(vgg_net, cfg: StylizeConfig, content_tensor: torch.Tensor, style_size: int):
             device = content_tensor.device
             styles = [image_to_tensor(resize_longest(s, style_size), device) for s in self.styles]
-            base = make_objective(vgg_net, cfg, content_tensor, styles, blend)
+            base = optimize.make_objective(vgg_net, cfg, content_tensor, styles, blend)
             guided = cls.__new__(cls)
             guided.__dict__.update(base.__dict__)
             targets = [base.style_targets if setting.kind == "default"
@@ -727,8 +730,9 @@ class GuidedGatys:
             guided.set_regions(scaled.to(device), targets, strengths)
             return guided
 
-        result = stylize_tensor(content, self.styles, config, vgg=vgg, callback=callback, start=start,
-                                extra_loss=extra_loss, objective_factory=objective).cpu()
+        result = optimize.optimize_tensor(content, self.styles, config, vgg=vgg, callback=callback,
+                                          start=start, extra_loss=extra_loss,
+                                          objective_factory=objective).cpu()
         keep = keep[None, None]
         return (1 - keep) * result + keep * final
 
@@ -742,7 +746,7 @@ def stylize_regions(content: Image.Image, styles: Sequence[Image.Image], config:
     guided = GuidedGatys(styles, regions)
     final = image_to_tensor(resize_longest(content.convert("RGB"), config.size))
     found = guided.source.regions(final, content_name, warn)
-    return tensor_to_image(guided.stylize_tensor(content, found, config, vgg=vgg, callback=callback))
+    return tensor_to_image(guided.optimize_tensor(content, found, config, vgg=vgg, callback=callback))
 
 
 def region_inputs(regions: RegionConfig) -> list[str]:
@@ -768,10 +772,6 @@ def _is_number(text: str) -> bool:
 def apply_region_files(painter: RegionPainter, jobs: Sequence, progress=None) -> list[str]:
     """``apply_files`` with regions: each image job painted by ``painter`` and written; returns one
     message per file that could not be read, painted or written (the others still are)."""
-    from brushwork.errors import BrushworkError
-    from brushwork.images import MIN_SIDE, check_side, save_image
-    from brushwork.progress import report
-
     failures: list[str] = []
     report(progress, 0, len(jobs), "img")
     for done, job in enumerate(jobs, 1):
@@ -833,15 +833,15 @@ def apply(model, photo, *, styles=None, size: int | None = None, preserve_colors
     >>> picture = brushwork.apply("starry-night", "photo.jpg", regions=brushwork.RegionConfig(
     ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
     """
-    from brushwork.fast.inference import Stylizer, load_stylizer, paint
-
     if regions is None or not regions.active:
-        return paint(model, photo, styles=styles, size=size, preserve_colors=preserve_colors,
+        return _inference().paint(model, photo, styles=styles, size=size, preserve_colors=preserve_colors,
                      strength=strength, config=config)
     given = {"size": size, "preserve_colors": preserve_colors, "strength": strength}
     config = (config or ApplyConfig()).replace(**{k: v for k, v in given.items() if v is not None})
     painter = RegionPainter(None, config, regions, warn=warn or _ignore)  # regions checked before loading
-    painter.default = model if isinstance(model, Stylizer) else load_stylizer(model, config, styles=styles)
+    fast = _inference()
+    loaded = isinstance(model, fast.Stylizer)
+    painter.default = model if loaded else fast.load_stylizer(model, config, styles=styles)
     image = photo if isinstance(photo, Image.Image) else open_image(photo)
     return painter.paint(image, "the photo" if isinstance(photo, Image.Image) else str(photo))
 
@@ -862,18 +862,16 @@ def stylize(content, style, config: StylizeConfig | None = None, *, regions: Reg
             ``none`` regions stay the photo. None: the whole picture. (Not with ``start`` or
             ``extra_loss``.)
         warn: called with a one-line warning where the picture is still painted; default: ignored.
-        vgg, callback, start, extra_loss: as ``brushwork.optimize.stylize``.
+        vgg, callback, start, extra_loss: as ``brushwork.gatys.optimize.stylize``.
 
     >>> from brushwork import stylize, StylizeConfig
     >>> result = stylize("photo.jpg", "painting.jpg", StylizeConfig(size=256))  # doctest: +SKIP
     >>> result = stylize("photo.jpg", "painting.jpg", regions=RegionConfig(
     ...     regions="auto", region=("person=none",)))  # doctest: +SKIP
     """
-    from brushwork.optimize import stylize as plain
-
     if regions is None or not regions.active:
-        return plain(content, style, config, vgg=vgg, callback=callback, start=start, extra_loss=extra_loss,
-                     **overrides)
+        return optimize.stylize(content, style, config, vgg=vgg, callback=callback, start=start,
+                                extra_loss=extra_loss, **overrides)
     if start is not None or extra_loss is not None:
         raise ConfigError("stylize with regions takes no start picture or extra loss")
     config = config or StylizeConfig()

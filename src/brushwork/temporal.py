@@ -105,7 +105,11 @@ def _gradient_energy(flow: np.ndarray) -> np.ndarray:
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: ``out(x) = image(x + flow(x))`` (bilinear; outside the frame: nearest edge)."""
+    """Backward warp: ``out(x) = image(x + flow(x))`` (bilinear; outside the frame: nearest edge).
+
+    The package's one warp of frames: ``flow`` [H, W, 2] (dx, dy) is a backward flow (see the module
+    docstring), defined on the output's pixels; ``fast.motion.affine_warp`` moves tensors instead."""
+    flow = np.asarray(flow, dtype=np.float32)  # OpenCV's maps are float32
     h, w = flow.shape[:2]
     xs, ys = _grid(h, w)
     return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,

@@ -94,8 +94,8 @@ class Assets:
 def shared_loss_network() -> Iterator[None]:
     """Build the (random-weight) VGG once instead of once per case; restored afterwards. The inputs'
     checks all run before it is asked for, so this changes the time of a case, not its outcome."""
-    from brushwork import optimize
     from brushwork.fast import train
+    from brushwork.gatys import optimize
 
     real, cache = optimize.load_vgg, {}
 
@@ -255,12 +255,12 @@ def _run(entry: str, case_path: Path, inputs: Path, out: Path, assets: Assets,
 
 def _folder(case_path: Path, inputs: Path, out: Path, assets: Assets, timeout: float):
     """A folder with a good photo and the case; the case's would-be result exists already."""
-    from brushwork.fast.media import _target_name, style_label
+    from brushwork.media import style_label, target_name
 
     shutil.copy(assets.good, inputs / "good.png")
     style = style_label(str(assets.model))
-    good = out / _target_name(Path("good.png"), style)
-    target = out / _target_name(Path(case_path.name), style)
+    good = out / target_name(Path("good.png"), style)
+    target = out / target_name(Path(case_path.name), style)
     existing = target if target != good and len(os.fsencode(target.name)) <= 255 else None
     if existing is not None:
         existing.write_bytes(assets.sentinel)

@@ -1,6 +1,6 @@
 """What a batch paints: one item per input, each with a deterministic output path.
 
-A folder is walked like ``brushwork apply`` walks one (``fast.media.plan_jobs``: recursive, sorted,
+A folder is walked like ``brushwork apply`` walks one (``media.plan_jobs``: recursive, sorted,
 hidden files skipped, layout kept, the same output names), so a batch and an ``apply`` of the same
 folder write the same files. A manifest (CSV with a header, or JSON lines) names one input per row
 and may give it its own painting and options::
@@ -63,7 +63,7 @@ class Painting:
     @property
     def slug(self) -> str:
         """Its part of the output names, as ``brushwork apply`` names them (``photo_starry-night.jpg``)."""
-        from brushwork.fast.media import style_label
+        from brushwork.media import style_label
 
         return style_label(self.ref) if self.kind == "model" else style_label(None, [self.ref])
 
@@ -196,7 +196,7 @@ def gatys_config(options: typing.Sequence[str], base: StylizeConfig) -> StylizeC
 # --- folders ---------------------------------------------------------------------------------------
 def plan_folder(source: Path, output_dir: Path, painting: Painting) -> list[Item]:
     """Every file under ``source`` (or the one file), named as ``brushwork apply`` names it."""
-    from brushwork.fast.media import plan_jobs
+    from brushwork.media import plan_jobs
 
     out = output_dir.resolve()
     if source.resolve() == out:
@@ -270,10 +270,10 @@ def _manifest_item(index: int, row: dict[str, str], base: Path, output_dir: Path
         raise ConfigError(f"manifest row {index + 1}: no model, style or gatys column and none given on the "
                           "command line")
     if not row.get("output"):
-        from brushwork.fast.media import _target_name  # the name `brushwork apply` gives a file
+        from brushwork.media import target_name  # the name `brushwork apply` gives a file
 
         inside = source.is_relative_to(base)
-        relative = _target_name(source.relative_to(base) if inside else Path(source.name), painting.slug)
+        relative = target_name(source.relative_to(base) if inside else Path(source.name), painting.slug)
     options = {k: row[k] for k in OPTION_COLUMNS if row.get(k)}
     regions: dict[str, typing.Any] = {}
     if row.get("mask"):

@@ -3,7 +3,7 @@
 One ``StylizeActor`` per worker: its constructor loads the run's model (or VGG19 for Gatys) once and
 sets the inference threads to the CPUs Ray gave it; each call gets a batch of plan rows and returns
 one result row per input (done / skipped / failed, the reason, seconds, which worker). Fast networks
-run through the very functions ``brushwork apply`` uses (``load_stylizer``, ``stylize_images``,
+run through the painters ``brushwork apply`` uses (``painters.ModelPainter``, ``media.load_photo``,
 ``save_image``), so for a per-style model the files are the same pixels. Every output is written
 atomically (temporary file + rename, ``save_image``): a worker killed mid-write leaves at most a hidden
 temporary file, never a half-written output, and the retried batch skips what was already written.
@@ -81,7 +81,7 @@ class StylizeActor:
         self.overwrite = overwrite
         self.started = started
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self._stylizers: OrderedDict[tuple, typing.Any] = OrderedDict()
+        self._painters: OrderedDict[tuple, typing.Any] = OrderedDict()
         self._paintings: dict[str, typing.Any] = {}
         if default is not None:  # load the model once, before the first photo arrives
             # Never a dead actor (Ray would print its traceback and retry it): each row meets the error.
@@ -97,25 +97,24 @@ class StylizeActor:
         return self._paintings[path]
 
     def _painter(self, painting: Painting, config: ApplyConfig | StylizeConfig):
-        """A loaded stylizer (fast kinds) or the VGG19 loss network (Gatys), kept per actor."""
+        """A loaded ``ModelPainter`` (fast kinds, kept per actor) or a ``GatysPainter`` (its VGG19 loss
+        network cached per process)."""
+        from brushwork.painters import GatysPainter, ModelPainter
+
         if painting.kind == "gatys":
-            from brushwork.painters import loss_network  # cached per process
-
             self._painting(painting.ref)
-            return loss_network(config.model, config.weights, config.pooling, config.device)
-        from brushwork.fast.inference import load_stylizer
-
+            return GatysPainter(config)
         # The arbitrary network bakes strength and blend into the loaded net, and which network it is;
         # models do not.
         arbitrary = (config.strength, config.network) if painting.kind == "style" else None
         key = (painting.kind, painting.ref, arbitrary)
-        if key not in self._stylizers:
-            if len(self._stylizers) >= _CACHE_SIZE:
-                self._stylizers.popitem(last=False)
+        if key not in self._painters:
+            if len(self._painters) >= _CACHE_SIZE:
+                self._painters.popitem(last=False)
             ref, styles = (None, [painting.ref]) if painting.kind == "style" else (painting.ref, None)
-            self._stylizers[key] = load_stylizer(ref, config, styles=styles)
-        self._stylizers.move_to_end(key)
-        return self._stylizers[key]
+            self._painters[key] = ModelPainter(ref, config, paintings=styles)
+        self._painters.move_to_end(key)
+        return self._painters[key]
 
     # --- one call: a batch of rows --------------------------------------------------------------
     def __call__(self, batch: dict[str, typing.Any]) -> dict[str, list]:
@@ -162,22 +161,21 @@ class StylizeActor:
 
     def _load(self, item: Item, config: ApplyConfig):
         """The photo exactly as ``brushwork apply`` loads it (upright sRGB, checked, resized)."""
-        from brushwork.fast.media import _load_input  # apply's own loader: the same pixels, the same refusals
+        from brushwork.media import load_photo  # apply's own loader: the same pixels, the same refusals
 
-        return _load_input(Path(item.source), config)
+        return load_photo(Path(item.source), config.size)
 
     def _paint_group(self, members: list[tuple[Item, typing.Any, float]]) -> dict[int, dict]:
         """Items sharing a painting and options, stylised together as ``apply`` batches them; if the
         group fails, each item is tried alone so one bad photo cannot fail the others."""
-        from brushwork.fast.inference import stylize_images
         from brushwork.images import save_image
 
         first = members[0][0]
         started = time.perf_counter()
         try:
             config = item_config(first, self.apply, self.stylize)
-            stylizer = self._painter(first.painting, config)
-            outputs = stylize_images(stylizer, [t for _, t, _ in members], config)
+            painter = self._painter(first.painting, config)
+            outputs = painter.paint_tensors([t for _, t, _ in members], config)
         except Exception as exc:  # noqa: BLE001
             if len(members) > 1:
                 out: dict[int, dict] = {}
@@ -214,11 +212,11 @@ class StylizeActor:
             warnings.append(f"{WARNING}{message}")
 
         if item.painting.kind == "gatys":
-            vgg = self._painter(item.painting, config)
+            vgg = self._painter(item.painting, config).vgg
             image = stylize_regions(open_image(item.source), [self._painting(item.painting.ref)], config,
                                     regions, vgg=vgg, content_name=item.source, warn=warn)
         else:
-            painter = RegionPainter(self._painter(item.painting, config), config, regions, warn=warn)
+            painter = RegionPainter(self._painter(item.painting, config).stylizer, config, regions, warn=warn)
             image = painter.paint_tensor(self._load(item, config), item.source)
         Path(item.target).parent.mkdir(parents=True, exist_ok=True)
         save_image(image, item.target)
@@ -226,10 +224,9 @@ class StylizeActor:
 
     def _gatys(self, item: Item, config: StylizeConfig) -> None:
         from brushwork.images import open_image, save_image
-        from brushwork.optimize import stylize
 
-        vgg = self._painter(item.painting, config)
-        image = stylize(open_image(item.source), self._painting(item.painting.ref), config, vgg=vgg)
+        painter = self._painter(item.painting, config)
+        image = painter.paint(open_image(item.source), self._painting(item.painting.ref))
         Path(item.target).parent.mkdir(parents=True, exist_ok=True)
         save_image(image, item.target)
 

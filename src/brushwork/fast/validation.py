@@ -24,7 +24,7 @@ from torch import nn
 
 from brushwork.images import image_to_tensor, resize_longest, tensor_to_image
 from brushwork.metrics import REFERENCE_STYLE_LAYERS, ReferenceLoss, ssim, to_array
-from brushwork.networks.transformer import stylize_tensor
+from brushwork.networks.transformer import run_transformer
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
 
@@ -68,7 +68,7 @@ class Validation:
         net.eval()
         rows = []
         for photo in self.photos:
-            out = stylize_tensor(net, image_to_tensor(photo, self.device)).float().cpu()  # padded as in apply
+            out = run_transformer(net, image_to_tensor(photo, self.device)).float().cpu()  # padded: as apply
             result = tensor_to_image(out)
             ratios = self.ref.style_ratios(result, photo, self.painting)
             rows.append({"style": ratios["all"], "deep": ratios["deep"], "ssim": grey_ssim(result, photo)})

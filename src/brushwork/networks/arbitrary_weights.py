@@ -41,6 +41,7 @@ from onnx import numpy_helper
 from PIL import Image
 from safetensors import safe_open
 
+from brushwork import config  # the module, not the name: DEFAULT_NETWORK is read when asked
 from brushwork.errors import WeightsError
 from brushwork.models import ARBITRARY_LIVE_FILE, ARBITRARY_NETWORK_FILE, ARBITRARY_NETWORK_FORMAT
 from brushwork.networks.arbitrary import (
@@ -263,8 +264,6 @@ def transfer_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
 
 def resolve_network(network: str | None = None) -> str:
     """``network`` checked, or the configured default (``config.DEFAULT_NETWORK``, read at call time)."""
-    from brushwork import config  # the module, not the name: the default is read when asked
-
     name = config.DEFAULT_NETWORK if network is None else network
     config.check_network(name)
     return name

@@ -10,7 +10,7 @@ instead of transposed convolutions (no checkerboard artefacts, Odena et al. 2016
 Input and output are RGB in [0, 1]; the output is not squashed during training (a sigmoid or
 tanh saturates and slows learning) and is clamped when turned into an image. Height and width
 should be multiples of 4 (``pad_to_multiple`` does that); any size works in one call of
-``stylize_tensor``.
+``run_transformer``.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[tor
 
 
 @torch.no_grad()
-def stylize_tensor(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def run_transformer(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Run ``model`` on any-sized images: pad to a multiple of 4, crop back, clamp to [0, 1]."""
     padded, (h, w) = pad_to_multiple(x)
     return model(padded)[..., :h, :w].clamp(0, 1)

@@ -261,7 +261,7 @@ class GatysMethod:
 
     def plan(self, options: JobOptions) -> list[tuple[int, int]]:
         """(longest side, most iterations) of each scale, smallest first."""
-        from brushwork.optimize import scale_sizes
+        from brushwork.gatys.optimize import scale_sizes
 
         config = self.config(options)
         sizes = scale_sizes(config.size, config.resolved_multiscale)
@@ -270,7 +270,7 @@ class GatysMethod:
     def run(
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
     ) -> Image.Image:
-        from brushwork.optimize import Iterate, stylize
+        from brushwork.gatys.optimize import Iterate, stylize
 
         if style.painting is None:
             raise ConfigError("the quality method needs a painting; pick one from the gallery or upload one")

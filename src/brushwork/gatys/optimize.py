@@ -169,7 +169,7 @@ def arbitrary_start(content_image: Image.Image, style_images: Sequence[Image.Ima
     """``--init arbitrary``: the arbitrary-style network's picture of the photo (at the final size, then
     resized to the first scale's ``size``), so the optimiser starts with the painting's palette and
     strokes and only has to refine them."""
-    from brushwork.fast.inference import paint  # lazy: the network is loaded only for this init
+    from brushwork.fast.inference import paint  # lazy: it brings onnx and onnxruntime, for this init only
 
     picture = paint(None, resize_longest(content_image, config.size), styles=list(style_images),
                     config=config.to_apply_config())
@@ -185,7 +185,51 @@ def _initial_image(config: StylizeConfig, content: torch.Tensor, style: torch.Te
     return torch.rand(content.shape, generator=generator).to(content)
 
 
-def stylize_tensor(
+def _blend_weights(style_images: Sequence[Image.Image], config: StylizeConfig) -> list[float]:
+    """The paintings' weights in the style loss (equal unless ``style_blend_weights``), checked."""
+    if not style_images:
+        raise ConfigError("at least one style image is needed")
+    blend = list(config.style_blend_weights or [1.0] * len(style_images))
+    if len(blend) != len(style_images):
+        raise ConfigError(f"{len(blend)} style blend weights for {len(style_images)} style images")
+    return blend
+
+
+def _finisher(final_content: torch.Tensor, config: StylizeConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What turns a scale's picture into the result: the final size (a coarser scale's is upsampled),
+    colours kept if asked (``final_content``: the photo at the final size)."""
+
+    def finish(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.shape[-2:] != final_content.shape[-2:]:
+            tensor = F.interpolate(tensor, size=final_content.shape[-2:], mode="bicubic",
+                                   align_corners=False).clamp(0, 1)
+        if config.preserve_colors:
+            tensor = transfer_luminance(tensor, final_content)
+        return tensor
+
+    return finish
+
+
+def _scale_start(image: torch.Tensor | None, start: torch.Tensor | None, content: torch.Tensor,
+                 scaled: Image.Image, content_image: Image.Image, style_images: Sequence[Image.Image],
+                 config: StylizeConfig) -> torch.Tensor:
+    """Where a scale's optimisation starts: the previous scale's picture upscaled, or at the first
+    scale ``start`` (resized), the fast network's picture (``--init fast``) or ``config.init``."""
+    device = content.device
+    if image is not None:
+        return upscale_with_detail(image, content, config.scale_detail)
+    if start is not None:
+        return F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
+                             align_corners=False).clamp(0, 1)
+    if config.init == "arbitrary":
+        return arbitrary_start(content_image, style_images, config, scaled.size)
+    # Only --init style needs the painting at the photo's size (seconds for a huge painting).
+    first_style = (image_to_tensor(resize_to(style_images[0], *scaled.size), device)
+                   if config.init == "style" else None)
+    return _initial_image(config, content, first_style)
+
+
+def optimize_tensor(
     content_image: Image.Image,
     style_images: Sequence[Image.Image],
     config: StylizeConfig,
@@ -203,11 +247,7 @@ def stylize_tensor(
     ``extra_loss(image)`` is added to the objective at every step, with the image at the current
     scale (a temporal loss, say); the progress losses show it as ``extra``. ``objective_factory(vgg,
     config, content, style_size)`` replaces :func:`make_objective` at every scale (regions: guided Grams)."""
-    if not style_images:
-        raise ConfigError("at least one style image is needed")
-    blend = list(config.style_blend_weights or [1.0] * len(style_images))
-    if len(blend) != len(style_images):
-        raise ConfigError(f"{len(blend)} style blend weights for {len(style_images)} style images")
+    blend = _blend_weights(style_images, config)
     check_sizes(content_image, style_images, config)
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
@@ -219,17 +259,7 @@ def stylize_tensor(
     sizes = scale_sizes(config.size, config.resolved_multiscale)
     schedule = config.iterations_per_scale(len(sizes))
     total = sum(schedule)
-    final_content = resize_longest(content_image, config.size)
-    final_content_tensor = image_to_tensor(final_content, device)
-
-    def finish(tensor: torch.Tensor) -> torch.Tensor:
-        """The picture at the final size (a coarser scale's is upsampled), colours kept if asked."""
-        if tensor.shape[-2:] != final_content_tensor.shape[-2:]:
-            tensor = F.interpolate(tensor, size=final_content_tensor.shape[-2:], mode="bicubic",
-                                   align_corners=False).clamp(0, 1)
-        if config.preserve_colors:
-            tensor = transfer_luminance(tensor, final_content_tensor)
-        return tensor
+    finish = _finisher(image_to_tensor(resize_longest(content_image, config.size), device), config)
 
     def render(tensor: torch.Tensor) -> Image.Image:
         return tensor_to_image(finish(tensor))
@@ -245,18 +275,7 @@ def stylize_tensor(
             with arithmetic(bf16):
                 objective = (make_objective(vgg, config, content, styles, blend) if objective_factory is None
                              else objective_factory(vgg, config, content, style_size))
-            if image is None and start is not None:
-                image = F.interpolate(start.to(device), size=content.shape[-2:], mode="bicubic",
-                                      align_corners=False).clamp(0, 1)
-            elif image is None and config.init == "arbitrary":
-                image = arbitrary_start(content_image, style_images, config, scaled.size)
-            elif image is None:
-                # Only --init style needs the painting at the photo's size (seconds for a huge painting).
-                first_style = (image_to_tensor(resize_to(style_images[0], *scaled.size), device)
-                               if config.init == "style" else None)
-                image = _initial_image(config, content, first_style)
-            else:
-                image = upscale_with_detail(image, content, config.scale_detail)
+            image = _scale_start(image, start, content, scaled, content_image, style_images, config)
             image = _optimize_scale(objective, image, config, render, callback, schedule[scale_index],
                                     done=done, total=total, scale=scale_index, scales=len(sizes),
                                     extra_loss=extra_loss, bf16=bf16)
@@ -296,50 +315,13 @@ def _optimize_scale(
     last_good = image.detach().clone()
     before_last = last_good  # the picture before the last step: where an overshoot goes back to
     parts_seen: dict[str, float] = {}
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        with arithmetic(bf16):
-            parts = objective(image)
-            if extra_loss is not None:
-                parts["extra"] = extra_loss(image)
-                parts["total"] = parts["total"] + parts["extra"]
-        loss = parts.pop("total")
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise _NonFinite(value)
-        if totals and value > OVERSHOOT * min(totals):
-            raise _Overshoot()
-        loss.backward()
-        parts_seen.clear()
-        parts_seen.update({k: float(v.detach()) for k, v in parts.items()}, total=value)
-        return loss
-
+    closure = _closure(objective, image, extra_loss, bf16, totals, parts_seen)
     completed = 0  # steps finished at this scale; Ctrl-C anywhere in a step keeps their picture
     try:
         for step in range(1, iterations + 1):
             started = time.perf_counter()
-            try:
-                try:
-                    optimizer.step(closure)
-                except _Overshoot:
-                    with torch.no_grad():
-                        image.copy_(before_last)
-                    optimizer = _make_optimizer(config, image)
-                    optimizer.step(closure)  # a fresh L-BFGS takes a small first step
-            except _NonFinite as exc:
-                raise NonFiniteLossError(
-                    f"the loss became {exc.value} at iteration {done + step}; stopped and kept the "
-                    "last finite image (try a smaller --learning-rate or other weights)",
-                    image=render(last_good), iteration=done + step - 1,
-                ) from None
-            with torch.no_grad():
-                image.clamp_(0, 1)
-                if not torch.isfinite(image).all():
-                    raise NonFiniteLossError(
-                        f"the image became NaN at iteration {done + step}; kept the last finite image",
-                        image=render(last_good), iteration=done + step - 1,
-                    )
+            optimizer = _guarded_step(optimizer, closure, image, (before_last, last_good), config, render,
+                                      done + step)
             before_last, last_good = last_good, image.detach().clone()
             completed = step
             totals.append(parts_seen["total"])
@@ -357,6 +339,63 @@ def _optimize_scale(
         raise StylizeInterrupted(f"interrupted at iteration {done + completed}", render(last_good),
                                  done + completed) from None
     return image.detach()
+
+
+def _closure(objective: losses.PerceptualObjective, image: torch.Tensor, extra_loss: ExtraLoss | None,
+             bf16: bool, totals: list[float], parts_seen: dict[str, float]) -> Callable[[], torch.Tensor]:
+    """The optimiser's closure: the loss of ``image`` and its gradient, the parts landing in
+    ``parts_seen``. A non-finite loss raises ``_NonFinite``; one far above the lowest yet ``_Overshoot``."""
+
+    def closure() -> torch.Tensor:
+        image.grad = None  # the optimiser's zero_grad(set_to_none=True): the picture is its one parameter
+        with arithmetic(bf16):
+            parts = objective(image)
+            if extra_loss is not None:
+                parts["extra"] = extra_loss(image)
+                parts["total"] = parts["total"] + parts["extra"]
+        loss = parts.pop("total")
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise _NonFinite(value)
+        if totals and value > OVERSHOOT * min(totals):
+            raise _Overshoot()
+        loss.backward()
+        parts_seen.clear()
+        parts_seen.update({k: float(v.detach()) for k, v in parts.items()}, total=value)
+        return loss
+
+    return closure
+
+
+def _guarded_step(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor], image: torch.Tensor,
+                  kept: tuple[torch.Tensor, torch.Tensor], config: StylizeConfig,
+                  render: Callable[[torch.Tensor], Image.Image], iteration: int) -> torch.optim.Optimizer:
+    """Step ``iteration``; returns the optimiser to go on with. An overshoot goes back to the picture
+    before the last step (``kept``: it, then the last good one) with a fresh optimiser; a NaN loss or
+    picture raises ``NonFiniteLossError`` with the last good picture."""
+    before_last, last_good = kept
+    try:
+        try:
+            optimizer.step(closure)
+        except _Overshoot:
+            with torch.no_grad():
+                image.copy_(before_last)
+            optimizer = _make_optimizer(config, image)
+            optimizer.step(closure)  # a fresh L-BFGS takes a small first step
+    except _NonFinite as exc:
+        raise NonFiniteLossError(
+            f"the loss became {exc.value} at iteration {iteration}; stopped and kept the "
+            "last finite image (try a smaller --learning-rate or other weights)",
+            image=render(last_good), iteration=iteration - 1,
+        ) from None
+    with torch.no_grad():
+        image.clamp_(0, 1)
+        if not torch.isfinite(image).all():
+            raise NonFiniteLossError(
+                f"the image became NaN at iteration {iteration}; kept the last finite image",
+                image=render(last_good), iteration=iteration - 1,
+            )
+    return optimizer
 
 
 def upscale_with_detail(image: torch.Tensor, content: torch.Tensor, amount: float) -> torch.Tensor:
@@ -407,5 +446,5 @@ def stylize(
     styles = [style] if isinstance(style, (Image.Image, str, Path)) else list(style)
     content_image = _as_image(content)
     style_images = [_as_image(s) for s in styles]
-    return tensor_to_image(stylize_tensor(content_image, style_images, config, vgg=vgg, callback=callback,
+    return tensor_to_image(optimize_tensor(content_image, style_images, config, vgg=vgg, callback=callback,
                                           start=start, extra_loss=extra_loss))

@@ -13,9 +13,10 @@ in ``apply`` (``regions.FrameMasks``: found again and steadied along the flow, o
 ``none`` regions are the frame itself, and the temporal loss and the warped start tie the composited
 result to the next frame as without regions.
 
-Decoding, encoding, frame rate, audio and the checks for corrupt or truncated videos are those of
-fast video (``brushwork.fast.media.apply_video``), which streams: one frame is decoded, optimised
-and encoded at a time, and only the previous frame is kept. Progress goes to a callback.
+Decoding, encoding, frame rate, audio and the checks for corrupt or truncated videos are
+``brushwork.media``'s (``paint_video``, shared with the fast engine), which streams: one frame is
+decoded, optimised and encoded at a time, and only the previous frame is kept. Progress goes to a
+callback.
 """
 
 from __future__ import annotations
@@ -24,27 +25,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import av
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig
+from brushwork.config import RegionConfig, StylizeConfig
+from brushwork.gatys.optimize import Iterate, loss_network_for, optimize_tensor
+from brushwork.media import Encoding, paint_video
 from brushwork.networks.vgg import VGGFeatures
-from brushwork.optimize import Iterate, loss_network_for, stylize_tensor
 from brushwork.progress import Progress, ProgressCallback
+from brushwork.regions import FrameMasks, GuidedGatys
 from brushwork.temporal import FlowEstimator, motion, to_gray, warp
-
-if TYPE_CHECKING:
-    from brushwork.regions import FrameMasks, GuidedGatys
 
 Warn = Callable[[str], None]
 
 
 @dataclass
-class VideoStats:
+class GatysVideoStats:
     """What a run did: frames written, scene cuts that restarted the optimisation, wall seconds."""
 
     frames: int = 0
@@ -98,12 +98,10 @@ class GatysFrames:
         self.guided: GuidedGatys | None = None
         self.masks: FrameMasks | None = None
         if regions is not None and regions.active:
-            from brushwork.regions import FrameMasks, GuidedGatys
-
             self.guided = GuidedGatys(self.styles, regions)
             self.masks = FrameMasks(self.guided.source, name, warn or (lambda message: None))
         self.flow = FlowEstimator()
-        self.stats = VideoStats()
+        self.stats = GatysVideoStats()
         self._gray: np.ndarray | None = None
         self._out: np.ndarray | None = None  # the previous result, float [H, W, 3] in [0, 1]
 
@@ -142,11 +140,11 @@ class GatysFrames:
         config = self.config.replace(size=max(h, w))
         picture = Image.fromarray(frame)
         if self.guided is None or self.masks is None:
-            result = stylize_tensor(picture, self.styles, config, vgg=self._load_vgg(),
+            result = optimize_tensor(picture, self.styles, config, vgg=self._load_vgg(),
                                     callback=self._listen, start=start, extra_loss=extra)
         else:  # this frame's mask (found and steadied, or the fixed one) guides its Grams
             found = self.masks.frame_regions(_to_tensor(frame / 255, torch.device("cpu")))
-            result = self.guided.stylize_tensor(picture, found, config, vgg=self._load_vgg(),
+            result = self.guided.optimize_tensor(picture, found, config, vgg=self._load_vgg(),
                                                 callback=self._listen, start=start, extra_loss=extra)
         out = result[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
         self._gray, self._out = gray, out
@@ -160,8 +158,6 @@ class GatysFrames:
 
 def _frame_count(source: Path) -> int | None:
     """The declared number of frames, for the progress total (None when unknown or unreadable)."""
-    import av
-
     try:
         with av.open(str(source)) as container:
             return container.streams.video[0].frames or None
@@ -172,7 +168,7 @@ def _frame_count(source: Path) -> int | None:
 def stylize_video(source: str | Path, styles: Sequence[Image.Image], target: str | Path,
                   config: StylizeConfig, *, vgg: VGGFeatures | None = None, crf: int | None = None,
                   progress: ProgressCallback | None = None, regions: RegionConfig | None = None,
-                  warn: Warn | None = None) -> VideoStats:
+                  warn: Warn | None = None) -> GatysVideoStats:
     """Stylise the video ``source`` into ``target`` (written atomically; frame rate and audio kept),
     the longest side at ``config.size``. Bad input raises ``ImageError`` with a one-line message.
     ``regions``: a painting per region, the mask following the frames (see ``GatysFrames``); a bad
@@ -180,12 +176,9 @@ def stylize_video(source: str | Path, styles: Sequence[Image.Image], target: str
 
     ``progress`` hears ``Progress(frames_done, total, "frame")``, with iteration and losses in
     ``info`` while a frame is being optimised."""
-    from brushwork.fast.media import apply_video  # lazy: PyAV and the fast package load on use
-
     source, target = Path(source), Path(target)
-    apply_config = ApplyConfig(size=config.size, batch_size=1, temporal=0.0,
-                               **({"video_crf": crf} if crf is not None else {}))
+    encoding = Encoding(size=config.size, batch_size=1, **({"crf": crf} if crf is not None else {}))
     frames = GatysFrames(styles, config, vgg=vgg, progress=progress, total=_frame_count(source),
                          regions=regions, warn=warn, name=str(source))
-    apply_video(None, source, target, apply_config, progress=progress, frames=frames)
+    paint_video(source, target, frames, encoding, progress=progress)
     return frames.stats
