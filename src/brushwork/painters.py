@@ -17,8 +17,9 @@ Every painter has ``uses_style`` (False when its painting is built into the netw
 ``replace(**changes)`` (the same loaded networks with other per-picture settings). The fast painters
 also have ``paint_video`` (``brushwork.fast.media.apply_video``: streamed, steadied by
 ``config.temporal``, audio kept), whose steps count frames and show the latest one. Progress comes
-as ``PaintStep`` records: the web app turns them into job progress and previews, evaluation
-ignores them. A new method is one more class here that follows the ``Painter`` protocol.
+as ``brushwork.progress.Progress`` records, as from every engine: the web app turns them into job
+progress and previews, evaluation ignores them. A new method is one more class here that follows the
+``Painter`` protocol.
 
 The VGG loss networks are cached once per process (``loss_network``): Gatys painters, evaluation's
 reference losses and every web job share one read-only copy per (model, weights, pooling, device).
@@ -31,8 +32,8 @@ import copy
 import functools
 import os
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -44,25 +45,12 @@ from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_i
 from brushwork.networks.arbitrary_weights import load_transfer_weights
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
-from brushwork.optimize import Iterate, stylize
+from brushwork.optimize import stylize
+from brushwork.progress import Progress, ProgressCallback
 
 #: Pictures of the warm-up runs: a flat photo and a flat painting, small enough to take no time.
 _WARM_PHOTO = ((64, 48), (120, 90, 60))
 _WARM_PAINTING = ((64, 64), (30, 60, 200))
-
-
-@dataclass(frozen=True)
-class PaintStep:
-    """Progress of one ``paint`` call: ``done`` of ``total`` steps, the current losses (Gatys) and,
-    when the painter has one, a way to render the picture as it stands (for live previews)."""
-
-    done: int
-    total: int
-    losses: dict[str, float] = field(default_factory=dict)
-    image: Callable[[], Image.Image] | None = None
-
-
-PaintCallback = Callable[[PaintStep], None]
 
 
 class Painter(Protocol):
@@ -72,7 +60,7 @@ class Painter(Protocol):
     uses_style: bool
 
     def paint(self, content: Image.Image, style: Image.Image | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image: ...
+              callback: ProgressCallback | None = None) -> Image.Image: ...
 
     def warm_up(self) -> None: ...
 
@@ -101,20 +89,19 @@ class _WatchedFrames:
 
 
 def _paint_video(stylizer, config: ApplyConfig, source: Path, target: Path, lock: threading.Lock | None,
-                 callback: PaintCallback | None, max_frames: int | None) -> int:
+                 callback: ProgressCallback | None, max_frames: int | None) -> int:
     """Stylise the video ``source`` into ``target`` (its suffix picks the container); returns frames.
-    Steps count frames (``total`` 0 while the container does not say) and render the latest one."""
+    Steps count frames (``total`` None while the container does not say) and render the latest one."""
     from brushwork.fast.media import apply_video  # PyAV and OpenCV load with the first video
     from brushwork.fast.video import FrameStylizer
 
     watched = _WatchedFrames(FrameStylizer(stylizer, config), lock, max_frames)
 
-    def latest() -> Image.Image:
-        return Image.fromarray(watched.latest)
-
-    def progress(p) -> None:
-        if callback is not None and p.done:
-            callback(PaintStep(p.done, p.total or 0, image=latest if watched.latest is not None else None))
+    def progress(step: Progress) -> None:
+        if callback is not None and step.done:
+            frame = watched.latest  # this step's frame, made into a picture only if a listener asks
+            render = None if frame is None else functools.partial(Image.fromarray, frame)
+            callback(replace(step, render=render))
 
     return apply_video(stylizer, Path(source), Path(target), config, progress=progress, frames=watched)
 
@@ -155,15 +142,11 @@ class GatysPainter:
         return GatysPainter(self.config.replace(**changes))
 
     def paint(self, content: Image.Image, style: Image.Image | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image:
+              callback: ProgressCallback | None = None) -> Image.Image:
         if style is None:
             raise ConfigError("Gatys optimisation needs a painting to take the style from")
 
-        def progress(it: Iterate) -> None:
-            assert callback is not None
-            callback(PaintStep(it.iteration, it.total_iterations, it.losses, it.image))
-
-        return stylize(content, style, self.config, vgg=self.vgg, callback=progress if callback else None)
+        return stylize(content, style, self.config, vgg=self.vgg, callback=callback)
 
     def warm_up(self) -> None:
         tiny = self.replace(size=32, iterations=2, multiscale=False, save_every=0)
@@ -213,16 +196,16 @@ class FastPainter:
         return twin
 
     def paint(self, content: Image.Image, style: Image.Image | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image:
+              callback: ProgressCallback | None = None) -> Image.Image:
         """Paint ``content`` (resized to ``config.size`` when set); ``style`` is ignored (built in)."""
         with self._lock:
             result = stylize_image(self.stylizer, content, self.config)
         if callback is not None:
-            callback(PaintStep(1, 1))
+            callback(Progress(1, 1, "img"))
         return result
 
     def paint_video(self, source: str | os.PathLike, target: str | os.PathLike, *,
-                    callback: PaintCallback | None = None, max_frames: int | None = None) -> int:
+                    callback: ProgressCallback | None = None, max_frames: int | None = None) -> int:
         """Paint a video file into ``target`` (frames counted in the steps); returns its frames."""
         return _paint_video(self.stylizer, self.config, source, target, self._lock, callback, max_frames)
 
@@ -251,19 +234,19 @@ class ArbitraryPainter:
         return ArbitraryPainter(self.config.replace(**changes))
 
     def paint(self, content: Image.Image, style: Image.Image | Sequence[Image.Image] | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image:
+              callback: ProgressCallback | None = None) -> Image.Image:
         if style is None:
             raise ConfigError("the arbitrary-style network needs a painting to take the style from")
         paintings = [style] if isinstance(style, Image.Image) else list(style)
         stylizer = ArbitraryStylizer(paintings, self.config)
         result = stylize_image(stylizer, content, self.config)
         if callback is not None:
-            callback(PaintStep(1, 1))
+            callback(Progress(1, 1, "img"))
         return result
 
     def paint_video(self, source: str | os.PathLike, target: str | os.PathLike,
                     style: Image.Image | Sequence[Image.Image] | None = None, *,
-                    callback: PaintCallback | None = None, max_frames: int | None = None) -> int:
+                    callback: ProgressCallback | None = None, max_frames: int | None = None) -> int:
         """Paint a video file into ``target`` with ``style`` (as ``paint``); returns its frames."""
         if style is None:
             raise ConfigError("the arbitrary-style network needs a painting to take the style from")

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
     from brushwork.fileio import check_name_length, check_replace, make_parent, remove_partial, write_csv
     from brushwork.images import check_output_path, open_image, save_image
-    from brushwork.optimize import Iterate, check_sizes, scale_sizes
+    from brushwork.optimize import check_sizes, scale_sizes
     from brushwork.progress import Progress
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
@@ -160,23 +160,23 @@ def run(args: argparse.Namespace) -> int:
     stops: list[str] = []  # "scale 2/2 converged at step N" of scales stopped by --tolerance
     bar = ProgressBar(quiet=args.quiet, unit="it")
 
-    def progress(it: Iterate) -> None:
-        history.append({"iteration": it.iteration, "scale": it.scale, "width": it.width,
+    def progress(it: Progress) -> None:
+        history.append({"iteration": it.done, "scale": it.scale, "width": it.width,
                         "height": it.height, **{k: f"{v:.6g}" for k, v in it.losses.items()},
                         "seconds": f"{it.seconds:.4f}"})
         if it.converged:
-            stops.append(f"scale {it.scale + 1}/{it.scales} converged at step {it.iteration}")
+            stops.append(f"scale {it.scale + 1}/{it.scales} converged at step {it.done}")
         last_scale = it.scale + 1 == it.scales
         info = {"scale": f"{it.scale + 1}/{it.scales}", "loss": f"{it.losses['total']:.4g}",
                 "content": f"{it.losses['content']:.3g}", "style": f"{it.losses['style']:.3g}",
                 "tv": f"{it.losses['tv']:.2g}"}
         if stops:
             info["stop"] = stops[-1]
-        total = it.iteration if it.converged and last_scale else it.total_iterations
-        bar(Progress(it.iteration, total, "it", info=info))
-        if config.save_every and it.iteration % config.save_every == 0:
-            written.append(_numbered(output, it.iteration))
-            save_image(it.image(), written[-1])
+        total = it.done if it.converged and last_scale else it.total
+        bar(Progress(it.done, total, "it", info=info))
+        if config.save_every and it.done % config.save_every == 0:
+            written.append(_numbered(output, it.done))
+            save_image(it.image, written[-1])
             if csv_path not in written:
                 written.append(csv_path)
             write_csv(csv_path, history, LOSS_COLUMNS)

@@ -86,7 +86,7 @@ def _warn_space(training) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
-    from brushwork.fast.train import StepInfo, Training, TrainingInterrupted
+    from brushwork.fast.train import Training, TrainingInterrupted, validation_figures
     from brushwork.progress import Progress
 
     config = config_from_args(TrainConfig, args)
@@ -108,14 +108,15 @@ def run(args: argparse.Namespace) -> int:
 
         shown: dict[str, str] = {}
 
-        def on_step(info: StepInfo) -> None:
-            if info.validation:  # kept on the bar until the next validation
-                shown["vs_arbitrary"] = (f"style {info.validation['val_style_x']:.2f}x "
-                                         f"ssim {info.validation['val_ssim_x']:.2f}x")
-            bar(Progress(info.step, info.total_steps, "step", info={
-                "epoch": info.epoch, "loss": f"{info.losses['total']:.4g}",
-                "img_s": f"{info.images_per_s:.2f}", **shown,
-                "eta": _clock(info.eta_s) if info.eta_s is not None else "?"}))
+        def on_step(step: Progress) -> None:
+            figures = validation_figures(step)
+            if figures:  # kept on the bar until the next validation
+                shown["vs_arbitrary"] = (f"style {figures['val_style_x']:.2f}x "
+                                         f"ssim {figures['val_ssim_x']:.2f}x")
+            bar(Progress(step.done, step.total, "step", info={
+                "epoch": step.info["epoch"], "loss": f"{step.losses['total']:.4g}",
+                "img_s": f"{float(step.info['img_s']):.2f}", **shown,
+                "eta": _clock(step.eta) if step.eta is not None else "?"}))
 
         if training.start:
             bar(Progress(training.start, training.total_steps, "step"))
