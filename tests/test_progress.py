@@ -13,9 +13,12 @@ import pytest
 from PIL import Image
 
 import brushwork
-from brushwork import optimize, optimize_video, painters, progress
+from brushwork import optimize, optimize_video, painters, progress, regions
+from brushwork.batch import run as batch_run
 from brushwork.config import StylizeConfig, WebServiceConfig
+from brushwork.evaluation import run as evaluation_run
 from brushwork.fast import media, train
+from brushwork.networks import weights
 from brushwork.progress import Progress, ProgressCallback
 
 SRC = Path(progress.__file__).parent
@@ -77,7 +80,8 @@ def _defined_callback_types(path: Path) -> list[str]:
 
 
 def test_only_progress_defines_a_progress_callback_and_the_old_shapes_are_gone():
-    found = {str(p.relative_to(SRC)): names for p in SRC.rglob("*.py") if (names := _defined_callback_types(p))}
+    found = {str(p.relative_to(SRC)): names for p in SRC.rglob("*.py")
+             if (names := _defined_callback_types(p))}
     assert found == {"progress.py": ["ProgressCallback"]}
     source = "\n".join(p.read_text() for p in SRC.rglob("*.py"))
     for old in ("class Iterate", "class StepInfo", "class PaintStep", "PaintCallback"):
@@ -95,6 +99,15 @@ def test_only_progress_defines_a_progress_callback_and_the_old_shapes_are_gone()
     (painters.FastPainter.paint_video, "callback"),
     (painters.ArbitraryPainter.paint, "callback"),
     (media.apply_video, "progress"),
+    (media.apply_gif, "progress"),
+    (media.apply_files, "progress"),
+    (regions.stylize, "callback"),
+    (regions.stylize_regions, "callback"),
+    (regions.GuidedGatys.stylize_tensor, "callback"),
+    (regions.apply_region_files, "progress"),
+    (batch_run.run_batch, "progress"),
+    (evaluation_run.evaluate, "progress"),
+    (weights.download, "progress"),
 ])
 def test_every_engine_takes_the_one_callback_type(function, argument):
     assert typing.get_type_hints(function)[argument] == ProgressCallback | None

@@ -49,6 +49,7 @@ from PIL import Image
 from brushwork.config import MAX_REGIONS, ApplyConfig, RegionConfig, StylizeConfig
 from brushwork.errors import ConfigError, DiskFullError, ImageError
 from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image
+from brushwork.progress import ProgressCallback, report
 
 PERSON, BACKGROUND = "person", "background"
 NONE = "none"
@@ -697,7 +698,8 @@ class GuidedGatys:
         return self._grams[key]
 
     def stylize_tensor(self, content: Image.Image, found: Regions, config: StylizeConfig, *, vgg=None,
-                       callback=None, start: torch.Tensor | None = None, extra_loss=None) -> torch.Tensor:
+                       callback: ProgressCallback | None = None, start: torch.Tensor | None = None,
+                       extra_loss=None) -> torch.Tensor:
         """``content`` painted with guided Grams through ``found`` (its regions at ``config.size``) ->
         [1, 3, H, W] on the CPU, the ``none`` regions the photo. ``start`` and ``extra_loss`` as
         ``optimize.stylize_tensor`` (a video frame's warped previous result and temporal loss)."""
@@ -734,7 +736,8 @@ class GuidedGatys:
 
 
 def stylize_regions(content: Image.Image, styles: Sequence[Image.Image], config: StylizeConfig,
-                    regions: RegionConfig, *, callback=None, warn: Warn = _ignore, vgg=None,
+                    regions: RegionConfig, *, callback: ProgressCallback | None = None, warn: Warn = _ignore,
+                    vgg=None,
                     content_name: str = "the photo") -> Image.Image:
     """Gatys optimisation of one photo with a painting per region (``GuidedGatys``); ``none`` regions stay
     the photo. Regions not named in ``regions.region`` get ``styles`` (blended by
@@ -765,12 +768,12 @@ def _is_number(text: str) -> bool:
     return math.isfinite(float(text))
 
 
-def apply_region_files(painter: RegionPainter, jobs: Sequence, progress=None) -> list[str]:
+def apply_region_files(painter: RegionPainter, jobs: Sequence, progress: ProgressCallback | None = None
+                       ) -> list[str]:
     """``apply_files`` with regions: each image job painted by ``painter`` and written; returns one
     message per file that could not be read, painted or written (the others still are)."""
     from brushwork.errors import BrushworkError
     from brushwork.images import MIN_SIDE, check_side, save_image
-    from brushwork.progress import report
 
     failures: list[str] = []
     report(progress, 0, len(jobs), "img")
@@ -847,7 +850,8 @@ def apply(model, photo, *, styles=None, size: int | None = None, preserve_colors
 
 
 def stylize(content, style, config: StylizeConfig | None = None, *, regions: RegionConfig | None = None,
-            warn: Warn | None = None, vgg=None, callback=None, start: torch.Tensor | None = None,
+            warn: Warn | None = None, vgg=None, callback: ProgressCallback | None = None,
+            start: torch.Tensor | None = None,
             extra_loss=None, **overrides) -> Image.Image:
     """Stylise ``content`` with one or several ``style`` images (Gatys); exported as
     ``brushwork.stylize``. Returns a PIL image.
