@@ -63,18 +63,18 @@ def trace_pair(pair, size: int, schedule: list[int], every: int, precision: str,
 
     def callback(it) -> None:
         now, cpu = time.perf_counter(), time.process_time()
-        steps.append({"step": it.iteration, "scale": it.scale, "total": it.losses["total"],
+        steps.append({"step": it.done, "scale": it.scale, "total": it.losses["total"],
                       "wall_s": round(now - clock["since"], 4), "cpu_s": round(cpu - clock["cpu"], 4),
                       "load": os.getloadavg()[0]})
         in_scale = sum(1 for s in steps if s["scale"] == it.scale)
         if in_scale % every == 0 or in_scale == schedule[it.scale] or it.converged:
             with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
-                it.image().save(tmp.name)
+                it.image.save(tmp.name)
                 q = ttq.quality(tmp.name, pair, size, ruler)
             if peer_q:
                 q["deep_vs_peer"] = q["style_ratio_deep"] / peer_q["style_ratio_deep"]
                 q["ssim_vs_peer"] = q["ssim"] / peer_q["ssim"]
-            points.append({"step": it.iteration, "scale": it.scale, "in_scale": in_scale, **q})
+            points.append({"step": it.done, "scale": it.scale, "in_scale": in_scale, **q})
             print(json.dumps({"progress": points[-1], "total": it.losses["total"]}, default=str),
                   file=sys.stderr, flush=True)
         clock["since"], clock["cpu"] = time.perf_counter(), time.process_time()

@@ -108,7 +108,7 @@ def trace(pair: tuple[str, str], size: int, peer_q: dict, ruler, threads: int, o
         clock["steps"] += 1
         if clock["steps"] % TRACE_EVERY == 0 or it.converged:
             with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
-                it.image().save(tmp.name)
+                it.image.save(tmp.name)
                 q = quality(tmp.name, pair, size, ruler)
             points.append({"step": clock["steps"], "scale": it.scale, "seconds": clock["spent"], **q})
             if clock["reached"] is None and it.scale + 1 == it.scales and reached(q, peer_q):

@@ -141,7 +141,7 @@ def test_ctrl_c_anywhere_in_a_step_keeps_the_picture(photo, painting, random_vgg
     scale, step = at
 
     def interrupt(it):
-        if (it.scale, it.iteration - it.scale * 4) == (scale, step):
+        if (it.scale, it.done - it.scale * 4) == (scale, step):
             raise KeyboardInterrupt
 
     with pytest.raises(StylizeInterrupted) as info:

@@ -16,6 +16,7 @@ from brushwork.evaluation.jobs import plan_jobs
 from brushwork.evaluation.methods import parse_method
 from brushwork.networks.model_files import save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
+from brushwork.progress import Progress
 from brushwork.web.methods import FastModel, GatysMethod, JobOptions, ModelMethod
 
 
@@ -45,11 +46,11 @@ def test_one_vgg_cache_for_every_gatys_painter():
 
 def test_gatys_painter_paints_and_reports_steps():
     painter = painters.GatysPainter(StylizeConfig(weights="random", size=32, iterations=3))
-    steps: list[painters.PaintStep] = []
+    steps: list[Progress] = []
     result = painter.paint(make_photo(48, 32), make_painting(), callback=steps.append)
     assert result.size == (32, 21)
     assert [s.done for s in steps] == [1, 2, 3] and all(s.total == 3 for s in steps)
-    assert set(steps[-1].losses) >= {"total", "content", "style"} and steps[-1].image().size == result.size
+    assert set(steps[-1].losses) >= {"total", "content", "style"} and steps[-1].image.size == result.size
     with pytest.raises(Exception, match="needs a painting"):
         painter.paint(make_photo(), None)
 
@@ -89,7 +90,7 @@ def test_fast_painter_copies_share_the_model(tiny_model: Path):
     painter = painters.ModelPainter(tiny_model, ApplyConfig(size=40))
     small = painter.replace(size=24)
     assert small.stylizer is painter.stylizer and small.config.size == 24 and painter.config.size == 40
-    steps: list[painters.PaintStep] = []
+    steps: list[Progress] = []
     assert max(painter.paint(make_photo(64, 48), callback=steps.append).size) == 40
     assert max(small.paint(make_photo(64, 48)).size) == 24
     assert [(s.done, s.total) for s in steps] == [(1, 1)]

@@ -75,7 +75,7 @@ def test_init_arbitrary_starts_from_the_arbitrary_network(photo, painting, rando
         log = []
         stylize(photo, painting, StylizeConfig(**TINY, iterations=1, init=init), vgg=random_vgg,
                 callback=log.append)
-        first[init] = np.asarray(log[0].image(), dtype=np.float32) / 255
+        first[init] = np.asarray(log[0].image, dtype=np.float32) / 255
     photo_pixels = np.asarray(photo.resize((32, 21)), dtype=np.float32) / 255
     assert np.abs(first["content"] - photo_pixels).mean() < 0.02
     assert np.abs(first["arbitrary"] - photo_pixels).mean() > 0.04  # already painted before step 1

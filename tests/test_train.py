@@ -138,7 +138,7 @@ def test_resume_after_interrupt_and_crash_equals_uninterrupted(tmp_path, photos,
 
     def stop_at(step, exc):
         def callback(info):
-            if info.step == step:
+            if info.done == step:
                 raise exc
         return callback
 

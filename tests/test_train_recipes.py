@@ -21,7 +21,7 @@ from brushwork.cli import main
 from brushwork.config import RECIPES, TrainConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.checkpoint import CHECKPOINT, FINAL_MODEL, LOSSES_CSV
-from brushwork.fast.train import Training, train
+from brushwork.fast.train import Training, train, validation_figures
 from brushwork.networks.arbitrary import FoldedTransfer
 from brushwork.networks.model_files import load_transformer, read_metadata
 
@@ -97,13 +97,14 @@ def test_validation_stop_hook_and_bit_identical_resume(tmp_path, photos, style_i
     seen = []
     run = Training(style_image, photos, tmp_path / "b", config, vgg=vgg)
     base = run.validation.baseline
-    final = run.fit(seen.append, stop=lambda info: info.step == 3)
+    final = run.fit(seen.append, stop=lambda info: info.done == 3)
     assert read_metadata(final)["steps"] == "3" and (tmp_path / "b" / CHECKPOINT).is_file()
-    assert [i.step for i in seen] == [1, 2, 3] and seen[-1].eta_s == 0 and seen[0].eta_s > 0
-    assert seen[1].validation is not None and seen[2].validation is not None and seen[0].validation is None
+    assert [i.done for i in seen] == [1, 2, 3] and seen[-1].eta == 0 and seen[0].eta > 0
+    figures = [validation_figures(i) for i in seen]
+    assert figures[1] and figures[2] and not figures[0]
     # The figures are the net's against the arbitrary network's on the same photos.
-    assert seen[1].validation["val_style_x"] == pytest.approx(seen[1].validation["val_style"] / base["style"])
-    assert seen[1].validation["val_ssim_x"] == pytest.approx(seen[1].validation["val_ssim"] / base["ssim"])
+    assert figures[1]["val_style_x"] == pytest.approx(figures[1]["val_style"] / base["style"])
+    assert figures[1]["val_ssim_x"] == pytest.approx(figures[1]["val_ssim"] / base["ssim"])
     resumed = train(style_image, photos, tmp_path / "b", config, vgg=vgg, resume=True)
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -117,7 +118,7 @@ def test_minutes_budget_ends_the_run_with_a_model(tmp_path, photos, style_image,
     assert read_metadata(final)["steps"] == "1"
     # train() takes the stop hook too.
     other = train(style_image, photos, tmp_path / "b", config.replace(minutes=None), vgg=vgg,
-                  stop=lambda info: info.step == 2)
+                  stop=lambda info: info.done == 2)
     assert read_metadata(other)["steps"] == "2"
     # --minutes may change on --resume (it bounds one invocation, not the result).
     final = train(style_image, photos, tmp_path, config.replace(minutes=None, steps=2), vgg=vgg, resume=True)
@@ -182,7 +183,7 @@ KILLED_RUN = textwrap.dedent("""
     from brushwork.networks.weights import load_vgg
     style, data, out, config = sys.argv[1:5]
     def kill(info):
-        if info.step == 5:  # after the checkpoint of step 4, in the middle of the run
+        if info.done == 5:  # after the checkpoint of step 4, in the middle of the run
             os.kill(os.getpid(), signal.SIGKILL)
     train(style, data, out, TrainConfig(**eval(config)), callback=kill,
           vgg=load_vgg("vgg19", "random", progress=False))

@@ -107,7 +107,7 @@ def test_training_with_a_temporal_term_logs_it_and_resumes_bit_identical(tmp_pat
 
     def stop_at(step):
         def callback(info):
-            if info.step == step:
+            if info.done == step:
                 raise KeyboardInterrupt
         return callback
 

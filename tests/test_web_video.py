@@ -226,7 +226,7 @@ def test_the_painter_stops_at_the_frame_cap_and_when_told(clips, tmp_path: Path)
     steps = []
 
     def stop_at_four(step) -> None:
-        steps.append((step.done, step.image().size))
+        steps.append((step.done, step.image.size))
         if step.done >= 4:
             raise Stop
 

@@ -36,7 +36,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "EvaluateConfig": ("brushwork.config", "EvaluateConfig"),
     "RegionConfig": ("brushwork.config", "RegionConfig"),
     "BrushworkError": ("brushwork.errors", "BrushworkError"),
-    "Iterate": ("brushwork.gatys.optimize", "Iterate"),
+    "Progress": ("brushwork.progress", "Progress"),
     "stylize": ("brushwork.regions", "stylize"),
     "apply": ("brushwork.regions", "apply"),
     "load_stylizer": ("brushwork.fast.inference", "load_stylizer"),
@@ -52,12 +52,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names resolve lazil
     from brushwork.evaluation.run import evaluate
     from brushwork.fast.inference import load_stylizer
     from brushwork.fast.train import train
-    from brushwork.gatys.optimize import Iterate
     from brushwork.images import open_image, save_image
+    from brushwork.progress import Progress
     from brushwork.regions import apply, stylize
 
 __all__ = [  # spelled out (not derived from _EXPORTS) so linters and IDEs can read it
-    "ApplyConfig", "BrushworkError", "EvaluateConfig", "Iterate", "RegionConfig", "StylizeConfig",
+    "ApplyConfig", "BrushworkError", "EvaluateConfig", "Progress", "RegionConfig", "StylizeConfig",
     "TrainConfig",
     "__version__",
     "apply", "evaluate", "load_stylizer", "open_image", "save_image", "stylize", "train",

@@ -19,9 +19,9 @@ Every painter has ``uses_style`` (False when its painting is built into the netw
 painters also have ``paint_video`` (``brushwork.media.paint_video``: streamed, steadied by
 ``config.temporal``, audio kept), whose steps count frames and show the latest one; ``ModelPainter``
 paints whole files too (``paint_files``: folders of photos in batches, as ``apply`` does) and
-batches of tensors (``paint_tensors``). Progress comes
-as ``PaintStep`` records: the web app turns them into job progress and previews, evaluation
-ignores them. A new method is one more class here that follows the ``Painter`` protocol.
+batches of tensors (``paint_tensors``). Progress comes as ``brushwork.progress.Progress`` records, as
+from every engine: the CLI draws them as bars, the web app turns them into job progress and previews,
+evaluation ignores them. A new method is one more class here that follows the ``Painter`` protocol.
 
 The VGG loss networks are cached once per process (``loss_network``): Gatys painters, evaluation's
 reference losses and every web job share one read-only copy per (model, weights, pooling, device).
@@ -34,8 +34,8 @@ import copy
 import functools
 import os
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -47,7 +47,7 @@ from brushwork.errors import ConfigError, ImageError
 from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image, stylize_images
 from brushwork.fast.media import apply_files, apply_video
 from brushwork.fast.video import FrameStylizer
-from brushwork.gatys.optimize import Iterate, stylize
+from brushwork.gatys.optimize import stylize
 from brushwork.media import FrameRunner, MediaJob
 from brushwork.networks.arbitrary_weights import load_transfer_weights
 from brushwork.networks.vgg import VGGFeatures
@@ -59,20 +59,6 @@ _WARM_PHOTO = ((64, 48), (120, 90, 60))
 _WARM_PAINTING = ((64, 64), (30, 60, 200))
 
 
-@dataclass(frozen=True)
-class PaintStep:
-    """Progress of one ``paint`` call: ``done`` of ``total`` steps, the current losses (Gatys) and,
-    when the painter has one, a way to render the picture as it stands (for live previews)."""
-
-    done: int
-    total: int
-    losses: dict[str, float] = field(default_factory=dict)
-    image: Callable[[], Image.Image] | None = None
-
-
-PaintCallback = Callable[[PaintStep], None]
-
-
 class Painter(Protocol):
     """What evaluation and the web app need from a method; see the module docstring."""
 
@@ -80,7 +66,7 @@ class Painter(Protocol):
     uses_style: bool
 
     def paint(self, content: Image.Image, style: Image.Image | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image: ...
+              callback: ProgressCallback | None = None) -> Image.Image: ...
 
     def warm_up(self) -> None: ...
 
@@ -110,12 +96,11 @@ class _WatchedFrames:
 
 @dataclass(frozen=True)
 class _VideoWatch:
-    """Who hears a video's progress (``callback``: PaintSteps; ``progress``: the engine's ``Progress``
-    records, for a front end's bar), the most frames allowed, and what paints them instead of the
-    steadied network (``frames``: e.g. ``regions.RegionFrames``)."""
+    """Who hears a video's progress (``callback``: each record, with the latest frame as its picture),
+    the most frames allowed, and what paints them instead of the steadied network (``frames``: e.g.
+    ``regions.RegionFrames``)."""
 
-    callback: PaintCallback | None = None
-    progress: ProgressCallback | None = None
+    callback: ProgressCallback | None = None
     max_frames: int | None = None
     frames: FrameRunner | None = None
 
@@ -123,18 +108,14 @@ class _VideoWatch:
 def _paint_video(stylizer, config: ApplyConfig, source: Path, target: Path, lock: threading.Lock | None,
                  watch: _VideoWatch) -> int:
     """Stylise the video ``source`` into ``target`` (its suffix picks the container); returns frames.
-    Steps count frames (``total`` 0 while the container does not say) and render the latest one."""
+    Steps count frames (``total`` None while the container does not say) and render the latest one."""
     watched = _WatchedFrames(watch.frames or FrameStylizer(stylizer, config), lock, watch.max_frames)
 
-    def latest() -> Image.Image:
-        return Image.fromarray(watched.latest)
-
-    def progress(p: Progress) -> None:
-        if watch.progress is not None:
-            watch.progress(p)
-        if watch.callback is not None and p.done:
-            image = latest if watched.latest is not None else None
-            watch.callback(PaintStep(p.done, p.total or 0, image=image))
+    def progress(step: Progress) -> None:
+        if watch.callback is not None:
+            frame = watched.latest  # this step's frame, made into a picture only if a listener asks
+            render = None if frame is None or not step.done else functools.partial(Image.fromarray, frame)
+            watch.callback(replace(step, render=render))
 
     return apply_video(stylizer, Path(source), Path(target), config, progress=progress, frames=watched)
 
@@ -175,15 +156,11 @@ class GatysPainter:
         return GatysPainter(self.config.replace(**changes))
 
     def paint(self, content: Image.Image, style: Image.Image | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image:
+              callback: ProgressCallback | None = None) -> Image.Image:
         if style is None:
             raise ConfigError("Gatys optimisation needs a painting to take the style from")
 
-        def progress(it: Iterate) -> None:
-            assert callback is not None
-            callback(PaintStep(it.iteration, it.total_iterations, it.losses, it.image))
-
-        return stylize(content, style, self.config, vgg=self.vgg, callback=progress if callback else None)
+        return stylize(content, style, self.config, vgg=self.vgg, callback=callback)
 
     def warm_up(self) -> None:
         tiny = self.replace(size=32, iterations=2, multiscale=False, save_every=0)
@@ -241,20 +218,20 @@ class ModelPainter:
         return twin
 
     def paint(self, content: Image.Image, style: Image.Image | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image:
+              callback: ProgressCallback | None = None) -> Image.Image:
         """Paint ``content`` (resized to ``config.size`` when set); ``style`` is ignored (built in)."""
         with self._lock:
             result = stylize_image(self.stylizer, content, self.config)
         if callback is not None:
-            callback(PaintStep(1, 1))
+            callback(Progress(1, 1, "img"))
         return result
 
     def paint_video(self, source: str | os.PathLike, target: str | os.PathLike, *,
-                    callback: PaintCallback | None = None, max_frames: int | None = None,
-                    progress: ProgressCallback | None = None, frames: FrameRunner | None = None) -> int:
+                    callback: ProgressCallback | None = None, max_frames: int | None = None,
+                    frames: FrameRunner | None = None) -> int:
         """Paint a video file into ``target`` (frames counted in the steps); returns its frames.
-        ``progress`` hears the engine's records too; ``frames`` paints them instead (regions)."""
-        watch = _VideoWatch(callback, progress, max_frames, frames)
+        ``frames`` paints them instead of the steadied network (regions)."""
+        watch = _VideoWatch(callback, max_frames, frames)
         return _paint_video(self.stylizer, self.config, Path(source), Path(target), self._lock, watch)
 
     def paint_files(self, jobs: Sequence[MediaJob], *, progress: ProgressCallback | None = None) -> list[str]:
@@ -299,25 +276,25 @@ class ArbitraryPainter:
         return ArbitraryPainter(self.config.replace(**changes))
 
     def paint(self, content: Image.Image, style: Image.Image | Sequence[Image.Image] | None = None, *,
-              callback: PaintCallback | None = None) -> Image.Image:
+              callback: ProgressCallback | None = None) -> Image.Image:
         if style is None:
             raise ConfigError("the arbitrary-style network needs a painting to take the style from")
         paintings = [style] if isinstance(style, Image.Image) else list(style)
         stylizer = ArbitraryStylizer(paintings, self.config)
         result = stylize_image(stylizer, content, self.config)
         if callback is not None:
-            callback(PaintStep(1, 1))
+            callback(Progress(1, 1, "img"))
         return result
 
     def paint_video(self, source: str | os.PathLike, target: str | os.PathLike,
                     style: Image.Image | Sequence[Image.Image] | None = None, *,
-                    callback: PaintCallback | None = None, max_frames: int | None = None) -> int:
+                    callback: ProgressCallback | None = None, max_frames: int | None = None) -> int:
         """Paint a video file into ``target`` with ``style`` (as ``paint``); returns its frames."""
         if style is None:
             raise ConfigError("the arbitrary-style network needs a painting to take the style from")
         paintings = [style] if isinstance(style, Image.Image) else list(style)
         stylizer = ArbitraryStylizer(paintings, self.config)
-        watch = _VideoWatch(callback, None, max_frames)
+        watch = _VideoWatch(callback, max_frames)
         return _paint_video(stylizer, self.config, Path(source), Path(target), None, watch)
 
     def warm_up(self) -> None:

@@ -61,7 +61,7 @@ from brushwork.images import (
 )
 from brushwork.losses import PerceptualObjective, content_loss, scale_of, tv_loss
 from brushwork.networks.segmentation import VARIANTS, WEIGHTS_DIR, load_segmentation
-from brushwork.progress import report
+from brushwork.progress import ProgressCallback, report
 from brushwork.temporal import FlowEstimator, Stabilizer, motion, to_gray, warp
 
 PERSON, BACKGROUND = "person", "background"
@@ -702,7 +702,8 @@ class GuidedGatys:
         return self._grams[key]
 
     def optimize_tensor(self, content: Image.Image, found: Regions, config: StylizeConfig, *, vgg=None,
-                       callback=None, start: torch.Tensor | None = None, extra_loss=None) -> torch.Tensor:
+                        callback: ProgressCallback | None = None, start: torch.Tensor | None = None,
+                        extra_loss=None) -> torch.Tensor:
         """``content`` painted with guided Grams through ``found`` (its regions at ``config.size``) ->
         [1, 3, H, W] on the CPU, the ``none`` regions the photo. ``start`` and ``extra_loss`` as
         ``gatys.optimize.optimize_tensor`` (a video frame's warped previous result and temporal loss)."""
@@ -738,7 +739,8 @@ class GuidedGatys:
 
 
 def stylize_regions(content: Image.Image, styles: Sequence[Image.Image], config: StylizeConfig,
-                    regions: RegionConfig, *, callback=None, warn: Warn = _ignore, vgg=None,
+                    regions: RegionConfig, *, callback: ProgressCallback | None = None, warn: Warn = _ignore,
+                    vgg=None,
                     content_name: str = "the photo") -> Image.Image:
     """Gatys optimisation of one photo with a painting per region (``GuidedGatys``); ``none`` regions stay
     the photo. Regions not named in ``regions.region`` get ``styles`` (blended by
@@ -769,7 +771,8 @@ def _is_number(text: str) -> bool:
     return math.isfinite(float(text))
 
 
-def apply_region_files(painter: RegionPainter, jobs: Sequence, progress=None) -> list[str]:
+def apply_region_files(painter: RegionPainter, jobs: Sequence, progress: ProgressCallback | None = None
+                       ) -> list[str]:
     """``apply_files`` with regions: each image job painted by ``painter`` and written; returns one
     message per file that could not be read, painted or written (the others still are)."""
     failures: list[str] = []
@@ -847,7 +850,8 @@ def apply(model, photo, *, styles=None, size: int | None = None, preserve_colors
 
 
 def stylize(content, style, config: StylizeConfig | None = None, *, regions: RegionConfig | None = None,
-            warn: Warn | None = None, vgg=None, callback=None, start: torch.Tensor | None = None,
+            warn: Warn | None = None, vgg=None, callback: ProgressCallback | None = None,
+            start: torch.Tensor | None = None,
             extra_loss=None, **overrides) -> Image.Image:
     """Stylise ``content`` with one or several ``style`` images (Gatys); exported as
     ``brushwork.stylize``. Returns a PIL image.

@@ -25,6 +25,7 @@ from PIL import Image, ImageOps
 
 from brushwork.errors import ConfigError
 from brushwork.images import resize_longest
+from brushwork.progress import Progress
 from brushwork.web.methods import GATYS_OPTIONS, MODEL_OPTIONS, JobOptions, Reporter, StyleInput
 
 #: Debian's Chromium, driven by Playwright in the browser test and the screenshot script.
@@ -72,7 +73,7 @@ class PosterizeMethod:
         time.sleep(self.delay)
         self.runs += 1
         result = ImageOps.posterize(resize_longest(photo, options.size), 2)
-        reporter.step(1, 1, {"total": 0.0}, lambda: result)
+        reporter.step(Progress(1, 1, "img", losses={"total": 0.0}, render=lambda: result))
         return result
 
 
@@ -110,7 +111,8 @@ class GatedMethod:
         step = 0
         while not self.gate.wait(0.01):
             step += 1
-            reporter.step(min(step, options.iterations), options.iterations, {"total": 1.0 / step}, None)
+            done = min(step, options.iterations)
+            reporter.step(Progress(done, options.iterations, losses={"total": 1.0 / step}))
         return ImageOps.invert(resize_longest(photo, options.size))
 
 

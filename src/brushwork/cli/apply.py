@@ -141,7 +141,7 @@ def _paint(args, jobs, images, painter, regional, failures: list[str]) -> int:
                     from brushwork.regions import RegionFrames
 
                     runner = RegionFrames(regional, str(job.source))
-                frames += painter.paint_video(job.source, job.target, progress=bar, frames=runner)
+                frames += painter.paint_video(job.source, job.target, callback=bar, frames=runner)
         except DiskFullError:
             raise
         except BrushworkError as exc:

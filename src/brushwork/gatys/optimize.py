@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -42,6 +42,7 @@ from brushwork.images import (
 from brushwork.networks.vgg import VGGFeatures, layer_names
 from brushwork.networks.weights import load_vgg
 from brushwork.precision import arithmetic, use_bf16
+from brushwork.progress import Progress, ProgressCallback
 
 LBFGS_HISTORY = 20
 #: A step whose picture has more than this many times the lowest loss seen at its scale overshot:
@@ -54,29 +55,6 @@ CHANNELS_LAST = True
 MULTISCALE_MIN_SIZE = 256
 
 
-@dataclass
-class Iterate:
-    """What a progress callback sees after each iteration."""
-
-    iteration: int  # 1-based, counted over all scales
-    total_iterations: int
-    scale: int  # 0-based index of the current scale
-    scales: int
-    width: int
-    height: int
-    losses: dict[str, float]  # total, content, style, tv (weighted)
-    seconds: float  # wall time of this iteration
-    _image: torch.Tensor = field(repr=False)
-    _render: Callable[[torch.Tensor], Image.Image] = field(repr=False)
-    #: True on the last iteration of a scale stopped by the tolerance rule (the scale converged).
-    converged: bool = False
-
-    def image(self) -> Image.Image:
-        """The current result as a picture (colour preservation applied when asked for)."""
-        return self._render(self._image)
-
-
-ProgressCallback = Callable[[Iterate], None]
 #: An extra term of the objective: image [1, 3, h, w] at the current scale -> scalar tensor.
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
 #: Builds the objective of one scale: (vgg, config, content [1, 3, h, w], style size) -> objective.
@@ -328,10 +306,10 @@ def _optimize_scale(
             stop = converged(totals, tolerance)
             if callback is not None:
                 h, w = image.shape[-2:]
-                callback(Iterate(
-                    iteration=done + step, total_iterations=total, scale=scale, scales=scales,
-                    width=w, height=h, losses=dict(parts_seen), seconds=time.perf_counter() - started,
-                    _image=last_good, _render=render, converged=stop,
+                callback(Progress(
+                    done + step, total, "it", losses=dict(parts_seen), scale=scale, scales=scales,
+                    width=w, height=h, seconds=time.perf_counter() - started, converged=stop,
+                    render=partial(render, last_good),
                 ))
             if stop:
                 break

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from brushwork.config import RegionConfig, StylizeConfig
-from brushwork.gatys.optimize import Iterate, loss_network_for, optimize_tensor
+from brushwork.gatys.optimize import loss_network_for, optimize_tensor
 from brushwork.media import Encoding, paint_video
 from brushwork.networks.vgg import VGGFeatures
 from brushwork.progress import Progress, ProgressCallback
@@ -124,12 +124,13 @@ class GatysFrames:
         mask = _to_tensor(m.reliable.astype(np.float32)[..., None], device)
         return warped, TemporalLoss(warped, mask, self.config.temporal_weight)
 
-    def _listen(self, it: Iterate) -> None:
+    def _listen(self, step: Progress) -> None:
+        """A step of the frame being optimised, told as frames of the video (losses, scale, picture kept)."""
         self.stats.iterations += 1
         if self.progress is not None:
-            info = {"frame": self.stats.frames + 1, "it": it.iteration,
-                    **{k: round(v, 4) for k, v in it.losses.items() if k in ("total", "extra")}}
-            self.progress(Progress(self.stats.frames, self.total, "frame", info=info))
+            info = {"frame": self.stats.frames + 1, "it": step.done,
+                    **{k: round(v, 4) for k, v in step.losses.items() if k in ("total", "extra")}}
+            self.progress(replace(step, done=self.stats.frames, total=self.total, unit="frame", info=info))
 
     def paint(self, frame: np.ndarray) -> np.ndarray:
         """One frame's result, H×W×3 uint8 (the frame's size)."""

@@ -43,7 +43,8 @@ from brushwork.fileio import (
     remove_stale_temps,
 )
 from brushwork.images import open_image, save_image
-from brushwork.web.methods import ImageThunk, JobOptions, Method, RegionOptions, StyleInput
+from brushwork.progress import Progress
+from brushwork.web.methods import JobOptions, Method, RegionOptions, StyleInput
 
 log = logging.getLogger("brushwork.web")
 
@@ -225,11 +226,11 @@ class _Reporter:
         job.warning = message if not job.warning else f"{job.warning}; {message}"
         self.manager.touch(job)
 
-    def step(self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None,
-             eta: float | None = None, note: str | None = None, megapixels: float | None = None) -> None:
-        job = self.job
-        if megapixels is not None:
-            job.work += megapixels
+    def step(self, progress: Progress) -> None:
+        """One step of the method (``web.methods.Reporter``): the job's progress, ETA, note and preview."""
+        job, iteration, total, eta = self.job, progress.done, progress.total, progress.eta
+        if progress.width:  # this step's picture size (Gatys' scales differ), for the measured speed
+            job.work += progress.width * progress.height / 1e6
         now = time.monotonic()
         if self.first_step is None:
             self.first_step = (now, iteration)
@@ -239,21 +240,21 @@ class _Reporter:
             started, first = self.first_step
             eta = (total - iteration) * (now - started) / (iteration - first)
         job.eta = None if eta is None else round(max(0.0, eta), 1)
-        if note is not None:
-            job.note = note
+        if progress.message:
+            job.note = progress.message
         every = self.manager.config.preview_every
         if job.kind == "video":  # steps are batches of frames: a preview a second, and the last frame
-            due = time.monotonic() - self.last_preview >= VIDEO_PREVIEW_SECONDS or iteration >= total
+            due = time.monotonic() - self.last_preview >= VIDEO_PREVIEW_SECONDS or iteration >= (total or 0)
         else:
             due = iteration % every == 0 or iteration == 1
-        if image is not None and due:
+        if progress.has_image and due:
             self.last_preview = time.monotonic()
-            picture = image()
+            picture = progress.image
             with atomic_path(self.manager.job_dir(job.id) / FILES["preview"]) as tmp:
                 picture.save(tmp, format="JPEG", quality=85)
             job.preview += 1
         job.iteration, job.total = iteration, max(total or job.total, iteration)  # a video may not say
-        job.losses = {k: float(v) for k, v in losses.items()}
+        job.losses = {k: float(v) for k, v in progress.losses.items()}
         self.manager.touch(job)
         self.check()
 

@@ -26,7 +26,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -37,9 +37,9 @@ from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.models import shipped_models
 from brushwork.networks.arbitrary_weights import PREDICTOR_FILE, TRANSFER_FILE, find_magenta_file
-from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, PaintStep
+from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter
+from brushwork.progress import Progress
 
-ImageThunk = Callable[[], Image.Image]
 #: Smallest output side a job may ask for (the largest: ``largest_size``).
 MIN_SIZE = 32
 #: Style and content weights a job may ask for (both ends included).
@@ -163,14 +163,13 @@ class RegionOptions:
 class Reporter(Protocol):
     """What a method tells the job runner; ``check`` raises when the job must stop.
 
-    ``eta``: the method's own estimate of the seconds left (else the runner's, from the live rate);
-    ``note``: why the run stops sooner than ``total`` ("converged at step N of M"); ``megapixels``: the
-    size of this step's picture (Gatys' scales differ), for the server's measured speed."""
+    ``step`` takes the engines' ``Progress`` (a painter's callback): ``done`` of ``total``, ``losses``,
+    ``image`` (read only when a preview is due); ``eta``: the method's own estimate of the seconds left
+    (else the runner's, from the live rate); ``message``: why the run stops sooner than ``total``
+    ("converged at step N of M"); ``width`` x ``height``, where given: the size of this step's picture
+    (Gatys' scales differ), for the server's measured speed."""
 
-    def step(
-        self, iteration: int, total: int, losses: dict[str, float], image: ImageThunk | None,
-        eta: float | None = None, note: str | None = None, megapixels: float | None = None,
-    ) -> None: ...
+    def step(self, progress: Progress) -> None: ...
 
     def check(self) -> None: ...
 
@@ -206,15 +205,6 @@ class Method(Protocol):
     ) -> int:
         """Paint the video ``source`` into the MP4 ``target`` (steps count frames); returns its frames.
         Only for methods with ``video``."""
-
-
-def _reporting(reporter: Reporter) -> Callable[[PaintStep], None]:
-    """A painter callback that forwards each step to the job (progress, preview, cancel check)."""
-
-    def forward(step: PaintStep) -> None:
-        reporter.step(step.done, step.total, step.losses, step.image)
-
-    return forward
 
 
 class GatysMethod:
@@ -270,7 +260,7 @@ class GatysMethod:
     def run(
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
     ) -> Image.Image:
-        from brushwork.gatys.optimize import Iterate, stylize
+        from brushwork.gatys.optimize import stylize
 
         if style.painting is None:
             raise ConfigError("the quality method needs a painting; pick one from the gallery or upload one")
@@ -280,22 +270,21 @@ class GatysMethod:
         rate = _LiveRate()
         note: list[str] = []
 
-        def progress(it: Iterate) -> None:
+        def progress(it: Progress) -> None:
             # Seconds left from the live rate (seconds per megapixel-step, over the last steps), with
             # each later scale's steps weighed by its pixels; an upper bound where a scale converges.
             megapixels = it.width * it.height / 1e6
             per_mp = rate.add(it.seconds / max(megapixels, 1e-9))
             aspect = it.width * it.height / max(it.width, it.height) ** 2
-            done_here = it.iteration - sum(n for _, n in plan[: it.scale])
+            done_here = it.done - sum(n for _, n in plan[: it.scale])
             left = (plan[it.scale][1] - done_here) * megapixels
             left += sum(n * side * side * aspect / 1e6 for side, n in plan[it.scale + 1:])
             if it.converged:
                 left -= (plan[it.scale][1] - done_here) * megapixels
                 if it.scale == it.scales - 1:
-                    note[:] = [f"converged at step {it.iteration} of {it.total_iterations}: the loss fell by "
+                    note[:] = [f"converged at step {it.done} of {it.total}: the loss fell by "
                                f"less than {painter.config.resolved_tolerance:.1%} a step"]
-            reporter.step(it.iteration, it.total_iterations, it.losses, it.image,
-                          eta=max(0.0, left * per_mp), note=note[0] if note else None, megapixels=megapixels)
+            reporter.step(replace(it, eta=max(0.0, left * per_mp), message=note[0] if note else ""))
 
         if style.regions is not None:  # guided Grams per region (brushwork stylize --mask/--regions)
             from brushwork.regions import stylize as stylize_regions
@@ -394,9 +383,9 @@ class ArbitraryMethod:
 
             result = apply_regions(None, photo, styles=paintings, config=painter.config,
                                    regions=style.regions, warn=reporter.warn)
-            reporter.step(1, 1, {}, None)
+            reporter.step(Progress(1, 1, "img"))
             return result
-        return painter.paint(photo, paintings, callback=_reporting(reporter))
+        return painter.paint(photo, paintings, callback=reporter.step)
 
     def run_video(
         self, source: Path, target: Path, style: StyleInput, options: JobOptions, reporter: Reporter,
@@ -405,7 +394,7 @@ class ArbitraryMethod:
         paintings, blend = self._paintings(style, options)
         reporter.check()
         return self.painter(options, blend).paint_video(
-            source, target, paintings, callback=_reporting(reporter), max_frames=max_frames
+            source, target, paintings, callback=reporter.step, max_frames=max_frames
         )
 
 
@@ -502,16 +491,16 @@ class ModelMethod:
             with painter._lock:
                 result = apply_regions(painter.stylizer, photo, config=painter.config, regions=style.regions,
                                        warn=reporter.warn)
-            reporter.step(1, 1, {}, None)
+            reporter.step(Progress(1, 1, "img"))
             return result
-        return painter.paint(photo, callback=_reporting(reporter))
+        return painter.paint(photo, callback=reporter.step)
 
     def run_video(
         self, source: Path, target: Path, style: StyleInput, options: JobOptions, reporter: Reporter,
         max_frames: int,
     ) -> int:
         painter = self._painter(style, options, reporter)
-        return painter.paint_video(source, target, callback=_reporting(reporter), max_frames=max_frames)
+        return painter.paint_video(source, target, callback=reporter.step, max_frames=max_frames)
 
 
 def default_methods(gatys_weights: str = "default") -> dict[str, Method]:

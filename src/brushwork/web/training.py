@@ -36,6 +36,7 @@ from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, DiskFullError, ImageError
 from brushwork.fileio import atomic_path, atomic_write_text, disk_errno
 from brushwork.images import open_image, save_image
+from brushwork.progress import Progress
 from brushwork.web.jobs import (
     ACTIVE,
     TERMINAL,
@@ -358,20 +359,21 @@ class TrainingManager:
         return self._vgg
 
     def _run(self, job: TrainingJob) -> None:
-        from brushwork.fast.train import Training, TrainingInterrupted
+        from brushwork.fast.train import Training, TrainingInterrupted, validation_figures
 
         folder = self.job_dir(job.id)
         run, painting, photos = folder / RUN, folder / PAINTING, self.config.train_photos_path
         resume = run.is_dir() and any(run.iterdir())
 
-        def callback(info) -> None:
-            job.step, job.total, job.eta = info.step, info.total_steps, info.eta_s
-            job.losses = {k: round(float(v), 6) for k, v in info.losses.items()}
-            if info.validation:
-                job.validation = {k: round(float(v), 4) for k, v in info.validation.items()}
-                job.validated_at = info.step
-                if job.better_from is None and _beats_fast(info.validation):
-                    job.better_from = info.step
+        def callback(step: Progress) -> None:
+            job.step, job.total, job.eta = step.done, step.total, step.eta
+            job.losses = {k: round(float(v), 6) for k, v in step.losses.items()}
+            figures = validation_figures(step)
+            if figures:
+                job.validation = {k: round(v, 4) for k, v in figures.items()}
+                job.validated_at = step.done
+                if job.better_from is None and _beats_fast(figures):
+                    job.better_from = step.done
             self._try_save(job)
             self.touch(job)
             if job.cancel_requested:
