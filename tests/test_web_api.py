@@ -27,7 +27,7 @@ from brushwork.errors import ConfigError
 from brushwork.models import shipped_models
 from brushwork.web.app import create_app
 from brushwork.web.jobs import INTERRUPTED, Job
-from brushwork.web.methods import ArbitraryMethod, FastModel, GatysMethod, ModelMethod
+from brushwork.web.methods import ArbitraryJobMethod, FastModel, GatysJobMethod, ModelJobMethod
 
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
@@ -36,9 +36,9 @@ with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx wo
 
 from conftest import make_painting, make_photo  # noqa: E402
 
-SHARED_GATYS = GatysMethod("random")  # one random VGG for the whole module (its load costs ~1 s)
-ARBITRARY = ArbitraryMethod()  # the real any-painting network (its weights load once per process)
-NO_MODELS = ModelMethod(models=())  # a server without trained models
+SHARED_GATYS = GatysJobMethod("random")  # one random VGG for the whole module (its load costs ~1 s)
+ARBITRARY = ArbitraryJobMethod()  # the real any-painting network (its weights load once per process)
+NO_MODELS = ModelJobMethod(models=())  # a server without trained models
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -686,7 +686,7 @@ def _tiny_model(path: Path, seed: int) -> Path:
 
 
 def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypatch):
-    """ModelMethod with two tiny model files (no trained model needed): styles, one load, options."""
+    """ModelJobMethod with two tiny model files (no trained model needed): styles, one load, options."""
     from brushwork import painters
 
     loads: list = []
@@ -701,7 +701,7 @@ def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypa
         FastModel("starry-night", "Van Gogh net", _tiny_model(tmp_path / "a.safetensors", 0)),
         FastModel("mosaic", "Mosaic net", _tiny_model(tmp_path / "b.safetensors", 1)),
     ]
-    client = make_client(methods={"model": ModelMethod(models), "gatys": SHARED_GATYS})
+    client = make_client(methods={"model": ModelJobMethod(models), "gatys": SHARED_GATYS})
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert styles["starry_night"]["methods"] == ["model", "gatys"]  # the model joined its painting
     assert styles["mosaic"]["methods"] == ["model"] and styles["mosaic"]["title"] == "Mosaic net"
@@ -724,7 +724,7 @@ def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypa
 def test_real_trained_models_when_installed(make_client):
     if not shipped_models():
         pytest.skip("no trained model is installed; the method is covered by the tiny-model test above")
-    client = make_client(methods={"fast": ARBITRARY, "model": ModelMethod(), "gatys": SHARED_GATYS})
+    client = make_client(methods={"fast": ARBITRARY, "model": ModelJobMethod(), "gatys": SHARED_GATYS})
     model_styles = [s for s in client.get("/api/styles").json()["styles"] if "model" in s["methods"]]
     assert model_styles
     response = submit(client, method="model", style=model_styles[0]["id"], size=64)

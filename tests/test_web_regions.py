@@ -29,7 +29,7 @@ from support.web import app_clients
 from brushwork.config import WebServiceConfig
 from brushwork.metrics import ssim
 from brushwork.web.app import create_app
-from brushwork.web.methods import ArbitraryMethod, GatysMethod, ModelMethod
+from brushwork.web.methods import ArbitraryJobMethod, GatysJobMethod, ModelJobMethod
 
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
@@ -57,7 +57,7 @@ def _photo(path: Path) -> bytes:
 def client(tmp_path_factory) -> TestClient:
     """One server for the module: the real any-painting network, the shipped models, random-VGG Gatys."""
     config = WebServiceConfig(data_dir=str(tmp_path_factory.mktemp("web-regions")), gatys_weights="random")
-    methods = {"fast": ArbitraryMethod(), "model": ModelMethod(), "gatys": GatysMethod("random")}
+    methods = {"fast": ArbitraryJobMethod(), "model": ModelJobMethod(), "gatys": GatysJobMethod("random")}
     with app_clients() as open_client:
         yield open_client(create_app(config, methods))
 

@@ -38,7 +38,7 @@ from support.web import (
 
 from brushwork.config import WebServiceConfig
 from brushwork.web.app import create_app
-from brushwork.web.methods import GatysMethod, ModelMethod
+from brushwork.web.methods import GatysJobMethod, ModelJobMethod
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
@@ -48,7 +48,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
 def client(tmp_path: Path):
     with app_clients() as open_client:
         config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random")
-        yield open_client(create_app(config, {"fast": PosterizeMethod(), "gatys": GatysMethod("random")}))
+        yield open_client(create_app(config, {"fast": PosterizeMethod(), "gatys": GatysJobMethod("random")}))
 
 
 def _png(image: Image.Image) -> bytes:
@@ -168,7 +168,8 @@ def test_a_model_only_card_shows_its_painting_when_the_styles_folder_has_it(tmp_
     (folder / "some_other_painting.jpg").write_bytes(kiss.read_bytes()[:-10] + b"0123456789")
     with app_clients() as open_client:
         config = WebServiceConfig(data_dir=str(tmp_path / "data"), styles_dir=str(folder))
-        client = open_client(create_app(config, {"model": ModelMethod(), "gatys": GatysMethod("random")}))
+        methods = {"model": ModelJobMethod(), "gatys": GatysJobMethod("random")}
+        client = open_client(create_app(config, methods))
         styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
         kiss_card = styles["the_kiss"]
         assert kiss_card["methods"] == ["model", "gatys"] and kiss_card["title"] == "The Kiss (Klimt)"

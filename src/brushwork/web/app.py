@@ -25,7 +25,7 @@ from brushwork import __version__
 from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.web.jobs import JobManager
 from brushwork.web.live import IsolationMiddleware
-from brushwork.web.methods import Method, default_methods
+from brushwork.web.methods import JobMethod, default_methods
 from brushwork.web.routes import catalogue, history, jobs, live, pages, regions, training
 from brushwork.web.schemas import Problem, tune_openapi
 from brushwork.web.security import GuardMiddleware
@@ -73,7 +73,7 @@ async def _not_allowed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
-def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method] | None = None,
+def create_app(config: WebServiceConfig | None = None, methods: dict[str, JobMethod] | None = None,
                train_config: TrainConfig | None = None) -> FastAPI:
     """The app; ``train_config``: the settings of the page's training jobs (default: train's own)."""
     config = config or WebServiceConfig()

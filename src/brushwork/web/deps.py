@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 
 from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import Job, JobManager
-from brushwork.web.methods import Method
+from brushwork.web.methods import JobMethod
 from brushwork.web.styles import Registry
 
 
@@ -26,14 +26,14 @@ def get_registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def get_methods(request: Request) -> dict[str, Method]:
+def get_methods(request: Request) -> dict[str, JobMethod]:
     return request.app.state.methods
 
 
 Config = Annotated[WebServiceConfig, Depends(get_config)]
 Manager = Annotated[JobManager, Depends(get_manager)]
 Gallery = Annotated[Registry, Depends(get_registry)]
-Methods = Annotated[dict[str, Method], Depends(get_methods)]
+Methods = Annotated[dict[str, JobMethod], Depends(get_methods)]
 
 
 def get_job(job_id: str, manager: Manager) -> Job:

@@ -43,7 +43,7 @@ from brushwork.fileio import (
     remove_stale_temps,
 )
 from brushwork.images import open_image, save_image
-from brushwork.web.methods import ImageThunk, JobOptions, Method, RegionOptions, StyleInput
+from brushwork.web.methods import ImageThunk, JobMethod, JobOptions, RegionOptions, StyleInput
 
 log = logging.getLogger("brushwork.web")
 
@@ -303,7 +303,7 @@ def stored_jobs(root: Path, from_record: Callable[[dict], T]) -> Iterator[tuple[
 class JobManager:
     """Owns every job: submission, the worker pools, cancellation, clean-up and recovery."""
 
-    def __init__(self, config: WebServiceConfig, methods: dict[str, Method]):
+    def __init__(self, config: WebServiceConfig, methods: dict[str, JobMethod]):
         self.config = config
         self.methods = methods
         self.root = config.data_path / "jobs"
@@ -686,7 +686,7 @@ class JobManager:
         finally:
             (folder / FILES["video"]).unlink(missing_ok=True)  # the upload has served its purpose
 
-    def _regions(self, job: Job, method: Method):
+    def _regions(self, job: Job, method: JobMethod):
         """The engines' RegionConfig of a job with regions (its stored files), else None."""
         if not job.regions:
             return None
@@ -699,7 +699,7 @@ class JobManager:
         return RegionOptions.from_dict(job.regions).engine_config(
             folder / FILES["mask"], lambda i: folder / REGION_PAINTING.format(i), default)
 
-    def _run_video(self, job: Job, method: Method, style: StyleInput, options: JobOptions,
+    def _run_video(self, job: Job, method: JobMethod, style: StyleInput, options: JobOptions,
                    reporter: _Reporter) -> None:
         """Paint the stored video into the MP4 result (written whole or not at all). The engine's
         errors name the file; users see "the video" instead of a path on the server."""

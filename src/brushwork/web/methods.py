@@ -16,7 +16,7 @@ web picture with regions is the command line's ``--mask``/``--regions auto`` pic
 A method says what it ``takes`` (a painting picture, or a trained model's id), which form
 ``options`` it uses and whether it paints ``video`` (the fast ones: ``run_video``, frame by frame,
 steadied by the optical flow, audio kept); the gallery and the request checks are derived from
-that, so the job runner and the routes only know the ``Method`` interface, and a new method is
+that, so the job runner and the routes only know the ``JobMethod`` interface, and a new method is
 one more class here around one more painter.
 """
 
@@ -46,7 +46,7 @@ MIN_SIZE = 32
 WEIGHT_LIMITS = (0, 10000)
 #: Strength and the second painting's share of a blend (both ends included).
 UNIT_LIMITS = (0.0, 1.0)
-#: Form options each kind of method uses (``Method.options``); /api/methods lists them.
+#: Form options each kind of method uses (``JobMethod.options``); /api/methods lists them.
 GATYS_OPTIONS = ("size", "iterations", "style_weight", "content_weight", "preserve_colors")
 ARBITRARY_OPTIONS = ("size", "strength", "preserve_colors", "second_painting", "network")
 MODEL_OPTIONS = ("size", "strength", "preserve_colors")
@@ -178,7 +178,7 @@ class Reporter(Protocol):
         """A one-line warning where the picture is still painted (regions: no person found, ...)."""
 
 
-class Method(Protocol):
+class JobMethod(Protocol):
     name: str
     title: str
     summary: str  # one line for people: what it does and how long it takes
@@ -217,7 +217,7 @@ def _reporting(reporter: Reporter) -> Callable[[PaintStep], None]:
     return forward
 
 
-class GatysMethod:
+class GatysJobMethod:
     """Gatys optimisation: slow (minutes at 512 px on a CPU), any painting, live previews.
 
     Every job gets its own ``GatysPainter`` (its options differ); they all share the one cached
@@ -318,7 +318,7 @@ class _LiveRate:
         return ordered[len(ordered) // 2]
 
 
-class ArbitraryMethod:
+class ArbitraryJobMethod:
     """The arbitrary-style network: any painting (or a blend of two) in about a second.
 
     ``JobOptions.network`` picks brushwork's own network (shipped in the package) or Magenta's; the
@@ -423,7 +423,7 @@ def shipped_fast_models() -> list[FastModel]:
     return [FastModel(m.name, m.title, m.name) for m in shipped_models()]
 
 
-class ModelMethod:
+class ModelJobMethod:
     """A feed-forward network trained for one painting: about a second per picture.
 
     Offered when at least one model is given (default: the shipped ones). Each model is loaded
@@ -514,13 +514,13 @@ class ModelMethod:
         return painter.paint_video(source, target, callback=_reporting(reporter), max_frames=max_frames)
 
 
-def default_methods(gatys_weights: str = "default") -> dict[str, Method]:
+def default_methods(gatys_weights: str = "default") -> dict[str, JobMethod]:
     """Fast (any painting), Fast (trained model) and Quality, in the order the page offers them."""
-    methods: list[Method] = [ArbitraryMethod(), ModelMethod(), GatysMethod(gatys_weights)]
+    methods: list[JobMethod] = [ArbitraryJobMethod(), ModelJobMethod(), GatysJobMethod(gatys_weights)]
     return {m.name: m for m in methods}
 
 
-def largest_size(method: Method, config: WebServiceConfig) -> int:
+def largest_size(method: JobMethod, config: WebServiceConfig) -> int:
     """The largest output side a job of ``method`` may ask for: the fast lane's ``fast_max_size`` (2048 px:
     one network pass), else the server's ``max_size`` (Gatys optimises every pixel, many times)."""
     return config.fast_max_size if method.lane == "fast" else config.max_size

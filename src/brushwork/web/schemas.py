@@ -21,7 +21,7 @@ class Problem(BaseModel):
     detail: str = Field(description="what was wrong, in one sentence")
 
 
-class Progress(BaseModel):
+class ProgressView(BaseModel):
     iteration: int
     total: int
     percent: float
@@ -67,7 +67,7 @@ class JobView(BaseModel):
         None, description="a job with regions: source (mask or auto), region settings, feather, refine_edges"
     )
     warning: str | None = Field(None, description="painted, but not as asked (regions: no person found)")
-    progress: Progress
+    progress: ProgressView
     queue_position: int | None
     urls: JobUrls
     width: int | None = Field(None, description="of the result, once done")

@@ -11,7 +11,7 @@ painting job's (``routes.training``).
 The photos are a server-side folder (``WebServiceConfig.train_photos``), never an upload: a page sends
 a painting and a name only. When a run ends, its model, its painting and a small JSON note go to the
 models folder (``WebServiceConfig.models_path``) under a style id the server chose, and the model method
-and the gallery learn the new style at once (``ModelMethod.add``, ``Registry.add_trained``); at start-up
+and the gallery learn the new style at once (``ModelJobMethod.add``, ``Registry.add_trained``); at start-up
 ``trained_styles`` reads that folder back, so a finished model stays in the gallery across restarts.
 
 A server that stops while a job trains ends it at its next step with a checkpoint (train's
@@ -48,7 +48,7 @@ from brushwork.web.jobs import (
     stored_jobs,
     valid_job_id,
 )
-from brushwork.web.methods import FastModel, Method
+from brushwork.web.methods import FastModel, JobMethod
 from brushwork.web.styles import ID_PATTERN, Registry, Style, slug
 
 log = logging.getLogger("brushwork.web")
@@ -111,8 +111,8 @@ class TrainingJob:
         return cls(**{k: data[k] for k in cls.STORED if k in data})
 
 
-def model_method(methods: dict[str, Method]) -> Method | None:
-    """The method that paints trained models and can be given new ones (``ModelMethod``), if any."""
+def model_method(methods: dict[str, JobMethod]) -> JobMethod | None:
+    """The method that paints trained models and can be given new ones (``ModelJobMethod``), if any."""
     return next((m for m in methods.values() if m.takes == "model" and hasattr(m, "add")), None)
 
 
@@ -145,7 +145,7 @@ def _beats_fast(figures: dict[str, float]) -> bool:
 class TrainingManager:
     """Owns the training jobs: submission, the one worker, cancel, progress, recovery and publishing."""
 
-    def __init__(self, config: WebServiceConfig, methods: dict[str, Method], registry: Registry,
+    def __init__(self, config: WebServiceConfig, methods: dict[str, JobMethod], registry: Registry,
                  train_config: TrainConfig | None = None):
         self.config = config
         self.method = model_method(methods)

@@ -37,8 +37,8 @@ from brushwork.web.methods import (
     REGION_NONE,
     UNIT_LIMITS,
     WEIGHT_LIMITS,
+    JobMethod,
     JobOptions,
-    Method,
     RegionOptions,
     StyleInput,
     largest_size,
@@ -125,7 +125,7 @@ def job_view(job: Job, manager: JobManager) -> dict:
 
 
 def job_options(
-    method: Method,
+    method: JobMethod,
     config: WebServiceConfig,
     size: int | None,
     iterations: int | None,
@@ -194,7 +194,7 @@ def _hint(names: tuple[str, ...]) -> str:
 
 
 def check_choices(
-    method: Method,
+    method: JobMethod,
     registry: Registry,
     has_photo: bool,
     sample: str | None,
@@ -229,7 +229,7 @@ def check_choices(
 
 
 def check_second(
-    method: Method, registry: Registry, second_style: str | None, has_second_painting: bool
+    method: JobMethod, registry: Registry, second_style: str | None, has_second_painting: bool
 ) -> Style | None:
     """At most one second painting, known and with a picture, for a method that blends; returns the
     gallery entry (None for an uploaded second painting or no second painting)."""
@@ -253,7 +253,9 @@ def check_second(
     return entry
 
 
-def form_rules(config: WebServiceConfig, methods: dict[str, Method], registry: Registry) -> dict[str, dict]:
+def form_rules(
+    config: WebServiceConfig, methods: dict[str, JobMethod], registry: Registry
+) -> dict[str, dict]:
     """What ``POST /api/jobs`` accepts on this server, for its OpenAPI schema (schemas.tune_openapi):
     the ids of its gallery, samples and methods, and the ranges ``job_options`` checks."""
     low, high = WEIGHT_LIMITS
@@ -285,7 +287,7 @@ def form_examples(registry: Registry) -> dict[str, list[dict]]:
 
 
 def region_options(
-    method: Method,
+    method: JobMethod,
     registry: Registry,
     has_mask: bool,
     regions: str | None,
@@ -394,7 +396,7 @@ def decode_photo(data: bytes, config: WebServiceConfig, size: int | None = None)
         raise
 
 
-def video_options(method: Method, options: JobOptions, video: VideoUpload) -> JobOptions:
+def video_options(method: JobMethod, options: JobOptions, video: VideoUpload) -> JobOptions:
     """A video is painted by the fast methods only, and never larger than it is (``size`` is capped at
     its longest side: upscaling every frame costs time and adds nothing)."""
     if not getattr(method, "video", False):

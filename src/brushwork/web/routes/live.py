@@ -16,7 +16,7 @@ from brushwork.images import open_image, resize_longest
 from brushwork.models import find_shipped
 from brushwork.web.deps import Config, Gallery, Methods
 from brushwork.web.live import ONNX_TYPE, RUNTIME_FOLDER, RUNTIME_MODULE, Graph, LiveFiles
-from brushwork.web.methods import Method
+from brushwork.web.methods import JobMethod
 from brushwork.web.routes.jobs import PAINTING_STORE_SIZE, check_painting_size
 from brushwork.web.schemas import Problem, errors
 from brushwork.web.uploads import decode_upload, read_limited
@@ -33,13 +33,13 @@ def _files(request: Request) -> LiveFiles:
     return state.live_files
 
 
-def _arbitrary(methods: dict[str, Method]) -> Method | None:
+def _arbitrary(methods: dict[str, JobMethod]) -> JobMethod | None:
     """The any-painting method when this server has its network, else None."""
     method = methods.get("fast")
     return method if method is not None and method.unavailable_reason() is None else None
 
 
-def _network(method: Method, network: str | None) -> str:
+def _network(method: JobMethod, network: str | None) -> str:
     """The network a Live request asks for, else the fast method's default (the command line's)."""
     if network is None:
         return method.defaults.network
