@@ -77,7 +77,7 @@ def make_client(tmp_path: Path):
             checks) is held to, as when a video's metadata lies about it."""
             config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random", **overrides)
             model = model or ModelJobMethod(models=())
-            app = create_app(config, {"fast": FAST, "model": model, "gatys": GATYS})
+            app = create_app(config, {"arbitrary": FAST, "model": model, "gatys": GATYS})
             if job_config:
                 app.state.manager.config = dataclasses.replace(config, **job_config)
             return open_client(app)
@@ -87,7 +87,7 @@ def make_client(tmp_path: Path):
 
 def submit_video(client: TestClient, data: bytes, name: str = "clip.bin", **form):
     """POST /api/jobs with ``data`` as the photo (its name says nothing: the bytes decide)."""
-    fields = {"style": "starry_night", "method": "fast", **{k: str(v) for k, v in form.items()}}
+    fields = {"style": "starry_night", "method": "arbitrary", **{k: str(v) for k, v in form.items()}}
     return client.post("/api/jobs", data=fields, files={"photo": (name, data, "application/octet-stream")})
 
 

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,13 +44,33 @@ from brushwork.fileio import (
     remove_stale_temps,
 )
 from brushwork.images import open_image, save_image
-from brushwork.web.methods import ImageThunk, JobMethod, JobOptions, RegionOptions, StyleInput
+from brushwork.web.changes import Changes
+from brushwork.web.methods import (
+    OLD_METHOD_NAMES,
+    ImageThunk,
+    JobMethod,
+    JobOptions,
+    RegionOptions,
+    StyleInput,
+)
 
 log = logging.getLogger("brushwork.web")
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-ACTIVE = ("queued", "running")
-TERMINAL = ("done", "failed", "cancelled")
+
+
+class JobStatus(StrEnum):
+    """A job's status: the one list (the API schema, ``job.json`` and the page's /vocabulary.js use it)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+TERMINAL = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 INTERRUPTED = "interrupted: the server stopped before this job finished; please submit it again"
 #: Files a job folder may hold; nothing else is ever read from one.
 FILES = {
@@ -194,7 +215,9 @@ class Job:
 
     @classmethod
     def from_record(cls, data: dict) -> Job:
-        return cls(**{k: data[k] for k in cls.STORED if k in data})
+        job = cls(**{k: data[k] for k in cls.STORED if k in data})
+        job.method = OLD_METHOD_NAMES.get(job.method, job.method)  # a record written before the rename
+        return job
 
 
 class _Reporter:
@@ -309,6 +332,7 @@ class JobManager:
         self.root = config.data_path / "jobs"
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Condition()
+        self.changes = Changes()  # wakes the event streams (``touch``)
         self.stopping = threading.Event()
         workers = {"gatys": config.gatys_workers, "fast": config.fast_workers}
         self.lanes: dict[str, _Lane] = {}
@@ -568,6 +592,7 @@ class JobManager:
         with self.lock:
             job.version += 1
             self.lock.notify_all()
+        self.changes.notify()
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:
         """End ``job``: its record is on disk before anyone is told (a client that sees "done" finds

@@ -1,6 +1,7 @@
 """How a job is painted: a small interface with one class per method, each running a painter.
 
-* ``fast`` (**Fast**): the arbitrary-style network (``painters.ArbitraryPainter``; ``network``:
+* ``arbitrary`` (**Fast**; ``fast`` before, accepted for one release): the arbitrary-style network
+  (``painters.ArbitraryPainter``; ``network``:
   brushwork's own or Magenta's, the command line's default unless the job asks): any painting, a
   gallery one or an upload, in about a second; ``strength`` mixes in the photo's own style and a second
   painting can be blended in.
@@ -26,12 +27,13 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
 
+from brushwork.config import MIN_SIZE as CONFIG_MIN_SIZE
 from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
@@ -41,11 +43,13 @@ from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, Pain
 
 ImageThunk = Callable[[], Image.Image]
 #: Smallest output side a job may ask for (the largest: ``largest_size``).
-MIN_SIZE = 32
+MIN_SIZE = CONFIG_MIN_SIZE  # the command line's (config.MIN_SIZE)
 #: Style and content weights a job may ask for (both ends included).
 WEIGHT_LIMITS = (0, 10000)
 #: Strength and the second painting's share of a blend (both ends included).
 UNIT_LIMITS = (0.0, 1.0)
+#: Method names of an earlier release, still accepted (the web API answers with a Deprecation header).
+OLD_METHOD_NAMES = {"fast": "arbitrary"}
 #: Form options each kind of method uses (``JobMethod.options``); /api/methods lists them.
 GATYS_OPTIONS = ("size", "iterations", "style_weight", "content_weight", "preserve_colors")
 ARBITRARY_OPTIONS = ("size", "strength", "preserve_colors", "second_painting", "network")
@@ -328,20 +332,20 @@ class ArbitraryJobMethod:
     every job (each folds its own style vector, so jobs run in parallel).
     """
 
-    name = "fast"
+    name = "arbitrary"
     title = "Fast"
     summary = "any painting, a gallery one or your own, in about a second"
     lane = "fast"
     takes = "painting"
     options = ARBITRARY_OPTIONS
     min_painting_side = MIN_PAINTING_SIDE
-    defaults = JobOptions(size=512, iterations=1)
+    defaults = JobOptions(size=WebServiceConfig.fast_size, iterations=1)  # type: ignore[arg-type]
     video = True
     regions = True
 
     def __init__(self, config: ApplyConfig | None = None):
         self.config = config or ApplyConfig()
-        self.defaults = JobOptions(size=512, iterations=1, network=self.config.network)
+        self.defaults = replace(self.defaults, network=self.config.network)
         self._reason: str | None = None
         self._checked = False
 
@@ -375,10 +379,10 @@ class ArbitraryJobMethod:
         if reason:
             raise ConfigError(reason)
         if style.painting is None:
-            raise ConfigError("the fast method needs a painting; pick one from the gallery or upload one")
+            raise ConfigError("the arbitrary method needs a painting; pick one of the gallery or upload one")
         paintings, blend = [style.painting], None
         if style.second_painting is not None:
-            share = 0.5 if options.second_weight is None else options.second_weight
+            share = WebServiceConfig.second_weight if options.second_weight is None else options.second_weight
             paintings.append(style.second_painting)
             blend = (1.0 - share, share)
         return paintings, blend
@@ -438,7 +442,7 @@ class ModelJobMethod:
     takes = "model"
     options = MODEL_OPTIONS
     min_painting_side = 0  # takes no painting
-    defaults = JobOptions(size=512, iterations=1)
+    defaults = JobOptions(size=WebServiceConfig.fast_size, iterations=1)  # type: ignore[arg-type]
     video = True
     regions = True
 
@@ -460,7 +464,8 @@ class ModelJobMethod:
 
     def unavailable_reason(self) -> str | None:
         if not self._models:
-            return "no trained models are installed (train one with brushwork train, or use the fast method)"
+            return ("no trained models are installed (train one with brushwork train, or use the arbitrary "
+                    "method)")
         return None
 
     def model_ref(self, model_id: str) -> str | os.PathLike:
@@ -486,7 +491,7 @@ class ModelJobMethod:
         if reason:
             raise ConfigError(reason)
         if style.fast_model is None:
-            raise ConfigError("this style has no trained model; use the fast method for it")
+            raise ConfigError("this style has no trained model; use the arbitrary method for it")
         reporter.check()
         return self.painter(style.fast_model).replace(
             size=options.size, preserve_colors=options.preserve_colors, strength=options.strength

@@ -36,6 +36,7 @@ from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, DiskFullError, ImageError
 from brushwork.fileio import atomic_path, atomic_write_text, disk_errno
 from brushwork.images import open_image, save_image
+from brushwork.web.changes import Changes
 from brushwork.web.jobs import (
     ACTIVE,
     TERMINAL,
@@ -157,6 +158,7 @@ class TrainingManager:
         self.root = config.data_path / "training"
         self.jobs: dict[str, TrainingJob] = {}
         self.lock = threading.Condition()
+        self.changes = Changes()  # wakes the event streams (``touch``)
         self.stopping = threading.Event()
         self.lane = _Lane(LANE, 1, config.queue_size)
         self._vgg = None
@@ -294,6 +296,7 @@ class TrainingManager:
         with self.lock:
             job.version += 1
             self.lock.notify_all()
+        self.changes.notify()
 
     def _save(self, job: TrainingJob) -> None:
         folder = self.job_dir(job.id)

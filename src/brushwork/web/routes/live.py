@@ -17,8 +17,8 @@ from brushwork.models import find_shipped
 from brushwork.web.deps import Config, Gallery, Methods
 from brushwork.web.live import ONNX_TYPE, RUNTIME_FOLDER, RUNTIME_MODULE, Graph, LiveFiles
 from brushwork.web.methods import JobMethod
-from brushwork.web.routes.jobs import PAINTING_STORE_SIZE, check_painting_size
 from brushwork.web.schemas import Problem, errors
+from brushwork.web.submission import PAINTING_STORE_SIZE, check_painting_size
 from brushwork.web.uploads import decode_upload, read_limited
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -35,12 +35,12 @@ def _files(request: Request) -> LiveFiles:
 
 def _arbitrary(methods: dict[str, JobMethod]) -> JobMethod | None:
     """The any-painting method when this server has its network, else None."""
-    method = methods.get("fast")
+    method = methods.get("arbitrary")
     return method if method is not None and method.unavailable_reason() is None else None
 
 
 def _network(method: JobMethod, network: str | None) -> str:
-    """The network a Live request asks for, else the fast method's default (the command line's)."""
+    """The network a Live request asks for, else the arbitrary method's default (the command line's)."""
     if network is None:
         return method.defaults.network
     if network not in NETWORKS:
@@ -86,7 +86,7 @@ async def live_catalogue(registry: Gallery, methods: Methods) -> dict:
                            "apply": live or (ref if isinstance(ref, str) else Path(ref).name),
                            "thumbnail": f"/api/styles/{style.id}/thumbnail"})
     for style in registry.styles.values():
-        if arbitrary is not None and "fast" in style.methods:
+        if arbitrary is not None and "arbitrary" in style.methods:
             styles.append({"key": f"painting:{style.id}", "id": style.id, "title": style.title,
                            "kind": "painting", "vector": f"/api/live/styles/{style.id}/vector",
                            "thumbnail": f"/api/styles/{style.id}/thumbnail"})
@@ -144,7 +144,7 @@ async def live_arbitrary(
                                          "command line's)")] = None,
 ) -> Response:
     _require_arbitrary(methods)
-    name = _network(methods["fast"], network)
+    name = _network(methods["arbitrary"], network)
     return _send(await _graph(lambda: _files(request).arbitrary(name)), request)
 
 

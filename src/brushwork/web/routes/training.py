@@ -1,6 +1,6 @@
 """Training jobs: "Make a model of this painting" (``web.training``): submit one from an uploaded or a
 gallery painting and a name, follow it by polling or Server-Sent Events (the painting jobs' stream: a
-version counter polled every ``SSE_POLL_SECONDS``), cancel it. Every refusal is one line: a painting
+version counter, woken by the trainer's ``changes``), cancel it. Every refusal is one line: a painting
 that is not an image (415), corrupt (400) or too small (422), a missing name (422), a server without
 enough training photos (409: not possible in the server's state; a 5xx would say the server failed), a
 full queue (429) or disk (507)."""
@@ -21,9 +21,10 @@ from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.images import MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.web.deps import Config, Gallery, browser_token
 from brushwork.web.jobs import TERMINAL, QueueFull
-from brushwork.web.routes.jobs import PAINTING_STORE_SIZE, progress_stream
+from brushwork.web.routes.jobs import progress_stream
 from brushwork.web.schemas import errors
 from brushwork.web.security import is_loopback, owns, token_hash
+from brushwork.web.submission import PAINTING_STORE_SIZE
 from brushwork.web.training import TrainingJob, TrainingManager
 from brushwork.web.uploads import decode_upload, read_limited
 
@@ -183,7 +184,7 @@ async def get_training_job_view(job: TrainingInPath, trainer: Trainer) -> dict:
 @router.get("/{job_id}/events", summary="A training job's progress as Server-Sent Events",
             responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
 async def training_events(job: TrainingInPath, trainer: Trainer, request: Request) -> StreamingResponse:
-    return progress_stream(request, job, "training", lambda: view(job, trainer))
+    return progress_stream(request, job, "training", lambda: view(job, trainer), trainer.changes)
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a queued or running training job",
