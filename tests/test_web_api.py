@@ -26,7 +26,7 @@ from brushwork.config import StylizeConfig, WebServiceConfig
 from brushwork.errors import ConfigError
 from brushwork.models import shipped_models
 from brushwork.web.app import create_app
-from brushwork.web.jobs import INTERRUPTED, Job
+from brushwork.web.jobs import INTERRUPTED, Job, JobStatus
 from brushwork.web.methods import ArbitraryJobMethod, FastModel, GatysJobMethod, ModelJobMethod
 
 pytest.importorskip("httpx")
@@ -98,7 +98,7 @@ def test_health_methods_styles_samples(make_client):
     assert not methods["model"]["available"] and "no trained models" in methods["model"]["reason"]
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert {"starry_night", "great_wave"} <= set(styles)
-    assert all(s["methods"] == ["arbitrary", "gatys"] for s in styles.values())  # no model styles without models
+    assert all(s["methods"] == ["arbitrary", "gatys"] for s in styles.values())  # no models: no model styles
     samples = client.get("/api/samples").json()["samples"]
     assert [s["id"] for s in samples] == ["canyon"]
     for url in (styles["great_wave"]["thumbnail"], samples[0]["thumbnail"]):
@@ -235,7 +235,7 @@ def test_gatys_job_streams_progress_and_delivers_a_png(make_client):
         m["name"]: m["seconds_per_iteration_per_megapixel"]
         for m in client.get("/api/methods").json()["methods"]
     }
-    assert speeds["gatys"] > 0 and speeds["arbitrary"] is None  # measured by the finished job, for the estimate
+    assert speeds["gatys"] > 0 and speeds["arbitrary"] is None  # measured by the finished job
 
 
 @pytest.mark.slow
@@ -313,6 +313,28 @@ def test_fast_paints_an_uploaded_painting_in_the_request(make_client):
     assert client.get("/api/health").json()["lanes"]["fast"]["running"] == 0
 
 
+def test_the_old_method_name_fast_still_paints_with_a_deprecation_header(make_client):
+    client = make_client()
+    new = fast_job(client)
+    assert "deprecation" not in {k.lower() for k in submit(client, method="arbitrary", size=128).headers}
+    old = submit(client, method="fast", size=128, iterations=None)
+    assert old.status_code == 200 and old.headers["Deprecation"] == "true", old.text
+    assert "use method=arbitrary" in old.headers["X-Deprecation-Notice"]
+    job = old.json()
+    assert job["method"] == "arbitrary" and job["options"] == new["options"]
+
+
+def test_statuses_come_from_one_enum_and_reach_the_page(make_client):
+    client = make_client()
+    script = client.get("/vocabulary.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    words = json.loads(script.text.split("const BRUSHWORK = ", 1)[1].rstrip().rstrip(";"))
+    assert words == {"statuses": [s.value for s in JobStatus], "terminal": ["done", "failed", "cancelled"]}
+    assert '<script src="/vocabulary.js" defer></script>' in client.get("/").text
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["JobStatus"]["enum"] == [s.value for s in JobStatus]
+
+
 def test_fast_strength_mixes_in_the_photos_own_style(make_client):
     client = make_client()
     full = fast_job(client, strength=1)
@@ -374,7 +396,8 @@ def test_fast_options_are_checked_with_clear_messages(make_client):
         ({"second_style": "posterize"}, None, 422, "cannot be blended"),
     ]
     for form, files, status, message in cases:
-        response = submit(client, files=files, **{"method": "arbitrary", "size": 128, "iterations": None, **form})
+        form = {"method": "arbitrary", "size": 128, "iterations": None, **form}
+        response = submit(client, files=files, **form)
         assert response.status_code == status, (form, response.text)
         assert message in response.json()["detail"], (form, response.json())
     # A grayscale painting is fine: it is read as RGB, like everywhere else.
@@ -624,7 +647,8 @@ def test_restart_keeps_results_and_fails_interrupted_jobs(make_client, tmp_path:
     assert done["status"] == "done"
     original = first.get(done["urls"]["result"]).content
     # A job that was running when the server died: its record says so.
-    ghost = Job(id="f" * 32, method="arbitrary", style="posterize", style_title="P", options={}, status="running")
+    ghost = Job(id="f" * 32, method="fast", style="posterize", style_title="P", options={},  # an old record
+                status="running")
     (data / "jobs" / ghost.id).mkdir()
     (data / "jobs" / ghost.id / "job.json").write_text(json.dumps(ghost.record()))
     (data / "jobs" / ("e" * 32)).mkdir()  # a submission cut short: no record, removed

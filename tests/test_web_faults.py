@@ -146,7 +146,8 @@ def test_a_dead_worker_is_replaced_and_its_job_fails(tmp_path: Path):
 
 # --- the API answers its own page ------------------------------------------------------------------
 def _client(tmp_path: Path, **config) -> TestClient:
-    app = create_app(WebServiceConfig(data_dir=str(tmp_path / "data"), **config), {"arbitrary": PosterizeMethod()})
+    settings = WebServiceConfig(data_dir=str(tmp_path / "data"), **config)
+    app = create_app(settings, {"arbitrary": PosterizeMethod()})
     return TestClient(app, base_url="http://localhost:8000")
 
 

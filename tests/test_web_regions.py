@@ -57,7 +57,8 @@ def _photo(path: Path) -> bytes:
 def client(tmp_path_factory) -> TestClient:
     """One server for the module: the real any-painting network, the shipped models, random-VGG Gatys."""
     config = WebServiceConfig(data_dir=str(tmp_path_factory.mktemp("web-regions")), gatys_weights="random")
-    methods = {"arbitrary": ArbitraryJobMethod(), "model": ModelJobMethod(), "gatys": GatysJobMethod("random")}
+    methods = {"arbitrary": ArbitraryJobMethod(), "model": ModelJobMethod(),
+               "gatys": GatysJobMethod("random")}
     with app_clients() as open_client:
         yield open_client(create_app(config, methods))
 

@@ -131,7 +131,8 @@ def test_one_format_rule_for_the_web_app_and_the_command_line(tmp_path: Path):
     # Web app: each file as an uploaded photo (the posterizing stand-in paints it).
     config = WebServiceConfig(data_dir=str(tmp_path / "data"))
     web_ok, refused = set(), {}
-    with TestClient(create_app(config, {"arbitrary": PosterizeMethod()}), base_url="http://localhost") as client:
+    app = create_app(config, {"arbitrary": PosterizeMethod()})
+    with TestClient(app, base_url="http://localhost") as client:
         for fmt, path in files.items():
             response = client.post(
                 "/api/jobs",

@@ -48,7 +48,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
 def client(tmp_path: Path):
     with app_clients() as open_client:
         config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random")
-        yield open_client(create_app(config, {"arbitrary": PosterizeMethod(), "gatys": GatysJobMethod("random")}))
+        methods = {"arbitrary": PosterizeMethod(), "gatys": GatysJobMethod("random")}
+        yield open_client(create_app(config, methods))
 
 
 def _png(image: Image.Image) -> bytes:

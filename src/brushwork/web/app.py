@@ -39,7 +39,8 @@ DECODE_SLOTS = 4
 DESCRIPTION = (
     "Paint photos in the style of a painting. Submit a job with `POST /api/jobs`, follow it with "
     "`GET /api/jobs/{id}/events` (Server-Sent Events) or by polling `GET /api/jobs/{id}`, then fetch "
-    "`GET /api/jobs/{id}/result`. Methods (`GET /api/methods`): `arbitrary` (`fast` before: still accepted, with a `Deprecation` header), "
+    "`GET /api/jobs/{id}/result`. Methods (`GET /api/methods`): `arbitrary` "
+    "(`fast` before: still accepted, with a `Deprecation` header), "
     "any painting in about a second "
     "(with `strength` and an optional second painting to blend); `model`, a style's trained model; "
     "`gatys`, quality optimisation in minutes. The photo may be a short video (MP4, MOV, MKV, WebM, AVI) "

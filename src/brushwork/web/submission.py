@@ -80,7 +80,8 @@ class JobForm(BaseModel):
     style: str | None = Field(None, description="a style id from /api/styles")
     painting: UploadFile | None = Field(None, description="or: a painting to take the style from")
     method: str | None = Field(
-        None, description="arbitrary (any painting, about a second; fast: its old name), model (a style's trained model) or gatys (quality, minutes); default: "
+        None, description="arbitrary (any painting, about a second; fast: its old name), model (a style's "
+        "trained model) or gatys (quality, minutes); default: "
         "arbitrary when available, else gatys")
     size: int | None = Field(None, description="longest side of the result in pixels")
     iterations: int | None = Field(None, description="Gatys iterations")
@@ -111,7 +112,8 @@ class JobForm(BaseModel):
         "NAME=default[:STRENGTH] (the job's own style) or NAME=none (left as the photo); regions not "
         "named get the job's own style")
     feather: float | None = Field(
-        None, description="regions: width in pixels of the soft edge between regions (default: the command line's --feather)")
+        None, description="regions: width in pixels of the soft edge between regions (default: the command "
+        "line's --feather)")
 
     @property
     def blends(self) -> bool:

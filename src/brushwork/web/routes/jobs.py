@@ -136,8 +136,8 @@ def form_examples(registry: Registry) -> dict[str, list[dict]]:
     **JOB_ROUTE,
 )
 async def submit(
-    request: Request, response: Response, form: Annotated[JobForm, Form(media_type="multipart/form-data")], config: Config, manager: Manager,
-    registry: Gallery, methods: Methods,
+    request: Request, response: Response, form: Annotated[JobForm, Form(media_type="multipart/form-data")],
+    config: Config, manager: Manager, registry: Gallery, methods: Methods,
 ) -> JobView:
     # Exposed servers: a job's files and cancel are the submitting browser's (web.security).
     token = None if is_loopback(config.host) else (browser_token(request) or new_token())
