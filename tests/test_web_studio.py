@@ -68,7 +68,7 @@ def _post(client, method: str, size: int, **form):
 
 def test_fast_jobs_paint_up_to_2048_px_and_quality_up_to_1024(client):
     limits = {m["name"]: m["limits"]["size"] for m in client.get("/api/methods").json()["methods"]}
-    assert limits == {"arbitrary": [32, 2048], "gatys": [32, 1024]}, limits
+    assert limits == {"arbitrary": [16, 2048], "gatys": [16, 1024]}, limits
     response = _post(client, "arbitrary", 2048)
     assert response.status_code == 200, response.text  # answered inline: a fast job
     job = response.json()
