@@ -113,6 +113,13 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, JobMet
     app.state.manager = manager
     app.state.registry = registry
     app.state.training = trainer
+    _add_middleware(app, config)
+    _add_routes(app)
+    _tune_openapi(app, config, methods)
+    return app
+
+
+def _add_middleware(app: FastAPI, config: WebServiceConfig) -> None:
     app.add_middleware(
         BodyLimitMiddleware,
         limit=config.max_upload_bytes + max(config.max_upload_bytes, config.max_video_bytes) + 2**20,
@@ -130,6 +137,9 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, JobMet
     app.add_middleware(GuardMiddleware, config=config, page_headers=pages.PAGE_HEADERS)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(405, _not_allowed)
+
+
+def _add_routes(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(catalogue.router)
@@ -138,6 +148,9 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, JobMet
     app.include_router(live.router)
     app.include_router(regions.router)
     app.include_router(training.router)
+
+
+def _tune_openapi(app: FastAPI, config: WebServiceConfig, methods: dict[str, JobMethod]) -> None:
     generated = app.openapi
 
     def openapi() -> dict:
@@ -149,4 +162,3 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, JobMet
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from brushwork.config import WebServiceConfig
 from brushwork.web.jobs import Job, JobManager
 from brushwork.web.methods import JobMethod
+from brushwork.web.security import OWNER_COOKIE, OWNER_HEADER, is_loopback, owns
 from brushwork.web.styles import Registry
 
 
@@ -49,16 +50,12 @@ JobInPath = Annotated[Job, Depends(get_job)]
 
 def browser_token(request: Request) -> str | None:
     """The token a browser got with its first submission (``web.security``): cookie or header."""
-    from brushwork.web.security import OWNER_COOKIE, OWNER_HEADER
-
     return request.headers.get(OWNER_HEADER) or request.cookies.get(OWNER_COOKIE)
 
 
 def get_owned_job(job: JobInPath, request: Request, config: Config) -> Job:
     """The job in the path, when this browser submitted it (only checked when the server is exposed:
     ``--host`` beyond loopback); 403 otherwise."""
-    from brushwork.web.security import is_loopback, owns
-
     if not is_loopback(config.host) and not owns(job.owner, browser_token(request)):
         raise HTTPException(403, "this job was submitted from another browser; its photo, result and cancel "
                             "are that browser's")

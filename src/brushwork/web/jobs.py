@@ -525,18 +525,7 @@ class JobManager:
         try:
             folder = self.job_dir(job.id)
             folder.mkdir(parents=True)
-            save_image(photo, folder / FILES["photo"])
-            if video is not None:
-                with atomic_path(folder / FILES["video"]) as tmp:
-                    tmp.write_bytes(video)
-            if style.painting is not None:
-                save_image(style.painting, folder / FILES["painting"])
-            if style.second_painting is not None:
-                save_image(style.second_painting, folder / FILES["second_painting"])
-            if mask is not None:
-                save_image(mask, folder / FILES["mask"])
-            for index, picture in (region_paintings or {}).items():
-                save_image(picture, folder / REGION_PAINTING.format(index))
+            _store_inputs(folder, photo, style, video, mask, region_paintings or {})
             self._save(job)
         except BaseException as exc:
             with self.lock:
@@ -784,6 +773,23 @@ class JobManager:
             self.jobs.pop(job.id, None)
         shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
         return job.id
+
+
+def _store_inputs(folder: Path, photo: Image.Image, style: StyleInput, video: bytes | None,
+                  mask: Image.Image | None, region_paintings: dict[int, Image.Image]) -> None:
+    """A new job's input files in its ``folder`` (``FILES``, ``REGION_PAINTING``)."""
+    save_image(photo, folder / FILES["photo"])
+    if video is not None:
+        with atomic_path(folder / FILES["video"]) as tmp:
+            tmp.write_bytes(video)
+    if style.painting is not None:
+        save_image(style.painting, folder / FILES["painting"])
+    if style.second_painting is not None:
+        save_image(style.second_painting, folder / FILES["second_painting"])
+    if mask is not None:
+        save_image(mask, folder / FILES["mask"])
+    for index, picture in region_paintings.items():
+        save_image(picture, folder / REGION_PAINTING.format(index))
 
 
 def _folder_size(folder: Path) -> int:

@@ -39,7 +39,10 @@ from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.models import shipped_models
 from brushwork.networks.arbitrary_weights import PREDICTOR_FILE, TRANSFER_FILE, find_magenta_file
+from brushwork.optimize import Iterate, scale_sizes, stylize
 from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter, PaintStep
+from brushwork.regions import apply as apply_regions
+from brushwork.regions import stylize as stylize_regions
 
 ImageThunk = Callable[[], Image.Image]
 #: Smallest output side a job may ask for (the largest: ``largest_size``).
@@ -265,8 +268,6 @@ class GatysJobMethod:
 
     def plan(self, options: JobOptions) -> list[tuple[int, int]]:
         """(longest side, most iterations) of each scale, smallest first."""
-        from brushwork.optimize import scale_sizes
-
         config = self.config(options)
         sizes = scale_sizes(config.size, config.resolved_multiscale)
         return list(zip(sizes, config.iterations_per_scale(len(sizes)), strict=True))
@@ -274,8 +275,6 @@ class GatysJobMethod:
     def run(
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
     ) -> Image.Image:
-        from brushwork.optimize import Iterate, stylize
-
         if style.painting is None:
             raise ConfigError("the quality method needs a painting; pick one from the gallery or upload one")
         reporter.check()
@@ -302,8 +301,6 @@ class GatysJobMethod:
                           eta=max(0.0, left * per_mp), note=note[0] if note else None, megapixels=megapixels)
 
         if style.regions is not None:  # guided Grams per region (brushwork stylize --mask/--regions)
-            from brushwork.regions import stylize as stylize_regions
-
             return stylize_regions(photo, style.painting, painter.config, regions=style.regions,
                                    warn=reporter.warn, vgg=painter.vgg, callback=progress)
         return stylize(photo, style.painting, painter.config, vgg=painter.vgg, callback=progress)
@@ -394,8 +391,6 @@ class ArbitraryJobMethod:
         reporter.check()
         painter = self.painter(options, blend)
         if style.regions is not None:  # a pass per distinct setting, blended (brushwork apply --style --mask)
-            from brushwork.regions import apply as apply_regions
-
             result = apply_regions(None, photo, styles=paintings, config=painter.config,
                                    regions=style.regions, warn=reporter.warn)
             reporter.step(1, 1, {}, None)
@@ -502,8 +497,6 @@ class ModelJobMethod:
     ) -> Image.Image:
         painter = self._painter(style, options, reporter)
         if style.regions is not None:  # the loaded model for the rest (brushwork apply MODEL --mask ...)
-            from brushwork.regions import apply as apply_regions
-
             with painter._lock:
                 result = apply_regions(painter.stylizer, photo, config=painter.config, regions=style.regions,
                                        warn=reporter.warn)

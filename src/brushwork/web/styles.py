@@ -28,6 +28,7 @@ from PIL import Image, ImageOps
 
 from brushwork.config import WebServiceConfig
 from brushwork.images import open_image, walk_files
+from brushwork.models import find_shipped
 from brushwork.painters import FastPainter
 from brushwork.web.methods import JobMethod
 
@@ -154,8 +155,6 @@ def _own_painting(styles: dict[str, Style], digests: dict[str, str], digest: str
 def trained_on(method: JobMethod) -> Painted:
     """For each model of ``method``: (sha256, file name) of the painting it was trained on, from the
     model file's metadata (safetensors header only; nothing is loaded). Models without them: absent."""
-    from brushwork.models import find_shipped
-
     found: Painted = {}
     ref_of = getattr(method, "model_ref", None)
     if ref_of is None:

@@ -33,9 +33,10 @@ from pathlib import Path
 from PIL import Image
 
 from brushwork.config import TrainConfig, WebServiceConfig
-from brushwork.errors import BrushworkError, DiskFullError, ImageError
+from brushwork.errors import BrushworkError, ConfigError, DiskFullError, ImageError
 from brushwork.fileio import atomic_path, atomic_write_text, disk_errno
 from brushwork.images import open_image, save_image
+from brushwork.networks.weights import load_vgg
 from brushwork.web.changes import Changes
 from brushwork.web.jobs import (
     ACTIVE,
@@ -173,7 +174,7 @@ class TrainingManager:
     def photos_problem(self) -> str | None:
         """Why the server's training photos cannot train (fewer than train's minimum readable), else None.
         Opens photos until the minimum is reached; the message names no server path."""
-        from brushwork.errors import ConfigError
+        # The training stack loads when training is first asked about (a server that never trains skips it).
         from brushwork.fast.data import MIN_PHOTOS, check_photo, list_photos
 
         try:
@@ -354,14 +355,15 @@ class TrainingManager:
     def loss_network(self):
         """train's loss network, loaded once and shared by every job (it is frozen)."""
         if self._vgg is None:
-            from brushwork.networks.weights import load_vgg
-
             config = self.train_config
             self._vgg = load_vgg(config.loss_network, config.loss_weights)
         return self._vgg
 
     def _run(self, job: TrainingJob) -> None:
-        from brushwork.fast.train import Training, TrainingInterrupted
+        from brushwork.fast.train import (  # the training stack: see photos_problem
+            Training,
+            TrainingInterrupted,
+        )
 
         folder = self.job_dir(job.id)
         run, painting, photos = folder / RUN, folder / PAINTING, self.config.train_photos_path

@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from brushwork.config import LIVE_NETWORKS, NETWORKS
 from brushwork.errors import BrushworkError
+from brushwork.fast.inference import style_vector
 from brushwork.images import open_image, resize_longest
 from brushwork.models import find_shipped
+from brushwork.networks.arbitrary_weights import network_file
 from brushwork.web.deps import Config, Gallery, Methods
 from brushwork.web.live import ONNX_TYPE, RUNTIME_FOLDER, RUNTIME_MODULE, Graph, LiveFiles
 from brushwork.web.methods import JobMethod
@@ -104,10 +106,7 @@ async def live_catalogue(registry: Gallery, methods: Methods) -> dict:
 
 
 def _live_network(network: str) -> str:
-    """The Live copy of ``network`` when its file is installed, else ``network`` itself (the weights'
-    module is imported here: it loads torch and onnxruntime, which the page does not need)."""
-    from brushwork.networks.arbitrary_weights import network_file
-
+    """The Live copy of ``network`` when its file is installed, else ``network`` itself."""
     live = LIVE_NETWORKS.get(network)
     return live if live is not None and network_file(live).is_file() else network
 
@@ -156,8 +155,6 @@ async def live_predictor(request: Request, methods: Methods) -> Response:
 
 
 def _vector(image) -> list[float]:
-    from brushwork.fast.inference import style_vector  # torch loads with the first vector
-
     return [round(float(v), 7) for v in style_vector(image).reshape(-1)]
 
 
