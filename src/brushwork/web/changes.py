@@ -34,6 +34,21 @@ class Watch:
         return True
 
 
+class Tracked:
+    """What a job manager shares with the event streams: ``touch`` moves a job's ``version`` and wakes
+    the threads waiting on ``lock`` and the streams watching ``changes``. Painting and training jobs."""
+
+    lock: threading.Condition
+    changes: Changes
+
+    def touch(self, job) -> None:
+        """Mark a change, so event streams send the new state."""
+        with self.lock:
+            job.version += 1
+            self.lock.notify_all()
+        self.changes.notify()
+
+
 class Changes:
     """The streams of one manager: thread-safe ``notify``, async ``watch``."""
 

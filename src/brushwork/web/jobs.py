@@ -44,7 +44,7 @@ from brushwork.fileio import (
     remove_stale_temps,
 )
 from brushwork.images import open_image, save_image
-from brushwork.web.changes import Changes
+from brushwork.web.changes import Changes, Tracked
 from brushwork.web.methods import (
     OLD_METHOD_NAMES,
     ImageThunk,
@@ -323,7 +323,7 @@ def stored_jobs(root: Path, from_record: Callable[[dict], T]) -> Iterator[tuple[
         yield record, job
 
 
-class JobManager:
+class JobManager(Tracked):
     """Owns every job: submission, the worker pools, cancellation, clean-up and recovery."""
 
     def __init__(self, config: WebServiceConfig, methods: dict[str, JobMethod]):
@@ -575,13 +575,6 @@ class JobManager:
             elif job.status == "running":
                 job.cancel_requested = True
                 self.touch(job)
-
-    def touch(self, job: Job) -> None:
-        """Mark a change, so event streams send the new state."""
-        with self.lock:
-            job.version += 1
-            self.lock.notify_all()
-        self.changes.notify()
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:
         """End ``job``: its record is on disk before anyone is told (a client that sees "done" finds

@@ -37,7 +37,7 @@ from brushwork.errors import BrushworkError, ConfigError, DiskFullError, ImageEr
 from brushwork.fileio import atomic_path, atomic_write_text, disk_errno
 from brushwork.images import open_image, save_image
 from brushwork.networks.weights import load_vgg
-from brushwork.web.changes import Changes
+from brushwork.web.changes import Changes, Tracked
 from brushwork.web.jobs import (
     ACTIVE,
     TERMINAL,
@@ -144,7 +144,7 @@ def _beats_fast(figures: dict[str, float]) -> bool:
     return style_x is not None and ssim_x is not None and style_x < 1.0 and ssim_x >= BETTER_SSIM_SHARE
 
 
-class TrainingManager:
+class TrainingManager(Tracked):
     """Owns the training jobs: submission, the one worker, cancel, progress, recovery and publishing."""
 
     def __init__(self, config: WebServiceConfig, methods: dict[str, JobMethod], registry: Registry,
@@ -291,13 +291,6 @@ class TrainingManager:
             elif job.status == "running":
                 job.cancel_requested = True
                 self.touch(job)
-
-    def touch(self, job: TrainingJob) -> None:
-        """Mark a change, so event streams send the new state."""
-        with self.lock:
-            job.version += 1
-            self.lock.notify_all()
-        self.changes.notify()
 
     def _save(self, job: TrainingJob) -> None:
         folder = self.job_dir(job.id)
