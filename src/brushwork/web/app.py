@@ -52,6 +52,9 @@ def _validation_message(exc: RequestValidationError) -> str:
     """Pydantic's error list as one readable line: 'size: Input should be a valid integer'."""
     parts = []
     for error in exc.errors():
+        if error.get("type") == "value_error":  # a form model's own rule: its sentence names the field
+            parts.append(str(error.get("ctx", {}).get("error", error.get("msg", "invalid"))))
+            continue
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form"))
         parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid")))
     return "; ".join(parts) or "invalid request"
