@@ -15,16 +15,16 @@ import math
 from dataclasses import dataclass
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import HTTPException, Request, UploadFile
 from PIL import Image
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from brushwork.config import MAX_REGIONS, NETWORKS, RegionConfig, WebServiceConfig
-from brushwork.errors import ConfigError, DiskFullError, ImageError
+from brushwork.errors import ConfigError, ImageError
 from brushwork.images import MIN_PHOTO_SIDE, MIN_SIDE, check_side, open_image, resize_longest
 from brushwork.regions import BACKGROUND, DEFAULT, PERSON, check_names, mask_labels
-from brushwork.web.jobs import Job, JobManager, QueueFull, disk_text
+from brushwork.web.deps import queue_in_thread
+from brushwork.web.jobs import Job, JobManager, disk_text
 from brushwork.web.methods import (
     MIN_SIZE,
     OLD_METHOD_NAMES,
@@ -519,10 +519,5 @@ async def submit_job(
     uploads = await Uploads.read(form, config)
     submission = Submission(method, config, registry, form, options, entry, second_entry, regions,
                             region_entries, uploads, owner)
-    try:
-        job = await anyio.to_thread.run_sync(submission.prepare, manager, limiter=request.app.state.decoding)
-    except QueueFull as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": "30"}) from None
-    except DiskFullError as exc:  # the inputs did not fit: nothing of the job is left
-        raise HTTPException(507, str(exc), headers={"Retry-After": "60"}) from None
+    job = await queue_in_thread(request, lambda: submission.prepare(manager), retry_after_full=30)
     return job, notice

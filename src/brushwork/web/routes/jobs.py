@@ -21,7 +21,16 @@ from starlette.concurrency import run_in_threadpool
 
 from brushwork.config import WebServiceConfig
 from brushwork.web.changes import Changes
-from brushwork.web.deps import Config, Gallery, JobInPath, Manager, Methods, OwnedJob, browser_token
+from brushwork.web.deps import (
+    Config,
+    Gallery,
+    JobInPath,
+    Manager,
+    Methods,
+    OwnedJob,
+    browser_token,
+    cancel_unfinished,
+)
 from brushwork.web.jobs import TERMINAL, Job, JobManager, JobStatus
 from brushwork.web.methods import MIN_SIZE, WEIGHT_LIMITS, JobMethod, largest_size
 from brushwork.web.schemas import JobUrls, JobView, ProgressView, errors
@@ -190,7 +199,7 @@ async def job_events(job: JobInPath, manager: Manager, request: Request) -> Stre
 def _event_data(value) -> str:
     """A view as one line of JSON: a JobView as the routes answer it (unset fields left out), or a dict."""
     if isinstance(value, JobView):
-        return value.model_dump_json(exclude_unset=True)
+        value = value.model_dump(mode="json", exclude_unset=True)
     return json.dumps(value)
 
 
@@ -328,7 +337,5 @@ async def job_mask(job: OwnedJob, manager: Manager) -> FileResponse:
     **JOB_ROUTE,
 )
 async def cancel_job(job: OwnedJob, manager: Manager) -> JobView:
-    if job.status in TERMINAL:
-        raise HTTPException(409, f"this job has already finished ({job.status})")
-    await run_in_threadpool(manager.cancel, job)
+    await cancel_unfinished(job, manager.cancel, "job")
     return job_view(job, manager)
