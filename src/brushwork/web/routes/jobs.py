@@ -32,7 +32,7 @@ from brushwork.web.deps import (
     cancel_unfinished,
 )
 from brushwork.web.jobs import TERMINAL, Job, JobManager, JobStatus
-from brushwork.web.methods import MIN_SIZE, WEIGHT_LIMITS, JobMethod, largest_size
+from brushwork.web.methods import MIN_SIZE, JobMethod, largest_size
 from brushwork.web.schemas import JobUrls, JobView, ProgressView, errors
 from brushwork.web.security import OWNER_COOKIE, is_loopback, new_token, token_hash
 from brushwork.web.styles import Registry
@@ -101,8 +101,8 @@ def form_rules(
     config: WebServiceConfig, methods: dict[str, JobMethod], registry: Registry
 ) -> dict[str, dict]:
     """What ``POST /api/jobs`` accepts on this server, for its OpenAPI schema (schemas.tune_openapi):
-    the ids of its gallery, samples and methods, and the ranges ``job_options`` checks."""
-    low, high = WEIGHT_LIMITS
+    the ids of its gallery, samples and methods, and the ranges ``job_options`` checks against this
+    server's limits (the fixed ranges are ``JobForm``'s own)."""
     return {
         "sample": {"enum": sorted(registry.samples)},
         "style": {"enum": sorted(registry.styles)},
@@ -110,8 +110,6 @@ def form_rules(
         "method": {"enum": list(methods)},
         "size": {"minimum": MIN_SIZE, "maximum": max(largest_size(m, config) for m in methods.values())},
         "iterations": {"minimum": 1, "maximum": config.max_iterations},
-        "style_weight": {"minimum": low, "maximum": high},
-        "content_weight": {"minimum": low, "maximum": high},
     }
 
 
