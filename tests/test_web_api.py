@@ -656,6 +656,7 @@ def test_restart_keeps_results_and_fails_interrupted_jobs(make_client, tmp_path:
     assert second.get(f"/api/jobs/{done['id']}/result").content == original
     interrupted = second.get(f"/api/jobs/{ghost.id}").json()
     assert interrupted["status"] == "failed" and interrupted["error"] == INTERRUPTED
+    assert interrupted["method"] == "arbitrary"  # a record of the old name reads as the new one
     assert not (data / "jobs" / ("e" * 32)).exists()
 
 
