@@ -129,7 +129,6 @@ def form_examples(registry: Registry) -> dict[str, list[dict]]:
     return {"JobForm": forms}
 
 
-
 @router.post(
     "",
     status_code=202,
@@ -154,7 +153,7 @@ async def submit(
         await wait_until_over(request, job, manager.changes, config.fast_inline_wait)  # videos: follow them
     response.status_code = 200 if job.status in TERMINAL else 202
     response.headers["Location"] = f"/api/jobs/{job.id}"
-    if notice:  # an old method name (RFC 9745's header; the reason in a second one)
+    if notice:  # an old method name: the deprecation draft's header, the reason beside it
         response.headers["Deprecation"] = "true"
         response.headers["X-Deprecation-Notice"] = notice
     if token and request.cookies.get(OWNER_COOKIE) != token:
@@ -173,6 +172,8 @@ async def wait_until_over(request: Request, job, changes: Changes, seconds: floa
             if left <= 0:
                 return
             await watch.wait(min(left, SSE_WAKE_SECONDS))
+
+
 @router.get(
     "/{job_id}",
     summary="A job's state and progress",
