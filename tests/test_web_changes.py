@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -56,5 +57,5 @@ def test_a_queued_jobs_stream_sends_keep_alives_then_its_end(tmp_path: Path, mon
                 lines.append(line)
                 if line == ": keep-alive" and lines.count(line) == 1:
                     gated.release()
-        events = [line for line in lines if line.startswith("data: ")]
-        assert ": keep-alive" in lines and '"status":"done"' in events[-1], lines[-5:]
+        events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+        assert ": keep-alive" in lines and events[-1]["status"] == "done", lines[-5:]
