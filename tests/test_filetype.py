@@ -142,8 +142,8 @@ def test_the_web_upload_goes_by_the_bytes_too(tmp_path):
     from brushwork.config import WebServiceConfig
     from brushwork.web.app import create_app
 
-    app = create_app(WebServiceConfig(data_dir=str(tmp_path / "data")), {"fast": PosterizeMethod()})
-    form = {"style": "posterize", "method": "fast", "size": "64"}
+    app = create_app(WebServiceConfig(data_dir=str(tmp_path / "data")), {"arbitrary": PosterizeMethod()})
+    form = {"style": "posterize", "method": "arbitrary", "size": "64"}
     with TestClient(app, base_url="http://localhost:8000") as client:
         for name, kind in (("clip.mp4", "video/mp4"), ("anim.gif", "image/gif")):
             done = client.post("/api/jobs", data=form, files={"photo": (name, _jpeg(), kind)})

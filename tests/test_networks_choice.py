@@ -181,9 +181,9 @@ def test_the_web_offers_the_default_network_and_takes_the_other(tmp_path):
     with app_clients() as open_client:
         config = WebServiceConfig(data_dir=str(tmp_path / "web"), gatys_weights="random")
         client = open_client(create_app(config))
-        fast = next(m for m in client.get("/api/methods").json()["methods"] if m["name"] == "fast")
+        fast = next(m for m in client.get("/api/methods").json()["methods"] if m["name"] == "arbitrary")
         assert "network" in fast["options"] and fast["defaults"]["network"] == DEFAULT_NETWORK
-        form = {"sample": "canyon", "style": "starry_night", "method": "fast", "size": "48"}
+        form = {"sample": "canyon", "style": "starry_night", "method": "arbitrary", "size": "48"}
         jobs = {}
         for network in (None, "magenta"):
             answer = client.post("/api/jobs", data={**form, **({"network": network} if network else {})})

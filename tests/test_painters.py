@@ -17,7 +17,7 @@ from brushwork.evaluation.methods import parse_method
 from brushwork.networks.model_files import save_transformer
 from brushwork.networks.transformer import TransformerNet, TransformerSpec
 from brushwork.progress import Progress
-from brushwork.web.methods import FastModel, GatysMethod, JobOptions, ModelMethod
+from brushwork.web.methods import FastModel, GatysJobMethod, JobOptions, ModelJobMethod
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_one_vgg_cache_for_every_gatys_painter():
     assert painters.loss_network("vgg19", "random") is first  # loaded once
     assert painters.loss_network("vgg19", "random", "avg") is not first  # other settings: another net
     config = StylizeConfig(weights="random", size=32, iterations=2)
-    web = GatysMethod("random").painter(JobOptions(size=32, iterations=2))
+    web = GatysJobMethod("random").painter(JobOptions(size=32, iterations=2))
     evaluation = parse_method("gatys:weights=random,iterations=2", EvaluateConfig(size=32))
     evaluation.prepare()
     assert isinstance(web, painters.GatysPainter) and isinstance(evaluation.painter, painters.GatysPainter)
@@ -56,7 +56,7 @@ def test_gatys_painter_paints_and_reports_steps():
 
 
 def test_web_and_evaluation_share_the_fast_painter(tiny_model: Path, painting_file: Path):
-    web = ModelMethod([FastModel("tiny", "Tiny", tiny_model)])
+    web = ModelJobMethod([FastModel("tiny", "Tiny", tiny_model)])
     loaded = web.painter("tiny")
     assert isinstance(loaded, painters.ModelPainter) and web.painter("tiny") is loaded  # loaded once
     method = parse_method(f"model:{tiny_model}", EvaluateConfig(size=40))

@@ -26,8 +26,8 @@ from brushwork.config import StylizeConfig, WebServiceConfig
 from brushwork.errors import ConfigError
 from brushwork.models import shipped_models
 from brushwork.web.app import create_app
-from brushwork.web.jobs import INTERRUPTED, Job
-from brushwork.web.methods import ArbitraryMethod, FastModel, GatysMethod, ModelMethod
+from brushwork.web.jobs import INTERRUPTED, Job, JobStatus
+from brushwork.web.methods import ArbitraryJobMethod, FastModel, GatysJobMethod, ModelJobMethod
 
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
@@ -36,9 +36,9 @@ with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx wo
 
 from conftest import make_painting, make_photo  # noqa: E402
 
-SHARED_GATYS = GatysMethod("random")  # one random VGG for the whole module (its load costs ~1 s)
-ARBITRARY = ArbitraryMethod()  # the real any-painting network (its weights load once per process)
-NO_MODELS = ModelMethod(models=())  # a server without trained models
+SHARED_GATYS = GatysJobMethod("random")  # one random VGG for the whole module (its load costs ~1 s)
+ARBITRARY = ArbitraryJobMethod()  # the real any-painting network (its weights load once per process)
+NO_MODELS = ModelJobMethod(models=())  # a server without trained models
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -55,7 +55,7 @@ def make_client(tmp_path: Path):
                 data_dir=str(data_dir or tmp_path / "data"), gatys_weights="random", **overrides
             )
             if methods is None:
-                methods = {"fast": ARBITRARY, "model": NO_MODELS, "gatys": SHARED_GATYS}
+                methods = {"arbitrary": ARBITRARY, "model": NO_MODELS, "gatys": SHARED_GATYS}
             return open_client(create_app(config, methods))
 
         yield make
@@ -86,11 +86,11 @@ def test_health_methods_styles_samples(make_client):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and set(health["lanes"]) == {"fast", "gatys"}  # fast and model share
     methods = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
-    assert list(methods) == ["fast", "model", "gatys"]
+    assert list(methods) == ["arbitrary", "model", "gatys"]
     # Quality's defaults are the command line's (StylizeConfig): its size and its schedule.
     assert methods["gatys"]["available"] and methods["gatys"]["defaults"]["size"] == StylizeConfig().size
     assert methods["gatys"]["defaults"]["iterations"] is None
-    fast = methods["fast"]
+    fast = methods["arbitrary"]
     assert fast["available"] and fast["title"] == "Fast" and fast["takes"] == "painting"
     assert {"strength", "second_painting"} <= set(fast["options"]) and fast["defaults"]["strength"] == 1.0
     assert fast["limits"]["strength"] == [0.0, 1.0] and fast["limits"]["second_weight"] == [0.0, 1.0]
@@ -98,7 +98,7 @@ def test_health_methods_styles_samples(make_client):
     assert not methods["model"]["available"] and "no trained models" in methods["model"]["reason"]
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert {"starry_night", "great_wave"} <= set(styles)
-    assert all(s["methods"] == ["fast", "gatys"] for s in styles.values())  # no model styles without models
+    assert all(s["methods"] == ["arbitrary", "gatys"] for s in styles.values())  # no models: no model styles
     samples = client.get("/api/samples").json()["samples"]
     assert [s["id"] for s in samples] == ["canyon"]
     for url in (styles["great_wave"]["thumbnail"], samples[0]["thumbnail"]):
@@ -115,7 +115,7 @@ def test_health_methods_styles_samples(make_client):
 def test_model_styles_are_listed_when_the_model_method_has_models(make_client):
     client = make_client(
         methods={
-            "fast": ARBITRARY,
+            "arbitrary": ARBITRARY,
             "model": PosterizeMethod(("posterize", "starry_night"), name="model"),
             "gatys": SHARED_GATYS,
         }
@@ -123,7 +123,7 @@ def test_model_styles_are_listed_when_the_model_method_has_models(make_client):
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert styles["posterize"]["methods"] == ["model"]  # no picture of a painting: only its model
     # A model named like a painting joins its entry: any-painting network, model and Gatys.
-    assert styles["starry_night"]["methods"] == ["fast", "model", "gatys"]
+    assert styles["starry_night"]["methods"] == ["arbitrary", "model", "gatys"]
     assert client.get("/api/styles/posterize/thumbnail").status_code == 200  # a colour swatch
 
 
@@ -194,7 +194,7 @@ def test_page_static_files_and_offline_docs(make_client):
         assert fields[name]["anyOf"][0].get("contentMediaType"), name
     # The largest size any method takes: the fast lane's fast_max_size (Gatys: max_size, 1024).
     assert fields["size"]["anyOf"][0]["maximum"] == 2048 and "canyon" in fields["sample"]["anyOf"][0]["enum"]
-    assert "second_style" in fields and "fast" in fields["method"]["description"]
+    assert "second_style" in fields and "arbitrary" in fields["method"]["description"]
 
 
 # --- jobs: the real Gatys path ----------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_gatys_job_streams_progress_and_delivers_a_png(make_client):
         m["name"]: m["seconds_per_iteration_per_megapixel"]
         for m in client.get("/api/methods").json()["methods"]
     }
-    assert speeds["gatys"] > 0 and speeds["fast"] is None  # measured by the finished job, for the estimate
+    assert speeds["gatys"] > 0 and speeds["arbitrary"] is None  # measured by the finished job
 
 
 @pytest.mark.slow
@@ -287,7 +287,7 @@ def other_painting(size: int = 64) -> Image.Image:
 
 def fast_job(client: TestClient, files=None, **form) -> dict:
     """A fast job at 128 px on the sample photo, answered in the same request; returns the finished job."""
-    defaults = {"method": "fast", "size": 128, "iterations": None}
+    defaults = {"method": "arbitrary", "size": 128, "iterations": None}
     response = submit(client, files=files, **{**defaults, **form})
     assert response.status_code == 200, response.text
     job = response.json()
@@ -299,7 +299,7 @@ def test_fast_paints_an_uploaded_painting_in_the_request(make_client):
     client = make_client()
     upload = {"painting": ("mine.png", png_bytes(make_painting(64, 64)), "image/png")}
     job = fast_job(client, files=upload, style=None)
-    assert job["method"] == "fast" and job["style"] == "upload" and job["style_title"] == "your painting"
+    assert job["method"] == "arbitrary" and job["style"] == "upload" and job["style_title"] == "your painting"
     assert job["options"]["strength"] == 1.0 and job["options"]["second_weight"] is None
     assert job["progress"]["percent"] == 100.0 and max(job["width"], job["height"]) == 128
     painted, photo = result_pixels(client, job), result_pixels(client, job, "photo")
@@ -309,8 +309,30 @@ def test_fast_paints_an_uploaded_painting_in_the_request(make_client):
     assert np.abs(second - painted).mean() > 5  # another painting, another picture
     # A gallery painting goes the same way, and the method may be left out: fast is the default.
     default = submit(client, method=None, size=128, iterations=None)
-    assert default.status_code == 200 and default.json()["method"] == "fast", default.text
+    assert default.status_code == 200 and default.json()["method"] == "arbitrary", default.text
     assert client.get("/api/health").json()["lanes"]["fast"]["running"] == 0
+
+
+def test_the_old_method_name_fast_still_paints_with_a_deprecation_header(make_client):
+    client = make_client()
+    new = fast_job(client)
+    assert "deprecation" not in {k.lower() for k in submit(client, method="arbitrary", size=128).headers}
+    old = submit(client, method="fast", size=128, iterations=None)
+    assert old.status_code == 200 and old.headers["Deprecation"] == "true", old.text
+    assert "use method=arbitrary" in old.headers["X-Deprecation-Notice"]
+    job = old.json()
+    assert job["method"] == "arbitrary" and job["options"] == new["options"]
+
+
+def test_statuses_come_from_one_enum_and_reach_the_page(make_client):
+    client = make_client()
+    script = client.get("/vocabulary.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    words = json.loads(script.text.split("const BRUSHWORK = ", 1)[1].rstrip().rstrip(";"))
+    assert words == {"statuses": [s.value for s in JobStatus], "terminal": ["done", "failed", "cancelled"]}
+    assert '<script src="/vocabulary.js" defer></script>' in client.get("/").text
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["JobStatus"]["enum"] == [s.value for s in JobStatus]
 
 
 def test_fast_strength_mixes_in_the_photos_own_style(make_client):
@@ -347,7 +369,7 @@ def test_fast_blends_a_second_painting(make_client):
 
 
 def test_fast_options_are_checked_with_clear_messages(make_client):
-    client = make_client(methods={"fast": ARBITRARY, "model": PosterizeMethod(name="model"),
+    client = make_client(methods={"arbitrary": ARBITRARY, "model": PosterizeMethod(name="model"),
                                   "gatys": SHARED_GATYS})
     not_an_image = ("notes.png", b"just some text", "image/png")
     cases = [
@@ -374,7 +396,8 @@ def test_fast_options_are_checked_with_clear_messages(make_client):
         ({"second_style": "posterize"}, None, 422, "cannot be blended"),
     ]
     for form, files, status, message in cases:
-        response = submit(client, files=files, **{"method": "fast", "size": 128, "iterations": None, **form})
+        form = {"method": "arbitrary", "size": 128, "iterations": None, **form}
+        response = submit(client, files=files, **form)
         assert response.status_code == status, (form, response.text)
         assert message in response.json()["detail"], (form, response.json())
     # A grayscale painting is fine: it is read as RGB, like everywhere else.
@@ -392,7 +415,7 @@ def test_model_is_rejected_clearly_when_no_models_exist(make_client):
 
 def test_model_jobs_are_answered_directly(make_client):
     model = PosterizeMethod(("posterize",), name="model")
-    client = make_client(methods={"fast": ARBITRARY, "model": model, "gatys": SHARED_GATYS})
+    client = make_client(methods={"arbitrary": ARBITRARY, "model": model, "gatys": SHARED_GATYS})
     response = submit(client, method="model", style="posterize", size=48)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -401,7 +424,7 @@ def test_model_jobs_are_answered_directly(make_client):
     assert max(image.size) == 48
     # A style without a model, and an uploaded painting, cannot go the trained-model way.
     refused = submit(client, method="model", style="great_wave").json()["detail"]
-    assert "cannot be painted with method=model" in refused and "method=fast or method=gatys" in refused
+    assert "cannot be painted with method=model" in refused and "method=arbitrary or method=gatys" in refused
     files = {"painting": ("a.png", png_bytes(make_painting()), "image/png")}
     refused = submit(client, files=files, method="model", style=None)
     assert refused.status_code == 422 and "trained for one painting" in refused.json()["detail"]
@@ -458,7 +481,7 @@ def test_a_crashing_method_fails_its_job_not_the_server(make_client):
 def test_limits_on_options(make_client):
     client = make_client(max_size=256, max_iterations=50)
     cases = {
-        "size": ("4000", "between 32 and 256"),
+        "size": ("4000", "between 16 and 256"),
         "iterations": ("0", "between 1 and 50"),
         "style_weight": ("nan", "style weight must be between"),
         "content_weight": ("-1", "content weight must be between"),
@@ -619,19 +642,21 @@ def test_cors_closed_by_default_and_opt_in(make_client, tmp_path: Path):
 def test_restart_keeps_results_and_fails_interrupted_jobs(make_client, tmp_path: Path):
     data = tmp_path / "persist"
     fast = PosterizeMethod(("posterize",))
-    first = make_client(methods={"fast": fast}, data_dir=data)
-    done = submit(first, method="fast", style="posterize").json()
+    first = make_client(methods={"arbitrary": fast}, data_dir=data)
+    done = submit(first, method="arbitrary", style="posterize").json()
     assert done["status"] == "done"
     original = first.get(done["urls"]["result"]).content
     # A job that was running when the server died: its record says so.
-    ghost = Job(id="f" * 32, method="fast", style="posterize", style_title="P", options={}, status="running")
+    ghost = Job(id="f" * 32, method="fast", style="posterize", style_title="P", options={},  # an old record
+                status="running")
     (data / "jobs" / ghost.id).mkdir()
     (data / "jobs" / ghost.id / "job.json").write_text(json.dumps(ghost.record()))
     (data / "jobs" / ("e" * 32)).mkdir()  # a submission cut short: no record, removed
-    second = make_client(methods={"fast": fast}, data_dir=data)
+    second = make_client(methods={"arbitrary": fast}, data_dir=data)
     assert second.get(f"/api/jobs/{done['id']}/result").content == original
     interrupted = second.get(f"/api/jobs/{ghost.id}").json()
     assert interrupted["status"] == "failed" and interrupted["error"] == INTERRUPTED
+    assert interrupted["method"] == "arbitrary"  # a record of the old name reads as the new one
     assert not (data / "jobs" / ("e" * 32)).exists()
 
 
@@ -648,9 +673,9 @@ def test_shutdown_marks_running_jobs_interrupted(make_client, tmp_path: Path):
 
 def test_cleanup_by_age_and_by_size(make_client, tmp_path: Path):
     fast = PosterizeMethod(("posterize",))
-    client = make_client(methods={"fast": fast}, data_dir=tmp_path / "clean", max_age_hours=1.0)
+    client = make_client(methods={"arbitrary": fast}, data_dir=tmp_path / "clean", max_age_hours=1.0)
     manager = client.app.state.manager
-    ids = [submit(client, method="fast", style="posterize", size=64).json()["id"] for _ in range(3)]
+    ids = [submit(client, method="arbitrary", style="posterize", size=64).json()["id"] for _ in range(3)]
     manager.jobs[ids[0]].finished = time.time() - 2 * 3600
     assert manager.cleanup() == [ids[0]]
     assert client.get(f"/api/jobs/{ids[0]}").status_code == 404
@@ -686,7 +711,7 @@ def _tiny_model(path: Path, seed: int) -> Path:
 
 
 def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypatch):
-    """ModelMethod with two tiny model files (no trained model needed): styles, one load, options."""
+    """ModelJobMethod with two tiny model files (no trained model needed): styles, one load, options."""
     from brushwork import painters
 
     loads: list = []
@@ -701,7 +726,7 @@ def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypa
         FastModel("starry-night", "Van Gogh net", _tiny_model(tmp_path / "a.safetensors", 0)),
         FastModel("mosaic", "Mosaic net", _tiny_model(tmp_path / "b.safetensors", 1)),
     ]
-    client = make_client(methods={"model": ModelMethod(models), "gatys": SHARED_GATYS})
+    client = make_client(methods={"model": ModelJobMethod(models), "gatys": SHARED_GATYS})
     styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
     assert styles["starry_night"]["methods"] == ["model", "gatys"]  # the model joined its painting
     assert styles["mosaic"]["methods"] == ["model"] and styles["mosaic"]["title"] == "Mosaic net"
@@ -724,7 +749,7 @@ def test_fast_method_loads_each_model_once(make_client, tmp_path: Path, monkeypa
 def test_real_trained_models_when_installed(make_client):
     if not shipped_models():
         pytest.skip("no trained model is installed; the method is covered by the tiny-model test above")
-    client = make_client(methods={"fast": ARBITRARY, "model": ModelMethod(), "gatys": SHARED_GATYS})
+    client = make_client(methods={"arbitrary": ARBITRARY, "model": ModelJobMethod(), "gatys": SHARED_GATYS})
     model_styles = [s for s in client.get("/api/styles").json()["styles"] if "model" in s["methods"]]
     assert model_styles
     response = submit(client, method="model", style=model_styles[0]["id"], size=64)

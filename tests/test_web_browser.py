@@ -130,7 +130,7 @@ def test_fast_with_my_own_painting_strength_and_a_blend(server, browser, tmp_pat
     page.wait_for_selector("#download:not([hidden])", timeout=60_000)
     assert page.inner_text("#status-badge") == "done"
     job = _job(server, page)
-    assert job["method"] == "fast" and job["style"] == "upload" and job["options"]["strength"] == 0.4
+    assert job["method"] == "arbitrary" and job["style"] == "upload" and job["options"]["strength"] == 0.4
     after = page.eval_on_selector("#after", "el => ({src: el.src, w: el.naturalWidth, ok: el.complete})")
     assert after["src"].endswith("/result") and after["ok"] and after["w"] == 128
     painted, photo = _picture(page, "#after"), _picture(page, "#before")
@@ -361,7 +361,7 @@ def test_repaint_after_a_restart_and_after_a_reload(browser, tmp_path: Path):
         )
         assert page.is_hidden("#error")
         fast = _job(url, page)
-        assert fast["method"] == "fast" and fast["style"] == "upload"
+        assert fast["method"] == "arbitrary" and fast["style"] == "upload"
     finally:
         stop_cli_server(process)
 

@@ -45,7 +45,7 @@ def _png(seed: int = 0, size=(64, 48)) -> bytes:
 
 
 def _submit(client: httpx.Client, seed: int = 0) -> httpx.Response:
-    return client.post("/api/jobs", data={"style": "posterize", "method": "fast", "size": "64"},
+    return client.post("/api/jobs", data={"style": "posterize", "method": "arbitrary", "size": "64"},
                        files={"photo": ("photo.png", _png(seed), "image/png")})
 
 
@@ -66,7 +66,7 @@ def _pages(folder: Path) -> int:
 def test_full_disk_fails_jobs_with_a_message_507s_and_recovers(tmp_path: Path):
     with tmpfs(tmp_path / "data", "8m") as data:
         config = WebServiceConfig(data_dir=str(data), fast_workers=2, fast_inline_wait=5.0)
-        app = create_app(config, {"fast": PosterizeMethod()})
+        app = create_app(config, {"arbitrary": PosterizeMethod()})
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30.0) as client:
             first = _submit(client)
             assert first.status_code == 200 and first.json()["status"] == "done", first.text
@@ -120,7 +120,7 @@ def test_full_disk_fails_jobs_with_a_message_507s_and_recovers(tmp_path: Path):
 def test_a_dead_worker_is_replaced_and_its_job_fails(tmp_path: Path):
     dying = GatedMethod(fail=SystemExit("a worker-killing bug"))  # not an Exception: no handler takes it
     config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_workers=1)
-    app = create_app(config, {"fast": PosterizeMethod(), "gatys": dying})
+    app = create_app(config, {"arbitrary": PosterizeMethod(), "gatys": dying})
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30.0) as client:
         photo, painting = _png(), _png(1, (40, 40))
         submitted = client.post("/api/jobs", data={"method": "gatys", "size": "32", "iterations": "3"},
@@ -146,11 +146,12 @@ def test_a_dead_worker_is_replaced_and_its_job_fails(tmp_path: Path):
 
 # --- the API answers its own page ------------------------------------------------------------------
 def _client(tmp_path: Path, **config) -> TestClient:
-    app = create_app(WebServiceConfig(data_dir=str(tmp_path / "data"), **config), {"fast": PosterizeMethod()})
+    settings = WebServiceConfig(data_dir=str(tmp_path / "data"), **config)
+    app = create_app(settings, {"arbitrary": PosterizeMethod()})
     return TestClient(app, base_url="http://localhost:8000")
 
 
-FORM = {"style": "posterize", "method": "fast", "size": "64"}
+FORM = {"style": "posterize", "method": "arbitrary", "size": "64"}
 
 
 def test_cross_site_posts_are_refused_and_the_own_page_is_not(tmp_path: Path):

@@ -18,9 +18,9 @@ from support.web import app_clients
 
 from brushwork.config import WebServiceConfig
 from brushwork.web.app import create_app
-from brushwork.web.methods import GatysMethod, ModelMethod
+from brushwork.web.methods import GatysJobMethod, ModelJobMethod
 
-GATYS = GatysMethod("random")
+GATYS = GatysJobMethod("random")
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -39,7 +39,7 @@ def big_jpeg(width: int = 8000, height: int = 6000) -> bytes:
 def client(tmp_path: Path):
     with app_clients() as open_client:
         config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random")
-        yield open_client(create_app(config, {"model": ModelMethod(models=()), "gatys": GATYS}))
+        yield open_client(create_app(config, {"model": ModelJobMethod(models=()), "gatys": GATYS}))
 
 
 def paint(client, photo: bytes, name: str, size: int = 64):
@@ -165,7 +165,7 @@ def test_quality_runs_the_command_lines_defaults_and_says_why_it_stopped(client)
     from brushwork.gatys.optimize import stylize
     from brushwork.web.methods import JobOptions
 
-    assert GatysMethod.defaults == JobOptions() and JobOptions().iterations is None
+    assert GatysJobMethod.defaults == JobOptions() and JobOptions().iterations is None
     defaults = StylizeConfig()
     assert JobOptions().size == defaults.size and JobOptions().style_weight == defaults.style_weight
     gatys = next(m for m in client.get("/api/methods").json()["methods"] if m["name"] == "gatys")

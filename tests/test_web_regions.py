@@ -29,7 +29,7 @@ from support.web import app_clients
 from brushwork.config import WebServiceConfig
 from brushwork.metrics import ssim
 from brushwork.web.app import create_app
-from brushwork.web.methods import ArbitraryMethod, GatysMethod, ModelMethod
+from brushwork.web.methods import ArbitraryJobMethod, GatysJobMethod, ModelJobMethod
 
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
@@ -57,7 +57,8 @@ def _photo(path: Path) -> bytes:
 def client(tmp_path_factory) -> TestClient:
     """One server for the module: the real any-painting network, the shipped models, random-VGG Gatys."""
     config = WebServiceConfig(data_dir=str(tmp_path_factory.mktemp("web-regions")), gatys_weights="random")
-    methods = {"fast": ArbitraryMethod(), "model": ModelMethod(), "gatys": GatysMethod("random")}
+    methods = {"arbitrary": ArbitraryJobMethod(), "model": ModelJobMethod(),
+               "gatys": GatysJobMethod("random")}
     with app_clients() as open_client:
         yield open_client(create_app(config, methods))
 
@@ -127,7 +128,7 @@ def _half_mask(width: int, height: int) -> Image.Image:
 
 @pytest.mark.parametrize(
     ("method", "style", "extra"),
-    [("fast", "great_wave", {}), ("model", "starry_night", {}),
+    [("arbitrary", "great_wave", {}), ("model", "starry_night", {}),
      ("gatys", "starry_night", {"iterations": "6"})],
 )
 def test_a_region_left_as_the_photo_is_the_photo_and_the_rest_is_painted(client, method, style, extra):
@@ -158,12 +159,12 @@ def test_a_region_left_as_the_photo_is_the_photo_and_the_rest_is_painted(client,
 
 def test_auto_regions_and_a_painting_per_region_and_no_person_is_a_warning(client: TestClient):
     # regions=auto on the server, the person in one painting at 0.5, the background in another.
-    form = {"method": "fast", "style": "starry_night", "size": "192", "regions": "auto",
+    form = {"method": "arbitrary", "style": "starry_night", "size": "192", "regions": "auto",
             "region": ["person=great_wave:0.5", "background=default"]}
     job = _wait(client, client.post("/api/jobs", data=form,
                                     files={"photo": ("a.jpg", _photo(WITH_PERSON))}).json())
     assert job["regions"]["source"] == "auto" and job["warning"] is None and "mask" not in job["urls"]
-    plain = _wait(client, client.post("/api/jobs", data={"method": "fast", "style": "starry_night",
+    plain = _wait(client, client.post("/api/jobs", data={"method": "arbitrary", "style": "starry_night",
                                                          "size": "192"},
                                       files={"photo": ("a.jpg", _photo(WITH_PERSON))}).json())
     regions, whole = _picture(client, job["urls"]["result"]), _picture(client, plain["urls"]["result"])
@@ -207,7 +208,7 @@ def test_bad_masks_and_region_settings_are_one_line_4xx(client: TestClient):
               422, "leave the region's strength out")
     # A mask of another shape is resized to the picture (as --mask): accepted and painted.
     tall = ("t.png", _png(_half_mask(20, 90)))
-    answer = post({"region": "white=none", "method": "fast"}, {"mask": tall})
+    answer = post({"region": "white=none", "method": "arbitrary"}, {"mask": tall})
     assert answer.status_code == 200 and answer.json()["status"] == "done", answer.text
 
 

@@ -63,7 +63,7 @@ def test_slow_bodies_and_headers_are_cut_off_while_health_stays_fast(tmp_path: P
         health = _probe_health(url, lambda: body_waiter.is_alive() or head_waiter.is_alive())
         # A client that sends its upload in time is served as before.
         files = {"photo": ("p.png", photo.getvalue(), "image/png")}
-        form = {"style": "starry_night", "method": "fast", "size": "64"}
+        form = {"style": "starry_night", "method": "arbitrary", "size": "64"}
         served = httpx.post(f"{url}/api/jobs", data=form, files=files, timeout=60)
     print(f"health during 65 slow clients: median {statistics.median(health):.0f} ms, "
           f"max {max(health):.0f} ms; "
@@ -131,11 +131,12 @@ def test_one_format_rule_for_the_web_app_and_the_command_line(tmp_path: Path):
     # Web app: each file as an uploaded photo (the posterizing stand-in paints it).
     config = WebServiceConfig(data_dir=str(tmp_path / "data"))
     web_ok, refused = set(), {}
-    with TestClient(create_app(config, {"fast": PosterizeMethod()}), base_url="http://localhost") as client:
+    app = create_app(config, {"arbitrary": PosterizeMethod()})
+    with TestClient(app, base_url="http://localhost") as client:
         for fmt, path in files.items():
             response = client.post(
                 "/api/jobs",
-                data={"style": "posterize", "method": "fast", "size": "64"},
+                data={"style": "posterize", "method": "arbitrary", "size": "64"},
                 files={"photo": (path.name, path.read_bytes(), "application/octet-stream")},
             )
             if response.status_code == 200:

@@ -38,7 +38,7 @@ from support.web import (
 
 from brushwork.config import WebServiceConfig
 from brushwork.web.app import create_app
-from brushwork.web.methods import GatysMethod, ModelMethod
+from brushwork.web.methods import GatysJobMethod, ModelJobMethod
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "brushwork" / "data" / "samples"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
@@ -48,7 +48,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
 def client(tmp_path: Path):
     with app_clients() as open_client:
         config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random")
-        yield open_client(create_app(config, {"fast": PosterizeMethod(), "gatys": GatysMethod("random")}))
+        methods = {"arbitrary": PosterizeMethod(), "gatys": GatysJobMethod("random")}
+        yield open_client(create_app(config, methods))
 
 
 def _png(image: Image.Image) -> bytes:
@@ -58,7 +59,7 @@ def _png(image: Image.Image) -> bytes:
 
 
 def _post(client, method: str, size: int, **form):
-    style = "posterize" if method == "fast" else "starry_night"
+    style = "posterize" if method == "arbitrary" else "starry_night"
     return client.post(
         "/api/jobs", data={"style": style, "method": method, "size": str(size), **form},
         files={"photo": ("p.png", _png(make_photo(160, 120)), "image/png")},
@@ -67,17 +68,17 @@ def _post(client, method: str, size: int, **form):
 
 def test_fast_jobs_paint_up_to_2048_px_and_quality_up_to_1024(client):
     limits = {m["name"]: m["limits"]["size"] for m in client.get("/api/methods").json()["methods"]}
-    assert limits == {"fast": [32, 2048], "gatys": [32, 1024]}, limits
-    response = _post(client, "fast", 2048)
+    assert limits == {"arbitrary": [16, 2048], "gatys": [16, 1024]}, limits
+    response = _post(client, "arbitrary", 2048)
     assert response.status_code == 200, response.text  # answered inline: a fast job
     job = response.json()
     assert job["status"] == "done" and (job["width"], job["height"]) == (2048, 1536), job
     assert Image.open(io.BytesIO(client.get(job["urls"]["result"]).content)).size == (2048, 1536)
-    for method, size, largest in (("fast", 2080, 2048), ("gatys", 1056, 1024)):
+    for method, size, largest in (("arbitrary", 2080, 2048), ("gatys", 1056, 1024)):
         response = _post(client, method, size)
         assert response.status_code == 422, response.text
         assert response.json()["detail"] == (
-            f"size must be between 32 and {largest} pixels for the {method} method, got {size}"
+            f"size must be between 16 and {largest} pixels for the {method} method, got {size}"
         )
     schema = client.get("/openapi.json").json()
     form = schema["components"]["schemas"]
@@ -86,7 +87,7 @@ def test_fast_jobs_paint_up_to_2048_px_and_quality_up_to_1024(client):
 
 
 def test_a_picture_downloads_as_jpeg_too(client):
-    job = _post(client, "fast", 256).json()
+    job = _post(client, "arbitrary", 256).json()
     assert job["status"] == "done", job
     png = Image.open(io.BytesIO(client.get(job["urls"]["result"]).content)).convert("RGB")
     assert job["urls"]["download_jpeg"].endswith("/result?format=jpeg&download=true")
@@ -104,13 +105,13 @@ def test_a_picture_downloads_as_jpeg_too(client):
 
 def _history_client(open_client, tmp_path: Path, **config):
     settings = WebServiceConfig(data_dir=str(tmp_path / "data"), **config)
-    return open_client(create_app(settings, {"fast": PosterizeMethod(), "gatys": GatedMethod()}))
+    return open_client(create_app(settings, {"arbitrary": PosterizeMethod(), "gatys": GatedMethod()}))
 
 
 def test_the_history_lists_finished_paintings_newest_first_and_deletes_one(tmp_path: Path):
     with app_clients() as open_client:
         client = _history_client(open_client, tmp_path, history_size=3)
-        made = [_post(client, "fast", 64 + 32 * i).json() for i in range(4)]
+        made = [_post(client, "arbitrary", 64 + 32 * i).json() for i in range(4)]
         assert all(job["status"] == "done" for job in made), made
         running = _post(client, "gatys", 32).json()  # runs until released: not in the history
         history = client.get("/api/history").json()
@@ -131,11 +132,11 @@ def test_the_history_lists_finished_paintings_newest_first_and_deletes_one(tmp_p
 def test_the_history_survives_a_restart_and_is_each_browsers_own_when_exposed(tmp_path: Path):
     with app_clients() as open_client:
         client = _history_client(open_client, tmp_path, host="0.0.0.0")
-        mine = _post(client, "fast", 64)
+        mine = _post(client, "arbitrary", 64)
         token = mine.cookies.get("brushwork_owner")
         assert mine.status_code == 200 and token
         client.cookies.clear()
-        theirs = _post(client, "fast", 96).json()  # another browser: a new token
+        theirs = _post(client, "arbitrary", 96).json()  # another browser: a new token
         client.cookies.clear()
         own = {"X-Brushwork-Token": token}
         listed = client.get("/api/history", headers=own).json()["jobs"]
@@ -168,7 +169,8 @@ def test_a_model_only_card_shows_its_painting_when_the_styles_folder_has_it(tmp_
     (folder / "some_other_painting.jpg").write_bytes(kiss.read_bytes()[:-10] + b"0123456789")
     with app_clients() as open_client:
         config = WebServiceConfig(data_dir=str(tmp_path / "data"), styles_dir=str(folder))
-        client = open_client(create_app(config, {"model": ModelMethod(), "gatys": GatysMethod("random")}))
+        methods = {"model": ModelJobMethod(), "gatys": GatysJobMethod("random")}
+        client = open_client(create_app(config, methods))
         styles = {s["id"]: s for s in client.get("/api/styles").json()["styles"]}
         kiss_card = styles["the_kiss"]
         assert kiss_card["methods"] == ["model", "gatys"] and kiss_card["title"] == "The Kiss (Klimt)"
@@ -511,7 +513,7 @@ def test_model_by_default_video_poster_and_a_notification(real_server, browser, 
             )
             seen = page.evaluate("location.hash.slice(5)")
             methods.append(httpx.get(f"{real_server}/api/jobs/{seen}").json()["method"])
-        assert methods == ["model", "fast"], methods
+        assert methods == ["model", "arbitrary"], methods
         assert page.evaluate("window.shown") == []  # Fast jobs are short: no notification
 
         # Quality: permission asked when it starts; the notification comes when it ends.

@@ -23,7 +23,7 @@ from support.web import CHROMIUM, CHROMIUM_ARGS, GatedMethod, app_clients, serve
 from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.errors import DiskFullError
 from brushwork.web.app import create_app
-from brushwork.web.methods import ModelMethod, default_methods
+from brushwork.web.methods import ModelJobMethod, default_methods
 
 #: A tiny run of train's default recipe (what the page runs, at its default steps, on a real server).
 TINY = TrainConfig(steps=4, image_size=64, batch_size=1, style_size=64, val_size=64, val_photos=2,
@@ -49,7 +49,7 @@ def photos(tmp_path_factory) -> Path:
 def make_app(data: Path, photos: Path, steps: int = 4, methods: dict | None = None, **overrides):
     config = WebServiceConfig(data_dir=str(data), train_photos=str(photos), train_checkpoint_every=1,
                               **overrides)
-    methods = methods if methods is not None else {"model": ModelMethod(models=())}
+    methods = methods if methods is not None else {"model": ModelJobMethod(models=())}
     return create_app(config, methods, TINY.replace(steps=steps))
 
 
@@ -89,7 +89,7 @@ def events(url: str, job_id: str, timeout: float = 180.0) -> list[dict]:
 @pytest.mark.slow
 def test_a_training_job_streams_progress_paints_with_fast_and_blocks_no_painting_job(tmp_path, photos):
     gated = GatedMethod()
-    model = ModelMethod(models=())
+    model = ModelJobMethod(models=())
     app = make_app(tmp_path / "data", photos, methods={"model": model, "gatys": gated})
     with serve_in_thread(app) as url:
         answer = submit_training(url, "My Stripes")

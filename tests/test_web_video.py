@@ -26,15 +26,15 @@ from brushwork.config import ApplyConfig, WebServiceConfig
 from brushwork.errors import ImageError
 from brushwork.painters import ArbitraryPainter
 from brushwork.web.app import create_app
-from brushwork.web.methods import ArbitraryMethod, GatysMethod, ModelMethod, shipped_fast_models
+from brushwork.web.methods import ArbitraryJobMethod, GatysJobMethod, ModelJobMethod, shipped_fast_models
 
 with warnings.catch_warnings():  # starlette asks for the newer httpx2; httpx works the same here
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 #: The any-painting network, two frames a batch (so a 12-frame clip reports progress six times).
-FAST = ArbitraryMethod(ApplyConfig(batch_size=2))
-GATYS = GatysMethod("random")
+FAST = ArbitraryJobMethod(ApplyConfig(batch_size=2))
+GATYS = GatysJobMethod("random")
 FRAMES, SIZE = 12, (96, 64)
 
 
@@ -70,12 +70,14 @@ def _write_tone(path: Path, seconds: float = 0.5) -> None:
 @pytest.fixture
 def make_client(tmp_path: Path):
     with app_clients() as open_client:
-        def make(job_config: dict | None = None, model: ModelMethod | None = None, **overrides) -> TestClient:
+        def make(
+            job_config: dict | None = None, model: ModelJobMethod | None = None, **overrides
+        ) -> TestClient:
             """A client of a fresh app; ``job_config`` overrides what the job runner (not the upload
             checks) is held to, as when a video's metadata lies about it."""
             config = WebServiceConfig(data_dir=str(tmp_path / "data"), gatys_weights="random", **overrides)
-            model = model or ModelMethod(models=())
-            app = create_app(config, {"fast": FAST, "model": model, "gatys": GATYS})
+            model = model or ModelJobMethod(models=())
+            app = create_app(config, {"arbitrary": FAST, "model": model, "gatys": GATYS})
             if job_config:
                 app.state.manager.config = dataclasses.replace(config, **job_config)
             return open_client(app)
@@ -85,7 +87,7 @@ def make_client(tmp_path: Path):
 
 def submit_video(client: TestClient, data: bytes, name: str = "clip.bin", **form):
     """POST /api/jobs with ``data`` as the photo (its name says nothing: the bytes decide)."""
-    fields = {"style": "starry_night", "method": "fast", **{k: str(v) for k, v in form.items()}}
+    fields = {"style": "starry_night", "method": "arbitrary", **{k: str(v) for k, v in form.items()}}
     return client.post("/api/jobs", data=fields, files={"photo": (name, data, "application/octet-stream")})
 
 
@@ -171,7 +173,7 @@ def test_a_webm_is_accepted_by_its_bytes_and_gatys_refuses_video(make_client, cl
 
 def test_a_trained_model_paints_a_video_too(make_client, clips):
     shipped = [m for m in shipped_fast_models() if m.id == "starry-night"]
-    client = make_client(model=ModelMethod(shipped, ApplyConfig(batch_size=4)))
+    client = make_client(model=ModelJobMethod(shipped, ApplyConfig(batch_size=4)))
     response = submit_video(client, clips["mp4"].read_bytes(), method="model", strength=0.8)
     assert response.status_code == 202, response.text
     job = wait_for(client, response.json()["id"])

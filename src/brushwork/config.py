@@ -789,6 +789,11 @@ class WebServiceConfig:
     max_iterations: int = _help("most Gatys iterations a job may ask for", default=1000)
     job_time_limit: float = _help("seconds a job may run before it is stopped and failed", default=900.0)
     preview_every: int = _help("Gatys jobs write a preview image every N iterations", default=5)
+    fast_size: int = _help(
+        "output side of a fast job (the any-painting network or a trained model) that asks for none, in "
+        "pixels (a Gatys job's: stylize's --size)", default=512)
+    second_weight: float = _help(
+        "the second painting's share of a fast job's blend when the job gives none (0..1)", default=0.5)
     fast_inline_wait: float = _help(
         "seconds a fast-model request waits for its result before answering 202", default=15.0
     )
@@ -845,6 +850,8 @@ class WebServiceConfig:
             "max_video_pixels": self.max_video_pixels > 0,
             "max_size": MIN_SIZE <= self.max_size <= MAX_SIZE,
             "fast_max_size": MIN_SIZE <= self.fast_max_size <= MAX_SIZE,
+            "fast_size": MIN_SIZE <= self.fast_size <= self.fast_max_size,
+            "second_weight": 0.0 <= self.second_weight <= 1.0,
             "max_iterations": self.max_iterations >= 1,
             "job_time_limit": self.job_time_limit > 0,
             "preview_every": self.preview_every >= 1,

@@ -51,7 +51,7 @@ from fuzz.harness import TIMEOUT, Assets, Result, each_case
 
 ENTRY = "web_upload"
 #: A gallery style with a painting (the ``fast`` method reads it), the method, the output size.
-STYLE, METHOD, SIZE = "starry_night", "fast", "64"
+STYLE, METHOD, SIZE = "starry_night", "arbitrary", "64"
 #: Every PAINTING_EVERY-th case is sent as the painting, the others as the photo.
 PAINTING_EVERY = 4
 #: Small per-file limit, so a device's or a 2 GB file's upload costs 3 MB, not 21.

@@ -51,7 +51,7 @@ class PosterizeMethod:
     min_painting_side = 0
     defaults = JobOptions(size=64, iterations=1)
 
-    def __init__(self, styles: tuple[str, ...] = ("posterize",), delay: float = 0.0, name: str = "fast"):
+    def __init__(self, styles: tuple[str, ...] = ("posterize",), delay: float = 0.0, name: str = "arbitrary"):
         self.name = name
         self.lane = "fast"  # like the real trained-model method: the fast pool, answered in the request
         self.styles = styles

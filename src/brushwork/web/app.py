@@ -25,7 +25,7 @@ from brushwork import __version__
 from brushwork.config import TrainConfig, WebServiceConfig
 from brushwork.web.jobs import JobManager
 from brushwork.web.live import IsolationMiddleware
-from brushwork.web.methods import Method, default_methods
+from brushwork.web.methods import JobMethod, default_methods
 from brushwork.web.routes import catalogue, history, jobs, live, pages, regions, training
 from brushwork.web.schemas import Problem, tune_openapi
 from brushwork.web.security import GuardMiddleware
@@ -39,10 +39,12 @@ DECODE_SLOTS = 4
 DESCRIPTION = (
     "Paint photos in the style of a painting. Submit a job with `POST /api/jobs`, follow it with "
     "`GET /api/jobs/{id}/events` (Server-Sent Events) or by polling `GET /api/jobs/{id}`, then fetch "
-    "`GET /api/jobs/{id}/result`. Methods (`GET /api/methods`): `fast`, any painting in about a second "
+    "`GET /api/jobs/{id}/result`. Methods (`GET /api/methods`): `arbitrary` "
+    "(`fast` before: still accepted, with a `Deprecation` header), "
+    "any painting in about a second "
     "(with `strength` and an optional second painting to blend); `model`, a style's trained model; "
     "`gatys`, quality optimisation in minutes. The photo may be a short video (MP4, MOV, MKV, WebM, AVI) "
-    "for `fast` and `model`: progress counts frames and the result is an MP4 with the audio kept."
+    "for `arbitrary` and `model`: progress counts frames and the result is an MP4 with the audio kept."
 )
 
 
@@ -50,6 +52,9 @@ def _validation_message(exc: RequestValidationError) -> str:
     """Pydantic's error list as one readable line: 'size: Input should be a valid integer'."""
     parts = []
     for error in exc.errors():
+        if error.get("type") == "value_error":  # a form model's own rule: its sentence names the field
+            parts.append(str(error.get("ctx", {}).get("error", error.get("msg", "invalid"))))
+            continue
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form"))
         parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid")))
     return "; ".join(parts) or "invalid request"
@@ -73,7 +78,7 @@ async def _not_allowed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
-def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method] | None = None,
+def create_app(config: WebServiceConfig | None = None, methods: dict[str, JobMethod] | None = None,
                train_config: TrainConfig | None = None) -> FastAPI:
     """The app; ``train_config``: the settings of the page's training jobs (default: train's own)."""
     config = config or WebServiceConfig()
@@ -111,6 +116,13 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.state.manager = manager
     app.state.registry = registry
     app.state.training = trainer
+    _add_middleware(app, config)
+    _add_routes(app)
+    _tune_openapi(app, config, methods)
+    return app
+
+
+def _add_middleware(app: FastAPI, config: WebServiceConfig) -> None:
     app.add_middleware(
         BodyLimitMiddleware,
         limit=config.max_upload_bytes + max(config.max_upload_bytes, config.max_video_bytes) + 2**20,
@@ -128,6 +140,9 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.add_middleware(GuardMiddleware, config=config, page_headers=pages.PAGE_HEADERS)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(405, _not_allowed)
+
+
+def _add_routes(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(catalogue.router)
@@ -136,6 +151,9 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
     app.include_router(live.router)
     app.include_router(regions.router)
     app.include_router(training.router)
+
+
+def _tune_openapi(app: FastAPI, config: WebServiceConfig, methods: dict[str, JobMethod]) -> None:
     generated = app.openapi
 
     def openapi() -> dict:
@@ -147,4 +165,3 @@ def create_app(config: WebServiceConfig | None = None, methods: dict[str, Method
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app

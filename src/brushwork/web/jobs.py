@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,13 +45,32 @@ from brushwork.fileio import (
 )
 from brushwork.images import open_image, save_image
 from brushwork.progress import Progress
-from brushwork.web.methods import JobOptions, Method, RegionOptions, StyleInput
+from brushwork.web.changes import Changes, Tracked
+from brushwork.web.methods import (
+    OLD_METHOD_NAMES,
+    JobMethod,
+    JobOptions,
+    RegionOptions,
+    StyleInput,
+)
 
 log = logging.getLogger("brushwork.web")
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-ACTIVE = ("queued", "running")
-TERMINAL = ("done", "failed", "cancelled")
+
+
+class JobStatus(StrEnum):
+    """A job's status: the one list (the API schema, ``job.json`` and the page's /vocabulary.js use it)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+TERMINAL = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 INTERRUPTED = "interrupted: the server stopped before this job finished; please submit it again"
 #: Files a job folder may hold; nothing else is ever read from one.
 FILES = {
@@ -195,7 +215,9 @@ class Job:
 
     @classmethod
     def from_record(cls, data: dict) -> Job:
-        return cls(**{k: data[k] for k in cls.STORED if k in data})
+        job = cls(**{k: data[k] for k in cls.STORED if k in data})
+        job.method = OLD_METHOD_NAMES.get(job.method, job.method)  # a record written before the rename
+        return job
 
 
 class _Reporter:
@@ -301,15 +323,16 @@ def stored_jobs(root: Path, from_record: Callable[[dict], T]) -> Iterator[tuple[
         yield record, job
 
 
-class JobManager:
+class JobManager(Tracked):
     """Owns every job: submission, the worker pools, cancellation, clean-up and recovery."""
 
-    def __init__(self, config: WebServiceConfig, methods: dict[str, Method]):
+    def __init__(self, config: WebServiceConfig, methods: dict[str, JobMethod]):
         self.config = config
         self.methods = methods
         self.root = config.data_path / "jobs"
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Condition()
+        self.changes = Changes()  # wakes the event streams (``touch``)
         self.stopping = threading.Event()
         workers = {"gatys": config.gatys_workers, "fast": config.fast_workers}
         self.lanes: dict[str, _Lane] = {}
@@ -502,18 +525,7 @@ class JobManager:
         try:
             folder = self.job_dir(job.id)
             folder.mkdir(parents=True)
-            save_image(photo, folder / FILES["photo"])
-            if video is not None:
-                with atomic_path(folder / FILES["video"]) as tmp:
-                    tmp.write_bytes(video)
-            if style.painting is not None:
-                save_image(style.painting, folder / FILES["painting"])
-            if style.second_painting is not None:
-                save_image(style.second_painting, folder / FILES["second_painting"])
-            if mask is not None:
-                save_image(mask, folder / FILES["mask"])
-            for index, picture in (region_paintings or {}).items():
-                save_image(picture, folder / REGION_PAINTING.format(index))
+            _store_inputs(folder, photo, style, video, mask, region_paintings or {})
             self._save(job)
         except BaseException as exc:
             with self.lock:
@@ -563,12 +575,6 @@ class JobManager:
             elif job.status == "running":
                 job.cancel_requested = True
                 self.touch(job)
-
-    def touch(self, job: Job) -> None:
-        """Mark a change, so event streams send the new state."""
-        with self.lock:
-            job.version += 1
-            self.lock.notify_all()
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:
         """End ``job``: its record is on disk before anyone is told (a client that sees "done" finds
@@ -687,7 +693,7 @@ class JobManager:
         finally:
             (folder / FILES["video"]).unlink(missing_ok=True)  # the upload has served its purpose
 
-    def _regions(self, job: Job, method: Method):
+    def _regions(self, job: Job, method: JobMethod):
         """The engines' RegionConfig of a job with regions (its stored files), else None."""
         if not job.regions:
             return None
@@ -700,7 +706,7 @@ class JobManager:
         return RegionOptions.from_dict(job.regions).engine_config(
             folder / FILES["mask"], lambda i: folder / REGION_PAINTING.format(i), default)
 
-    def _run_video(self, job: Job, method: Method, style: StyleInput, options: JobOptions,
+    def _run_video(self, job: Job, method: JobMethod, style: StyleInput, options: JobOptions,
                    reporter: _Reporter) -> None:
         """Paint the stored video into the MP4 result (written whole or not at all). The engine's
         errors name the file; users see "the video" instead of a path on the server."""
@@ -760,6 +766,23 @@ class JobManager:
             self.jobs.pop(job.id, None)
         shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
         return job.id
+
+
+def _store_inputs(folder: Path, photo: Image.Image, style: StyleInput, video: bytes | None,
+                  mask: Image.Image | None, region_paintings: dict[int, Image.Image]) -> None:
+    """A new job's input files in its ``folder`` (``FILES``, ``REGION_PAINTING``)."""
+    save_image(photo, folder / FILES["photo"])
+    if video is not None:
+        with atomic_path(folder / FILES["video"]) as tmp:
+            tmp.write_bytes(video)
+    if style.painting is not None:
+        save_image(style.painting, folder / FILES["painting"])
+    if style.second_painting is not None:
+        save_image(style.second_painting, folder / FILES["second_painting"])
+    if mask is not None:
+        save_image(mask, folder / FILES["mask"])
+    for index, picture in region_paintings.items():
+        save_image(picture, folder / REGION_PAINTING.format(index))
 
 
 def _folder_size(folder: Path) -> int:

@@ -32,6 +32,8 @@ from pathlib import Path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brushwork.fast.engines import file_digest
+from brushwork.fast.inference import onnx_copy
+from brushwork.networks.arbitrary_weights import PREDICTOR_FILE, find_magenta_file
 
 #: Headers that make the page cross-origin isolated (SharedArrayBuffer, so WebAssembly threads).
 ISOLATION_HEADERS = {
@@ -94,19 +96,13 @@ class LiveFiles:
 
     def model(self, ref) -> Graph:
         """A trained model's ONNX copy (the file ``apply --engine onnx`` runs)."""
-        from brushwork.fast.inference import onnx_copy  # torch loads with the first Live model
-
         return self._graph(f"model:{ref}", lambda: onnx_copy(ref))
 
     def arbitrary(self, network: str) -> Graph:
         """The arbitrary-style transfer network ``network`` with the style vector as its second input:
         one file (and ETag) per network, so switching never serves the other one's graph."""
-        from brushwork.fast.inference import onnx_copy
-
         return self._graph(f"arbitrary:{network}", lambda: onnx_copy(None, network))
 
     def predictor(self) -> Graph:
         """The style predictor's graph (the peer package's, as ``predict_style`` runs it)."""
-        from brushwork.networks.arbitrary_weights import PREDICTOR_FILE, find_magenta_file
-
         return self._graph("predictor", lambda: find_magenta_file(PREDICTOR_FILE))

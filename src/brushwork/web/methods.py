@@ -1,11 +1,12 @@
 """How a job is painted: a small interface with one class per method, each running a painter.
 
-* ``fast`` (**Fast**): the arbitrary-style network (``painters.ArbitraryPainter``; ``network``:
+* ``arbitrary`` (**Fast**; ``fast`` before, accepted for one release): the arbitrary-style network
+  (``painters.ArbitraryPainter``; ``network``:
   brushwork's own or Magenta's, the command line's default unless the job asks): any painting, a
   gallery one or an upload, in about a second; ``strength`` mixes in the photo's own style and a second
   painting can be blended in.
 * ``model`` (**Fast (trained model)**): a feed-forward network trained for one painting
-  (``painters.FastPainter``), offered for the gallery styles that have one; ``strength``
+  (``painters.ModelPainter``), offered for the gallery styles that have one; ``strength``
   cross-fades with the photo.
 * ``gatys`` (**Quality**): Gatys optimisation (``painters.GatysPainter``): any painting, minutes.
 
@@ -16,7 +17,7 @@ web picture with regions is the command line's ``--mask``/``--regions auto`` pic
 A method says what it ``takes`` (a painting picture, or a trained model's id), which form
 ``options`` it uses and whether it paints ``video`` (the fast ones: ``run_video``, frame by frame,
 steadied by the optical flow, audio kept); the gallery and the request checks are derived from
-that, so the job runner and the routes only know the ``Method`` interface, and a new method is
+that, so the job runner and the routes only know the ``JobMethod`` interface, and a new method is
 one more class here around one more painter.
 """
 
@@ -32,21 +33,27 @@ from typing import Protocol
 
 from PIL import Image
 
+from brushwork.config import MIN_SIZE as CONFIG_MIN_SIZE
 from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig, WebServiceConfig
 from brushwork.errors import BrushworkError, ConfigError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
+from brushwork.gatys.optimize import scale_sizes, stylize
 from brushwork.models import shipped_models
 from brushwork.networks.arbitrary_weights import PREDICTOR_FILE, TRANSFER_FILE, find_magenta_file
-from brushwork.painters import ArbitraryPainter, FastPainter, GatysPainter
+from brushwork.painters import ArbitraryPainter, GatysPainter, ModelPainter
 from brushwork.progress import Progress
+from brushwork.regions import apply as apply_regions
+from brushwork.regions import stylize as stylize_regions
 
 #: Smallest output side a job may ask for (the largest: ``largest_size``).
-MIN_SIZE = 32
+MIN_SIZE = CONFIG_MIN_SIZE  # the command line's (config.MIN_SIZE)
 #: Style and content weights a job may ask for (both ends included).
 WEIGHT_LIMITS = (0, 10000)
 #: Strength and the second painting's share of a blend (both ends included).
 UNIT_LIMITS = (0.0, 1.0)
-#: Form options each kind of method uses (``Method.options``); /api/methods lists them.
+#: Method names of an earlier release, still accepted (the web API answers with a Deprecation header).
+OLD_METHOD_NAMES = {"fast": "arbitrary"}
+#: Form options each kind of method uses (``JobMethod.options``); /api/methods lists them.
 GATYS_OPTIONS = ("size", "iterations", "style_weight", "content_weight", "preserve_colors")
 ARBITRARY_OPTIONS = ("size", "strength", "preserve_colors", "second_painting", "network")
 MODEL_OPTIONS = ("size", "strength", "preserve_colors")
@@ -177,7 +184,7 @@ class Reporter(Protocol):
         """A one-line warning where the picture is still painted (regions: no person found, ...)."""
 
 
-class Method(Protocol):
+class JobMethod(Protocol):
     name: str
     title: str
     summary: str  # one line for people: what it does and how long it takes
@@ -207,7 +214,7 @@ class Method(Protocol):
         Only for methods with ``video``."""
 
 
-class GatysMethod:
+class GatysJobMethod:
     """Gatys optimisation: slow (minutes at 512 px on a CPU), any painting, live previews.
 
     Every job gets its own ``GatysPainter`` (its options differ); they all share the one cached
@@ -251,8 +258,6 @@ class GatysMethod:
 
     def plan(self, options: JobOptions) -> list[tuple[int, int]]:
         """(longest side, most iterations) of each scale, smallest first."""
-        from brushwork.gatys.optimize import scale_sizes
-
         config = self.config(options)
         sizes = scale_sizes(config.size, config.resolved_multiscale)
         return list(zip(sizes, config.iterations_per_scale(len(sizes)), strict=True))
@@ -260,8 +265,6 @@ class GatysMethod:
     def run(
         self, photo: Image.Image, style: StyleInput, options: JobOptions, reporter: Reporter
     ) -> Image.Image:
-        from brushwork.gatys.optimize import stylize
-
         if style.painting is None:
             raise ConfigError("the quality method needs a painting; pick one from the gallery or upload one")
         reporter.check()
@@ -287,8 +290,6 @@ class GatysMethod:
             reporter.step(replace(it, eta=max(0.0, left * per_mp), message=note[0] if note else ""))
 
         if style.regions is not None:  # guided Grams per region (brushwork stylize --mask/--regions)
-            from brushwork.regions import stylize as stylize_regions
-
             return stylize_regions(photo, style.painting, painter.config, regions=style.regions,
                                    warn=reporter.warn, vgg=painter.vgg, callback=progress)
         return stylize(photo, style.painting, painter.config, vgg=painter.vgg, callback=progress)
@@ -307,7 +308,7 @@ class _LiveRate:
         return ordered[len(ordered) // 2]
 
 
-class ArbitraryMethod:
+class ArbitraryJobMethod:
     """The arbitrary-style network: any painting (or a blend of two) in about a second.
 
     ``JobOptions.network`` picks brushwork's own network (shipped in the package) or Magenta's; the
@@ -317,20 +318,20 @@ class ArbitraryMethod:
     every job (each folds its own style vector, so jobs run in parallel).
     """
 
-    name = "fast"
+    name = "arbitrary"
     title = "Fast"
     summary = "any painting, a gallery one or your own, in about a second"
     lane = "fast"
     takes = "painting"
     options = ARBITRARY_OPTIONS
     min_painting_side = MIN_PAINTING_SIDE
-    defaults = JobOptions(size=512, iterations=1)
+    defaults = JobOptions(size=WebServiceConfig.fast_size, iterations=1)  # type: ignore[arg-type]
     video = True
     regions = True
 
     def __init__(self, config: ApplyConfig | None = None):
         self.config = config or ApplyConfig()
-        self.defaults = JobOptions(size=512, iterations=1, network=self.config.network)
+        self.defaults = replace(self.defaults, network=self.config.network)
         self._reason: str | None = None
         self._checked = False
 
@@ -364,10 +365,10 @@ class ArbitraryMethod:
         if reason:
             raise ConfigError(reason)
         if style.painting is None:
-            raise ConfigError("the fast method needs a painting; pick one from the gallery or upload one")
+            raise ConfigError("the arbitrary method needs a painting; pick one of the gallery or upload one")
         paintings, blend = [style.painting], None
         if style.second_painting is not None:
-            share = 0.5 if options.second_weight is None else options.second_weight
+            share = WebServiceConfig.second_weight if options.second_weight is None else options.second_weight
             paintings.append(style.second_painting)
             blend = (1.0 - share, share)
         return paintings, blend
@@ -379,8 +380,6 @@ class ArbitraryMethod:
         reporter.check()
         painter = self.painter(options, blend)
         if style.regions is not None:  # a pass per distinct setting, blended (brushwork apply --style --mask)
-            from brushwork.regions import apply as apply_regions
-
             result = apply_regions(None, photo, styles=paintings, config=painter.config,
                                    regions=style.regions, warn=reporter.warn)
             reporter.step(Progress(1, 1, "img"))
@@ -412,11 +411,11 @@ def shipped_fast_models() -> list[FastModel]:
     return [FastModel(m.name, m.title, m.name) for m in shipped_models()]
 
 
-class ModelMethod:
+class ModelJobMethod:
     """A feed-forward network trained for one painting: about a second per picture.
 
     Offered when at least one model is given (default: the shipped ones). Each model is loaded
-    once, on its first job, into a ``FastPainter``; jobs use copies of it with their own size,
+    once, on its first job, into a ``ModelPainter``; jobs use copies of it with their own size,
     strength and colour option, and the painter serialises runs of one model.
     """
 
@@ -427,7 +426,7 @@ class ModelMethod:
     takes = "model"
     options = MODEL_OPTIONS
     min_painting_side = 0  # takes no painting
-    defaults = JobOptions(size=512, iterations=1)
+    defaults = JobOptions(size=WebServiceConfig.fast_size, iterations=1)  # type: ignore[arg-type]
     video = True
     regions = True
 
@@ -435,7 +434,7 @@ class ModelMethod:
         listed = shipped_fast_models() if models is None else list(models)
         self._models = {m.id: m for m in listed}
         self.config = config or ApplyConfig()
-        self._painters: dict[str, FastPainter] = {}
+        self._painters: dict[str, ModelPainter] = {}
         self._lock = threading.Lock()
 
     def models(self) -> dict[str, str]:
@@ -449,7 +448,8 @@ class ModelMethod:
 
     def unavailable_reason(self) -> str | None:
         if not self._models:
-            return "no trained models are installed (train one with brushwork train, or use the fast method)"
+            return ("no trained models are installed (train one with brushwork train, or use the arbitrary "
+                    "method)")
         return None
 
     def model_ref(self, model_id: str) -> str | os.PathLike:
@@ -459,23 +459,23 @@ class ModelMethod:
             raise ConfigError(f"no trained model {model_id!r} on this server")
         return entry.ref
 
-    def painter(self, model_id: str) -> FastPainter:
+    def painter(self, model_id: str) -> ModelPainter:
         """The loaded painter of one model (loaded on first use, then shared by every job)."""
         entry = self._models.get(model_id)
         if entry is None:
             raise ConfigError(f"no trained model {model_id!r} on this server")
         with self._lock:
             if model_id not in self._painters:
-                self._painters[model_id] = FastPainter(entry.ref, self.config)
+                self._painters[model_id] = ModelPainter(entry.ref, self.config)
             return self._painters[model_id]
 
-    def _painter(self, style: StyleInput, options: JobOptions, reporter: Reporter) -> FastPainter:
+    def _painter(self, style: StyleInput, options: JobOptions, reporter: Reporter) -> ModelPainter:
         """The job's model with its options; ConfigError when it cannot run."""
         reason = self.unavailable_reason()
         if reason:
             raise ConfigError(reason)
         if style.fast_model is None:
-            raise ConfigError("this style has no trained model; use the fast method for it")
+            raise ConfigError("this style has no trained model; use the arbitrary method for it")
         reporter.check()
         return self.painter(style.fast_model).replace(
             size=options.size, preserve_colors=options.preserve_colors, strength=options.strength
@@ -486,8 +486,6 @@ class ModelMethod:
     ) -> Image.Image:
         painter = self._painter(style, options, reporter)
         if style.regions is not None:  # the loaded model for the rest (brushwork apply MODEL --mask ...)
-            from brushwork.regions import apply as apply_regions
-
             with painter._lock:
                 result = apply_regions(painter.stylizer, photo, config=painter.config, regions=style.regions,
                                        warn=reporter.warn)
@@ -503,13 +501,13 @@ class ModelMethod:
         return painter.paint_video(source, target, callback=reporter.step, max_frames=max_frames)
 
 
-def default_methods(gatys_weights: str = "default") -> dict[str, Method]:
+def default_methods(gatys_weights: str = "default") -> dict[str, JobMethod]:
     """Fast (any painting), Fast (trained model) and Quality, in the order the page offers them."""
-    methods: list[Method] = [ArbitraryMethod(), ModelMethod(), GatysMethod(gatys_weights)]
+    methods: list[JobMethod] = [ArbitraryJobMethod(), ModelJobMethod(), GatysJobMethod(gatys_weights)]
     return {m.name: m for m in methods}
 
 
-def largest_size(method: Method, config: WebServiceConfig) -> int:
+def largest_size(method: JobMethod, config: WebServiceConfig) -> int:
     """The largest output side a job of ``method`` may ask for: the fast lane's ``fast_max_size`` (2048 px:
     one network pass), else the server's ``max_size`` (Gatys optimises every pixel, many times)."""
     return config.fast_max_size if method.lane == "fast" else config.max_size

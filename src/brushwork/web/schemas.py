@@ -1,8 +1,8 @@
 """The API's answers as OpenAPI schemas, so clients (and schemathesis, tests/test_web_openapi.py)
 can check every answer against /openapi.json: the error body, the job view, the catalogue.
 
-The models document; the routes build their dicts as before (``routes.jobs.job_view``), and the
-schema fuzz holds the two together. ``tune_openapi`` makes the generated schema say what the
+The routes answer with these models (``routes.jobs.job_view`` builds a ``JobView``), and the
+schema fuzz holds them to the documented shapes. ``tune_openapi`` makes the generated schema say what the
 server really accepts: in a multipart form a missing field is how "no value" is sent (FastAPI
 writes ``anyOf: [..., null]``, which a client would send as the text "null"), and the ids, methods
 and ranges of ``POST /api/jobs`` come from this server's gallery, methods and limits.
@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from brushwork.web.jobs import JobStatus
+
 
 class Problem(BaseModel):
     """Every 4xx answer: one readable sentence."""
@@ -21,7 +23,7 @@ class Problem(BaseModel):
     detail: str = Field(description="what was wrong, in one sentence")
 
 
-class Progress(BaseModel):
+class ProgressView(BaseModel):
     iteration: int
     total: int
     percent: float
@@ -49,7 +51,7 @@ class JobView(BaseModel):
     """A job as ``GET /api/jobs/{id}`` shows it."""
 
     id: str = Field(pattern="^[0-9a-f]{32}$")
-    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    status: JobStatus
     kind: Literal["image", "video"] = Field(
         "image", description="video: the photo was a video; progress counts frames and the result is an MP4"
     )
@@ -67,7 +69,7 @@ class JobView(BaseModel):
         None, description="a job with regions: source (mask or auto), region settings, feather, refine_edges"
     )
     warning: str | None = Field(None, description="painted, but not as asked (regions: no person found)")
-    progress: Progress
+    progress: ProgressView
     queue_position: int | None
     urls: JobUrls
     width: int | None = Field(None, description="of the result, once done")
@@ -130,6 +132,8 @@ def errors(*codes: int) -> dict[int | str, dict]:
     return out
 
 
+#: Titles of the form models (``web.submission.JobForm``): multipart bodies, tuned as ``Body_*`` are.
+FORM_MODELS = ("JobForm",)
 #: An empty form field, which means "not given".
 EMPTY = {"type": "string", "maxLength": 0}
 #: How a form or query string may say yes or no (pydantic's lax booleans, any letter case).
@@ -169,10 +173,11 @@ def tune_openapi(
     spec: dict, form_rules: dict[str, dict], examples: dict[str, list[dict]] | None = None
 ) -> dict:
     """Multipart bodies without ``null`` alternatives, ``form_rules`` (field -> extra schema: enums,
-    minimum, maximum) merged into the fields they name, and ``examples`` (body schema title -> forms)."""
+    minimum, maximum) merged into the fields they name, and ``examples`` (body schema title -> forms).
+    Bodies: FastAPI's ``Body_*`` and the form models (``FORM_MODELS``)."""
     for schema in spec.get("components", {}).get("schemas", {}).values():
-        properties = schema.get("properties")
-        if not properties or not schema.get("title", "").startswith("Body_"):
+        title, properties = schema.get("title", ""), schema.get("properties")
+        if not properties or not (title.startswith("Body_") or title in FORM_MODELS):
             continue
         for name, field in list(properties.items()):
             field = _lenient_boolean(_drop_null(field))

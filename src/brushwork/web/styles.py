@@ -28,8 +28,9 @@ from PIL import Image, ImageOps
 
 from brushwork.config import WebServiceConfig
 from brushwork.images import open_image, walk_files
-from brushwork.painters import FastPainter
-from brushwork.web.methods import Method
+from brushwork.models import find_shipped
+from brushwork.painters import ModelPainter
+from brushwork.web.methods import JobMethod
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -57,7 +58,7 @@ class Style:
     methods: tuple[str, ...] = ()
 
 
-def methods_for(style: Style, methods: dict[str, Method]) -> tuple[str, ...]:
+def methods_for(style: Style, methods: dict[str, JobMethod]) -> tuple[str, ...]:
     """The available methods that can paint ``style``, in the server's order."""
     fit = []
     for name, method in methods.items():
@@ -151,11 +152,9 @@ def _own_painting(styles: dict[str, Style], digests: dict[str, str], digest: str
     return None
 
 
-def trained_on(method: Method) -> Painted:
+def trained_on(method: JobMethod) -> Painted:
     """For each model of ``method``: (sha256, file name) of the painting it was trained on, from the
     model file's metadata (safetensors header only; nothing is loaded). Models without them: absent."""
-    from brushwork.models import find_shipped
-
     found: Painted = {}
     ref_of = getattr(method, "model_ref", None)
     if ref_of is None:
@@ -203,7 +202,7 @@ def model_preview_bytes(model: str, size: int = THUMB_SIZE) -> bytes | None:
         return None
     try:
         photo = ImageOps.fit(open_image(photos[0]), (size, size), Image.Resampling.LANCZOS)
-        painted = FastPainter(model).paint(photo)
+        painted = ModelPainter(model).paint(photo)
     except Exception:  # noqa: BLE001 - a preview must never break the gallery
         return None
     buffer = io.BytesIO()
@@ -224,7 +223,9 @@ class Registry:
     """Styles, samples and thumbnails the app offers; built at start-up, and again (``add_trained``) when
     the page's training makes a model, so a new style appears without a restart."""
 
-    def __init__(self, config: WebServiceConfig, methods: dict[str, Method], trained: Iterable[Style] = ()):
+    def __init__(
+        self, config: WebServiceConfig, methods: dict[str, JobMethod], trained: Iterable[Style] = ()
+    ):
         self.config = config
         self.methods = methods
         #: Styles the page trained (``web.training``): each its own entry with its painting and model,

@@ -11,7 +11,7 @@ painting job's (``routes.training``).
 The photos are a server-side folder (``WebServiceConfig.train_photos``), never an upload: a page sends
 a painting and a name only. When a run ends, its model, its painting and a small JSON note go to the
 models folder (``WebServiceConfig.models_path``) under a style id the server chose, and the model method
-and the gallery learn the new style at once (``ModelMethod.add``, ``Registry.add_trained``); at start-up
+and the gallery learn the new style at once (``ModelJobMethod.add``, ``Registry.add_trained``); at start-up
 ``trained_styles`` reads that folder back, so a finished model stays in the gallery across restarts.
 
 A server that stops while a job trains ends it at its next step with a checkpoint (train's
@@ -33,10 +33,12 @@ from pathlib import Path
 from PIL import Image
 
 from brushwork.config import TrainConfig, WebServiceConfig
-from brushwork.errors import BrushworkError, DiskFullError, ImageError
+from brushwork.errors import BrushworkError, ConfigError, DiskFullError, ImageError
 from brushwork.fileio import atomic_path, atomic_write_text, disk_errno
 from brushwork.images import open_image, save_image
+from brushwork.networks.weights import load_vgg
 from brushwork.progress import Progress
+from brushwork.web.changes import Changes, Tracked
 from brushwork.web.jobs import (
     ACTIVE,
     TERMINAL,
@@ -49,7 +51,7 @@ from brushwork.web.jobs import (
     stored_jobs,
     valid_job_id,
 )
-from brushwork.web.methods import FastModel, Method
+from brushwork.web.methods import FastModel, JobMethod
 from brushwork.web.styles import ID_PATTERN, Registry, Style, slug
 
 log = logging.getLogger("brushwork.web")
@@ -112,8 +114,8 @@ class TrainingJob:
         return cls(**{k: data[k] for k in cls.STORED if k in data})
 
 
-def model_method(methods: dict[str, Method]) -> Method | None:
-    """The method that paints trained models and can be given new ones (``ModelMethod``), if any."""
+def model_method(methods: dict[str, JobMethod]) -> JobMethod | None:
+    """The method that paints trained models and can be given new ones (``ModelJobMethod``), if any."""
     return next((m for m in methods.values() if m.takes == "model" and hasattr(m, "add")), None)
 
 
@@ -143,10 +145,10 @@ def _beats_fast(figures: dict[str, float]) -> bool:
     return style_x is not None and ssim_x is not None and style_x < 1.0 and ssim_x >= BETTER_SSIM_SHARE
 
 
-class TrainingManager:
+class TrainingManager(Tracked):
     """Owns the training jobs: submission, the one worker, cancel, progress, recovery and publishing."""
 
-    def __init__(self, config: WebServiceConfig, methods: dict[str, Method], registry: Registry,
+    def __init__(self, config: WebServiceConfig, methods: dict[str, JobMethod], registry: Registry,
                  train_config: TrainConfig | None = None):
         self.config = config
         self.method = model_method(methods)
@@ -158,6 +160,7 @@ class TrainingManager:
         self.root = config.data_path / "training"
         self.jobs: dict[str, TrainingJob] = {}
         self.lock = threading.Condition()
+        self.changes = Changes()  # wakes the event streams (``touch``)
         self.stopping = threading.Event()
         self.lane = _Lane(LANE, 1, config.queue_size)
         self._vgg = None
@@ -172,7 +175,7 @@ class TrainingManager:
     def photos_problem(self) -> str | None:
         """Why the server's training photos cannot train (fewer than train's minimum readable), else None.
         Opens photos until the minimum is reached; the message names no server path."""
-        from brushwork.errors import ConfigError
+        # The training stack loads when training is first asked about (a server that never trains skips it).
         from brushwork.fast.data import MIN_PHOTOS, check_photo, list_photos
 
         try:
@@ -290,12 +293,6 @@ class TrainingManager:
                 job.cancel_requested = True
                 self.touch(job)
 
-    def touch(self, job: TrainingJob) -> None:
-        """Mark a change, so event streams send the new state."""
-        with self.lock:
-            job.version += 1
-            self.lock.notify_all()
-
     def _save(self, job: TrainingJob) -> None:
         folder = self.job_dir(job.id)
         if folder.is_dir():
@@ -352,14 +349,16 @@ class TrainingManager:
     def loss_network(self):
         """train's loss network, loaded once and shared by every job (it is frozen)."""
         if self._vgg is None:
-            from brushwork.networks.weights import load_vgg
-
             config = self.train_config
             self._vgg = load_vgg(config.loss_network, config.loss_weights)
         return self._vgg
 
     def _run(self, job: TrainingJob) -> None:
-        from brushwork.fast.train import Training, TrainingInterrupted, validation_figures
+        from brushwork.fast.train import (  # the training stack: see photos_problem
+            Training,
+            TrainingInterrupted,
+            validation_figures,
+        )
 
         folder = self.job_dir(job.id)
         run, painting, photos = folder / RUN, folder / PAINTING, self.config.train_photos_path

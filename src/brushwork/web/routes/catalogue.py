@@ -14,7 +14,10 @@ from brushwork.web.deps import Config, Gallery, Manager, Methods
 from brushwork.web.methods import MIN_SIZE, UNIT_LIMITS, WEIGHT_LIMITS, largest_size
 from brushwork.web.schemas import Health, errors
 from brushwork.web.styles import Registry
+from brushwork.web.submission import method_defaults
 
+#: The sizes the page offers a Gatys plan for (its slider's step).
+PLAN_SIZE_STEP = 32
 IMAGE_CACHE = {"Cache-Control": "public, max-age=3600"}
 JPEG = {200: {"content": {"image/jpeg": {}}}, **errors(404)}
 
@@ -56,13 +59,13 @@ async def list_methods(methods: Methods, manager: Manager, config: Config) -> di
                 "regions": getattr(method, "regions", False),
                 "available": reason is None,
                 "reason": reason,
-                "defaults": method.defaults.to_dict(),
+                "defaults": method_defaults(method, config).to_dict(),
                 "seconds_per_iteration_per_megapixel": manager.speed.get(method.name),
                 # Gatys: the command line's schedule for each size the page offers ((side, most steps)
                 # per scale, smallest first), for its time estimate and its "auto" label.
                 "plans": {
                     str(size): method.plan(dataclasses.replace(method.defaults, size=size))
-                    for size in range(MIN_SIZE, config.max_size + 1, 32)
+                    for size in range(PLAN_SIZE_STEP, config.max_size + 1, PLAN_SIZE_STEP)
                 } if hasattr(method, "plan") else None,
                 "limits": {
                     "size": [MIN_SIZE, largest_size(method, config)],

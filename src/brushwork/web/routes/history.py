@@ -22,17 +22,17 @@ router = APIRouter(prefix="/api", tags=["history"])
     "/history",
     summary="Finished paintings of this browser, newest first",
     operation_id="list_history",
-    response_model=None,
-    responses={200: {"model": History}},
+    response_model=History,
+    response_model_exclude_unset=True,
 )
-async def list_history(request: Request, manager: Manager, config: Config) -> dict:
+async def list_history(request: Request, manager: Manager, config: Config) -> History:
     loopback, token = is_loopback(config.host), browser_token(request)
     with manager.lock:
         jobs = list(manager.jobs.values())
     mine = [job for job in jobs if job.status == "done" and (loopback or owns(job.owner, token))]
     mine.sort(key=lambda job: job.finished or job.created, reverse=True)
-    return {"jobs": [job_view(job, manager) for job in mine[: config.history_size]],
-            "limit": config.history_size, "max_age_hours": config.max_age_hours}
+    return History(jobs=[job_view(job, manager) for job in mine[: config.history_size]],
+                   limit=config.history_size, max_age_hours=config.max_age_hours)
 
 
 @router.delete(

@@ -12,13 +12,15 @@ from starlette.concurrency import run_in_threadpool
 
 from brushwork.config import LIVE_NETWORKS, NETWORKS
 from brushwork.errors import BrushworkError
+from brushwork.fast.inference import style_vector
 from brushwork.images import open_image, resize_longest
 from brushwork.models import find_shipped
+from brushwork.networks.arbitrary_weights import network_file
 from brushwork.web.deps import Config, Gallery, Methods
 from brushwork.web.live import ONNX_TYPE, RUNTIME_FOLDER, RUNTIME_MODULE, Graph, LiveFiles
-from brushwork.web.methods import Method
-from brushwork.web.routes.jobs import PAINTING_STORE_SIZE, check_painting_size
+from brushwork.web.methods import JobMethod
 from brushwork.web.schemas import Problem, errors
+from brushwork.web.submission import PAINTING_STORE_SIZE, check_painting_size
 from brushwork.web.uploads import decode_upload, read_limited
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -33,14 +35,14 @@ def _files(request: Request) -> LiveFiles:
     return state.live_files
 
 
-def _arbitrary(methods: dict[str, Method]) -> Method | None:
+def _arbitrary(methods: dict[str, JobMethod]) -> JobMethod | None:
     """The any-painting method when this server has its network, else None."""
-    method = methods.get("fast")
+    method = methods.get("arbitrary")
     return method if method is not None and method.unavailable_reason() is None else None
 
 
-def _network(method: Method, network: str | None) -> str:
-    """The network a Live request asks for, else the fast method's default (the command line's)."""
+def _network(method: JobMethod, network: str | None) -> str:
+    """The network a Live request asks for, else the arbitrary method's default (the command line's)."""
     if network is None:
         return method.defaults.network
     if network not in NETWORKS:
@@ -86,7 +88,7 @@ async def live_catalogue(registry: Gallery, methods: Methods) -> dict:
                            "apply": live or (ref if isinstance(ref, str) else Path(ref).name),
                            "thumbnail": f"/api/styles/{style.id}/thumbnail"})
     for style in registry.styles.values():
-        if arbitrary is not None and "fast" in style.methods:
+        if arbitrary is not None and "arbitrary" in style.methods:
             styles.append({"key": f"painting:{style.id}", "id": style.id, "title": style.title,
                            "kind": "painting", "vector": f"/api/live/styles/{style.id}/vector",
                            "thumbnail": f"/api/styles/{style.id}/thumbnail"})
@@ -104,10 +106,7 @@ async def live_catalogue(registry: Gallery, methods: Methods) -> dict:
 
 
 def _live_network(network: str) -> str:
-    """The Live copy of ``network`` when its file is installed, else ``network`` itself (the weights'
-    module is imported here: it loads torch and onnxruntime, which the page does not need)."""
-    from brushwork.networks.arbitrary_weights import network_file
-
+    """The Live copy of ``network`` when its file is installed, else ``network`` itself."""
     live = LIVE_NETWORKS.get(network)
     return live if live is not None and network_file(live).is_file() else network
 
@@ -144,7 +143,7 @@ async def live_arbitrary(
                                          "command line's)")] = None,
 ) -> Response:
     _require_arbitrary(methods)
-    name = _network(methods["fast"], network)
+    name = _network(methods["arbitrary"], network)
     return _send(await _graph(lambda: _files(request).arbitrary(name)), request)
 
 
@@ -156,8 +155,6 @@ async def live_predictor(request: Request, methods: Methods) -> Response:
 
 
 def _vector(image) -> list[float]:
-    from brushwork.fast.inference import style_vector  # torch loads with the first vector
-
     return [round(float(v), 7) for v in style_vector(image).reshape(-1)]
 
 

@@ -5,10 +5,13 @@ cross-origin isolation headers come from ``web.live.IsolationMiddleware``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+
+from brushwork.web.jobs import TERMINAL, JobStatus
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGE_HEADERS = {
@@ -27,3 +30,16 @@ router = APIRouter()
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+
+def vocabulary_script() -> str:
+    """The server's words the page needs, as a script: the job statuses and those in which a job is over
+    (``web.jobs.JobStatus``), so app.js spells none of them."""
+    words = {"statuses": [s.value for s in JobStatus], "terminal": [s.value for s in TERMINAL]}
+    return f"// Generated from brushwork.web.jobs.JobStatus.\nconst BRUSHWORK = {json.dumps(words)};\n"
+
+
+@router.get("/vocabulary.js", include_in_schema=False)
+async def vocabulary() -> Response:
+    return Response(vocabulary_script(), media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})

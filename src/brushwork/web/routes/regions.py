@@ -18,6 +18,7 @@ from PIL import Image
 from brushwork.config import RegionConfig
 from brushwork.errors import BrushworkError
 from brushwork.images import MIN_PHOTO_SIDE, image_to_tensor, open_image, resize_longest
+from brushwork.regions import person_regions
 from brushwork.web.deps import Config, Gallery
 from brushwork.web.methods import MIN_SIZE
 from brushwork.web.schemas import errors
@@ -32,8 +33,6 @@ def person_mask_png(picture: Image.Image, config: RegionConfig) -> tuple[bytes, 
     """The person's soft weight of ``picture`` as a grey PNG (255 = person), its share of the picture and
     the engine's warning (no person found: an all-black mask)."""
     import numpy as np
-
-    from brushwork.regions import person_regions
 
     warnings: list[str] = []
     found = person_regions(image_to_tensor(picture), config, "the photo", warnings.append)

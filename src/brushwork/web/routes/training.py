@@ -1,6 +1,6 @@
 """Training jobs: "Make a model of this painting" (``web.training``): submit one from an uploaded or a
 gallery painting and a name, follow it by polling or Server-Sent Events (the painting jobs' stream: a
-version counter polled every ``SSE_POLL_SECONDS``), cancel it. Every refusal is one line: a painting
+version counter, woken by the trainer's ``changes``), cancel it. Every refusal is one line: a painting
 that is not an image (415), corrupt (400) or too small (422), a missing name (422), a server without
 enough training photos (409: not possible in the server's state; a 5xx would say the server failed), a
 full queue (429) or disk (507)."""
@@ -10,20 +10,27 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from brushwork.errors import DiskFullError, ImageError
+from brushwork.errors import ImageError
 from brushwork.fast.inference import MIN_PAINTING_SIDE
 from brushwork.images import MIN_SIDE, check_side, open_image, resize_longest
-from brushwork.web.deps import Config, Gallery, browser_token
-from brushwork.web.jobs import TERMINAL, QueueFull
-from brushwork.web.routes.jobs import PAINTING_STORE_SIZE, progress_stream
+from brushwork.web.deps import (
+    Config,
+    Gallery,
+    browser_token,
+    cancel_unfinished,
+    check_owner,
+    found,
+    queue_in_thread,
+)
+from brushwork.web.routes.jobs import progress_stream
 from brushwork.web.schemas import errors
-from brushwork.web.security import is_loopback, owns, token_hash
+from brushwork.web.security import is_loopback, token_hash
+from brushwork.web.submission import PAINTING_STORE_SIZE
 from brushwork.web.training import TrainingJob, TrainingManager
 from brushwork.web.uploads import decode_upload, read_limited
 
@@ -41,10 +48,7 @@ Trainer = Annotated[TrainingManager, Depends(get_training)]
 
 
 def get_training_job(job_id: str, trainer: Trainer) -> TrainingJob:
-    job = trainer.get(job_id)
-    if job is None:
-        raise HTTPException(404, "no such training job")
-    return job
+    return found(trainer.get(job_id), "no such training job")
 
 
 TrainingInPath = Annotated[TrainingJob, Depends(get_training_job)]
@@ -146,12 +150,7 @@ async def submit_training(
         art = resize_longest(art, PAINTING_STORE_SIZE)
         return trainer.submit(art, title, source, _owner(request, config))
 
-    try:
-        job = await anyio.to_thread.run_sync(prepare, limiter=request.app.state.decoding)
-    except QueueFull as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": "60"}) from None
-    except DiskFullError as exc:
-        raise HTTPException(507, str(exc), headers={"Retry-After": "60"}) from None
+    job = await queue_in_thread(request, prepare, retry_after_full=60)
     return JSONResponse(view(job, trainer), status_code=202, headers={"Location": f"/api/training/{job.id}"})
 
 
@@ -183,15 +182,12 @@ async def get_training_job_view(job: TrainingInPath, trainer: Trainer) -> dict:
 @router.get("/{job_id}/events", summary="A training job's progress as Server-Sent Events",
             responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
 async def training_events(job: TrainingInPath, trainer: Trainer, request: Request) -> StreamingResponse:
-    return progress_stream(request, job, "training", lambda: view(job, trainer))
+    return progress_stream(request, job, "training", lambda: view(job, trainer), trainer.changes)
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a queued or running training job",
              responses=errors(403, 404, 409))
 async def cancel_training(job: TrainingInPath, trainer: Trainer, request: Request, config: Config) -> dict:
-    if not is_loopback(config.host) and not owns(job.owner, browser_token(request)):
-        raise HTTPException(403, "this training job was submitted from another browser")
-    if job.status in TERMINAL:
-        raise HTTPException(409, f"this training job has already finished ({job.status})")
-    await run_in_threadpool(trainer.cancel, job)
+    check_owner(job.owner, request, config, "this training job was submitted from another browser")
+    await cancel_unfinished(job, trainer.cancel, "training job")
     return view(job, trainer)

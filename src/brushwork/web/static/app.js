@@ -76,7 +76,7 @@ async function loadCatalogue() {
     $("iterations").value = gatys.defaults.iterations || 0; // 0: the command line's schedule
     $("style-weight").value = weightToSlider(gatys.defaults.style_weight);
   }
-  const fast = state.methods.fast;
+  const fast = state.methods.arbitrary;
   if (fast) $("strength").value = Math.round(100 * fast.defaults.strength);
   if (methods.body.regions) $("feather").value = methods.body.regions.feather;
   fillRegionChoices(styles.body.styles);
@@ -130,7 +130,7 @@ function fillSecondChoices(styles) {
   // Paintings the any-painting network can blend: those with a picture on this server, or an upload.
   const select = $("second-style");
   const first = selectedStyle();
-  for (const style of styles.filter((s) => s.methods.includes("fast"))) {
+  for (const style of styles.filter((s) => s.methods.includes("arbitrary"))) {
     const option = new Option(style.title, style.id);
     select.appendChild(option);
   }
@@ -383,21 +383,21 @@ function styleAbilities() {
   const style = selectedStyle();
   const available = (name) => Boolean(state.methods[name] && state.methods[name].available);
   if (!style || style === UPLOAD) {
-    return { fast: available("fast"), model: false, gatys: available("gatys"), info: null };
+    return { fast: available("arbitrary"), model: false, gatys: available("gatys"), info: null };
   }
   const info = state.styles[style];
   if (!info) return { fast: false, model: false, gatys: false, info: null };
-  return { fast: info.methods.includes("fast"), model: info.methods.includes("model"),
+  return { fast: info.methods.includes("arbitrary"), model: info.methods.includes("model"),
     gatys: info.methods.includes("gatys"), info };
 }
 
 function apiMethod() {
-  // The API's method for what the page shows: gatys, fast (any painting) or model (trained model).
+  // The API's method for what the page shows: gatys, arbitrary (any painting) or model (trained model).
   if (selectedMethod() === "gatys") return "gatys";
   const can = styleAbilities();
   // The trained model by default where there is one; blending takes the any-painting network.
   if (can.model && (!can.fast || (state.useModel && !$("blend-on").checked))) return "model";
-  return "fast";
+  return "arbitrary";
 }
 
 function updateMethods() {
@@ -417,7 +417,7 @@ function updateMethods() {
   useModel.disabled = blending;
   if (can.info) $("model-hint").textContent = `a network trained on ${can.info.title} alone (it cannot blend)`;
   const method = apiMethod();
-  const fast = state.methods.fast;
+  const fast = state.methods.arbitrary;
   let note = "";
   if (shown === "fast" && forced) {
     note = `${can.info.title} is painted by its trained model: the painting itself is not on this server, `
@@ -540,7 +540,7 @@ async function submit(event) {
   } else if (!regionsActive()) { // with regions, each region has its own strength
     form.append("strength", (Number($("strength").value) / 100).toFixed(2));
   }
-  if (method === "fast" && $("blend-on").checked) {
+  if (method === "arbitrary" && $("blend-on").checked) {
     const second = $("second-style").value;
     if (second === UPLOAD) {
       if (!state.secondFile) { showError("Please choose the second painting’s file, or pick one from the list."); $("second-upload").focus(); return; }
@@ -616,7 +616,7 @@ function startJob(job) {
   document.querySelectorAll(".compare .handle, .compare .tag, #compare-range").forEach((el) => { el.hidden = true; });
   render(job);
   if (window.matchMedia("(max-width: 860px)").matches) $("canvas").scrollIntoView({ behavior: "smooth", block: "start" });
-  if (!["done", "failed", "cancelled"].includes(job.status)) follow(job);
+  if (!isOver(job)) follow(job);
 }
 
 function follow(job) {
@@ -668,7 +668,8 @@ function stopFollowing() {
   clearTimeout(state.pollTimer);
 }
 
-const isOver = (job) => ["done", "failed", "cancelled"].includes(job.status);
+// The statuses in which a job is over: the server's list (/vocabulary.js, web.jobs.JobStatus).
+const isOver = (job) => BRUSHWORK.terminal.includes(job.status);
 
 const TITLE = document.title;
 
@@ -1305,7 +1306,7 @@ function fillRegionChoices(styles) {
 function updateRegionOutputs() {
   $("brush-size-out").textContent = `${$("brush-size").value} px`;
   $("feather-out").textContent = Number($("feather").value) ? `${$("feather").value} px` : "hard edge";
-  const blending = apiMethod() === "fast" && $("blend-on").checked;
+  const blending = apiMethod() === "arbitrary" && $("blend-on").checked;
   for (const id of ["region-person", "region-background"]) {
     const value = $(id).value;
     const slider = $(`${id}-strength`);
