@@ -20,7 +20,8 @@ painters also have ``paint_video`` (``brushwork.media.paint_video``: streamed, s
 ``config.temporal``, audio kept), whose steps count frames and show the latest one; ``ModelPainter``
 paints whole files too (``paint_files``: folders of photos in batches, as ``apply`` does) and
 batches of tensors (``paint_tensors``). Progress comes as ``PaintStep`` records: the web app turns
-them into job progress and previews, evaluation ignores them. A new method is one more class here that follows the ``Painter`` protocol.
+them into job progress and previews, evaluation ignores them. A new method is one more class here
+that follows the ``Painter`` protocol.
 
 The VGG loss networks are cached once per process (``loss_network``): Gatys painters, evaluation's
 reference losses and every web job share one read-only copy per (model, weights, pooling, device).
