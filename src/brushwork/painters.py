@@ -184,7 +184,8 @@ class ModelPainter:
                  paintings: Sequence[Image.Image | str | os.PathLike] | None = None):
         self.model = model
         self.config = config or ApplyConfig()
-        self.stylizer = load_stylizer(model, self.config, styles=paintings)
+        self.stylizer = (load_stylizer(model, self.config) if paintings is None
+                         else load_stylizer(model, self.config, styles=paintings))
         self._lock = threading.Lock()
 
     @property
