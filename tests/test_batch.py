@@ -171,7 +171,7 @@ def test_manifest_rows_choose_their_own_painting_and_options(ray_instance, tmp_p
     assert Image.open(out / "wave" / "1.png").size == (48, 36)
     assert (out / "2_painting.jpg").is_file()  # a row's own painting names its output
     assert [r["painting"] for r in result.rows[:3]] == ["model:starry-night", "model:great-wave",
-                                                         "style:painting.png"]
+                                                         "arbitrary:painting.png"]
     assert "no such file" in result.rows[3]["reason"] and "size" in result.rows[4]["reason"]
 
     with pytest.raises(ConfigError, match="both be written"):
@@ -505,3 +505,11 @@ def test_bad_region_flags_are_one_line_before_ray_starts(tmp_path, folder, capsy
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err
     assert no_ray_start == [] and not out.exists()
+
+
+def test_a_painting_of_kind_style_is_the_old_word_for_arbitrary(tmp_path):
+    from brushwork.errors import BrushworkDeprecationWarning
+
+    with pytest.warns(BrushworkDeprecationWarning, match="Painting\\('arbitrary', ...\\)"):
+        old = Painting("style", str(tmp_path / "p.png"))
+    assert old == Painting("arbitrary", str(tmp_path / "p.png")) and old.label == "arbitrary:p.png"

@@ -130,7 +130,7 @@ def test_batch_plans_by_bytes_and_names_the_file(tmp_path):
     folder = tmp_path / "in"
     _jpeg(folder / "clip.mp4")
     _mp4(folder / "photo.jpg")
-    painting = Painting("style", str(tmp_path / "p.png"))
+    painting = Painting("arbitrary", str(tmp_path / "p.png"))
     items = {Path(i.source).name: i for i in plan_folder(folder, tmp_path / "out", painting)}
     assert items["clip.mp4"].error == "" and items["clip.mp4"].target.endswith("clip_p.jpg")
     assert items["photo.jpg"].error.startswith(str(folder / "photo.jpg") + ": a video")

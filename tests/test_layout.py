@@ -124,6 +124,16 @@ def test_no_two_packages_import_each_other():
     assert ties == []
 
 
+def _explained(lines: list[str], lineno: int) -> bool:
+    """A comment on the import's line, or above the run of import lines it belongs to."""
+    if "#" in lines[lineno - 1]:
+        return True
+    above = lineno - 2
+    while above >= 0 and lines[above].strip().startswith(("from ", "import ")):
+        above -= 1
+    return above >= 0 and lines[above].strip().startswith("#")
+
+
 def _local_imports(path: Path) -> list[tuple[int, str, bool]]:
     """(line, module, commented) of each brushwork import inside a function of ``path``."""
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -137,9 +147,7 @@ def _local_imports(path: Path) -> list[tuple[int, str, bool]]:
             if isinstance(node, ast.Import):
                 module = node.names[0].name
             if module and (module.startswith("brushwork") or getattr(node, "level", 0)):
-                above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
-                commented = "#" in lines[node.lineno - 1] or above.startswith("#")
-                found.append((node.lineno, module, commented))
+                found.append((node.lineno, module, _explained(lines, node.lineno)))
     return found
 
 

@@ -227,7 +227,7 @@ def test_evaluate_batch_and_resume_know_the_network(painting, tmp_path):
     # batch: a manifest row's network column, and actors that keep one stylizer per network
     painting_file = tmp_path / "painting.png"
     painting.save(painting_file)
-    style = Painting("style", str(painting_file))
+    style = Painting("arbitrary", str(painting_file))
     row = Item(0, "in.png", "out.png", style, {"network": "magenta"})
     assert item_config(row, ApplyConfig(), StylizeConfig()).network == "magenta"
     actor = StylizeActor(ApplyConfig(engine="torch"), StylizeConfig(), None, threads=1)
@@ -326,7 +326,7 @@ def test_batch_refuses_a_damaged_network_before_ray_starts(tmp_path, monkeypatch
     monkeypatch.setattr(arbitrary_weights, "ARBITRARY_NETWORK_FILE", broken)
     arbitrary_weights._transfer_network.cache_clear()
     try:
-        style = Painting("style", str(tmp_path / "p.png"))
+        style = Painting("arbitrary", str(tmp_path / "p.png"))
         check_networks([Item(0, "a", "b", style, {"network": "magenta"})], "brushwork")  # a row's own: fine
         with pytest.raises(WeightsError, match="--network magenta"):
             check_networks([Item(0, "a", "b", style)], "brushwork")

@@ -172,9 +172,9 @@ def test_batch_plans_refuse_outputs_that_are_inputs_and_name_the_style(tmp_path)
     painting = noise_png(root / "Kiss.png", seed=4)
     manifest.write_text("input,output\n0.jpg,\n1.jpg,Kiss.png\n")  # row 2 into the painting
     with pytest.raises(ConfigError, match="replace one of its inputs"):
-        plan_batch(manifest, root, Painting("style", str(painting)))
+        plan_batch(manifest, root, Painting("arbitrary", str(painting)))
     manifest.write_text("input,output\n0.jpg,\n")
-    items = plan_batch(manifest, out, Painting("style", str(painting)))
+    items = plan_batch(manifest, out, Painting("arbitrary", str(painting)))
     assert [Path(i.target).name for i in items] == ["0_kiss.jpg"]
 
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from brushwork.batch.plan import Item, Painting
+from brushwork.batch.worker import valid_output
+from brushwork.config import NETWORKS
 from brushwork.errors import BrushworkError, ConfigError, ImageError
+from brushwork.fast.inference import MIN_PAINTING_SIDE, OnnxStylizer, resolve_model
+from brushwork.fileio import check_output_dir
+from brushwork.images import open_image
+from brushwork.networks.arbitrary_weights import load_transfer_weights
+from brushwork.networks.model_files import load_transformer
 
 
 def check_painting(painting: Painting) -> None:
@@ -23,9 +30,6 @@ def check_painting(painting: Painting) -> None:
     the file (no runtime is chosen, nothing is exported); a painting is decoded as ``open_image``
     does, with the arbitrary network's size check for ``--style``."""
     if painting.kind == "model":
-        from brushwork.fast.inference import OnnxStylizer, resolve_model
-        from brushwork.networks.model_files import load_transformer
-
         path = resolve_model(painting.ref)
         try:
             if path.suffix.lower() == ".onnx":
@@ -38,15 +42,10 @@ def check_painting(painting: Painting) -> None:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(f"{painting.ref}: not a model file brushwork can load ({text})") from None
         return
-    from brushwork.images import open_image
-
     image = open_image(painting.ref)
-    if painting.kind == "style":
-        from brushwork.fast.inference import MIN_PAINTING_SIDE
-
-        if min(image.size) < MIN_PAINTING_SIDE:
-            raise ImageError(f"{painting.ref}: a painting of {image.width}x{image.height} pixels is too "
-                             f"small to show a style; give one at least {MIN_PAINTING_SIDE} px on each side")
+    if painting.kind == "arbitrary" and min(image.size) < MIN_PAINTING_SIDE:
+        raise ImageError(f"{painting.ref}: a painting of {image.width}x{image.height} pixels is too "
+                         f"small to show a style; give one at least {MIN_PAINTING_SIDE} px on each side")
 
 
 def check_plan(items: list[Item], default: Painting | None) -> None:
@@ -72,13 +71,9 @@ def check_networks(items: list[Item], network: str) -> None:
     ``--network``, or a row's own ``network`` column), so a missing or damaged weights file is the one
     line of its WeightsError here, before Ray starts, not the reason of every row. A row's unknown
     network name is left to that row (its option error)."""
-    from brushwork.config import NETWORKS
-
     wanted = {item.options.get("network", network) for item in items
-              if item.painting.kind == "style" and not item.error}
+              if item.painting.kind == "arbitrary" and not item.error}
     if wanted & set(NETWORKS):
-        from brushwork.networks.arbitrary_weights import load_transfer_weights  # torch: only when needed
-
         for name in sorted(wanted & set(NETWORKS)):
             load_transfer_weights(name)
 
@@ -88,9 +83,6 @@ def check_outputs(items: list[Item], output_dir: str | Path, overwrite: bool = F
     probe: root passes ``os.access`` on a read-only mount), and the free space is known. Returns the
     indices of the items whose output already exists as a complete image (the workers would skip them:
     ``worker.valid_output``); with ``overwrite`` none is."""
-    from brushwork.batch.worker import valid_output
-    from brushwork.fileio import check_output_dir
-
     check_output_dir(output_dir)
     if overwrite:
         return set()

@@ -37,8 +37,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brushwork.config import ApplyConfig, StylizeConfig, config_from_options, parse_options
-from brushwork.errors import BrushworkError, ConfigError, ImageError
+from brushwork.config import ApplyConfig, RegionConfig, StylizeConfig, config_from_options, parse_options
+from brushwork.errors import BrushworkError, ConfigError, ImageError, deprecated
+from brushwork.media import plan_jobs, style_label, target_name
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 #: Manifest columns that choose what paints a row (at most one per row): a fast model (a shipped name
@@ -49,22 +50,29 @@ OPTION_COLUMNS = ("size", "strength", "preserve_colors", "stroke_size", "detail"
 #: Manifest columns that give a row regions (``RegionConfig``: mask file or auto, settings, feather).
 REGION_COLUMNS = ("mask", "region", "feather")
 COLUMNS = ("input", "output", *PAINT_COLUMNS, *OPTION_COLUMNS, *REGION_COLUMNS)
-KINDS = PAINT_COLUMNS
+#: The method each paint column runs: a row's (and the report's) ``kind``. ``style`` is, as in
+#: ``apply --style``, a painting for the arbitrary-style network.
+KIND_OF_COLUMN = {"model": "model", "style": "arbitrary", "gatys": "gatys"}
+KINDS = tuple(KIND_OF_COLUMN.values())
 
 
 @dataclass(frozen=True)
 class Painting:
-    """What paints an item: ``kind`` is ``model``, ``style`` (arbitrary network) or ``gatys``;
+    """What paints an item: ``kind`` is ``model``, ``arbitrary`` or ``gatys`` (``style``, the old word for
+    ``arbitrary``, still works for one release);
     ``ref`` a shipped model name or an absolute file path (readable by every worker)."""
 
     kind: str
     ref: str
 
+    def __post_init__(self) -> None:
+        if self.kind == "style":
+            deprecated("Painting('style', ...)", "Painting('arbitrary', ...)")
+            object.__setattr__(self, "kind", "arbitrary")
+
     @property
     def slug(self) -> str:
         """Its part of the output names, as ``brushwork apply`` names them (``photo_starry-night.jpg``)."""
-        from brushwork.media import style_label
-
         return style_label(self.ref) if self.kind == "model" else style_label(None, [self.ref])
 
     @property
@@ -96,8 +104,6 @@ class Item:
 def region_config(item: Item):
     """The item's ``RegionConfig`` (None without regions); raises ConfigError for settings that cannot
     work (a ``region`` without a ``mask``, a bad feather)."""
-    from brushwork.config import RegionConfig
-
     if not item.regions:
         return None
     mask = item.regions.get("mask", "")
@@ -117,8 +123,6 @@ def default_regions(regions) -> dict[str, typing.Any]:
     """``batch``'s own ``--mask``/``--regions auto``/``--region``/``--feather``/``--no-refine-edges`` as an
     item's ``regions`` (paths made absolute, relative to the working folder): every input of a folder
     gets them, and a manifest row's own ``mask``, ``region`` or ``feather`` replaces that one."""
-    from brushwork.config import RegionConfig
-
     if regions is None or not regions.active:
         return {}
     mask = "auto" if regions.regions == "auto" else str(Path(regions.mask).resolve())
@@ -196,8 +200,6 @@ def gatys_config(options: typing.Sequence[str], base: StylizeConfig) -> StylizeC
 # --- folders ---------------------------------------------------------------------------------------
 def plan_folder(source: Path, output_dir: Path, painting: Painting) -> list[Item]:
     """Every file under ``source`` (or the one file), named as ``brushwork apply`` names it."""
-    from brushwork.media import plan_jobs
-
     out = output_dir.resolve()
     if source.resolve() == out:
         raise ConfigError(f"{source}: the output folder must not be the input folder (its photos would "
@@ -265,13 +267,12 @@ def _manifest_item(index: int, row: dict[str, str], base: Path, output_dir: Path
     if len(chosen) > 1:
         raise ConfigError(f"manifest row {index + 1}: give one of model, style or gatys, "
                           f"not {' and '.join(chosen)}")
-    painting = Painting(chosen[0], resolve_ref(chosen[0], row[chosen[0]], base)) if chosen else default
+    painting = (Painting(KIND_OF_COLUMN[chosen[0]], resolve_ref(chosen[0], row[chosen[0]], base)) if chosen
+                else default)
     if painting is None:
         raise ConfigError(f"manifest row {index + 1}: no model, style or gatys column and none given on the "
                           "command line")
     if not row.get("output"):
-        from brushwork.media import target_name  # the name `brushwork apply` gives a file
-
         inside = source.is_relative_to(base)
         relative = target_name(source.relative_to(base) if inside else Path(source.name), painting.slug)
     options = {k: row[k] for k in OPTION_COLUMNS if row.get(k)}

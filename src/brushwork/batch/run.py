@@ -126,7 +126,6 @@ def run_batch(items: list[Item], output_dir: str | Path, config: BatchConfig | N
     todo = [i for i in items if i.index not in rows]  # nothing left: Ray is not started at all
     started, wall = time.perf_counter(), time.time()
     result = BatchResult([], out / REPORT_NAME, 0.0)
-    painted = 0
     report(progress, len(rows), len(items), "img")
     try:
         if todo:
@@ -136,21 +135,7 @@ def run_batch(items: list[Item], output_dir: str | Path, config: BatchConfig | N
                 dataset = _pipeline(ray, todo, workers, cpus, config, apply.batch_size, {
                     "apply": apply, "stylize": stylize, "default": default, "threads": cpus,
                     "overwrite": config.overwrite, "started": wall})
-                for row in dataset.iter_rows():
-                    row = {c: row[c] for c in RESULT_COLUMNS}
-                    row["index"] = int(row["index"])
-                    if not result.first_result:
-                        result.first_result = time.perf_counter() - started
-                    result.duplicates += row["index"] in rows
-                    rows[row["index"]] = row
-                    painted += row["status"] == "done"
-                    elapsed = time.perf_counter() - started
-                    rate = painted / elapsed if elapsed > 0 else 0.0
-                    left = len(items) - len(rows)
-                    report(progress, len(rows), len(items), "img", img_s=round(rate, 2),
-                           eta_s=round(left / rate) if rate > 0 else -1)
-                    if on_row is not None:
-                        on_row(row)
+                _collect(dataset.iter_rows(), rows, len(items), result, started, progress, on_row)
     except BrushworkError:  # Ray missing or unreachable, too many workers asked for: the user's to fix
         raise
     except Exception as exc:  # a cluster that fails part-way: keep what finished, report the rest
@@ -165,6 +150,26 @@ def run_batch(items: list[Item], output_dir: str | Path, config: BatchConfig | N
         result.full = _full_disk(result.rows)
         write_csv(result.report, result.rows, [c for c in RESULT_COLUMNS if c != "index"], line_end="\n")
     return result
+
+
+def _collect(arriving, rows: dict[int, dict], total: int, result: BatchResult, started: float,
+             progress: ProgressCallback | None, on_row: Callable[[dict], None] | None) -> None:
+    """Take each result row as the workers send it: into ``rows``, with the rate and ETA reported."""
+    painted = 0
+    for row in arriving:
+        row = {c: row[c] for c in RESULT_COLUMNS}
+        row["index"] = int(row["index"])
+        if not result.first_result:
+            result.first_result = time.perf_counter() - started
+        result.duplicates += row["index"] in rows
+        rows[row["index"]] = row
+        painted += row["status"] == "done"
+        elapsed = time.perf_counter() - started
+        rate = painted / elapsed if elapsed > 0 else 0.0
+        report(progress, len(rows), total, "img", img_s=round(rate, 2),
+               eta_s=round((total - len(rows)) / rate) if rate > 0 else -1)
+        if on_row is not None:
+            on_row(row)
 
 
 def _full_disk(rows: list[dict]) -> str:

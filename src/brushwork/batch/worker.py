@@ -106,12 +106,12 @@ class StylizeActor:
             return GatysPainter(config)
         # The arbitrary network bakes strength and blend into the loaded net, and which network it is;
         # models do not.
-        arbitrary = (config.strength, config.network) if painting.kind == "style" else None
+        arbitrary = (config.strength, config.network) if painting.kind == "arbitrary" else None
         key = (painting.kind, painting.ref, arbitrary)
         if key not in self._painters:
             if len(self._painters) >= _CACHE_SIZE:
                 self._painters.popitem(last=False)
-            ref, styles = (None, [painting.ref]) if painting.kind == "style" else (painting.ref, None)
+            ref, styles = (None, [painting.ref]) if painting.kind == "arbitrary" else (painting.ref, None)
             self._painters[key] = ModelPainter(ref, config, paintings=styles)
         self._painters.move_to_end(key)
         return self._painters[key]

@@ -70,11 +70,11 @@ def add_parser(sub) -> None:
 
 def _painting(args: argparse.Namespace):
     """What paints every row a manifest does not paint otherwise; None when no flag names it."""
-    from brushwork.batch.plan import Painting, resolve_ref
+    from brushwork.batch.plan import KIND_OF_COLUMN, Painting, resolve_ref
 
-    for kind in ("model", "style", "gatys"):
-        if getattr(args, kind):
-            return Painting(kind, resolve_ref(kind, getattr(args, kind), Path.cwd()))
+    for flag, kind in KIND_OF_COLUMN.items():  # --model, --style (the arbitrary network), --gatys
+        if getattr(args, flag):
+            return Painting(kind, resolve_ref(kind, getattr(args, flag), Path.cwd()))
     return None
 
 
@@ -96,13 +96,12 @@ def _summary(result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from brushwork.batch.cluster import ClusterError, require_ray
+    from brushwork.batch.cluster import require_ray
 
     require_ray()  # before any planning: one line saying how to install it
     from brushwork.batch.checks import check_networks, check_plan, output_bytes
     from brushwork.batch.plan import gatys_config, plan_batch
     from brushwork.batch.run import run_batch
-    from brushwork.batch.worker import WARNING
     from brushwork.cli.disk import warn_space
     from brushwork.cli.progress import ProgressBar
     from brushwork.cli.ray_output import ray_output
@@ -137,6 +136,15 @@ def run(args: argparse.Namespace) -> int:
         raise BatchInterrupted(f"interrupted; finished outputs are kept and {args.output}/batch_report.csv "
                                "lists what is pending: run the same command again to resume") from None
     print(_summary(result))
+    return _outcome(result, log)
+
+
+def _outcome(result, log: Path | None) -> int:
+    """The warnings and failures of a finished run on stderr, and its exit (an error for a cluster that
+    failed part-way, a full disk, nothing painted or some inputs failed)."""
+    from brushwork.batch.cluster import ClusterError
+    from brushwork.batch.worker import WARNING
+
     warned = [r for r in result.rows if r["status"] == "done" and str(r["reason"]).startswith(WARNING)]
     for row in warned[:_SHOWN_FAILURES]:
         print(str(row["reason"]), file=sys.stderr)  # "warning: <input>: ..." (painted all the same)

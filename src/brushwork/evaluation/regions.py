@@ -28,6 +28,7 @@ from brushwork.config import EvaluateConfig, RegionConfig
 from brushwork.images import image_to_tensor, resize_to
 from brushwork.losses import scale_of
 from brushwork.metrics import REFERENCE_STYLE_LAYERS, ReferenceLoss, to_array
+from brushwork.regions import RegionSource, guided_gram
 
 #: The measures taken per region, each a column ``NAME_REGION``.
 REGION_METRICS = ("style_ratio_all", "ssim")
@@ -47,8 +48,6 @@ def slug(name: str) -> str:
 
 def region_names(regions: RegionConfig) -> list[str]:
     """Every region a photo can have (the mask's colours, or person and background); checks the mask."""
-    from brushwork.regions import RegionSource
-
     return RegionSource(regions).names()[0]
 
 
@@ -72,8 +71,6 @@ def _ssim_map(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _layer_errors(reference: ReferenceLoss, image: torch.Tensor, weight: torch.Tensor,
                   grams: dict[str, torch.Tensor]) -> dict[str, float]:
-    from brushwork.regions import guided_gram
-
     feats = reference.vgg(image, REFERENCE_STYLE_LAYERS)
     errors = {}
     for name in REFERENCE_STYLE_LAYERS:
@@ -88,8 +85,6 @@ def measure_regions(result: Image.Image, photo: Image.Image, style: Image.Image 
                     regions: RegionConfig, reference: ReferenceLoss) -> dict[str, float]:
     """``{style_ratio_all_REGION, ssim_REGION}`` of one result for each region of its photo (NaN for a
     region the photo does not have, and the style ratio without a painting)."""
-    from brushwork.regions import RegionSource
-
     source = RegionSource(regions)
     photo = resize_to(photo.convert("RGB"), *result.size)
     found = source.regions(image_to_tensor(photo))

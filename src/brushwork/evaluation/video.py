@@ -19,6 +19,7 @@ from PIL import Image
 from brushwork.config import ApplyConfig
 from brushwork.errors import ImageError
 from brushwork.fileio import atomic_path
+from brushwork.filetype import sniff_file
 from brushwork.temporal import Motion, Stabilizer, mean_error, motions, warping_errors
 
 #: Video files taken from a folder of contents (animated GIF/WebP are read as images).
@@ -107,8 +108,6 @@ def save_strip(sources: list[Image.Image], per_frame: list[Image.Image], result:
 
 def is_video_file(path: Path) -> bool:
     """A video container by its bytes (``brushwork.filetype``); by its name when they are unknown."""
-    from brushwork.filetype import sniff_file
-
     kind = sniff_file(path)
     return kind.kind == "video" if kind.known else path.suffix.lower() in VIDEO_SUFFIXES
 
