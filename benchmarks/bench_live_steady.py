@@ -34,6 +34,8 @@ from support.web import CHROMIUM, serve_cli  # noqa: E402
 from brushwork.metrics import ReferenceLoss  # noqa: E402
 from brushwork.temporal import mean_error, warping_errors  # noqa: E402
 
+#: What paints the frames: the page's runtime, whatever the CPU has.
+ENGINE = "onnxruntime-web WebAssembly (128-bit SIMD, 2 threads), fp32, in Chromium"
 RESULTS = ROOT / "benchmarks" / "results" / "live_steady.json"
 SAMPLES = ROOT / "src" / "brushwork" / "data" / "samples"
 STYLES = {"model:starry_night": SAMPLES / "starry_night.jpg", "model:great_wave": SAMPLES / "great_wave.jpg"}
@@ -71,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    print(header())
+    print(header(engine=ENGINE))
     reference = ReferenceLoss(256)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, serve_cli(Path(tmp) / "data", timeout=60) as url, \
@@ -106,8 +108,8 @@ def main() -> None:
         browser.close()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    args.json.write_text(json.dumps({"cpu": describe(), "date": when, "frames": args.frames, "rows": rows},
-                                    indent=1) + "\n")
+    record = {"cpu": describe(), "engine": ENGINE, "date": when, "frames": args.frames, "rows": rows}
+    args.json.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.json}")
 
 

@@ -19,9 +19,10 @@ def describe() -> dict:
             "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", "")}
 
 
-def header(info: dict | None = None) -> str:
-    """One line for the top of a benchmark's table."""
+def header(info: dict | None = None, engine: str = "") -> str:
+    """One line for the top of a benchmark's table; ``engine``: what ran and in which precision."""
     info = info or describe()
     caps = ", ".join(f"{k}={info[k]}" for k in ("onednn_max_cpu_isa", "aten_cpu_capability") if info[k])
     return (f"cpu: {info['model']} ({info['cores']} cores; {' '.join(info['flags']) or 'no AVX2'}); "
-            f"torch capability {info['torch_capability']}" + (f"; capped: {caps}" if caps else ""))
+            f"torch capability {info['torch_capability']}" + (f"; capped: {caps}" if caps else "")
+            + (f"; engine: {engine}" if engine else ""))
