@@ -1,8 +1,9 @@
 """How engine calls report progress: one record, ``Progress``, passed to one ``ProgressCallback``.
 
 Every engine reports with it: the Gatys scales (``gatys.optimize``, ``gatys.video``), training
-(``fast.train``), the painters, videos and GIFs (``media``), batch, evaluation and weight downloads. None of them prints or draws bars; they call ``callback(Progress(...))`` and the front end
-decides what to show (the CLI's tqdm bar in ``brushwork.cli.progress``, the web app's job reporter).
+(``fast.train``), the painters, videos and GIFs (``media``), batch, evaluation and weight downloads.
+None of them prints or draws bars; they call ``callback(Progress(...))`` and the front end decides what
+to show (the CLI's tqdm bar in ``brushwork.cli.progress``, the web app's job reporter).
 
 A picture of the work so far costs a full-size render (upsampling, colour transfer, a PIL copy), so
 an engine hands over ``render`` and the picture is made only when a listener reads ``image``.
