@@ -68,10 +68,12 @@ def test_web_and_evaluation_share_the_fast_painter(tiny_model: Path, painting_fi
 
 
 def test_model_painter_paints_files_and_tensors_as_apply_does(tiny_model: Path, tmp_path: Path):
+    from brushwork.errors import BrushworkDeprecationWarning
     from brushwork.media import load_photo
     from brushwork.media import plan_jobs as plan_files
 
-    assert painters.FastPainter is painters.ModelPainter  # the deprecated name still works
+    with pytest.warns(BrushworkDeprecationWarning, match="painters.FastPainter is now painters.ModelPainter"):
+        assert painters.FastPainter is painters.ModelPainter  # the deprecated name still works
     painter = painters.ModelPainter(tiny_model, ApplyConfig(size=32))
     photo = tmp_path / "photo.png"
     make_photo(64, 48).save(photo)

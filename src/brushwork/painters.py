@@ -43,7 +43,7 @@ import torch
 from PIL import Image
 
 from brushwork.config import ApplyConfig, StylizeConfig
-from brushwork.errors import ConfigError, ImageError
+from brushwork.errors import ConfigError, ImageError, deprecated
 from brushwork.fast.inference import ArbitraryStylizer, load_stylizer, stylize_image, stylize_images
 from brushwork.fast.media import apply_files, apply_video
 from brushwork.fast.video import FrameStylizer
@@ -252,8 +252,13 @@ class ModelPainter:
         self.replace(size=None).paint(Image.new("RGB", *_WARM_PHOTO))
 
 
-#: Deprecated (one release): the old name of ``ModelPainter``, from when "fast" also named this method.
-FastPainter = ModelPainter
+def __getattr__(name: str):
+    """``FastPainter``, the old name of ``ModelPainter`` (from when "fast" also named this method):
+    still there for one release, with the deprecation warning every old spelling gives."""
+    if name == "FastPainter":
+        deprecated("painters.FastPainter", "painters.ModelPainter")
+        return ModelPainter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- the arbitrary-style network ------------------------------------------------------------------
