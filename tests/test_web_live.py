@@ -324,8 +324,9 @@ def test_stabiliser_lowers_the_warping_error(live_page, reference):
         figures[name] = (mean_error(warping_errors(inputs, outputs)), float(np.mean(ratios)))
     print("warping error, style ratio:", json.dumps(figures))
     (off_error, off_ratio), (on_error, on_ratio) = figures["off"], figures["on"]
-    # The issue's targets are 0.5x and at most 10 % worse; measured on these frames 0.46x and +8.6 %
-    # (docs/live.md). Both figures move by a few hundredths from run to run: a little room here.
+    # The issue's targets are 0.5x and at most 10 % worse. Measured on these frames (160 px, each camera
+    # frame painted once): 0.53x and +7 % in 4 runs of 4, within 0.004x of each other. The 0.62x that
+    # failed CI came from repeats: the page painted each 12 fps camera frame three times or more.
     assert on_error <= 0.6 * off_error, figures
     assert on_ratio <= 1.15 * off_ratio, figures
     assert not problems, problems
@@ -347,7 +348,7 @@ def test_frames_reuse_their_buffers_and_the_profile_says_where_the_time_goes(liv
     assert status["allocations"] == start["allocations"], (start["allocations"], status["allocations"])
     profile = status["profile"]
     assert profile["frames"] >= 10 and profile["run"] > 0 and profile["steady"] > 0, profile
-    phases = sum(profile[k] for k in ("capture", "pre", "run", "post", "steady", "draw", "wait"))
+    phases = sum(profile[k] for k in ("camera", "capture", "pre", "run", "post", "steady", "draw", "wait"))
     assert phases <= profile["frame"] * 1.01 + 0.1 and phases >= 0.9 * profile["frame"], profile
     assert status["isolated"] and status["numThreads"] == status["threads"] >= 2
     marks = status["marks"]  # opening Live: each step once, in order
@@ -360,6 +361,26 @@ def test_frames_reuse_their_buffers_and_the_profile_says_where_the_time_goes(liv
     assert _status(page)["allocations"] == start["allocations"] + 2  # the frame's and the stabiliser's
     page.evaluate(f"() => window.brushworkLive.setResolution({SIDE}, false)")
     _until(page, f"window.brushworkLive.status().width === {SIDE}")
+    assert not problems, problems
+
+
+@pytest.mark.slow
+@needs_browser
+def test_each_camera_frame_is_painted_once(live_page):
+    """At 160 px the page could paint 40+ frames a second and the fake camera sends 12: the page waits
+    for the camera's next frame (requestVideoFrameCallback), so no picture is painted twice and the frame
+    rate it shows is the camera's, not a count of repaints."""
+    page, problems = live_page
+    _until(page, f"window.brushworkLive.status().width === {SIDE}")
+    assert _status(page)["cameraCounted"]
+    frames = _frames(page, 10)
+    repeats = [i for i, (a, b) in enumerate(zip(frames, frames[1:])) if np.array_equal(a[0], b[0])]
+    assert not repeats, repeats
+    page.evaluate("() => window.brushworkLive.resetFps()")
+    time.sleep(3)
+    status = _status(page)
+    assert 6 <= status["fps"] <= 12.6, status["fps"]
+    assert status["profile"]["camera"] > 0, status["profile"]  # it did wait for the camera
     assert not problems, problems
 
 

@@ -29,7 +29,7 @@ const live = {
   rung: DEFAULT_RUNG, auto: true, slowSince: 0, steady: STEADY, stabilizer: null,
   times: [], frames: 0, width: 0, height: 0, recorder: null, chunks: [], recordStart: 0,
   trace: null, lastMs: 0, runMs: 0, steadyMs: 0, message: "", messageAbout: "", loading: null, threads: 1,
-  selecting: null, allocations: 0, profile: null, marks: {},
+  selecting: null, allocations: 0, profile: null, marks: {}, waitedAt: -Infinity,
 };
 
 // performance.now() (ms since the page's navigation) at each step of opening Live, for the benchmark.
@@ -387,8 +387,9 @@ const inputContext = inputCanvas.getContext("2d", { willReadFrequently: true });
 //: Where a frame's time goes (ms, summed since the last resetFps; status().profile gives the means):
 //: capture = video -> canvas -> RGBA bytes, pre = bytes -> the network's float planes, run =
 //: session.run, post = its output -> RGBA bytes, steady = the stabiliser, draw = putImageData,
-//: wait = handing the page back its event loop between frames.
-const PHASES = ["capture", "pre", "run", "post", "steady", "draw", "wait", "frame"];
+//: wait = handing the page back its event loop between frames, camera = waiting for the camera's next
+//: frame (a frame is painted once: see newCameraFrame).
+const PHASES = ["camera", "capture", "pre", "run", "post", "steady", "draw", "wait", "frame"];
 function resetProfile() {
   live.profile = Object.fromEntries([...PHASES, "n"].map((k) => [k, 0]));
   live.profile.runs = []; // each frame's session.run (ms), the last RUNS_KEPT
@@ -432,10 +433,15 @@ async function loop() {
     const prof = frameTimes; // this frame's phases, added to live.profile once it is shown
     for (const k of PHASES) prof[k] = 0;
     const start = performance.now();
+    await newCameraFrame(video);
+    if (!live.running) break;
+    const fresh = performance.now();
+    prof.camera += fresh - start;
+    if (fresh - start > 1) live.waitedAt = fresh;
     inputContext.drawImage(video, 0, 0, w, h);
     const frame = inputContext.getImageData(0, 0, w, h);
     const captured = performance.now();
-    prof.capture += captured - start;
+    prof.capture += captured - fresh;
     let painted;
     try {
       painted = await paint(frame, buf);
@@ -478,6 +484,46 @@ async function loop() {
 
 function pause(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
+// The camera's frames, counted by requestVideoFrameCallback, so that each is painted once: painting a
+// picture again spends the CPU (a laptop's battery) for nothing, counts in the frame rate as if it were
+// new, and, steadied, is a frame with no motion. A frame is painted again after REPAINT_MS all the same,
+// so a new style or setting shows on a camera that stopped sending. Browsers without the callback paint
+// as fast as they can, as before.
+const REPAINT_MS = 250;
+const camera = { video: null, count: 0, painted: -1, handle: 0, wake: null, uncounted: false };
+function countFrames(video) {
+  if (typeof video.requestVideoFrameCallback !== "function" || camera.uncounted || camera.video === video) return;
+  camera.video = video;
+  const tick = (now, meta) => {
+    camera.count = meta.presentedFrames;
+    if (camera.wake) camera.wake();
+    camera.handle = video.requestVideoFrameCallback(tick);
+  };
+  camera.handle = video.requestVideoFrameCallback(tick);
+}
+
+function newCameraFrame(video) {
+  countFrames(video);
+  if (!camera.video || camera.count !== camera.painted) {
+    camera.painted = camera.count;
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); camera.wake = null; camera.painted = camera.count; resolve(); };
+    const timer = setTimeout(() => {
+      if (camera.count === 0) uncount(); // the callback never came (a browser that gives it no frames)
+      done();
+    }, REPAINT_MS);
+    camera.wake = done;
+  });
+}
+
+function uncount() {
+  if (camera.video) camera.video.cancelVideoFrameCallback(camera.handle);
+  camera.video = null;
+  camera.uncounted = true;
+}
+
 // One turn of the event loop without setTimeout's 4 ms clamp on nested timers (a frame at 15 fps
 // is 66 ms: the clamp alone was 6 % of it).
 const yieldChannel = new MessageChannel();
@@ -492,10 +538,13 @@ function fps() {
   return t.length > 1 ? ((t.length - 1) * 1000) / (t[t.length - 1] - t[0]) : 0;
 }
 
+// Drops a rung when painting holds the frame rate down; a camera that sends fewer frames (a dark room)
+// is not the page being slow: the loop waited for it within the window, so nothing drops.
 function adapt(now) {
   const rate = fps();
   const warm = live.times.length > 4 && now - live.times[0] >= FPS_WINDOW * 0.9;
-  if (!live.auto || !warm || rate >= MIN_FPS) { live.slowSince = 0; return; }
+  const cameraBound = now - live.waitedAt < FPS_WINDOW;
+  if (!live.auto || !warm || rate >= MIN_FPS || cameraBound) { live.slowSince = 0; return; }
   if (!live.slowSince) { live.slowSince = now; return; }
   const index = RUNGS.indexOf(live.rung);
   if (now - live.slowSince < DROP_AFTER || index < 0 || index === RUNGS.length - 1) return;
@@ -932,6 +981,7 @@ window.brushworkLive = {
       .concat([["frames", live.profile.n], ["runMedian", +median(live.profile.runs).toFixed(2)],
         ["runMin", +Math.min(...live.profile.runs, Infinity).toFixed(2)]])),
     numThreads: live.ort ? live.ort.env.wasm.numThreads : 0,
+    cameraCounted: camera.video !== null, cameraFrames: camera.count,
   }),
   selectStyle: (key) => selectStyle(key),
   setResolution: (side, auto = false) => { live.rung = side; live.auto = auto; $("live-size").value = String(side); $("live-auto").checked = auto; resetFrames(); },
