@@ -13,6 +13,7 @@ painting). The issue's target (24): error on <= 0.5x off, style ratio at most 10
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -90,21 +91,23 @@ def main() -> None:
             until(page, f"window.brushworkLive.status().style === '{style}'")
             for side in args.sides:
                 page.evaluate(f"() => window.brushworkLive.setResolution({side}, false)")
-                for steady in args.steady:
-                    for share in args.shares:
-                        page.evaluate(f"() => window.brushworkLive.setSteady({steady}, {share})")
-                        runs = [figures(trace(page, args.frames), painting, reference)
-                                for _ in range(args.repeats)]
-                        row = {"style": style, "side": side, "steady": steady, "share": share,
-                               "size": f"{status(page)['width']}x{status(page)['height']}",
-                               "error_x": [round(r["error_x"], 3) for r in runs],
-                               "style_x": [round(r["style_x"], 3) for r in runs], "runs": runs}
-                        row["met"] = [e <= 0.5 and s <= 1.10 for e, s in zip(row["error_x"], row["style_x"])]
-                        rows.append(row)
-                        print(f"{style:20s} {row['size']:>8s} steady {steady:.2f} share {share:.2f}: "
-                              f"error {statistics.median(row['error_x']):.2f}x {row['error_x']}, "
-                              f"style {statistics.median(row['style_x']):.3f}x {row['style_x']}, "
-                              f"met {sum(row['met'])}/{len(row['met'])}", flush=True)
+                # a trace begun before the new size is painted would mix two sizes
+                until(page, f"Math.max(window.brushworkLive.status().width, "
+                            f"window.brushworkLive.status().height) === {side}")
+                for steady, share in itertools.product(args.steady, args.shares):
+                    page.evaluate(f"() => window.brushworkLive.setSteady({steady}, {share})")
+                    runs = [figures(trace(page, args.frames), painting, reference)
+                            for _ in range(args.repeats)]
+                    row = {"style": style, "side": side, "steady": steady, "share": share,
+                           "size": f"{status(page)['width']}x{status(page)['height']}",
+                           "error_x": [round(r["error_x"], 3) for r in runs],
+                           "style_x": [round(r["style_x"], 3) for r in runs], "runs": runs}
+                    row["met"] = [e <= 0.5 and s <= 1.10 for e, s in zip(row["error_x"], row["style_x"])]
+                    rows.append(row)
+                    print(f"{style:20s} {row['size']:>8s} steady {steady:.2f} share {share:.2f}: "
+                          f"error {statistics.median(row['error_x']):.2f}x {row['error_x']}, "
+                          f"style {statistics.median(row['style_x']):.3f}x {row['style_x']}, "
+                          f"met {sum(row['met'])}/{len(row['met'])}", flush=True)
         browser.close()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

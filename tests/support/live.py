@@ -34,10 +34,15 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int) -> Path:
 
 def camera_clip(path: Path, size: tuple[int, int] = (320, 240), frames: int = 48, fps: int = 12,
                 photo: str = CLIP_PHOTOS[0]) -> Path:
-    """A pan over a held-out photo at ``size``, ``PAN`` px a frame, as a y4m clip."""
+    """A pan over a held-out photo at ``size``, ``PAN`` px a frame, there and back, as a y4m clip.
+
+    There and back (``frames`` each way, the ends not repeated), because Chromium loops the file: a
+    one-way pan would jump back to its start once a loop, a cut that a test's few traced frames take in
+    or not depending on when they begin (one pair unsteadied moved the stabiliser's ratio by 0.06)."""
     if not (PHOTOS / photo).is_file():
         raise FileNotFoundError(f"{PHOTOS / photo}: the shared photos are needed for the camera clip")
-    return write_y4m(path, pan(load_photo(photo), frames, size, *PAN), fps)
+    there = pan(load_photo(photo), frames, size, *PAN)
+    return write_y4m(path, there + there[-2:0:-1], fps)
 
 
 def camera_args(clip: Path | None, allow: bool = True) -> list[str]:

@@ -29,7 +29,7 @@ const live = {
   rung: DEFAULT_RUNG, auto: true, slowSince: 0, steady: STEADY, stabilizer: null,
   times: [], frames: 0, width: 0, height: 0, recorder: null, chunks: [], recordStart: 0,
   trace: null, lastMs: 0, runMs: 0, steadyMs: 0, message: "", messageAbout: "", loading: null, threads: 1,
-  selecting: null, allocations: 0, profile: null, marks: {}, waitedAt: -Infinity,
+  selecting: null, allocations: 0, profile: null, marks: {}, waitedAt: -Infinity, paintedAt: -Infinity,
 };
 
 // performance.now() (ms since the page's navigation) at each step of opening Live, for the benchmark.
@@ -442,6 +442,8 @@ async function loop() {
     const frame = inputContext.getImageData(0, 0, w, h);
     const captured = performance.now();
     prof.capture += captured - fresh;
+    if (repeated(frame.data) && captured - live.paintedAt < REPAINT_MS) continue;
+    live.paintedAt = captured;
     let painted;
     try {
       painted = await paint(frame, buf);
@@ -490,11 +492,17 @@ function pause(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 // so a new style or setting shows on a camera that stopped sending. Browsers without the callback paint
 // as fast as they can, as before.
 const REPAINT_MS = 250;
-const camera = { video: null, count: 0, painted: -1, handle: 0, wake: null, uncounted: false };
+const camera = { video: null, count: 0, painted: -1, handle: 0, wake: null, uncounted: false, tickAt: 0,
+  interval: 0, takenAt: 0 };
 function countFrames(video) {
   if (typeof video.requestVideoFrameCallback !== "function" || camera.uncounted || camera.video === video) return;
   camera.video = video;
   const tick = (now, meta) => {
+    if (meta.presentedFrames > camera.count && camera.tickAt) { // the camera's frame interval, smoothed
+      const each = (now - camera.tickAt) / (meta.presentedFrames - camera.count);
+      camera.interval = camera.interval ? 0.9 * camera.interval + 0.1 * each : each;
+    }
+    camera.tickAt = now;
     camera.count = meta.presentedFrames;
     if (camera.wake) camera.wake();
     camera.handle = video.requestVideoFrameCallback(tick);
@@ -502,14 +510,44 @@ function countFrames(video) {
   camera.handle = video.requestVideoFrameCallback(tick);
 }
 
+// The count moves when the browser next renders, which can be a few ms after the camera's frame came:
+// a frame begun 1.5 camera intervals or more after the last one was taken has a new picture to paint
+// whatever the camera's jitter, and waiting for the count then would only slow a page that paints
+// slower than the camera sends.
+// Whether the camera's picture is exactly the last one painted (a camera can send a frame twice: the
+// count moves but the picture does not), judged on SAMPLES pixels spread over the frame. A real
+// camera's noise makes two frames differ somewhere, so only true repeats are skipped.
+const SAMPLES = 2048;
+const lastSamples = new Uint8Array(3 * SAMPLES);
+let lastSampled = 0;
+function repeated(rgba) {
+  const step = 4 * Math.max(1, Math.floor(rgba.length / 4 / SAMPLES));
+  let same = lastSampled === rgba.length;
+  for (let i = 0, j = 0; i < rgba.length && j < lastSamples.length; i += step, j += 3) {
+    if (lastSamples[j] !== rgba[i] || lastSamples[j + 1] !== rgba[i + 1] || lastSamples[j + 2] !== rgba[i + 2]) same = false;
+    lastSamples[j] = rgba[i]; lastSamples[j + 1] = rgba[i + 1]; lastSamples[j + 2] = rgba[i + 2];
+  }
+  lastSampled = rgba.length;
+  return same;
+}
+
 function newCameraFrame(video) {
   countFrames(video);
-  if (!camera.video || camera.count !== camera.painted) {
+  const now = performance.now();
+  const due = camera.interval > 0 && now - camera.takenAt >= 1.5 * camera.interval;
+  if (!camera.video || camera.count !== camera.painted || due) {
     camera.painted = camera.count;
+    camera.takenAt = now;
     return Promise.resolve();
   }
   return new Promise((resolve) => {
-    const done = () => { clearTimeout(timer); camera.wake = null; camera.painted = camera.count; resolve(); };
+    const done = () => {
+      clearTimeout(timer);
+      camera.wake = null;
+      camera.painted = camera.count;
+      camera.takenAt = performance.now();
+      resolve();
+    };
     const timer = setTimeout(() => {
       if (camera.count === 0) uncount(); // the callback never came (a browser that gives it no frames)
       done();
