@@ -510,10 +510,6 @@ function countFrames(video) {
   camera.handle = video.requestVideoFrameCallback(tick);
 }
 
-// The count moves when the browser next renders, which can be a few ms after the camera's frame came:
-// a frame begun 1.5 camera intervals or more after the last one was taken has a new picture to paint
-// whatever the camera's jitter, and waiting for the count then would only slow a page that paints
-// slower than the camera sends.
 // Whether the camera's picture is exactly the last one painted (a camera can send a frame twice: the
 // count moves but the picture does not), judged on SAMPLES pixels spread over the frame. A real
 // camera's noise makes two frames differ somewhere, so only true repeats are skipped.
@@ -531,6 +527,10 @@ function repeated(rgba) {
   return same;
 }
 
+// The count moves when the browser next renders, which can be a few ms after the camera's frame came:
+// a frame begun 1.5 camera intervals or more after the last one was taken has a new picture to paint
+// whatever the camera's jitter, and waiting for the count then would only slow a page that paints
+// slower than the camera sends.
 function newCameraFrame(video) {
   countFrames(video);
   const now = performance.now();
