@@ -420,6 +420,7 @@ async function loop() {
   const canvas = $("live-canvas");
   const context = canvas.getContext("2d");
   let buf = null;
+  countFrames(video);
   while (live.running) {
     if (video.readyState < 2 || !video.videoWidth) { await pause(30); continue; }
     const [w, h] = frameSize(video);
@@ -433,7 +434,7 @@ async function loop() {
     const prof = frameTimes; // this frame's phases, added to live.profile once it is shown
     for (const k of PHASES) prof[k] = 0;
     const start = performance.now();
-    await newCameraFrame(video);
+    await newCameraFrame();
     if (!live.running) break;
     const fresh = performance.now();
     prof.camera += fresh - start;
@@ -531,21 +532,18 @@ function repeated(rgba) {
 // a frame begun 1.5 camera intervals or more after the last one was taken has a new picture to paint
 // whatever the camera's jitter, and waiting for the count then would only slow a page that paints
 // slower than the camera sends.
-function newCameraFrame(video) {
-  countFrames(video);
+function newCameraFrame() {
   const now = performance.now();
   const due = camera.interval > 0 && now - camera.takenAt >= 1.5 * camera.interval;
   if (!camera.video || camera.count !== camera.painted || due) {
-    camera.painted = camera.count;
-    camera.takenAt = now;
+    taken(now);
     return Promise.resolve();
   }
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       camera.wake = null;
-      camera.painted = camera.count;
-      camera.takenAt = performance.now();
+      taken(performance.now());
       resolve();
     };
     const timer = setTimeout(() => {
@@ -554,6 +552,12 @@ function newCameraFrame(video) {
     }, REPAINT_MS);
     camera.wake = done;
   });
+}
+
+// The frame the loop goes on to paint: the count and the time it was taken at.
+function taken(now) {
+  camera.painted = camera.count;
+  camera.takenAt = now;
 }
 
 function uncount() {
