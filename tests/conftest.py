@@ -145,3 +145,12 @@ def noise_png(path: Path, w: int = 48, h: int = 32, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(path)
     return path
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The CPU again at the very end: numerical tolerances and timings depend on it, and a CI log is
+    often read from its tail."""
+    from brushwork.fast.engines import cpu_features, cpu_model
+
+    terminalreporter.write_line(f"cpu: {cpu_model()}; flags: {' '.join(cpu_features()) or 'none'}; torch "
+                                f"capability: {torch.backends.cpu.get_cpu_capability()}")

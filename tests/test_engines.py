@@ -4,8 +4,10 @@ arbitrary path's caches, and the OpenMP policy."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from brushwork.errors import ConfigError
 from brushwork.fast import engines, inference
 from brushwork.fast.inference import engine_candidates, load_stylizer, paint
 from brushwork.networks import arbitrary
+from brushwork.networks.arbitrary_weights import load_transfer_weights
 
 SAMPLES = Path(__file__).resolve().parent.parent / "src" / "brushwork" / "data" / "samples"
 #: onnxruntime against PyTorch, both fp32, on [0, 1] pictures: measured max 3e-6 (tiny net) and
@@ -105,6 +108,28 @@ def test_stale_entry_is_measured_again(model_path, cache, measures):
     assert len(measures) == 2
 
 
+def test_processes_started_together_measure_once_and_agree(cache):
+    """Ray actors (or web workers) starting at once: one measures, the others wait and read its answer,
+    so a run never paints some pictures in bf16 and others in fp32. Each runner's time is random, so
+    processes that measured on their own would disagree about half the time."""
+    code = (
+        "import random, sys, time\n"
+        "from brushwork.fast import engines\n"
+        "def runners():\n"
+        "    nap = lambda: time.sleep(random.uniform(0.02, 0.12))\n"
+        "    return {'torch-fp32': nap, 'onnx-fp32': nap}\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "choice = engines.choose('model-x', 1, ['torch-fp32', 'onnx-fp32'], runners)\n"
+        "print(choice.how, choice.engine)\n")
+    start_at = f"{time.time() + 2.0:.3f}"  # after every interpreter has started
+    env = {**os.environ, "BRUSHWORK_CACHE": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, start_at], stdout=subprocess.PIPE, text=True,
+                              env=env) for _ in range(3)]
+    answers = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert sorted(how for how, _ in answers) == ["cached", "cached", "measured"], answers
+    assert len({engine for _, engine in answers}) == 1, answers
+
+
 def test_a_damaged_exported_graph_is_exported_again(model_path, cache):
     stylizer = load_stylizer(model_path, ApplyConfig(engine="onnx", threads=1))
     (graph,) = (cache / "engines").glob("*-model-*.onnx")
@@ -159,6 +184,26 @@ def test_engine_onnx_matches_torch_for_the_arbitrary_network():
     assert float((a - b).abs().max()) < ONNX_ATOL
     other = load_stylizer(None, ApplyConfig(engine="onnx"), styles=[Image.open(SAMPLES / "starry_night.jpg")])
     assert float((other.batch(x) - onnx_s.batch(x)).abs().mean()) > 0.02  # the style is an input
+
+
+def test_a_painting_first_painted_in_bf16_is_painted_in_fp32_as_if_it_were_the_first():
+    """The folded network is kept per painting: one first built inside a bf16 region once carried
+    bf16-rounded norms (off by 0.008) into every later fp32 picture of that painting in the process."""
+    painting = Image.open(SAMPLES / "great_wave.jpg")
+    x = torch.rand(1, 3, 32, 40)
+    inference._FOLDED.clear()
+    fresh = load_stylizer(None, ApplyConfig(engine="torch", precision="fp32"), styles=[painting]).batch(x)
+    inference._FOLDED.clear()
+    bf16 = load_stylizer(None, ApplyConfig(engine="torch", precision="bf16"), styles=[painting])
+    assert bf16.bf16
+    bf16.batch(x)
+    after = load_stylizer(None, ApplyConfig(engine="torch", precision="fp32"), styles=[painting]).batch(x)
+    assert torch.equal(after, fresh)
+    weights = load_transfer_weights(bf16.network)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the fold itself, wherever it is made
+        inside = arbitrary.fold_style(weights, bf16.vector)
+    outside = arbitrary.fold_style(weights, bf16.vector)
+    assert all(torch.equal(a, b) for a, b in zip(inside.parameters(), outside.parameters()))
 
 
 def test_cli_names_the_engine_that_ran(tmp_path, model_path, capsys):

@@ -30,6 +30,7 @@ package's ``__init__`` calls it. onnxruntime's own pool is told not to spin eith
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,6 +58,9 @@ PROBE_SHAPE = (1, 3, 256, 512)
 PROBE_REPS = 3
 #: A candidate this many times slower than the fastest after a round is not timed again.
 DROP_RATIO = 1.5
+#: How long a process waits for another one's measurement of the same machine before measuring anyway
+#: (a measurement takes 1-3 s; a holder that hangs never blocks a run).
+LOCK_WAIT_S = 60.0
 #: OpenMP settings applied before torch loads, unless the user set them (see :func:`quiet_openmp`).
 OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
@@ -259,16 +263,63 @@ def measure(runners: dict[str, Callable[[], object]], reps: int = PROBE_REPS) ->
     return {name: 1000 * sorted(t)[len(t) // 2] for name, t in times.items()}
 
 
-def choose(model: str, threads: int, candidates: Iterable[str],
-           runners: Callable[[], dict[str, Callable[[], object]]]) -> Choice:
-    """The fastest of ``candidates`` for ``model`` on this machine: from the cache, else measured with
-    ``runners()`` (built only when needed) and stored. Never raises for a bad cache."""
-    candidates = [c for c in candidates if c in CANDIDATES]
-    if len(candidates) == 1:
-        return Choice(candidates[0], "only", {})
+@contextlib.contextmanager
+def measuring_lock(wait_s: float = LOCK_WAIT_S):
+    """Held while one process of this machine measures: Ray actors, web workers and ``apply`` started
+    together would otherwise each race the engines at once (slowing each other's timings) and could
+    settle on different ones, e.g. bf16 in one actor and fp32 in the next, so one run's pictures
+    differed by ~1/500 depending on which actor painted them. Best effort: no lock where the cache
+    folder cannot be written or the OS has no ``flock``."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: measure unlocked
+        yield
+        return
+    path = cache_dir() / f"{CACHE_NAME}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - held across the yield
+    except OSError:
+        yield
+        return
+    with handle:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        yield  # closing the file releases the lock
+
+
+def _cached_choice(model: str, threads: int, candidates: list[str]) -> Choice | None:
     entry = cached_engine(model, threads)
     if entry is not None and entry["engine"] in candidates and set(candidates) <= set(entry["ms"]):
         return Choice(entry["engine"], "cached", {k: float(v) for k, v in entry["ms"].items()})
+    return None
+
+
+def choose(model: str, threads: int, candidates: Iterable[str],
+           runners: Callable[[], dict[str, Callable[[], object]]]) -> Choice:
+    """The fastest of ``candidates`` for ``model`` on this machine: from the cache, else measured with
+    ``runners()`` (built only when needed) and stored, by one process of the machine at a time (see
+    :func:`measuring_lock`; the others then read its answer). Never raises for a bad cache."""
+    candidates = [c for c in candidates if c in CANDIDATES]
+    if len(candidates) == 1:
+        return Choice(candidates[0], "only", {})
+    known = _cached_choice(model, threads, candidates)
+    if known is not None:
+        return known
+    with measuring_lock():
+        return _cached_choice(model, threads, candidates) or _measure_and_store(
+            model, threads, candidates, runners)
+
+
+def _measure_and_store(model: str, threads: int, candidates: list[str],
+                       runners: Callable[[], dict[str, Callable[[], object]]]) -> Choice:
     built = {name: run for name, run in runners().items() if name in candidates}
     ms = measure(built)
     if not ms:
@@ -312,7 +363,10 @@ def write_onnx(net, target: str | os.PathLike, example: tuple, input_names: list
     # fresh wrapper (training by default) around a shared, cached network would leave that network in
     # training mode for every later user of the cache.
     net.eval()
-    with atomic_path(target) as tmp, warnings.catch_warnings(), torch.no_grad():
+    # Autocast off: a graph traced inside a caller's bf16 region would keep its casts, and the copy is
+    # kept for every later session on this machine.
+    with atomic_path(target) as tmp, warnings.catch_warnings(), torch.no_grad(), \
+            torch.autocast("cpu", enabled=False):
         warnings.simplefilter("ignore")
         torch.onnx.export(net, example, str(tmp), dynamo=False, input_names=input_names,
                           output_names=output_names, dynamic_axes=dynamic_axes, opset_version=opset)

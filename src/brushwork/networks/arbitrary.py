@@ -303,6 +303,10 @@ def fold_style(net: ArbitraryTransfer, style_vector: torch.Tensor) -> FoldedTran
 
     The result is a new module (copies of the convolutions, on ``net``'s device and dtype) whose
     parameters all require gradients, whatever ``net``'s do; freeze what you do not want to train.
+
+    The scales and biases are computed with autocast off: a fold is kept and shared (see
+    ``fast.inference.folded_network``), so one first made inside a bf16 region would carry bf16-rounded
+    norms (off by ~0.01) into every later fp32 picture of that painting.
     """
     vectors = _as_vectors(style_vector)
     if vectors.shape[0] != 1:
@@ -310,7 +314,9 @@ def fold_style(net: ArbitraryTransfer, style_vector: torch.Tensor) -> FoldedTran
     reference = net.trunk.contract[0].weight
     folded = FoldedTransfer(FoldedSpec(shape=net.trunk.shape)).to(reference)
     folded.trunk.load_state_dict(net.trunk.state_dict())
-    for norm, (gamma, beta) in zip(folded.norms, net.affines(vectors)):
+    with torch.autocast(reference.device.type, enabled=False):
+        affines = net.affines(vectors)
+    for norm, (gamma, beta) in zip(folded.norms, affines):
         norm.weight.copy_(gamma[0])
         norm.bias.copy_(beta[0])
     folded.train(net.training)
