@@ -70,6 +70,7 @@ def main() -> None:
                         help="fine band's share of the blend (live.js HIGH_SHARE)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=14)
+    parser.add_argument("--styles", nargs="+", choices=sorted(STYLES), default=list(STYLES))
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -85,7 +86,8 @@ def main() -> None:
         page.goto(url)
         page.click("#live-open")
         until(page, "window.brushworkLive && window.brushworkLive.status().frames >= 3")
-        for style, painting_file in STYLES.items():
+        for style in args.styles:
+            painting_file = STYLES[style]
             painting = Image.open(painting_file).convert("RGB")
             page.evaluate(f"() => window.brushworkLive.selectStyle('{style}')")
             until(page, f"window.brushworkLive.status().style === '{style}'")

@@ -10,8 +10,14 @@ blocks instead of 5. A copy in that shape is taught to paint what the full netwo
 * the loss is the teacher's picture: L1 on the pixels plus relative feature errors on VGG19's
   relu1_1..relu4_1 (the perceptual objective's content term with the teacher's picture as the content),
   so strokes are copied as well as colours;
+* ``--temporal-weight W`` adds the stability term of ``brushwork train --temporal-weight``
+  (``brushwork.fast.motion``): each crop also moved by a small random shift, rotation and zoom, and
+  the copy's picture of the moved crop held to its picture of the crop, moved. A copy whose strokes
+  move with the camera boils less, and Live's stabiliser then blends strokes that agree instead of
+  averaging two different sets into a blur;
 * training photos of ``heldout.json`` only (256 px crops); the held-out photos measure the copy: mean
-  difference to the teacher in 1/255 and grey SSIM to the teacher, at 384 px, in ``eval.csv``.
+  difference to the teacher in 1/255, grey SSIM to the teacher, at 384 px, and ``moved``, the
+  stability term on the same fixed moves of those photos (lower = steadier), in ``eval.csv``.
 
     python benchmarks/distil_live.py --model starry-night --out runs/live/starry_night --steps 300
     python benchmarks/distil_live.py --model starry-night --out runs/live/starry_night --export \\
@@ -54,6 +60,7 @@ from train_arbitrary import (  # noqa: E402
 
 from brushwork.fast.data import PhotoSource, random_crop, seeded_generator  # noqa: E402
 from brushwork.fast.inference import resolve_model  # noqa: E402
+from brushwork.fast.motion import draw_motion, moved_photos, temporal_loss  # noqa: E402
 from brushwork.fast.validation import grey_ssim  # noqa: E402
 from brushwork.images import image_to_tensor, open_image, resize_longest, tensor_to_image  # noqa: E402
 from brushwork.losses import PerceptualObjective  # noqa: E402
@@ -66,7 +73,9 @@ from brushwork.precision import arithmetic  # noqa: E402
 
 FEATURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 FIXED = ("model", "network", "seed", "batch", "image_size", "lr", "pixel_weight", "bf16", "extra_styles",
-         "vectors_per_step")
+         "vectors_per_step", "temporal_weight")
+#: The seeded stream of the synthetic moves (apart from the crops' and the vectors').
+MOTION_STREAM = 9
 EVAL_PHOTOS = 6
 
 
@@ -136,22 +145,28 @@ class Evaluator:
         self.photos = photos[:EVAL_PHOTOS]
         self.vectors = None if vectors is None else vectors.vectors[::max(1, len(vectors.vectors) // 6)][:6]
         self.targets = [self._paint(teacher, i) for i in range(len(self.photos))]
+        self.motions = [draw_motion(1, tuple(p.shape[-2:]), seeded_generator(0, i, MOTION_STREAM))
+                        for i, p in enumerate(self.photos)]
 
     @torch.no_grad()
-    def _paint(self, net: torch.nn.Module, i: int) -> torch.Tensor:
+    def _paint(self, net: torch.nn.Module, i: int, photo: torch.Tensor | None = None) -> torch.Tensor:
         vector = None if self.vectors is None else self.vectors[i % len(self.vectors)]
-        return paint(net, self.photos[i], vector).clamp(0, 1)
+        return paint(net, self.photos[i] if photo is None else photo, vector).clamp(0, 1)
 
     def measure(self, student: torch.nn.Module) -> dict:
         was = student.training
         student.eval()
-        diffs, ssims = [], []
+        diffs, ssims, moved = [], [], []
         for i, target in enumerate(self.targets):
             out = self._paint(student, i)
             diffs.append(float((out - target).abs().mean()) * 255)
             ssims.append(grey_ssim(tensor_to_image(out), tensor_to_image(target)))
+            motion = self.motions[i]
+            again = self._paint(student, i, moved_photos(self.photos[i], motion))
+            moved.append(float(temporal_loss(out, again, motion.theta)))
         student.train(was)
-        return {"diff255": sum(diffs) / len(diffs), "ssim": sum(ssims) / len(ssims)}
+        return {"diff255": sum(diffs) / len(diffs), "ssim": sum(ssims) / len(ssims),
+                "moved": sum(moved) / len(moved)}
 
 
 def export(args: argparse.Namespace) -> int:
@@ -193,7 +208,7 @@ def train(args: argparse.Namespace) -> int:
         figures = evaluator.measure(student)
         append_csv(out / "eval.csv", {"step": 0, **figures, "seconds": 0})
         print(f"start (teacher's weights, edges cropped): {figures['diff255']:.2f}/255 from the teacher, "
-              f"SSIM {figures['ssim']:.3f}", flush=True)
+              f"SSIM {figures['ssim']:.3f}, moved {figures['moved']:.5f}", flush=True)
     stopping = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
     signal.signal(signal.SIGINT, lambda *_: stopping.update(now=True))
@@ -212,22 +227,31 @@ def train(args: argparse.Namespace) -> int:
             target = paint(teacher, x, v).clamp(0, 1)
         optimizer.zero_grad(set_to_none=True)
         with arithmetic(args.bf16):
-            result = paint(student, x, v)
+            if args.temporal_weight > 0:  # the crops and their moved copies in one pass
+                motion = draw_motion(x.shape[0], tuple(x.shape[-2:]), seeded_generator(args.seed, step,
+                                                                                       MOTION_STREAM))
+                both = paint(student, torch.cat([x, moved_photos(x, motion)]),
+                             None if v is None else torch.cat([v, v]))
+                result, moved = both.chunk(2)
+                temporal = temporal_loss(result.float(), moved.float(), motion.theta)
+            else:
+                result, temporal = paint(student, x, v), torch.zeros(())
             pixels = F.l1_loss(result.float(), target)
             features = loss(result, content=target)["content"]
-            total = args.pixel_weight * pixels + features
+            total = args.pixel_weight * pixels + features + args.temporal_weight * temporal
         total.backward()
         optimizer.step()
         step += 1
         now = time.perf_counter()
         append_csv(out / "log.csv", {"step": step, "pixels": f"{float(pixels.detach()):.5g}",
                                      "features": f"{float(features.detach()):.5g}",
+                                     "temporal": f"{float(temporal.detach()):.5g}",
                                      "step_s": f"{now - t0:.2f}", "seconds": f"{seconds + now - began:.0f}"})
         if step % args.eval_every == 0 or step == args.steps:
             figures = evaluator.measure(student)
             append_csv(out / "eval.csv", {"step": step, **figures, "seconds": round(seconds + now - began)})
-            print(f"step {step}: {figures['diff255']:.2f}/255 from the teacher, SSIM {figures['ssim']:.3f} "
-                  f"({now - t0:.1f} s a step)", flush=True)
+            print(f"step {step}: {figures['diff255']:.2f}/255 from the teacher, SSIM {figures['ssim']:.3f}, "
+                  f"moved {figures['moved']:.5f} ({now - t0:.1f} s a step)", flush=True)
         if now - last_save > args.checkpoint_minutes * 60:
             save(out / CHECKPOINT, student, optimizer, step, settings,
                  {"seconds": seconds + now - began, "figures": figures})
@@ -252,6 +276,8 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--pixel-weight", type=float, default=10.0, help="weight of the L1 pixel term")
     p.add_argument("--vectors-per-step", type=int, default=2, help="styles per step (arbitrary network)")
+    p.add_argument("--temporal-weight", type=float, default=0.0,
+                   help="weight of the stability term on synthetically moved crops (0: off)")
     p.add_argument("--extra-styles", metavar="DIR", help="more paintings for the arbitrary network's styles")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (where the CPU has bf16 units)")
