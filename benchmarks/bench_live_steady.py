@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--steady", type=float, nargs="+", default=[0.7], help="stabiliser strengths")
     parser.add_argument("--shares", type=float, nargs="+", default=[0.15],
                         help="fine band's share of the blend (live.js HIGH_SHARE)")
+    parser.add_argument("--passes", type=int, nargs="+", default=[1],
+                        help="passes of the blur that splits off the smooth band (live.js LOW_PASSES)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=14)
     parser.add_argument("--styles", nargs="+", choices=sorted(STYLES), default=list(STYLES))
@@ -96,17 +98,18 @@ def main() -> None:
                 # a trace begun before the new size is painted would mix two sizes
                 until(page, f"Math.max(window.brushworkLive.status().width, "
                             f"window.brushworkLive.status().height) === {side}")
-                for steady, share in itertools.product(args.steady, args.shares):
-                    page.evaluate(f"() => window.brushworkLive.setSteady({steady}, {share})")
+                for steady, share, passes in itertools.product(args.steady, args.shares, args.passes):
+                    page.evaluate(f"() => window.brushworkLive.setSteady({steady}, {share}, {passes})")
                     runs = [figures(trace(page, args.frames), painting, reference)
                             for _ in range(args.repeats)]
-                    row = {"style": style, "side": side, "steady": steady, "share": share,
+                    row = {"style": style, "side": side, "steady": steady, "share": share, "passes": passes,
                            "size": f"{status(page)['width']}x{status(page)['height']}",
                            "error_x": [round(r["error_x"], 3) for r in runs],
                            "style_x": [round(r["style_x"], 3) for r in runs], "runs": runs}
                     row["met"] = [e <= 0.5 and s <= 1.10 for e, s in zip(row["error_x"], row["style_x"])]
                     rows.append(row)
-                    print(f"{style:20s} {row['size']:>8s} steady {steady:.2f} share {share:.2f}: "
+                    print(f"{style:20s} {row['size']:>8s} steady {steady:.2f} share {share:.2f} "
+                          f"passes {passes}: "
                           f"error {statistics.median(row['error_x']):.2f}x {row['error_x']}, "
                           f"style {statistics.median(row['style_x']):.3f}x {row['style_x']}, "
                           f"met {sum(row['met'])}/{len(row['met'])}", flush=True)

@@ -18,6 +18,10 @@ const STEADY = 0.7;
 //: ... of the difference's smooth band; its fine band (the strokes) gets this share of that.
 const HIGH_SHARE = 0.15;
 let highShare = HIGH_SHARE;
+//: Passes of the binomial blur that splits off the smooth band (1: a Gaussian of about 1 px; n: about
+//: sqrt(n) px). A wider smooth band keeps more of the strokes but steadies less (docs/live.md).
+const LOW_PASSES = 1;
+let lowPasses = LOW_PASSES;
 //: The camera's own style vector (strength < 1 with a painting) is measured again this often.
 const PHOTO_VECTOR_MS = 2000;
 const SESSIONS_KEPT = 3;
@@ -826,7 +830,11 @@ class Stabilizer {
     // The difference to the moved previous frame, split in two bands: its smooth part (colour and
     // tone drifting between frames) is taken almost whole, its fine part (the strokes themselves)
     // only a little, so the strokes keep their contrast (the painting's texture) while they steady.
-    for (let c = 0; c < 3; c++) binomial(diff.subarray(c * n, (c + 1) * n), low.subarray(c * n, (c + 1) * n), this.tmp, w, h);
+    for (let c = 0; c < 3; c++) {
+      const band = low.subarray(c * n, (c + 1) * n);
+      binomial(diff.subarray(c * n, (c + 1) * n), band, this.tmp, w, h);
+      for (let pass = 1; pass < lowPasses; pass++) binomial(band, band, this.tmp, w, h); // in place: rows go to tmp first
+    }
     const sLow = strength, sHigh = strength * highShare;
     const lo = 6, hi = 24; // grey levels: a match below lo is trusted fully, above hi not at all
     for (let i = 0, j = 0; i < n; i++, j += 4) {
@@ -1027,7 +1035,7 @@ window.brushworkLive = {
   }),
   selectStyle: (key) => selectStyle(key),
   setResolution: (side, auto = false) => { live.rung = side; live.auto = auto; $("live-size").value = String(side); $("live-auto").checked = auto; resetFrames(); },
-  setSteady: (value, share = HIGH_SHARE) => { live.steady = value; highShare = share; $("live-steady").checked = value > 0; if (live.stabilizer) live.stabilizer.reset(); },
+  setSteady: (value, share = HIGH_SHARE, passes = LOW_PASSES) => { live.steady = value; highShare = share; lowPasses = passes; $("live-steady").checked = value > 0; if (live.stabilizer) live.stabilizer.reset(); },
   setStrength: (value) => { live.strength = value; live.photoVectorAt = 0; },
   trace: (count) => new Promise((resolve) => { live.trace = { count, items: [], resolve }; })
     .then((items) => Promise.all(items.map(async (it) => ({
