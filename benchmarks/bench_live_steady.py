@@ -89,8 +89,7 @@ def main() -> None:
         page.click("#live-open")
         until(page, "window.brushworkLive && window.brushworkLive.status().frames >= 3")
         for style in args.styles:
-            painting_file = STYLES[style]
-            painting = Image.open(painting_file).convert("RGB")
+            painting = Image.open(STYLES[style]).convert("RGB")
             page.evaluate(f"() => window.brushworkLive.selectStyle('{style}')")
             until(page, f"window.brushworkLive.status().style === '{style}'")
             for side in args.sides:

@@ -275,7 +275,7 @@ def measuring_lock(wait_s: float = LOCK_WAIT_S):
     except ImportError:  # Windows: measure unlocked
         yield
         return
-    path = cache_dir() / f"{CACHE_NAME}.lock"
+    path = Path(f"{cache_file()}.lock")  # beside the cache file, wherever that is
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a")  # noqa: SIM115 - held across the yield
